@@ -1,0 +1,284 @@
+/*
+ * caa/caa.h - CAA (RFC 8659, RFC 8657) checked the way Let's Encrypt checks it.
+ *
+ * The design reference is shared/spec/caa-letsencrypt.md ("spec §N" below).
+ * The work is split into steps that can be used and tested on their own:
+ *
+ *   1. Names (caa/name.c): validate and normalize an identifier, and list the
+ *      names whose CAA RRset is looked up (the name and each parent up to the TLD).
+ *   2. Resolution (caa/resolve.c): query CAA for many names at once over c-ares
+ *      and classify each answer (spec §3).  The only module here that does I/O.
+ *   3. Values (caa/parse.c): parse an issue/issuewild value (spec §6).
+ *   4. Policy (caa/policy.c): a pure function from the lookups of one identifier
+ *      to a decision with a verdict for every record (spec §4, §5, §7, §8).
+ *   5. Explanation (caa/explain.c): the CA's problem document (spec §9) word for
+ *      word, an explanation in plain words and the records that would fix it.
+ *   6. Checking (caa/check.c): glue for a batch of identifiers: dedupe names,
+ *      resolve all of them in one event loop, evaluate and explain each.
+ *
+ * What it does not do: ACME, printing, exiting, reading configuration files.
+ * Every function that can fail returns an enum cp_code and fills the optional
+ * struct cp_err with a message naming the input.
+ */
+#ifndef CP_CAA_CAA_H
+#define CP_CAA_CAA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define CAA_NAME_MAX 253   /* octets of a domain name in text form, no trailing dot */
+#define CAA_LABEL_MAX 63
+#define CAA_IDENT_MAX 256  /* CAA_NAME_MAX plus "*." plus NUL */
+
+/* ---------------------------------------------------------------- names */
+
+/*
+ * Validate `in` as a DNS identifier and normalize it (spec §2): lower case, no
+ * trailing dot.  A leading "*." marks a wildcard: `ident` keeps it, `base` does
+ * not, `*wildcard` is set.  Rejected (CP_EINVAL, message naming `in` and the
+ * reason): empty name or label, a label over 63 octets, a name over 253,
+ * characters outside letters/digits/hyphen, a label starting or ending with a
+ * hyphen, '*' anywhere but as the whole leftmost label, IP address literals.
+ * `ident` and `base` are caller buffers of CAA_IDENT_MAX bytes.
+ */
+enum cp_code caa_name_normalize(const char *in, char ident[CAA_IDENT_MAX],
+                                char base[CAA_IDENT_MAX], bool *wildcard,
+                                struct cp_err *err);
+
+/*
+ * The names to query for a normalized base name, from the name itself to the
+ * TLD: "a.b.example.com" gives "a.b.example.com", "b.example.com",
+ * "example.com", "com".  Fills `out` with pointers into `base` (borrowed: valid
+ * while `base` is) and returns how many, at most `max`.
+ */
+size_t caa_name_chain(const char *base, const char **out, size_t max);
+
+/* -------------------------------------------------------------- records */
+
+/* Tags Let's Encrypt recognizes (spec §5); compared case-insensitively. */
+enum caa_tag {
+    CAA_TAG_ISSUE,
+    CAA_TAG_ISSUEWILD,
+    CAA_TAG_IODEF,
+    CAA_TAG_ISSUEMAIL,
+    CAA_TAG_UNKNOWN
+};
+
+/* One CAA resource record as received.  Owned by the caa_lookup holding it. */
+struct caa_record {
+    uint8_t flags;
+    char *tag;             /* NUL-terminated, as received (case kept) */
+    unsigned char *value;  /* raw value bytes; NUL-terminated for convenience but
+                              may contain NUL bytes: always use value_len */
+    size_t value_len;
+};
+
+enum caa_tag caa_tag_kind(const char *tag);
+
+/* Critical per Let's Encrypt: flag bit 128, or bit 1 (spec §5). */
+bool caa_record_critical(const struct caa_record *r);
+
+/*
+ * A parsed issue/issuewild value (spec §6).  Every pointer borrows from the
+ * value that was parsed; lengths exclude any terminator.  `accounturi` and
+ * `methods` are NULL when the parameter is absent.  When a parameter repeats,
+ * the last one wins.
+ */
+struct caa_issue_value {
+    const char *issuer;
+    size_t issuer_len;     /* 0 for ";" or an empty value: forbids issuance */
+    const char *accounturi;
+    size_t accounturi_len;
+    const char *methods;   /* the raw validationmethods list */
+    size_t methods_len;
+};
+
+/* Parse an issue/issuewild value.  Returns true when well formed; false when
+ * malformed (a malformed record authorizes nothing).  Never reads past `len`. */
+bool caa_parse_issue_value(const unsigned char *value, size_t len,
+                           struct caa_issue_value *out);
+
+/*
+ * Format a record in zone-file presentation syntax without owner and class,
+ * e.g. `0 issue "letsencrypt.org"`; bytes outside 0x20-0x7E and `"` / `\` are
+ * escaped as \DDD / \" / \\.  Always NUL-terminates; returns the length it
+ * needed (like snprintf), so a result >= size means it was truncated.
+ */
+size_t caa_record_format(const struct caa_record *r, char *buf, size_t size);
+
+/* ------------------------------------------------------------- lookups */
+
+/* How the answer for one name was classified (spec §3). */
+enum caa_answer {
+    CAA_ANSWER_RECORDS, /* NOERROR or NXDOMAIN: a set of records, maybe empty */
+    CAA_ANSWER_RCODE,   /* any other RCODE: SERVFAIL, REFUSED, NOTIMP, FORMERR... */
+    CAA_ANSWER_TIMEOUT, /* no answer within the timeout after every try */
+    CAA_ANSWER_NETWORK  /* the query could not be sent or the answer not read */
+};
+
+/* The CAA lookup of one name.  Allocated by caa_resolve(); freed by
+ * caa_lookups_free(). */
+struct caa_lookup {
+    char name[CAA_NAME_MAX + 1];
+    enum caa_answer answer;
+    int rcode;                  /* RCODE of the response; -1 when none arrived */
+    struct caa_record *records; /* CAA records of the answer (after CNAMEs) */
+    size_t nrecords;
+};
+
+/* "NOERROR", "SERVFAIL", ... or "RCODE<n>" for unnamed ones; static storage. */
+const char *caa_rcode_name(int rcode);
+
+/* ------------------------------------------------------------- resolver */
+
+struct caa_resolver_opts {
+    /* Recursive resolvers as "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT".
+     * None: the system's (/etc/resolv.conf). */
+    const char *const *servers;
+    size_t nservers;
+    unsigned timeout_ms;  /* per try; 0 means the default, 5000 */
+    unsigned tries;       /* 0 means the default, 3 */
+};
+
+/*
+ * Look up CAA for each of `names` (normalized, distinct), all queries in flight
+ * together in one c-ares event loop.  On CP_OK, *out is an array of n lookups in
+ * the order of `names` (each classified: a DNS failure of one name is not an
+ * error of the call).  Errors are only for set-up: bad server syntax
+ * (CP_EINVAL naming it), c-ares initialization (CP_EDNS), memory.
+ * `*queries_sent`, when not NULL, receives the number of queries issued.
+ */
+enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names,
+                         size_t n, struct caa_lookup **out, size_t *queries_sent,
+                         struct cp_err *err);
+
+/* Free what caa_resolve() returned; NULL is a no-op. */
+void caa_lookups_free(struct caa_lookup *lookups, size_t n);
+
+/* --------------------------------------------------------------- policy */
+
+/* What the CA is and what the order will look like. */
+struct caa_params {
+    const char *ca_identity; /* issuer domain the CA looks for, e.g. "letsencrypt.org" */
+    const char *account_uri; /* the ordering account's URL, NULL if unknown */
+    const char *method;      /* challenge type that will be used: "http-01", ... */
+};
+
+enum caa_status {
+    CAA_ALLOWED,
+    CAA_DENIED,
+    CAA_ERROR   /* a DNS failure decided the outcome (spec §4) */
+};
+
+/* Why the decision came out as it did. */
+enum caa_why {
+    CAA_WHY_NO_RECORDS,       /* allowed: no CAA record at any name */
+    CAA_WHY_NO_ISSUE,         /* allowed: not a wildcard and no issue record */
+    CAA_WHY_AUTHORIZED,       /* allowed: a candidate record authorizes */
+    CAA_WHY_CRITICAL_UNKNOWN, /* denied: a critical unknown tag */
+    CAA_WHY_NO_CANDIDATE,     /* denied: wildcard, neither issue nor issuewild */
+    CAA_WHY_NOT_AUTHORIZED,   /* denied: no candidate record authorizes */
+    CAA_WHY_DNS               /* error: the lookup at `at` failed */
+};
+
+/* Per-record verdict, for display and explanation. */
+enum caa_verdict {
+    CAA_VERDICT_AUTHORIZES,
+    CAA_VERDICT_MALFORMED,        /* candidate, value does not parse */
+    CAA_VERDICT_FORBIDS,          /* candidate, empty issuer (";"): no CA at all */
+    CAA_VERDICT_OTHER_CA,         /* candidate, names another issuer */
+    CAA_VERDICT_ACCOUNT_MISMATCH, /* candidate for this CA, accounturi differs */
+    CAA_VERDICT_METHOD_MISMATCH,  /* candidate for this CA, method not listed */
+    CAA_VERDICT_CRITICAL,         /* unknown tag flagged critical: blocks all */
+    CAA_VERDICT_IGNORED           /* not a candidate (iodef, issuemail, issue when
+                                     issuewild governs, issuewild for a non-wildcard,
+                                     non-critical unknown tag) */
+};
+
+struct caa_decision {
+    enum caa_status status;
+    enum caa_why why;
+    size_t at;                 /* index into the chain of the relevant RRset or of the
+                                  failing lookup; SIZE_MAX for CAA_WHY_NO_RECORDS */
+    size_t authorizing;        /* record index at `at` that authorizes; SIZE_MAX if none */
+    enum caa_verdict *verdicts; /* one per record of chain[at]; NULL when at == SIZE_MAX
+                                   or the lookup failed; owned, see caa_decision_clear */
+    size_t nverdicts;
+};
+
+/*
+ * Decide (spec §4-§8).  `chain` holds the lookups of the identifier's names
+ * from the name itself to the TLD (as caa_name_chain() lists them).  Pure: no
+ * I/O.  Returns CP_OK or CP_ENOMEM/CP_EINVAL (NULL ca_identity or method).
+ * Let's Encrypt account URLs also match their ACME v1 form (spec §7).
+ */
+enum cp_code caa_evaluate(const struct caa_lookup *const *chain, size_t n, bool wildcard,
+                          const struct caa_params *params, struct caa_decision *out,
+                          struct cp_err *err);
+
+/* Free what caa_evaluate() allocated and zero the decision; NULL is a no-op. */
+void caa_decision_clear(struct caa_decision *d);
+
+/* Short words for a verdict ("authorizes", "other CA", ...), static storage. */
+const char *caa_verdict_name(enum caa_verdict v);
+
+/* ---------------------------------------------------------- explanation */
+
+/*
+ * Words for a decision.  All strings heap-allocated, freed by
+ * caa_explanation_clear().
+ *   problem_type/problem_detail: what the CA would answer (spec §9), NULL when
+ *     allowed.  Detail is exact, e.g. "While processing CAA for *.example.com:
+ *     CAA record for example.com prevents issuance".
+ *   text: one or more sentences for a human, always set.
+ *   fix: zone-file lines that would allow issuance (for a denial), or what to
+ *     repair (for a DNS error); NULL when allowed.
+ */
+struct caa_explanation {
+    char *problem_type;
+    char *problem_detail;
+    char *text;
+    char *fix;
+};
+
+enum cp_code caa_explain(const char *ident, const struct caa_lookup *const *chain, size_t n,
+                         const struct caa_params *params, const struct caa_decision *d,
+                         struct caa_explanation *out, struct cp_err *err);
+
+void caa_explanation_clear(struct caa_explanation *e);
+
+/* ----------------------------------------------------------------- check */
+
+/* The outcome for one identifier of a batch; read-only view owned by the report. */
+struct caa_result {
+    const char *ident;   /* normalized, "*." kept for wildcards */
+    bool wildcard;
+    enum caa_status status;
+    const struct caa_lookup *const *chain; /* from the name to the TLD */
+    size_t nchain;
+    const struct caa_decision *decision;
+    const struct caa_explanation *explanation;
+};
+
+struct caa_report; /* opaque */
+
+/*
+ * Check a batch: normalize every identifier (a bad one fails the whole call
+ * with CP_EINVAL naming it, before any query), query every distinct name once,
+ * all in parallel, then evaluate and explain each identifier.  Free the report
+ * with caa_report_free().
+ */
+enum cp_code caa_check(const char *const *identifiers, size_t n,
+                       const struct caa_resolver_opts *ropts,
+                       const struct caa_params *params, struct caa_report **out,
+                       struct cp_err *err);
+
+size_t caa_report_count(const struct caa_report *r);
+const struct caa_result *caa_report_result(const struct caa_report *r, size_t i);
+size_t caa_report_queries(const struct caa_report *r); /* DNS queries sent */
+void caa_report_free(struct caa_report *r);
+
+#endif
