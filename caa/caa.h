@@ -125,6 +125,8 @@ struct caa_lookup {
     char name[CAA_NAME_MAX + 1];
     enum caa_answer answer;
     int rcode;                  /* RCODE of the response; -1 when none arrived */
+    char target[CAA_NAME_MAX + 1]; /* where a CNAME chain from `name` ended (no
+                                      trailing dot); "" when `name` is no alias */
     struct caa_record *records; /* CAA records of the answer (after CNAMEs) */
     size_t nrecords;
 };
