@@ -1,2 +1,193 @@
-/* placeholder: being written */
-typedef int cp_placeholder_t;
+/*
+ * cli/cmd_caa.c - `certpilot caa check`: would the CA refuse these names because
+ * of CAA, and why.  Nothing is sent to any CA.
+ */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RESOLVERS_MAX 16
+
+static void usage(FILE *f)
+{
+    fputs("usage: certpilot caa check [--resolver IP[:PORT]]... [--ca-identity DOMAIN]\n"
+          "                           [--account-uri URI] [--method http-01|dns-01|tls-alpn-01]\n"
+          "                           [--timeout SECONDS] [--json] IDENTIFIER...\n"
+          "\n"
+          "Checks the CAA records of each IDENTIFIER (a DNS name, '*.' for a wildcard) the way\n"
+          "Let's Encrypt does, and explains any refusal with the record to publish.\n"
+          "\n"
+          "  --resolver IP[:PORT]  recursive resolver to ask (repeatable; default: /etc/resolv.conf)\n"
+          "  --ca-identity DOMAIN  issuer domain the CA looks for (default: letsencrypt.org)\n"
+          "  --account-uri URI     your ACME account URL, matched against accounturi=\n"
+          "  --method TYPE         challenge type that will be used (default: http-01)\n"
+          "  --timeout SECONDS     overall time allowed for the DNS look-ups (default: 10)\n"
+          "  --json                print one JSON object instead of text\n"
+          "\n"
+          "exit status: 0 all allowed, 1 at least one refused by CAA, 2 no refusal but a DNS\n"
+          "failure, 64 usage error, 69 DNS set-up failed.\n",
+          f);
+}
+
+static bool valid_method(const char *m)
+{
+    return strcmp(m, "http-01") == 0 || strcmp(m, "dns-01") == 0 ||
+           strcmp(m, "tls-alpn-01") == 0;
+}
+
+/* A CA identity is compared byte for byte with record values: refuse what no
+ * record could ever name, so a typo is caught here rather than as a denial. */
+static bool valid_identity(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s; s++)
+        if (*s <= 0x20 || *s >= 0x7f || *s == ';')
+            return false;
+    return true;
+}
+
+static int parse_timeout(const char *s, unsigned *ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || !isfinite(v) || v <= 0 || v > 300)
+        return -1;
+    *ms = (unsigned)(v * 1000.0 + 0.5);
+    if (*ms == 0)
+        *ms = 1;
+    return 0;
+}
+
+static int caa_check_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"resolver", required_argument, NULL, 'r'},
+        {"ca-identity", required_argument, NULL, 'c'},
+        {"account-uri", required_argument, NULL, 'a'},
+        {"method", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *resolvers[RESOLVERS_MAX];
+    struct caa_resolver_opts ropts = {.servers = resolvers};
+    struct caa_params params = {.ca_identity = "letsencrypt.org", .method = "http-01"};
+    bool json = false;
+    int ch;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'r':
+            if (ropts.nservers == RESOLVERS_MAX) {
+                cli_error("at most %d --resolver options", RESOLVERS_MAX);
+                return CLI_EXIT_USAGE;
+            }
+            resolvers[ropts.nservers++] = optarg;
+            break;
+        case 'c':
+            if (!valid_identity(optarg)) {
+                cli_error("--ca-identity \"%s\" is not an issuer domain name "
+                          "(e.g. letsencrypt.org)",
+                          optarg);
+                return CLI_EXIT_USAGE;
+            }
+            params.ca_identity = optarg;
+            break;
+        case 'a':
+            if (*optarg == '\0') {
+                cli_error("--account-uri needs your account URL, e.g. "
+                          "https://acme-v02.api.letsencrypt.org/acme/acct/123456");
+                return CLI_EXIT_USAGE;
+            }
+            params.account_uri = optarg;
+            break;
+        case 'm':
+            if (!valid_method(optarg)) {
+                cli_error("--method \"%s\" is not one of http-01, dns-01, tls-alpn-01", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            params.method = optarg;
+            break;
+        case 't':
+            if (parse_timeout(optarg, &ropts.timeout_ms) != 0) {
+                cli_error("--timeout \"%s\" is not a number of seconds between 0 and 300",
+                          optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("caa check needs at least one identifier, e.g. certpilot caa check example.com");
+        return CLI_EXIT_USAGE;
+    }
+
+    struct cp_err err = {0};
+    struct caa_report *report = NULL;
+    enum cp_code rc = caa_check((const char *const *)argv + optind, (size_t)(argc - optind),
+                                &ropts, &params, &report, &err);
+    switch (rc) {
+    case CP_OK:
+        break;
+    case CP_EINVAL:
+        cli_error("%s", err.msg);
+        return CLI_EXIT_USAGE;
+    case CP_EDNS:
+        cli_error("%s", err.msg);
+        return CLI_EXIT_UNAVAILABLE;
+    default:
+        cli_error("%s: %s", cp_code_name(rc), err.msg);
+        return CLI_EXIT_SOFTWARE;
+    }
+
+    if (json) {
+        json_t *j = cli_caa_report_json(report, &params);
+        if (j == NULL) {
+            caa_report_free(report);
+            cli_error("out of memory building JSON output");
+            return CLI_EXIT_SOFTWARE;
+        }
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        cli_caa_report_text(stdout, report, &params);
+    }
+
+    int status = CLI_EXIT_OK;
+    for (size_t i = 0; i < caa_report_count(report); i++) {
+        enum caa_status s = caa_report_result(report, i)->status;
+        if (s == CAA_DENIED)
+            status = CLI_EXIT_CAA_DENIED;
+        else if (s == CAA_ERROR && status == CLI_EXIT_OK)
+            status = CLI_EXIT_CAA_DNS;
+    }
+    caa_report_free(report);
+    return status;
+}
+
+int cmd_caa(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "check") == 0)
+        return caa_check_main(argc - 1, argv + 1);
+    cli_error("unknown caa command \"%s\" (try: certpilot caa check NAME)", argv[1]);
+    return CLI_EXIT_USAGE;
+}

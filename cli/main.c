@@ -1,1 +1,39 @@
-int main(void) { return 0; }
+/*
+ * cli/main.c - certpilot's entry point: dispatch on the command word.
+ */
+#include "cli/cli.h"
+
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fputs("usage: certpilot <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  caa check IDENTIFIER...   would the CA refuse these names because of CAA? why?\n"
+          "\n"
+          "Run 'certpilot <command> --help' for a command's options; 'man certpilot' for more.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("certpilot %s\n", CP_VERSION);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "caa") == 0)
+        return cmd_caa(argc - 1, argv + 1);
+    cli_error("unknown command \"%s\"", cmd);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}
