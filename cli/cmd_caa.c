@@ -81,7 +81,8 @@ static int caa_check_main(int argc, char **argv)
     int ch;
 
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    opterr = 0; /* report unknown options ourselves, naming the argument */
+    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'r':
             if (ropts.nservers == RESOLVERS_MAX) {
@@ -127,9 +128,18 @@ static int caa_check_main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return CLI_EXIT_OK;
-        default:
-            usage(stderr);
+        case ':':
+            cli_error("option \"%s\" needs a value (see certpilot caa check --help)",
+                      argv[optind - 1]);
             return CLI_EXIT_USAGE;
+        default: {
+            /* In a cluster like "-a.test" getopt has not moved past the word yet. */
+            const char *bad = argv[optind - 1][0] == '-' ? argv[optind - 1] : argv[optind];
+            cli_error("unknown option \"%s\" (identifiers cannot start with '-'; "
+                      "see certpilot caa check --help)",
+                      bad);
+            return CLI_EXIT_USAGE;
+        }
         }
     }
     if (optind >= argc) {
