@@ -1,0 +1,205 @@
+/*
+ * acme/acme.h - the ACME v2 protocol (RFC 8555) as a library.
+ *
+ * This header grows with the protocol.  Present now: the bottom layer that
+ * everything else stands on:
+ *   - keys (acme/key.c): generate, load and store account and certificate keys
+ *     (ECDSA P-256/P-384, RSA 2048/3072/4096) through OpenSSL EVP; public JWK
+ *     and RFC 7638 thumbprint;
+ *   - JWS (acme/jws.c): RFC 7515 flattened JSON signatures as RFC 8555 §6.2
+ *     wants them (ES256/ES384/RS256, "jwk" or "kid"), External Account Binding
+ *     (HS256, §7.3.4), base64url without padding;
+ *   - transport (acme/http.c): one reused libcurl handle, TLS verification
+ *     always on, bounded response size, the headers ACME needs;
+ *   - problem documents (acme/problem.c): RFC 7807 / RFC 8555 §6.7 with
+ *     subproblems, and Retry-After.
+ * Directory, nonce pool, account, order, challenges and finalization come next
+ * (they use only what is declared here).
+ *
+ * Nothing in acme/ prints or exits: functions return enum cp_code and fill the
+ * optional struct cp_err.  Secrets are wiped with OPENSSL_cleanse before free.
+ */
+#ifndef CP_ACME_ACME_H
+#define CP_ACME_ACME_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "common/err.h"
+
+/* ------------------------------------------------------------- base64url */
+
+/* RFC 4648 §5 without padding, encoded via OpenSSL EVP.  Returns a
+ * NUL-terminated heap string (free()), or NULL when out of memory. */
+char *acme_b64url_encode(const unsigned char *data, size_t len);
+
+/* Decode base64url with or without padding; rejects any other character
+ * (CP_EINVAL naming `what`, e.g. "--eab-hmac-key").  *out is heap memory the
+ * caller frees (wipe it first when it held a secret). */
+enum cp_code acme_b64url_decode(const char *text, const char *what, unsigned char **out,
+                                size_t *outlen, struct cp_err *err);
+
+/* ------------------------------------------------------------------ keys */
+
+enum acme_key_type {
+    ACME_KEY_EC256, /* default */
+    ACME_KEY_EC384,
+    ACME_KEY_RSA2048,
+    ACME_KEY_RSA3072,
+    ACME_KEY_RSA4096
+};
+
+/* "ec256", "ec384", "rsa2048", "rsa3072", "rsa4096". */
+enum cp_code acme_key_type_parse(const char *name, enum acme_key_type *out, struct cp_err *err);
+const char *acme_key_type_name(enum acme_key_type t);
+
+struct acme_key; /* opaque: an EVP_PKEY with its type */
+
+enum cp_code acme_key_generate(enum acme_key_type t, struct acme_key **out, struct cp_err *err);
+
+/* Parse a PEM private key (PKCS#8 or traditional).  Keys of other kinds or
+ * sizes than the five above are refused with a message naming `what`. */
+enum cp_code acme_key_from_pem(const char *pem, size_t len, const char *what,
+                               struct acme_key **out, struct cp_err *err);
+
+/* The private key as unencrypted PKCS#8 PEM; *pem is heap memory the caller
+ * wipes (OPENSSL_cleanse) and frees. */
+enum cp_code acme_key_to_pem(const struct acme_key *k, char **pem, size_t *len,
+                             struct cp_err *err);
+
+enum acme_key_type acme_key_type_of(const struct acme_key *k);
+
+/* The public key as a JWK object with exactly the required members (EC: crv,
+ * kty, x, y; RSA: e, kty, n).  New reference, NULL when out of memory. */
+json_t *acme_key_jwk(const struct acme_key *k);
+
+/* RFC 7638 thumbprint: base64url(SHA-256(canonical JWK)), 43 characters + NUL. */
+enum cp_code acme_key_thumbprint(const struct acme_key *k, char out[44], struct cp_err *err);
+
+/* JWS "alg" for the key: "ES256", "ES384" or "RS256". */
+const char *acme_key_alg(const struct acme_key *k);
+
+/* Borrowed EVP_PKEY for other OpenSSL work (CSR, certificate checks). */
+struct evp_pkey_st *acme_key_evp(const struct acme_key *k);
+
+/* Wipes and frees; NULL is a no-op. */
+void acme_key_free(struct acme_key *k);
+
+/* ------------------------------------------------------------------- JWS */
+
+/*
+ * Sign an ACME request body (RFC 8555 §6.2): protected header {alg, nonce,
+ * url} plus "jwk" when `kid` is NULL (newAccount, revocation by certificate
+ * key) or "kid" otherwise.  `payload` is the JSON text to sign; NULL means
+ * POST-as-GET (empty payload, §6.3).  ECDSA signatures are the raw R||S form
+ * of RFC 7518 §3.4, not DER.  *out is the flattened JWS JSON text (free()).
+ */
+enum cp_code acme_jws_sign(const struct acme_key *k, const char *kid, const char *nonce,
+                           const char *url, const char *payload, char **out,
+                           struct cp_err *err);
+
+/*
+ * External Account Binding (RFC 8555 §7.3.4): a JWS over the account key's JWK,
+ * protected header {alg: "HS256", kid: eab_kid, url: newAccount URL}, MAC'd
+ * with the base64url-decoded `hmac_key_b64url`.  *out is a new JSON object to
+ * put in the newAccount payload as "externalAccountBinding".
+ */
+enum cp_code acme_eab_sign(const struct acme_key *account_key, const char *eab_kid,
+                           const char *hmac_key_b64url, const char *url, json_t **out,
+                           struct cp_err *err);
+
+/* ------------------------------------------------------------- transport */
+
+struct acme_http_opts {
+    const char *ca_bundle;     /* extra trusted CA file (PEM), NULL: system store only.
+                                  Verification of the peer is never turned off. */
+    const char *user_agent;    /* NULL: "certpilot/<version>" */
+    long connect_timeout_ms;   /* 0: 10000 */
+    long timeout_ms;           /* whole request, 0: 30000 */
+    size_t max_response;       /* body cap in bytes, 0: 1 MiB; bigger answers fail */
+    /* Called once per request after it completes, for -v logging: method, URL,
+     * HTTP status (0 when no response).  Never sees bodies or headers. */
+    void (*trace)(void *ctx, const char *method, const char *url, long status);
+    void *trace_ctx;
+};
+
+struct acme_response {
+    long status;               /* HTTP status */
+    char *body;                /* NUL-terminated, body_len bytes, may be NULL if empty */
+    size_t body_len;
+    char *content_type;        /* without parameters, lower case, or NULL */
+    char *location;            /* Location header or NULL */
+    char *replay_nonce;        /* Replay-Nonce header or NULL */
+    char *retry_after;         /* raw Retry-After header or NULL */
+    char **links;              /* raw Link header values in order received */
+    size_t nlinks;
+};
+
+struct acme_http; /* opaque: one libcurl easy handle, reused (keep-alive, HTTP/2) */
+
+enum cp_code acme_http_new(const struct acme_http_opts *opts, struct acme_http **out,
+                           struct cp_err *err);
+
+/*
+ * One request.  `method` is "GET", "HEAD" or "POST"; for POST `body` is sent
+ * with Content-Type application/jose+json.  Any HTTP status is CP_OK (the
+ * caller interprets it); CP_ENET for connection/TLS/time-out failures (message
+ * names the URL and curl's reason), CP_EPROTO for a body over max_response or
+ * a header line over 8 KiB.  `resp` is cleared first; clear it after use.
+ */
+enum cp_code acme_http_request(struct acme_http *h, const char *method, const char *url,
+                               const char *body, struct acme_response *resp,
+                               struct cp_err *err);
+
+void acme_response_clear(struct acme_response *r);
+void acme_http_free(struct acme_http *h);
+
+/*
+ * The URL of the first Link with relation `rel` (e.g. "up", "alternate",
+ * "index") starting at index *pos of r->links; *pos is advanced so repeated
+ * calls return every match.  Returns a heap string or NULL when none is left.
+ * Handles several links in one header value, and relative references resolved
+ * against `base`.
+ */
+char *acme_link_next(const struct acme_response *r, const char *rel, const char *base,
+                     size_t *pos);
+
+/* ------------------------------------------------------ problem documents */
+
+struct acme_subproblem {
+    char *type;
+    char *detail;
+    char *ident_type;  /* "dns", "ip", or NULL */
+    char *ident_value;
+};
+
+struct acme_problem {
+    char *type;        /* e.g. "urn:ietf:params:acme:error:badNonce"; never NULL after parse */
+    char *detail;      /* may be NULL */
+    int status;        /* the document's "status" member, 0 if absent */
+    struct acme_subproblem *subproblems;
+    size_t nsubproblems;
+};
+
+/*
+ * Parse a problem document.  Bounded: at most 100 subproblems are kept and
+ * strings longer than 4 KiB are cut.  A body that is not a JSON object with a
+ * string "type" yields CP_EPROTO; the caller then reports the HTTP status.
+ */
+enum cp_code acme_problem_parse(const char *body, size_t len, struct acme_problem *out,
+                                struct cp_err *err);
+void acme_problem_clear(struct acme_problem *p);
+
+/* True when type is "urn:ietf:params:acme:error:<name>". */
+bool acme_problem_is(const struct acme_problem *p, const char *name);
+
+/*
+ * Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, relative to
+ * `now`.  Returns the wait in seconds (0 for a date in the past), or -1 when
+ * the value is missing or unparsable.  Capped at 86400.
+ */
+long acme_retry_after(const char *value, time_t now);
+
+#endif
