@@ -61,13 +61,12 @@ enum cp_code acme_key_generate(enum acme_key_type t, struct acme_key **out, stru
 
 /* Parse a PEM private key (PKCS#8 or traditional).  Keys of other kinds or
  * sizes than the five above are refused with a message naming `what`. */
-enum cp_code acme_key_from_pem(const char *pem, size_t len, const char *what,
-                               struct acme_key **out, struct cp_err *err);
+enum cp_code acme_key_from_pem(const char *pem, size_t len, const char *what, struct acme_key **out,
+                               struct cp_err *err);
 
 /* The private key as unencrypted PKCS#8 PEM; *pem is heap memory the caller
  * wipes (OPENSSL_cleanse) and frees. */
-enum cp_code acme_key_to_pem(const struct acme_key *k, char **pem, size_t *len,
-                             struct cp_err *err);
+enum cp_code acme_key_to_pem(const struct acme_key *k, char **pem, size_t *len, struct cp_err *err);
 
 enum acme_key_type acme_key_type_of(const struct acme_key *k);
 
@@ -97,8 +96,7 @@ void acme_key_free(struct acme_key *k);
  * of RFC 7518 §3.4, not DER.  *out is the flattened JWS JSON text (free()).
  */
 enum cp_code acme_jws_sign(const struct acme_key *k, const char *kid, const char *nonce,
-                           const char *url, const char *payload, char **out,
-                           struct cp_err *err);
+                           const char *url, const char *payload, char **out, struct cp_err *err);
 
 /*
  * External Account Binding (RFC 8555 §7.3.4): a JWS over the account key's JWK,
@@ -113,12 +111,12 @@ enum cp_code acme_eab_sign(const struct acme_key *account_key, const char *eab_k
 /* ------------------------------------------------------------- transport */
 
 struct acme_http_opts {
-    const char *ca_bundle;     /* extra trusted CA file (PEM), NULL: system store only.
-                                  Verification of the peer is never turned off. */
-    const char *user_agent;    /* NULL: "certpilot/<version>" */
-    long connect_timeout_ms;   /* 0: 10000 */
-    long timeout_ms;           /* whole request, 0: 30000 */
-    size_t max_response;       /* body cap in bytes, 0: 1 MiB; bigger answers fail */
+    const char *ca_bundle;   /* extra trusted CA file (PEM), NULL: system store only.
+                                Verification of the peer is never turned off. */
+    const char *user_agent;  /* NULL: "certpilot/<version>" */
+    long connect_timeout_ms; /* 0: 10000 */
+    long timeout_ms;         /* whole request, 0: 30000 */
+    size_t max_response;     /* body cap in bytes, 0: 1 MiB; bigger answers fail */
     /* Called once per request after it completes, for -v logging: method, URL,
      * HTTP status (0 when no response).  Never sees bodies or headers. */
     void (*trace)(void *ctx, const char *method, const char *url, long status);
@@ -126,14 +124,14 @@ struct acme_http_opts {
 };
 
 struct acme_response {
-    long status;               /* HTTP status */
-    char *body;                /* NUL-terminated, body_len bytes, may be NULL if empty */
+    long status; /* HTTP status */
+    char *body;  /* NUL-terminated, body_len bytes, may be NULL if empty */
     size_t body_len;
-    char *content_type;        /* without parameters, lower case, or NULL */
-    char *location;            /* Location header or NULL */
-    char *replay_nonce;        /* Replay-Nonce header or NULL */
-    char *retry_after;         /* raw Retry-After header or NULL */
-    char **links;              /* raw Link header values in order received */
+    char *content_type; /* without parameters, lower case, or NULL */
+    char *location;     /* Location header or NULL */
+    char *replay_nonce; /* Replay-Nonce header or NULL */
+    char *retry_after;  /* raw Retry-After header or NULL */
+    char **links;       /* raw Link header values in order received */
     size_t nlinks;
 };
 
@@ -150,8 +148,7 @@ enum cp_code acme_http_new(const struct acme_http_opts *opts, struct acme_http *
  * a header line over 8 KiB.  `resp` is cleared first; clear it after use.
  */
 enum cp_code acme_http_request(struct acme_http *h, const char *method, const char *url,
-                               const char *body, struct acme_response *resp,
-                               struct cp_err *err);
+                               const char *body, struct acme_response *resp, struct cp_err *err);
 
 void acme_response_clear(struct acme_response *r);
 void acme_http_free(struct acme_http *h);
@@ -163,22 +160,21 @@ void acme_http_free(struct acme_http *h);
  * Handles several links in one header value, and relative references resolved
  * against `base`.
  */
-char *acme_link_next(const struct acme_response *r, const char *rel, const char *base,
-                     size_t *pos);
+char *acme_link_next(const struct acme_response *r, const char *rel, const char *base, size_t *pos);
 
 /* ------------------------------------------------------ problem documents */
 
 struct acme_subproblem {
     char *type;
     char *detail;
-    char *ident_type;  /* "dns", "ip", or NULL */
+    char *ident_type; /* "dns", "ip", or NULL */
     char *ident_value;
 };
 
 struct acme_problem {
-    char *type;        /* e.g. "urn:ietf:params:acme:error:badNonce"; never NULL after parse */
-    char *detail;      /* may be NULL */
-    int status;        /* the document's "status" member, 0 if absent */
+    char *type;   /* e.g. "urn:ietf:params:acme:error:badNonce"; never NULL after parse */
+    char *detail; /* may be NULL */
+    int status;   /* the document's "status" member, 0 if absent */
     struct acme_subproblem *subproblems;
     size_t nsubproblems;
 };

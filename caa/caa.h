@@ -29,9 +29,9 @@
 
 #include "common/err.h"
 
-#define CAA_NAME_MAX 253   /* octets of a domain name in text form, no trailing dot */
+#define CAA_NAME_MAX  253 /* octets of a domain name in text form, no trailing dot */
 #define CAA_LABEL_MAX 63
-#define CAA_IDENT_MAX 256  /* CAA_NAME_MAX plus "*." plus NUL */
+#define CAA_IDENT_MAX 256 /* CAA_NAME_MAX plus "*." plus NUL */
 
 /* ---------------------------------------------------------------- names */
 
@@ -44,9 +44,8 @@
  * hyphen, '*' anywhere but as the whole leftmost label, IP address literals.
  * `ident` and `base` are caller buffers of CAA_IDENT_MAX bytes.
  */
-enum cp_code caa_name_normalize(const char *in, char ident[CAA_IDENT_MAX],
-                                char base[CAA_IDENT_MAX], bool *wildcard,
-                                struct cp_err *err);
+enum cp_code caa_name_normalize(const char *in, char ident[CAA_IDENT_MAX], char base[CAA_IDENT_MAX],
+                                bool *wildcard, struct cp_err *err);
 
 /*
  * The names to query for a normalized base name, from the name itself to the
@@ -70,9 +69,9 @@ enum caa_tag {
 /* One CAA resource record as received.  Owned by the caa_lookup holding it. */
 struct caa_record {
     uint8_t flags;
-    char *tag;             /* NUL-terminated, as received (case kept) */
-    unsigned char *value;  /* raw value bytes; NUL-terminated for convenience but
-                              may contain NUL bytes: always use value_len */
+    char *tag;            /* NUL-terminated, as received (case kept) */
+    unsigned char *value; /* raw value bytes; NUL-terminated for convenience but
+                             may contain NUL bytes: always use value_len */
     size_t value_len;
 };
 
@@ -89,17 +88,16 @@ bool caa_record_critical(const struct caa_record *r);
  */
 struct caa_issue_value {
     const char *issuer;
-    size_t issuer_len;     /* 0 for ";" or an empty value: forbids issuance */
+    size_t issuer_len; /* 0 for ";" or an empty value: forbids issuance */
     const char *accounturi;
     size_t accounturi_len;
-    const char *methods;   /* the raw validationmethods list */
+    const char *methods; /* the raw validationmethods list */
     size_t methods_len;
 };
 
 /* Parse an issue/issuewild value.  Returns true when well formed; false when
  * malformed (a malformed record authorizes nothing).  Never reads past `len`. */
-bool caa_parse_issue_value(const unsigned char *value, size_t len,
-                           struct caa_issue_value *out);
+bool caa_parse_issue_value(const unsigned char *value, size_t len, struct caa_issue_value *out);
 
 /*
  * Format a record in zone-file presentation syntax without owner and class,
@@ -124,10 +122,10 @@ enum caa_answer {
 struct caa_lookup {
     char name[CAA_NAME_MAX + 1];
     enum caa_answer answer;
-    int rcode;                  /* RCODE of the response; -1 when none arrived */
+    int rcode;                     /* RCODE of the response; -1 when none arrived */
     char target[CAA_NAME_MAX + 1]; /* where a CNAME chain from `name` ended (no
                                       trailing dot); "" when `name` is no alias */
-    struct caa_record *records; /* CAA records of the answer (after CNAMEs) */
+    struct caa_record *records;    /* CAA records of the answer (after CNAMEs) */
     size_t nrecords;
 };
 
@@ -141,8 +139,8 @@ struct caa_resolver_opts {
      * None: the system's (/etc/resolv.conf). */
     const char *const *servers;
     size_t nservers;
-    unsigned timeout_ms;  /* per try; 0 means the default, 5000 */
-    unsigned tries;       /* 0 means the default, 3 */
+    unsigned timeout_ms; /* per try; 0 means the default, 5000 */
+    unsigned tries;      /* 0 means the default, 3 */
 };
 
 /*
@@ -153,9 +151,8 @@ struct caa_resolver_opts {
  * (CP_EINVAL naming it), c-ares initialization (CP_EDNS), memory.
  * `*queries_sent`, when not NULL, receives the number of queries issued.
  */
-enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names,
-                         size_t n, struct caa_lookup **out, size_t *queries_sent,
-                         struct cp_err *err);
+enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names, size_t n,
+                         struct caa_lookup **out, size_t *queries_sent, struct cp_err *err);
 
 /* Free what caa_resolve() returned; NULL is a no-op. */
 void caa_lookups_free(struct caa_lookup *lookups, size_t n);
@@ -172,7 +169,7 @@ struct caa_params {
 enum caa_status {
     CAA_ALLOWED,
     CAA_DENIED,
-    CAA_ERROR   /* a DNS failure decided the outcome (spec §4) */
+    CAA_ERROR /* a DNS failure decided the outcome (spec §4) */
 };
 
 /* Why the decision came out as it did. */
@@ -203,9 +200,9 @@ enum caa_verdict {
 struct caa_decision {
     enum caa_status status;
     enum caa_why why;
-    size_t at;                 /* index into the chain of the relevant RRset or of the
-                                  failing lookup; SIZE_MAX for CAA_WHY_NO_RECORDS */
-    size_t authorizing;        /* record index at `at` that authorizes; SIZE_MAX if none */
+    size_t at;                  /* index into the chain of the relevant RRset or of the
+                                   failing lookup; SIZE_MAX for CAA_WHY_NO_RECORDS */
+    size_t authorizing;         /* record index at `at` that authorizes; SIZE_MAX if none */
     enum caa_verdict *verdicts; /* one per record of chain[at]; NULL when at == SIZE_MAX
                                    or the lookup failed; owned, see caa_decision_clear */
     size_t nverdicts;
@@ -256,7 +253,7 @@ void caa_explanation_clear(struct caa_explanation *e);
 
 /* The outcome for one identifier of a batch; read-only view owned by the report. */
 struct caa_result {
-    const char *ident;   /* normalized, "*." kept for wildcards */
+    const char *ident; /* normalized, "*." kept for wildcards */
     bool wildcard;
     enum caa_status status;
     const struct caa_lookup *const *chain; /* from the name to the TLD */
@@ -274,9 +271,8 @@ struct caa_report; /* opaque */
  * with caa_report_free().
  */
 enum cp_code caa_check(const char *const *identifiers, size_t n,
-                       const struct caa_resolver_opts *ropts,
-                       const struct caa_params *params, struct caa_report **out,
-                       struct cp_err *err);
+                       const struct caa_resolver_opts *ropts, const struct caa_params *params,
+                       struct caa_report **out, struct cp_err *err);
 
 size_t caa_report_count(const struct caa_report *r);
 const struct caa_result *caa_report_result(const struct caa_report *r, size_t i);

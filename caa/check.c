@@ -37,9 +37,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 enum cp_code caa_check(const char *const *identifiers, size_t n,
-                       const struct caa_resolver_opts *ropts,
-                       const struct caa_params *params, struct caa_report **out,
-                       struct cp_err *err)
+                       const struct caa_resolver_opts *ropts, const struct caa_params *params,
+                       struct caa_report **out, struct cp_err *err)
 {
     enum cp_code rc;
     const char **unique = NULL;
@@ -101,8 +100,8 @@ enum cp_code caa_check(const char *const *identifiers, size_t n,
         rc = caa_evaluate(it->chain, it->nchain, it->wildcard, params, &it->decision, err);
         if (rc != CP_OK)
             goto cleanup;
-        rc = caa_explain(it->ident, it->chain, it->nchain, params, &it->decision,
-                         &it->explanation, err);
+        rc = caa_explain(it->ident, it->chain, it->nchain, params, &it->decision, &it->explanation,
+                         err);
         if (rc != CP_OK)
             goto cleanup;
         it->view = (struct caa_result){

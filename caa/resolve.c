@@ -26,14 +26,14 @@
 #include <strings.h>
 #include <time.h>
 
-#define DNS_HEADER_LEN 12
-#define DNS_TYPE_CNAME 5
-#define DNS_TYPE_CAA 257
-#define DNS_CLASS_IN 1
-#define EDNS_UDP_SIZE 1232        /* the DNS flag day 2020 recommendation */
-#define CNAME_HOPS_MAX 16         /* more than any sane chain; bounds the walk */
+#define DNS_HEADER_LEN     12
+#define DNS_TYPE_CNAME     5
+#define DNS_TYPE_CAA       257
+#define DNS_CLASS_IN       1
+#define EDNS_UDP_SIZE      1232 /* the DNS flag day 2020 recommendation */
+#define CNAME_HOPS_MAX     16   /* more than any sane chain; bounds the walk */
 #define DEFAULT_TIMEOUT_MS 10000
-#define DEFAULT_TRIES 2
+#define DEFAULT_TRIES      2
 
 struct pending {
     struct caa_lookup *lookup;
@@ -133,8 +133,7 @@ static enum cp_code parse_answer(struct caa_lookup *l, const unsigned char *abuf
             enum cp_code rc = add_record(l, p, rdlen);
             if (rc != CP_OK)
                 return rc;
-        } else if (class == DNS_CLASS_IN && type == DNS_TYPE_CNAME &&
-                   naliases < CNAME_HOPS_MAX) {
+        } else if (class == DNS_CLASS_IN && type == DNS_TYPE_CNAME && naliases < CNAME_HOPS_MAX) {
             const unsigned char *after;
             memcpy(aliases[naliases].owner, name, sizeof name);
             if (expand_name(p, abuf, alen, aliases[naliases].target, &after) != 0)
@@ -168,8 +167,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     (*pd->outstanding)--;
 
     switch (status) {
-    case ARES_SUCCESS:
-        break;
+    case ARES_SUCCESS: break;
     case ARES_ETIMEOUT:
     case ARES_ECANCELLED:   /* our overall deadline passed */
     case ARES_EDESTRUCTION: /* channel torn down at the deadline */
@@ -304,8 +302,8 @@ static void run_loop(ares_channel ch, const size_t *outstanding, long long deadl
             continue;
         }
         for (nfds_t i = 0; i < nfds; i++) {
-            ares_socket_t r = (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd
-                                                                             : ARES_SOCKET_BAD;
+            ares_socket_t r =
+                (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd : ARES_SOCKET_BAD;
             ares_socket_t w = (pfd[i].revents & POLLOUT) ? pfd[i].fd : ARES_SOCKET_BAD;
             if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD)
                 ares_process_fd(ch, r, w);
@@ -313,9 +311,8 @@ static void run_loop(ares_channel ch, const size_t *outstanding, long long deadl
     }
 }
 
-enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names,
-                         size_t n, struct caa_lookup **out, size_t *queries_sent,
-                         struct cp_err *err)
+enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names, size_t n,
+                         struct caa_lookup **out, size_t *queries_sent, struct cp_err *err)
 {
     enum cp_code rc = CP_OK, fatal = CP_OK;
     struct caa_lookup *lookups = NULL;
@@ -335,8 +332,8 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
         return cp_err_set(err, CP_ENOMEM, "out of memory for %zu CAA look-ups", n);
     for (size_t i = 0; i < n; i++) {
         if (strlen(names[i]) > CAA_NAME_MAX) {
-            rc = cp_err_set(err, CP_EINVAL, "name \"%.40s...\" is longer than %d octets",
-                            names[i], CAA_NAME_MAX);
+            rc = cp_err_set(err, CP_EINVAL, "name \"%.40s...\" is longer than %d octets", names[i],
+                            CAA_NAME_MAX);
             goto cleanup;
         }
         snprintf(lookups[i].name, sizeof lookups[i].name, "%s", names[i]);
@@ -375,8 +372,7 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
     o.tries = (int)tries;
     status = ares_init_options(&ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
     if (status != ARES_SUCCESS) {
-        rc = cp_err_set(err, CP_EDNS, "cannot set up DNS resolution: %s%s",
-                        ares_strerror(status),
+        rc = cp_err_set(err, CP_EDNS, "cannot set up DNS resolution: %s%s", ares_strerror(status),
                         status == ARES_EFILE ? " (check /etc/resolv.conf or pass --resolver)" : "");
         goto cleanup;
     }

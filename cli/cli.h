@@ -15,11 +15,11 @@
 /* Exit statuses.  They are a contract: scripts test them (see README). */
 enum cli_exit {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_CAA_DENIED = 1, /* caa check: at least one identifier refused by CAA */
-    CLI_EXIT_CAA_DNS = 2,    /* caa check: no refusal, but a DNS failure */
-    CLI_EXIT_USAGE = 64,     /* bad option or argument (sysexits EX_USAGE) */
+    CLI_EXIT_CAA_DENIED = 1,   /* caa check: at least one identifier refused by CAA */
+    CLI_EXIT_CAA_DNS = 2,      /* caa check: no refusal, but a DNS failure */
+    CLI_EXIT_USAGE = 64,       /* bad option or argument (sysexits EX_USAGE) */
     CLI_EXIT_UNAVAILABLE = 69, /* a needed local service is unusable, e.g. DNS set-up */
-    CLI_EXIT_SOFTWARE = 70   /* internal error: a bug */
+    CLI_EXIT_SOFTWARE = 70     /* internal error: a bug */
 };
 
 /* "certpilot: " + message on stderr. */

@@ -20,7 +20,8 @@ static void usage(FILE *f)
           "Checks the CAA records of each IDENTIFIER (a DNS name, '*.' for a wildcard) the way\n"
           "Let's Encrypt does, and explains any refusal with the record to publish.\n"
           "\n"
-          "  --resolver IP[:PORT]  recursive resolver to ask (repeatable; default: /etc/resolv.conf)\n"
+          "  --resolver IP[:PORT]  recursive resolver to ask (repeatable; default: "
+          "/etc/resolv.conf)\n"
           "  --ca-identity DOMAIN  issuer domain the CA looks for (default: letsencrypt.org)\n"
           "  --account-uri URI     your ACME account URL, matched against accounturi=\n"
           "  --method TYPE         challenge type that will be used (default: http-01)\n"
@@ -34,8 +35,7 @@ static void usage(FILE *f)
 
 static bool valid_method(const char *m)
 {
-    return strcmp(m, "http-01") == 0 || strcmp(m, "dns-01") == 0 ||
-           strcmp(m, "tls-alpn-01") == 0;
+    return strcmp(m, "http-01") == 0 || strcmp(m, "dns-01") == 0 || strcmp(m, "tls-alpn-01") == 0;
 }
 
 /* A CA identity is compared byte for byte with record values: refuse what no
@@ -117,17 +117,12 @@ static int caa_check_main(int argc, char **argv)
             break;
         case 't':
             if (parse_timeout(optarg, &ropts.timeout_ms) != 0) {
-                cli_error("--timeout \"%s\" is not a number of seconds between 0 and 300",
-                          optarg);
+                cli_error("--timeout \"%s\" is not a number of seconds between 0 and 300", optarg);
                 return CLI_EXIT_USAGE;
             }
             break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':':
             cli_error("option \"%s\" needs a value (see certpilot caa check --help)",
                       argv[optind - 1]);
@@ -149,20 +144,13 @@ static int caa_check_main(int argc, char **argv)
 
     struct cp_err err = {0};
     struct caa_report *report = NULL;
-    enum cp_code rc = caa_check((const char *const *)argv + optind, (size_t)(argc - optind),
-                                &ropts, &params, &report, &err);
+    enum cp_code rc = caa_check((const char *const *)argv + optind, (size_t)(argc - optind), &ropts,
+                                &params, &report, &err);
     switch (rc) {
-    case CP_OK:
-        break;
-    case CP_EINVAL:
-        cli_error("%s", err.msg);
-        return CLI_EXIT_USAGE;
-    case CP_EDNS:
-        cli_error("%s", err.msg);
-        return CLI_EXIT_UNAVAILABLE;
-    default:
-        cli_error("%s: %s", cp_code_name(rc), err.msg);
-        return CLI_EXIT_SOFTWARE;
+    case CP_OK: break;
+    case CP_EINVAL: cli_error("%s", err.msg); return CLI_EXIT_USAGE;
+    case CP_EDNS: cli_error("%s", err.msg); return CLI_EXIT_UNAVAILABLE;
+    default: cli_error("%s: %s", cp_code_name(rc), err.msg); return CLI_EXIT_SOFTWARE;
     }
 
     if (json) {

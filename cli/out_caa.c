@@ -83,8 +83,7 @@ static json_t *result_json(const struct caa_result *res)
         json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:I}", "name", l->name, "answer",
                               answer_word(l->answer), "rcode",
                               l->rcode >= 0 ? caa_rcode_name(l->rcode) : NULL, "alias_target",
-                              l->target[0] ? l->target : NULL, "records",
-                              (json_int_t)l->nrecords);
+                              l->target[0] ? l->target : NULL, "records", (json_int_t)l->nrecords);
         if (o == NULL || json_array_append_new(lookups, o) != 0)
             goto fail;
     }
@@ -116,8 +115,8 @@ json_t *cli_caa_report_json(const struct caa_report *r, const struct caa_params 
             return NULL;
         }
     }
-    return json_pack("{s:s, s:s?, s:s, s:I, s:o}", "ca_identity", p->ca_identity,
-                     "account_uri", p->account_uri, "method", p->method, "queries",
+    return json_pack("{s:s, s:s?, s:s, s:I, s:o}", "ca_identity", p->ca_identity, "account_uri",
+                     p->account_uri, "method", p->method, "queries",
                      (json_int_t)caa_report_queries(r), "results", results);
 }
 
@@ -138,12 +137,9 @@ static void result_text(FILE *f, const struct caa_result *res)
     const struct caa_explanation *ex = res->explanation;
 
     switch (res->status) {
-    case CAA_ALLOWED:
-        fprintf(f, "%s: allowed\n", res->ident);
-        break;
+    case CAA_ALLOWED: fprintf(f, "%s: allowed\n", res->ident); break;
     case CAA_DENIED:
-        fprintf(f, "%s: REFUSED by the CAA record set at %s\n", res->ident,
-                rel ? rel->name : "?");
+        fprintf(f, "%s: REFUSED by the CAA record set at %s\n", res->ident, rel ? rel->name : "?");
         break;
     case CAA_ERROR:
         fprintf(f, "%s: DNS FAILURE looking up CAA for %s\n", res->ident, rel ? rel->name : "?");
