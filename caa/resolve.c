@@ -276,12 +276,14 @@ static void run_loop(ares_channel ch, const size_t *outstanding, long long deadl
         ares_socket_t socks[ARES_GETSOCK_MAXNUM];
         struct pollfd pfd[ARES_GETSOCK_MAXNUM];
         nfds_t nfds = 0;
-        int mask = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
-        for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+        /* Test the bits as unsigned: c-ares's ARES_GETSOCK_WRITABLE shifts a
+         * signed 1 by up to 31 places, which is undefined behaviour. */
+        unsigned mask = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+        for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
             short ev = 0;
-            if (ARES_GETSOCK_READABLE(mask, i))
+            if (mask & (1u << i))
                 ev |= POLLIN;
-            if (ARES_GETSOCK_WRITABLE(mask, i))
+            if (mask & (1u << (i + ARES_GETSOCK_MAXNUM)))
                 ev |= POLLOUT;
             if (ev == 0)
                 continue;
