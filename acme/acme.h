@@ -198,4 +198,117 @@ bool acme_problem_is(const struct acme_problem *p, const char *name);
  */
 long acme_retry_after(const char *value, time_t now);
 
+/* ------------------------------------------------- CSR and certificates */
+
+/*
+ * A PKCS#10 CSR (RFC 2986) for `names` (dns identifiers, "*." allowed),
+ * signed by `cert_key`: every name in subjectAltName, the first name that fits
+ * in 64 octets as the subject CN (CAs ignore it; some tools still show it).
+ * *der is heap memory (free()).  (acme/csr.c)
+ */
+enum cp_code acme_csr_make(const struct acme_key *cert_key, const char *const *names, size_t n,
+                           unsigned char **der, size_t *der_len, struct cp_err *err);
+
+struct acme_chain; /* opaque: a parsed PEM certificate chain, leaf first (acme/cert.c) */
+
+/* Parse a PEM chain as served by the CA's certificate URL (leaf first, then
+ * intermediates).  Anything that is not a certificate, or no certificate at
+ * all, is CP_EPROTO naming `what`.  At most 10 certificates. */
+enum cp_code acme_chain_parse(const char *pem, size_t len, const char *what,
+                              struct acme_chain **out, struct cp_err *err);
+size_t acme_chain_count(const struct acme_chain *c);
+
+/* PEM texts for the files web servers expect (heap strings, free()):
+ * cert = leaf only, chain = everything after the leaf, fullchain = all. */
+enum cp_code acme_chain_pem(const struct acme_chain *c, char **cert, char **chain, char **fullchain,
+                            struct cp_err *err);
+
+/* The leaf's public key is `key`'s: CP_EPROTO otherwise. */
+enum cp_code acme_chain_check_key(const struct acme_chain *c, const struct acme_key *key,
+                                  struct cp_err *err);
+
+/* Every one of `names` is in the leaf's subjectAltName (exact, case-insensitive;
+ * "*.example.com" only matches the SAN "*.example.com"): CP_EPROTO naming the
+ * first missing one otherwise. */
+enum cp_code acme_chain_check_names(const struct acme_chain *c, const char *const *names, size_t n,
+                                    struct cp_err *err);
+
+/* The leaf's validity (UTC seconds since the epoch). */
+time_t acme_chain_not_before(const struct acme_chain *c);
+time_t acme_chain_not_after(const struct acme_chain *c);
+
+/* Common name of the issuer of the last certificate in the chain (the root
+ * it chains to), for --preferred-chain; "" when absent.  Borrowed. */
+const char *acme_chain_top_issuer_cn(const struct acme_chain *c);
+
+/* Borrowed X509 of certificate i (0 = leaf), for further OpenSSL work. */
+struct x509_st *acme_chain_x509(const struct acme_chain *c, size_t i);
+
+void acme_chain_free(struct acme_chain *c);
+
+/* ----------------------------------------------------- challenge solvers */
+
+/* Key authorization (RFC 8555 §8.1): token "." thumbprint.  Heap string. */
+char *acme_key_authorization(const char *token, const char *thumbprint);
+
+/* dns-01 TXT value (RFC 8555 §8.4): base64url(SHA-256(key authorization)),
+ * 43 characters + NUL. */
+enum cp_code acme_dns01_txt(const char *key_authz, char out[44], struct cp_err *err);
+
+/*
+ * http-01 webroot (RFC 8555 §8.3): write the key authorization to
+ * <webroot>/.well-known/acme-challenge/<token>, creating the two directories
+ * 0755 if missing and the file 0644 (the web server must read it).  The token
+ * must be base64url (refused otherwise: it becomes a file name).
+ * acme_webroot_remove() deletes the file (and the directories it created,
+ * when empty) and is safe to call when nothing was written.
+ */
+enum cp_code acme_webroot_write(const char *webroot, const char *token, const char *key_authz,
+                                struct cp_err *err);
+void acme_webroot_remove(const char *webroot, const char *token);
+
+/* Can we create files under <webroot>/.well-known/acme-challenge/?  For
+ * --dry-run; creates and removes a probe file. */
+enum cp_code acme_webroot_check(const char *webroot, struct cp_err *err);
+
+/*
+ * Built-in challenge servers for --standalone, each on its own thread,
+ * listening on `addr` (NULL: all addresses, IPv4 and IPv6 where available)
+ * and `port`, for the duration of an order.  http-01 answers only
+ * GET /.well-known/acme-challenge/<token> for registered tokens (404
+ * otherwise); tls-alpn-01 (RFC 8737) completes only handshakes offering ALPN
+ * "acme-tls/1" with an SNI of a registered name, presenting a self-signed
+ * certificate for that name with the critical id-pe-acmeIdentifier extension
+ * holding SHA-256 of the key authorization.  Requests and connections are
+ * bounded in size and time.  CP_EIO naming the port when it cannot be bound
+ * (e.g. in use, or below 1024 without privilege).
+ */
+struct acme_solver_server; /* opaque (acme/solver_http01.c, acme/solver_tlsalpn01.c) */
+
+enum cp_code acme_http01_server_start(const char *addr, int port, struct acme_solver_server **out,
+                                      struct cp_err *err);
+enum cp_code acme_tlsalpn01_server_start(const char *addr, int port,
+                                         struct acme_solver_server **out, struct cp_err *err);
+
+/* Register a challenge: for http-01 `name_or_token` is the token, for
+ * tls-alpn-01 the dns name (not wildcard).  Thread-safe. */
+enum cp_code acme_solver_server_add(struct acme_solver_server *s, const char *name_or_token,
+                                    const char *key_authz, struct cp_err *err);
+
+/* Requests answered with a registered challenge so far (for tests and -v). */
+unsigned long acme_solver_server_hits(const struct acme_solver_server *s);
+
+/* Stop listening, join the thread, free; NULL is a no-op. */
+void acme_solver_server_stop(struct acme_solver_server *s);
+
+/* Can `port` be bound on `addr` now?  For --dry-run. */
+enum cp_code acme_port_check(const char *addr, int port, struct cp_err *err);
+
+/* The RFC 8737 certificate alone, for tests: self-signed, SAN = name,
+ * acmeIdentifier critical.  *key_out and *cert_out are owned by the caller
+ * (EVP_PKEY_free / X509_free). */
+enum cp_code acme_tlsalpn01_cert(const char *name, const char *key_authz,
+                                 struct evp_pkey_st **key_out, struct x509_st **cert_out,
+                                 struct cp_err *err);
+
 #endif
