@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int cp_placeholder_t;
