@@ -311,4 +311,121 @@ enum cp_code acme_tlsalpn01_cert(const char *name, const char *key_authz,
                                  struct evp_pkey_st **key_out, struct x509_st **cert_out,
                                  struct cp_err *err);
 
+/* ---------------------------------------------------------------- client */
+
+/* The directory (RFC 8555 §7.1.1).  Strings are NULL when absent. */
+struct acme_directory {
+    char *new_nonce, *new_account, *new_order, *revoke_cert, *key_change, *renewal_info;
+    char *terms_of_service, *website;
+    char **caa_identities; /* meta.caaIdentities, may be empty */
+    size_t ncaa_identities;
+    bool external_account_required;
+};
+
+struct acme_client_opts {
+    const char *directory_url; /* https URL */
+    struct acme_http_opts http;
+    unsigned deadline_s; /* bound on every wait for the CA (polls); 0: 300 */
+    /* -v progress: one line per step, never secrets.  May be NULL. */
+    void (*log)(void *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 2, 3)))
+#endif
+        ;
+    void *log_ctx;
+};
+
+struct acme_client; /* opaque: transport, directory, nonce, account (acme/client.c) */
+
+/* Connect and fetch the directory.  A problem from the CA fills `prob` (which
+ * must then be cleared) and returns CP_ECA. */
+enum cp_code acme_client_new(const struct acme_client_opts *o, struct acme_client **out,
+                             struct acme_problem *prob, struct cp_err *err);
+const struct acme_directory *acme_client_directory(const struct acme_client *c);
+void acme_client_free(struct acme_client *c);
+
+/* The account used to sign from now on (borrowed; kid NULL until known). */
+void acme_client_set_account(struct acme_client *c, const struct acme_key *key, const char *kid);
+const char *acme_client_kid(const struct acme_client *c);
+
+/*
+ * A signed POST (payload NULL: POST-as-GET).  Nonces come from every response;
+ * newNonce is asked only when none is held.  badNonce is retried with the fresh
+ * nonce up to 5 times; rateLimited and 503 with a Retry-After of at most 60 s
+ * are retried once after waiting.  Any other error status: CP_ECA with `prob`
+ * filled.  CP_OK leaves the response in `resp` (clear it).
+ */
+enum cp_code acme_post(struct acme_client *c, const char *url, const char *payload,
+                       struct acme_response *resp, struct acme_problem *prob, struct cp_err *err);
+
+/* Requests sent so far (for -v and the benchmark). */
+unsigned long acme_client_requests(const struct acme_client *c);
+
+/* ---------------------------------------------------------------- account */
+
+struct acme_account_req {
+    const char *const *contacts; /* "mailto:..." */
+    size_t ncontacts;
+    bool agree_tos;
+    bool only_existing;  /* onlyReturnExisting: look up, never create */
+    const char *eab_kid; /* both or neither */
+    const char *eab_hmac_key;
+};
+
+/* newAccount (RFC 8555 §7.3).  On success the client signs with `key` and the
+ * returned account URL; *kid (heap string) is that URL and *status the
+ * account's status.  CP_ECA with `prob` when the CA refuses (e.g.
+ * accountDoesNotExist for only_existing). */
+enum cp_code acme_account_register(struct acme_client *c, const struct acme_key *key,
+                                   const struct acme_account_req *req, char **kid,
+                                   struct acme_problem *prob, struct cp_err *err);
+
+/* ------------------------------------------------------------------ issue */
+
+/* Callbacks that make a challenge answerable and undo it.  `type` is
+ * "http-01", "dns-01" or "tls-alpn-01"; `domain` is the identifier without
+ * "*."; deploy returns CP_OK when the CA may now validate. */
+struct acme_solver {
+    bool (*supports)(void *ctx, const char *type);
+    enum cp_code (*deploy)(void *ctx, const char *type, const char *domain, const char *token,
+                           const char *key_authz, struct cp_err *err);
+    void (*cleanup)(void *ctx, const char *type, const char *domain, const char *token,
+                    const char *key_authz);
+    void *ctx;
+};
+
+struct acme_issue_req {
+    const char *const *names; /* dns identifiers, "*." for wildcards */
+    size_t n;
+    const char *const *methods; /* challenge types in order of preference */
+    size_t nmethods;
+    const struct acme_key *cert_key;
+    const char *preferred_chain; /* issuer CN of the root wanted, or NULL */
+    struct acme_solver solver;
+};
+
+struct acme_issue_result {
+    char *order_url;
+    char *cert_url;
+    char *pem;               /* the chain chosen, PEM, leaf first */
+    char *failed_identifier; /* set when a challenge failed */
+    char *failed_type;
+    struct acme_problem problem; /* the CA's problem (order, challenge, finalize) */
+    unsigned long requests;      /* HTTP requests this issuance sent */
+};
+
+/*
+ * One whole issuance (RFC 8555 §7.4-§7.4.2): newOrder, every authorization,
+ * for each pending one the first of req->methods that it offers and the
+ * solver supports (deploy, answer, poll), finalize with a CSR of the names,
+ * poll, download, and pick the alternate chain whose top issuer CN is
+ * preferred_chain when asked.  Every deployed challenge is cleaned up, also
+ * on failure.  CP_ECHALLENGE when validation failed (failed_* and problem
+ * say which and why), CP_ECA for other refusals, CP_ETIMEOUT when the
+ * deadline passed.  Clear the result with acme_issue_result_clear().
+ */
+enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
+                        struct acme_issue_result *res, struct cp_err *err);
+void acme_issue_result_clear(struct acme_issue_result *r);
+
 #endif

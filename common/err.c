@@ -34,6 +34,9 @@ const char *cp_code_name(enum cp_code code)
     case CP_EIO: return "local I/O error";
     case CP_ENET: return "network error";
     case CP_EPROTO: return "protocol error";
+    case CP_ECA: return "refused by the CA";
+    case CP_ECHALLENGE: return "challenge failed";
+    case CP_ETIMEOUT: return "timed out";
     case CP_EINTERNAL: return "internal error";
     }
     return "unknown error";

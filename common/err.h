@@ -13,13 +13,16 @@
 
 enum cp_code {
     CP_OK = 0,
-    CP_EINVAL,   /* bad input from the user (identifier, option value) */
-    CP_ENOMEM,   /* allocation failed */
-    CP_EDNS,     /* DNS library set-up or resolver configuration failed */
-    CP_EIO,      /* local file or system call failed */
-    CP_ENET,     /* network failure talking to a server */
-    CP_EPROTO,   /* a peer sent something we cannot accept */
-    CP_EINTERNAL /* a bug: an invariant did not hold */
+    CP_EINVAL,     /* bad input from the user (identifier, option value) */
+    CP_ENOMEM,     /* allocation failed */
+    CP_EDNS,       /* DNS library set-up or resolver configuration failed */
+    CP_EIO,        /* local file or system call failed */
+    CP_ENET,       /* network failure talking to a server */
+    CP_EPROTO,     /* a peer sent something we cannot accept */
+    CP_ECA,        /* the CA answered with a problem document (returned separately) */
+    CP_ECHALLENGE, /* the CA could not validate a challenge */
+    CP_ETIMEOUT,   /* an overall deadline passed while waiting (e.g. polling) */
+    CP_EINTERNAL   /* a bug: an invariant did not hold */
 };
 
 #define CP_ERR_MSG_MAX 512
