@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "acme/acme.h"
 #include "caa/caa.h"
 
 /* Exit statuses.  They are a contract: scripts test them (see README). */
@@ -17,9 +18,14 @@ enum cli_exit {
     CLI_EXIT_OK = 0,
     CLI_EXIT_CAA_DENIED = 1,   /* caa check: at least one identifier refused by CAA */
     CLI_EXIT_CAA_DNS = 2,      /* caa check: no refusal, but a DNS failure */
+    CLI_EXIT_CA = 3,           /* the CA refused a request (problem document shown) */
+    CLI_EXIT_CHALLENGE = 4,    /* the CA could not validate a challenge */
+    CLI_EXIT_NETWORK = 5,      /* the CA could not be reached, or a wait timed out */
     CLI_EXIT_USAGE = 64,       /* bad option or argument (sysexits EX_USAGE) */
     CLI_EXIT_UNAVAILABLE = 69, /* a needed local service is unusable, e.g. DNS set-up */
-    CLI_EXIT_SOFTWARE = 70     /* internal error: a bug */
+    CLI_EXIT_SOFTWARE = 70,    /* internal error: a bug */
+    CLI_EXIT_IO = 74,          /* a local file could not be read or written */
+    CLI_EXIT_CONFIG = 78       /* missing set-up, e.g. no account and no --agree-tos */
 };
 
 /* "certpilot: " + message on stderr. */
@@ -37,5 +43,60 @@ json_t *cli_caa_report_json(const struct caa_report *r, const struct caa_params 
 void cli_caa_report_text(FILE *f, const struct caa_report *r, const struct caa_params *p);
 
 int cmd_caa(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+int cmd_issue(int argc, char **argv);
+
+/* ----------------------------------------------------------- ACME commands */
+
+/* Options every ACME command takes (--server, --ca-bundle, --state-dir, -v, --json). */
+struct cli_common {
+    const char *server;    /* directory URL after resolving the names below */
+    const char *ca_bundle;
+    const char *state_dir;
+    bool verbose;
+    bool json;
+    char state_buf[1024];
+};
+
+#define CLI_COMMON_LONGOPTS                                                                   \
+    {"server", required_argument, NULL, 1001}, {"ca-bundle", required_argument, NULL, 1002},  \
+        {"state-dir", required_argument, NULL, 1003}, {"verbose", no_argument, NULL, 'v'},     \
+        {"json", no_argument, NULL, 1004}
+
+void cli_common_init(struct cli_common *c);
+/* Handle one of the common options; false when `opt` is not one of them. */
+bool cli_common_option(struct cli_common *c, int opt, const char *arg);
+/* After parsing: resolve the server name and the state directory; exit status or 0. */
+int cli_common_finish(struct cli_common *c);
+
+/* Map a cp_code from the ACME layer to an exit status, printing the error and
+ * the CA's problem document (type, detail, subproblems) when there is one. */
+int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_problem *prob);
+json_t *cli_problem_json(const struct acme_problem *prob);
+
+/* Connect to the CA of `c` (directory fetched). */
+int cli_client_open(const struct cli_common *c, struct acme_client **out);
+
+/* The account for `c`'s CA: loaded from the state directory, looked up with
+ * onlyReturnExisting when the URL is unknown, or registered when `reg` is
+ * given with agree_tos.  Sets the client's signing account.  *key is owned
+ * by the caller. */
+int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
+                       const struct acme_account_req *reg, struct acme_key **key, char **url);
+
+/* cli/state.c */
+const char *cli_default_state_dir(char *buf, size_t size);
+enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out,
+                             size_t size, struct cp_err *err);
+enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url,
+                              struct cp_err *err);
+enum cp_code cli_account_save(const char *dir, const char *directory_url,
+                              const struct acme_key *key, const char *url,
+                              const char *const *contacts, size_t ncontacts, struct cp_err *err);
+bool cli_cert_name_valid(const char *name);
+enum cp_code cli_cert_store(const char *state, const char *cert_name, const char *privkey_pem,
+                            size_t privkey_len, const char *cert_pem, const char *chain_pem,
+                            const char *fullchain_pem, char *live_dir, size_t live_size,
+                            struct cp_err *err);
 
 #endif

@@ -11,6 +11,8 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  caa check IDENTIFIER...   would the CA refuse these names because of CAA? why?\n"
+          "  account register|show     the ACME account in the state directory\n"
+          "  issue -d NAME...          obtain a certificate (http-01, dns-01, tls-alpn-01)\n"
           "\n"
           "Run 'certpilot <command> --help' for a command's options; 'man certpilot' for more.\n",
           f);
@@ -33,6 +35,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "caa") == 0)
         return cmd_caa(argc - 1, argv + 1);
+    if (strcmp(cmd, "account") == 0)
+        return cmd_account(argc - 1, argv + 1);
+    if (strcmp(cmd, "issue") == 0)
+        return cmd_issue(argc - 1, argv + 1);
     cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;

@@ -1,0 +1,372 @@
+/*
+ * acme/client.c - the ACME conversation: directory, nonces, signed requests
+ * with their retries, and the account (RFC 8555 §6, §7.1, §7.2, §7.3).
+ */
+#include "acme/acme.h"
+#include "acme/client_int.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BADNONCE_RETRIES 5
+#define RETRY_AFTER_MAX_S 60 /* longer waits are reported, not slept through */
+#define DEFAULT_DEADLINE_S 300
+
+struct acme_client {
+    struct acme_http *http;
+    struct acme_directory dir;
+    char *directory_url;
+    char *nonce;
+    const struct acme_key *key; /* borrowed */
+    char *kid;
+    unsigned deadline_s;
+    unsigned long requests;
+    void (*log)(void *ctx, const char *fmt, ...);
+    void *log_ctx;
+};
+
+static void logf_(struct acme_client *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void logf_(struct acme_client *c, const char *fmt, ...)
+{
+    if (c->log == NULL)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->log(c->log_ctx, "%s", line);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void directory_clear(struct acme_directory *d)
+{
+    free(d->new_nonce);
+    free(d->new_account);
+    free(d->new_order);
+    free(d->revoke_cert);
+    free(d->key_change);
+    free(d->renewal_info);
+    free(d->terms_of_service);
+    free(d->website);
+    for (size_t i = 0; i < d->ncaa_identities; i++)
+        free(d->caa_identities[i]);
+    free(d->caa_identities);
+    memset(d, 0, sizeof *d);
+}
+
+/* A string member of `o`, NULL when absent or not a string. */
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static enum cp_code parse_directory(const char *url, const struct acme_response *r,
+                                    struct acme_directory *d, struct cp_err *err)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
+    enum cp_code rc = CP_OK;
+    if (!json_is_object(j)) {
+        rc = cp_err_set(err, CP_EPROTO,
+                        "%s is not an ACME directory (HTTP %ld, not a JSON object); check the "
+                        "server URL",
+                        url, r->status);
+        goto out;
+    }
+    d->new_nonce = dup_or_null(jstr(j, "newNonce"));
+    d->new_account = dup_or_null(jstr(j, "newAccount"));
+    d->new_order = dup_or_null(jstr(j, "newOrder"));
+    d->revoke_cert = dup_or_null(jstr(j, "revokeCert"));
+    d->key_change = dup_or_null(jstr(j, "keyChange"));
+    d->renewal_info = dup_or_null(jstr(j, "renewalInfo"));
+    if (d->new_nonce == NULL || d->new_account == NULL || d->new_order == NULL) {
+        rc = cp_err_set(err, CP_EPROTO,
+                        "the directory at %s lacks newNonce, newAccount or newOrder; is it an "
+                        "ACME v2 server?",
+                        url);
+        goto out;
+    }
+    json_t *meta = json_object_get(j, "meta");
+    d->terms_of_service = dup_or_null(jstr(meta, "termsOfService"));
+    d->website = dup_or_null(jstr(meta, "website"));
+    d->external_account_required =
+        json_is_true(json_object_get(meta, "externalAccountRequired"));
+    json_t *ids = json_object_get(meta, "caaIdentities");
+    size_t n = json_is_array(ids) ? json_array_size(ids) : 0;
+    if (n > 16)
+        n = 16; /* bounded: no CA has more than a handful */
+    d->caa_identities = calloc(n ? n : 1, sizeof *d->caa_identities);
+    if (d->caa_identities == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(ids, i));
+        if (s != NULL && (d->caa_identities[d->ncaa_identities] = strdup(s)) != NULL)
+            d->ncaa_identities++;
+    }
+out:
+    json_decref(j);
+    return rc;
+}
+
+/* Turn an error response into a problem; a body that is no problem document
+ * still yields one, built from the HTTP status. */
+static void problem_from(const struct acme_response *r, struct acme_problem *prob)
+{
+    struct cp_err ignored;
+    acme_problem_clear(prob);
+    if (r->body != NULL &&
+        acme_problem_parse(r->body, r->body_len, prob, &ignored) == CP_OK)
+        return;
+    acme_problem_clear(prob);
+    char detail[64];
+    snprintf(detail, sizeof detail, "HTTP status %ld without a problem document", r->status);
+    prob->type = strdup("about:blank");
+    prob->detail = strdup(detail);
+    prob->status = (int)r->status;
+}
+
+static void take_nonce(struct acme_client *c, struct acme_response *r)
+{
+    if (r->replay_nonce != NULL) {
+        free(c->nonce);
+        c->nonce = r->replay_nonce;
+        r->replay_nonce = NULL;
+    }
+}
+
+static enum cp_code request(struct acme_client *c, const char *method, const char *url,
+                            const char *body, struct acme_response *r, struct cp_err *err)
+{
+    c->requests++;
+    enum cp_code rc = acme_http_request(c->http, method, url, body, r, err);
+    if (rc == CP_OK)
+        take_nonce(c, r);
+    return rc;
+}
+
+static enum cp_code fresh_nonce(struct acme_client *c, struct cp_err *err)
+{
+    if (c->nonce != NULL)
+        return CP_OK;
+    struct acme_response r = {0};
+    enum cp_code rc = request(c, "HEAD", c->dir.new_nonce, NULL, &r, err);
+    if (rc == CP_OK && c->nonce == NULL)
+        rc = cp_err_set(err, CP_EPROTO, "%s gave no Replay-Nonce (HTTP %ld)", c->dir.new_nonce,
+                        r.status);
+    acme_response_clear(&r);
+    return rc;
+}
+
+enum cp_code acme_client_new(const struct acme_client_opts *o, struct acme_client **out,
+                             struct acme_problem *prob, struct cp_err *err)
+{
+    enum cp_code rc;
+    struct acme_response r = {0};
+    struct acme_client *c = calloc(1, sizeof *c);
+
+    *out = NULL;
+    if (c == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    c->deadline_s = o->deadline_s ? o->deadline_s : DEFAULT_DEADLINE_S;
+    c->log = o->log;
+    c->log_ctx = o->log_ctx;
+    c->directory_url = strdup(o->directory_url);
+    if (c->directory_url == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = acme_http_new(&o->http, &c->http, err);
+    if (rc != CP_OK)
+        goto fail;
+    rc = request(c, "GET", c->directory_url, NULL, &r, err);
+    if (rc != CP_OK)
+        goto fail;
+    if (r.status != 200) {
+        problem_from(&r, prob);
+        rc = cp_err_set(err, CP_ECA, "the directory %s answered HTTP %ld", c->directory_url,
+                        r.status);
+        goto fail;
+    }
+    rc = parse_directory(c->directory_url, &r, &c->dir, err);
+    if (rc != CP_OK)
+        goto fail;
+    acme_response_clear(&r);
+    *out = c;
+    return CP_OK;
+fail:
+    acme_response_clear(&r);
+    acme_client_free(c);
+    return rc;
+}
+
+const struct acme_directory *acme_client_directory(const struct acme_client *c)
+{
+    return &c->dir;
+}
+
+void acme_client_set_account(struct acme_client *c, const struct acme_key *key, const char *kid)
+{
+    c->key = key;
+    free(c->kid);
+    c->kid = kid ? strdup(kid) : NULL;
+}
+
+const struct acme_key *acme_client_key(const struct acme_client *c)
+{
+    return c->key;
+}
+
+unsigned acme_client_deadline_s(const struct acme_client *c)
+{
+    return c->deadline_s;
+}
+
+const char *acme_client_kid(const struct acme_client *c)
+{
+    return c->kid;
+}
+
+unsigned long acme_client_requests(const struct acme_client *c)
+{
+    return c->requests;
+}
+
+void acme_client_free(struct acme_client *c)
+{
+    if (c == NULL)
+        return;
+    acme_http_free(c->http);
+    directory_clear(&c->dir);
+    free(c->directory_url);
+    free(c->nonce);
+    free(c->kid);
+    free(c);
+}
+
+static void sleep_s(long s)
+{
+    struct timespec ts = {.tv_sec = s, .tv_nsec = 0};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+enum cp_code acme_post(struct acme_client *c, const char *url, const char *payload,
+                       struct acme_response *resp, struct acme_problem *prob, struct cp_err *err)
+{
+    enum cp_code rc = CP_OK;
+    bool waited = false;
+
+    if (c->key == NULL)
+        return cp_err_set(err, CP_EINTERNAL, "acme_post without an account key");
+    for (int attempt = 0;; attempt++) {
+        char *jws = NULL;
+        rc = fresh_nonce(c, err);
+        if (rc != CP_OK)
+            return rc;
+        rc = acme_jws_sign(c->key, c->kid, c->nonce, url, payload, &jws, err);
+        free(c->nonce); /* a nonce is good for one request only */
+        c->nonce = NULL;
+        if (rc != CP_OK)
+            return rc;
+        acme_response_clear(resp);
+        rc = request(c, "POST", url, jws, resp, err);
+        free(jws);
+        if (rc != CP_OK)
+            return rc;
+        logf_(c, "POST %s -> %ld", url, resp->status);
+        if (resp->status >= 200 && resp->status < 300)
+            return CP_OK;
+
+        problem_from(resp, prob);
+        if (acme_problem_is(prob, "badNonce") && attempt < BADNONCE_RETRIES)
+            continue; /* RFC 8555 §6.5: retry with the nonce that came with the error */
+        long wait = acme_retry_after(resp->retry_after, time(NULL));
+        if (!waited && (acme_problem_is(prob, "rateLimited") || resp->status == 503) &&
+            wait >= 0 && wait <= RETRY_AFTER_MAX_S) {
+            logf_(c, "the CA asks to retry after %ld s", wait);
+            sleep_s(wait);
+            waited = true;
+            continue;
+        }
+        return cp_err_set(err, CP_ECA, "%s: %s", prob->type, prob->detail ? prob->detail : "");
+    }
+}
+
+enum cp_code acme_account_register(struct acme_client *c, const struct acme_key *key,
+                                   const struct acme_account_req *req, char **kid,
+                                   struct acme_problem *prob, struct cp_err *err)
+{
+    enum cp_code rc;
+    struct acme_response r = {0};
+    json_t *payload = json_object(), *contacts = json_array();
+    char *text = NULL;
+
+    *kid = NULL;
+    if (payload == NULL || contacts == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (c->dir.external_account_required && !req->only_existing && req->eab_kid == NULL) {
+        rc = cp_err_set(err, CP_EINVAL,
+                        "this CA requires External Account Binding: give the key id and HMAC "
+                        "key your CA issued (--eab-kid, --eab-hmac-key)");
+        goto out;
+    }
+    for (size_t i = 0; i < req->ncontacts; i++)
+        json_array_append_new(contacts, json_string(req->contacts[i]));
+    if (req->ncontacts > 0)
+        json_object_set(payload, "contact", contacts);
+    if (req->agree_tos)
+        json_object_set_new(payload, "termsOfServiceAgreed", json_true());
+    if (req->only_existing)
+        json_object_set_new(payload, "onlyReturnExisting", json_true());
+    if (req->eab_kid != NULL && !req->only_existing) {
+        json_t *eab = NULL;
+        rc = acme_eab_sign(key, req->eab_kid, req->eab_hmac_key, c->dir.new_account, &eab, err);
+        if (rc != CP_OK)
+            goto out;
+        json_object_set_new(payload, "externalAccountBinding", eab);
+    }
+    text = json_dumps(payload, JSON_COMPACT);
+    if (text == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto out;
+    }
+
+    /* newAccount is signed with the JWK, not a kid (§6.2). */
+    acme_client_set_account(c, key, NULL);
+    rc = acme_post(c, c->dir.new_account, text, &r, prob, err);
+    if (rc != CP_OK)
+        goto out;
+    if (r.location == NULL) {
+        rc = cp_err_set(err, CP_EPROTO, "newAccount answered without a Location header");
+        goto out;
+    }
+    *kid = strdup(r.location);
+    if (*kid == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto out;
+    }
+    acme_client_set_account(c, key, *kid);
+    logf_(c, "account %s (%s)", *kid, r.status == 201 ? "created" : "existing");
+out:
+    free(text);
+    json_decref(contacts);
+    json_decref(payload);
+    acme_response_clear(&r);
+    return rc;
+}

@@ -1,0 +1,492 @@
+/*
+ * acme/order.c - one issuance: order, authorizations, challenges, finalize,
+ * certificate download (RFC 8555 §7.4, §7.5, §7.5.1, §7.4.2).
+ *
+ * How a challenge is made answerable is not decided here: the caller's
+ * struct acme_solver deploys and cleans up (files, built-in servers, DNS
+ * hooks).  This file only speaks ACME.
+ */
+#include "acme/acme.h"
+#include "acme/client_int.h"
+
+#include <openssl/crypto.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_FIRST_MS 200
+#define POLL_MAX_MS 5000
+#define ALTERNATES_MAX 8
+
+struct deployed {
+    const char *type; /* static string from the methods list */
+    char *domain;
+    char *token;
+    char *key_authz;
+    char *challenge_url;
+    char *authz_url;
+    char *ident; /* as in the order, with "*." for wildcards */
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static enum cp_code parse_json(const struct acme_response *r, const char *url, json_t **out,
+                               struct cp_err *err)
+{
+    json_error_t jerr;
+    *out = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return cp_err_set(err, CP_EPROTO, "%s answered with something that is not a JSON object",
+                          url);
+    }
+    return CP_OK;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* POST-as-GET `url` until its "status" is not one of `waiting` (a NULL-ended
+ * list), honouring Retry-After within the client's deadline.  *out is the
+ * last object. */
+static enum cp_code poll_status(struct acme_client *c, const char *url,
+                                const char *const *waiting, long long deadline, json_t **out,
+                                struct acme_problem *prob, struct cp_err *err)
+{
+    long delay = POLL_FIRST_MS;
+    *out = NULL;
+    for (;;) {
+        struct acme_response r = {0};
+        enum cp_code rc = acme_post(c, url, NULL, &r, prob, err);
+        if (rc == CP_OK)
+            rc = parse_json(&r, url, out, err);
+        long retry = acme_retry_after(r.retry_after, time(NULL));
+        acme_response_clear(&r);
+        if (rc != CP_OK)
+            return rc;
+        const char *status = jstr(*out, "status");
+        bool wait = false;
+        for (size_t i = 0; status != NULL && waiting[i] != NULL; i++)
+            wait = wait || strcmp(status, waiting[i]) == 0;
+        if (!wait)
+            return CP_OK;
+        long ms = retry >= 0 ? retry * 1000 : delay;
+        if (ms < POLL_FIRST_MS)
+            ms = POLL_FIRST_MS;
+        if (ms > 10000)
+            ms = 10000;
+        if (now_ms() + ms > deadline)
+            return cp_err_set(err, CP_ETIMEOUT, "%s still \"%s\" when the wait ended", url,
+                              status);
+        json_decref(*out);
+        *out = NULL;
+        sleep_ms(ms);
+        delay = delay * 2 > POLL_MAX_MS ? POLL_MAX_MS : delay * 2;
+    }
+}
+
+static bool offers(const json_t *authz, const char *type, const json_t **chal)
+{
+    size_t i;
+    json_t *ch;
+    json_array_foreach(json_object_get(authz, "challenges"), i, ch)
+    {
+        const char *t = jstr(ch, "type");
+        if (t != NULL && strcmp(t, type) == 0) {
+            *chal = ch;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The problem of the failed challenge in an invalid authorization. */
+static void challenge_problem(const json_t *authz, struct acme_problem *prob)
+{
+    size_t i;
+    json_t *ch;
+    struct cp_err ignored;
+    json_array_foreach(json_object_get(authz, "challenges"), i, ch)
+    {
+        json_t *e = json_object_get(ch, "error");
+        if (e == NULL)
+            continue;
+        char *text = json_dumps(e, JSON_COMPACT);
+        if (text != NULL) {
+            acme_problem_clear(prob);
+            (void)acme_problem_parse(text, strlen(text), prob, &ignored);
+            free(text);
+        }
+        return;
+    }
+}
+
+static enum cp_code set_failed(struct acme_issue_result *res, const char *ident, const char *type)
+{
+    free(res->failed_identifier);
+    free(res->failed_type);
+    res->failed_identifier = strdup(ident);
+    res->failed_type = type ? strdup(type) : NULL;
+    return CP_OK;
+}
+
+static void deployed_free(struct deployed *d)
+{
+    free(d->domain);
+    free(d->token);
+    if (d->key_authz != NULL)
+        OPENSSL_cleanse(d->key_authz, strlen(d->key_authz));
+    free(d->key_authz);
+    free(d->challenge_url);
+    free(d->authz_url);
+    free(d->ident);
+}
+
+/* Set up every pending authorization's challenge.  Fills `dep` (*ndep). */
+static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issue_req *req,
+                                   const json_t *order, struct deployed *dep, size_t *ndep,
+                                   struct acme_issue_result *res, struct acme_problem *prob,
+                                   struct cp_err *err)
+{
+    char thumb[44];
+    enum cp_code rc = acme_key_thumbprint(acme_client_key(c), thumb, err);
+    if (rc != CP_OK)
+        return rc;
+
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(order, "authorizations"), i, u)
+    {
+        const char *url = json_string_value(u);
+        struct acme_response r = {0};
+        if (i >= req->n) /* one authorization per identifier: bound what the CA lists */
+            return cp_err_set(err, CP_EPROTO, "the order lists more authorizations than names");
+        json_t *authz = NULL;
+        if (url == NULL)
+            return cp_err_set(err, CP_EPROTO, "an order lists an authorization that is no URL");
+        rc = acme_post(c, url, NULL, &r, prob, err);
+        if (rc == CP_OK)
+            rc = parse_json(&r, url, &authz, err);
+        acme_response_clear(&r);
+        if (rc != CP_OK)
+            return rc;
+
+        const char *status = jstr(authz, "status");
+        const char *value = jstr(json_object_get(authz, "identifier"), "value");
+        bool wildcard = json_is_true(json_object_get(authz, "wildcard"));
+        if (value == NULL || status == NULL) {
+            json_decref(authz);
+            return cp_err_set(err, CP_EPROTO, "authorization %s lacks identifier or status", url);
+        }
+        char ident[300];
+        snprintf(ident, sizeof ident, "%s%s", wildcard ? "*." : "", value);
+        if (strcmp(status, "valid") == 0) { /* reused: nothing to prove */
+            json_decref(authz);
+            continue;
+        }
+        if (strcmp(status, "pending") != 0) {
+            set_failed(res, ident, NULL);
+            json_decref(authz);
+            return cp_err_set(err, CP_ECHALLENGE, "the authorization for %s is %s", ident,
+                              status);
+        }
+
+        const json_t *chal = NULL;
+        const char *type = NULL;
+        for (size_t m = 0; m < req->nmethods && type == NULL; m++)
+            if (req->solver.supports(req->solver.ctx, req->methods[m]) &&
+                offers(authz, req->methods[m], &chal))
+                type = req->methods[m];
+        if (type == NULL) {
+            set_failed(res, ident, NULL);
+            json_decref(authz);
+            return cp_err_set(err, CP_ECHALLENGE,
+                              "none of the configured challenge types can be used for %s "
+                              "(the CA offers other types, or none is set up)",
+                              ident);
+        }
+        const char *token = jstr(chal, "token"), *curl = jstr(chal, "url");
+        if (token == NULL || curl == NULL) {
+            json_decref(authz);
+            return cp_err_set(err, CP_EPROTO, "a %s challenge for %s lacks token or url", type,
+                              ident);
+        }
+        struct deployed *d = &dep[*ndep];
+        memset(d, 0, sizeof *d);
+        d->type = type;
+        d->domain = strdup(value);
+        d->token = strdup(token);
+        d->key_authz = acme_key_authorization(token, thumb);
+        d->challenge_url = strdup(curl);
+        d->authz_url = strdup(url);
+        d->ident = strdup(ident);
+        json_decref(authz);
+        if (!d->domain || !d->token || !d->key_authz || !d->challenge_url || !d->authz_url ||
+            !d->ident) {
+            deployed_free(d);
+            return cp_err_set(err, CP_ENOMEM, "out of memory");
+        }
+        rc = req->solver.deploy(req->solver.ctx, type, d->domain, d->token, d->key_authz, err);
+        if (rc != CP_OK) {
+            set_failed(res, ident, type);
+            deployed_free(d);
+            return rc;
+        }
+        (*ndep)++;
+    }
+    return CP_OK;
+}
+
+/* Answer every deployed challenge, then wait for each authorization. */
+static enum cp_code validate(struct acme_client *c, struct deployed *dep, size_t ndep,
+                             long long deadline, struct acme_issue_result *res,
+                             struct acme_problem *prob, struct cp_err *err)
+{
+    static const char *const waiting[] = {"pending", "processing", NULL};
+    for (size_t i = 0; i < ndep; i++) {
+        struct acme_response r = {0};
+        enum cp_code rc = acme_post(c, dep[i].challenge_url, "{}", &r, prob, err);
+        acme_response_clear(&r);
+        if (rc != CP_OK) {
+            set_failed(res, dep[i].ident, dep[i].type);
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < ndep; i++) {
+        json_t *authz = NULL;
+        enum cp_code rc = poll_status(c, dep[i].authz_url, waiting, deadline, &authz, prob, err);
+        if (rc != CP_OK) {
+            set_failed(res, dep[i].ident, dep[i].type);
+            return rc;
+        }
+        const char *status = jstr(authz, "status");
+        if (status == NULL || strcmp(status, "valid") != 0) {
+            challenge_problem(authz, prob);
+            set_failed(res, dep[i].ident, dep[i].type);
+            rc = cp_err_set(err, CP_ECHALLENGE, "%s validation of %s failed: %s", dep[i].type,
+                            dep[i].ident,
+                            prob->detail ? prob->detail : (status ? status : "no status"));
+        }
+        json_decref(authz);
+        if (rc != CP_OK)
+            return rc;
+    }
+    return CP_OK;
+}
+
+/* Download the chain at `url`, and its alternates when a preferred root is
+ * named; keep the first whose top issuer CN matches, else the default. */
+static enum cp_code download(struct acme_client *c, const char *url, const char *preferred,
+                             struct acme_issue_result *res, struct acme_problem *prob,
+                             struct cp_err *err)
+{
+    struct acme_response r = {0};
+    enum cp_code rc = acme_post(c, url, NULL, &r, prob, err);
+    if (rc != CP_OK)
+        goto out;
+    if (r.body == NULL || r.body_len == 0) {
+        rc = cp_err_set(err, CP_EPROTO, "the certificate at %s is empty", url);
+        goto out;
+    }
+    res->pem = strdup(r.body);
+    if (res->pem == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (preferred == NULL)
+        goto out;
+
+    struct acme_chain *chain = NULL;
+    if (acme_chain_parse(res->pem, strlen(res->pem), url, &chain, err) != CP_OK)
+        goto out; /* judged by the caller's checks */
+    bool match = strcmp(acme_chain_top_issuer_cn(chain), preferred) == 0;
+    acme_chain_free(chain);
+    size_t pos = 0;
+    char *alt = NULL;
+    for (int n = 0; !match && n < ALTERNATES_MAX &&
+                    (alt = acme_link_next(&r, "alternate", url, &pos)) != NULL;
+         n++) {
+        struct acme_response ar = {0};
+        struct acme_problem ignored_prob = {0};
+        struct cp_err ignored;
+        if (acme_post(c, alt, NULL, &ar, &ignored_prob, &ignored) == CP_OK && ar.body != NULL &&
+            acme_chain_parse(ar.body, ar.body_len, alt, &chain, &ignored) == CP_OK) {
+            match = strcmp(acme_chain_top_issuer_cn(chain), preferred) == 0;
+            acme_chain_free(chain);
+            if (match) {
+                char *copy = strdup(ar.body);
+                if (copy != NULL) {
+                    free(res->pem);
+                    res->pem = copy;
+                }
+            }
+        }
+        acme_problem_clear(&ignored_prob);
+        acme_response_clear(&ar);
+        free(alt);
+    }
+out:
+    acme_response_clear(&r);
+    return rc;
+}
+
+static enum cp_code finalize(struct acme_client *c, const struct acme_issue_req *req,
+                             const json_t *order, long long deadline,
+                             struct acme_issue_result *res, struct acme_problem *prob,
+                             struct cp_err *err)
+{
+    static const char *const not_ready[] = {"pending", NULL};
+    static const char *const processing[] = {"processing", NULL};
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    char *csr = NULL, *payload = NULL;
+    json_t *o = NULL;
+    struct acme_response r = {0};
+    const char *fin = jstr(order, "finalize");
+
+    enum cp_code rc = poll_status(c, res->order_url, not_ready, deadline, &o, prob, err);
+    if (rc != CP_OK)
+        goto out;
+    if (fin == NULL || strcmp(jstr(o, "status") ? jstr(o, "status") : "", "ready") != 0) {
+        rc = cp_err_set(err, CP_ECA, "the order %s is \"%s\", not ready to finalize",
+                        res->order_url, jstr(o, "status") ? jstr(o, "status") : "?");
+        goto out;
+    }
+    rc = acme_csr_make(req->cert_key, req->names, req->n, &der, &der_len, err);
+    if (rc != CP_OK)
+        goto out;
+    csr = acme_b64url_encode(der, der_len);
+    json_t *p = json_pack("{s:s}", "csr", csr ? csr : "");
+    payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    if (csr == NULL || payload == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = acme_post(c, fin, payload, &r, prob, err);
+    if (rc != CP_OK)
+        goto out;
+    json_decref(o);
+    o = NULL;
+    rc = poll_status(c, res->order_url, processing, deadline, &o, prob, err);
+    if (rc != CP_OK)
+        goto out;
+    const char *cert = jstr(o, "certificate");
+    if (cert == NULL || strcmp(jstr(o, "status") ? jstr(o, "status") : "", "valid") != 0) {
+        json_t *e = json_object_get(o, "error");
+        char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        struct cp_err ignored;
+        if (text != NULL)
+            (void)acme_problem_parse(text, strlen(text), prob, &ignored);
+        free(text);
+        rc = cp_err_set(err, CP_ECA, "the order %s ended \"%s\" without a certificate",
+                        res->order_url, jstr(o, "status") ? jstr(o, "status") : "?");
+        goto out;
+    }
+    res->cert_url = strdup(cert);
+    rc = download(c, cert, req->preferred_chain, res, prob, err);
+out:
+    acme_response_clear(&r);
+    json_decref(o);
+    free(der);
+    free(csr);
+    free(payload);
+    return rc;
+}
+
+enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
+                        struct acme_issue_result *res, struct cp_err *err)
+{
+    enum cp_code rc;
+    struct acme_response r = {0};
+    json_t *ids = json_array(), *order = NULL;
+    char *payload = NULL;
+    struct deployed *dep = NULL;
+    size_t ndep = 0;
+    unsigned long requests0 = acme_client_requests(c);
+    long long deadline = now_ms() + (long long)acme_client_deadline_s(c) * 1000;
+
+    memset(res, 0, sizeof *res);
+    if (ids == NULL || req->n == 0 || req->n > 100) {
+        rc = cp_err_set(err, CP_EINVAL, "an order needs between 1 and 100 names");
+        goto out;
+    }
+    for (size_t i = 0; i < req->n; i++)
+        json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value",
+                                             req->names[i]));
+    json_t *p = json_pack("{s:O}", "identifiers", ids);
+    payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    dep = calloc(req->n, sizeof *dep);
+    if (payload == NULL || dep == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto out;
+    }
+
+    rc = acme_post(c, acme_client_directory(c)->new_order, payload, &r, &res->problem, err);
+    if (rc != CP_OK)
+        goto out;
+    if (r.location == NULL) {
+        rc = cp_err_set(err, CP_EPROTO, "newOrder answered without the order's Location");
+        goto out;
+    }
+    res->order_url = strdup(r.location);
+    rc = parse_json(&r, "newOrder", &order, err);
+    if (rc != CP_OK)
+        goto out;
+
+    rc = prepare_authzs(c, req, order, dep, &ndep, res, &res->problem, err);
+    if (rc == CP_OK)
+        rc = validate(c, dep, ndep, deadline, res, &res->problem, err);
+    /* Challenges are cleaned up as soon as validation is over, also on failure. */
+    for (size_t i = 0; i < ndep; i++) {
+        req->solver.cleanup(req->solver.ctx, dep[i].type, dep[i].domain, dep[i].token,
+                            dep[i].key_authz);
+        deployed_free(&dep[i]);
+    }
+    ndep = 0;
+    if (rc == CP_OK)
+        rc = finalize(c, req, order, deadline, res, &res->problem, err);
+out:
+    for (size_t i = 0; i < ndep; i++) {
+        req->solver.cleanup(req->solver.ctx, dep[i].type, dep[i].domain, dep[i].token,
+                            dep[i].key_authz);
+        deployed_free(&dep[i]);
+    }
+    free(dep);
+    free(payload);
+    json_decref(ids);
+    json_decref(order);
+    acme_response_clear(&r);
+    res->requests = acme_client_requests(c) - requests0;
+    return rc;
+}
+
+void acme_issue_result_clear(struct acme_issue_result *r)
+{
+    if (r == NULL)
+        return;
+    free(r->order_url);
+    free(r->cert_url);
+    free(r->pem);
+    free(r->failed_identifier);
+    free(r->failed_type);
+    acme_problem_clear(&r->problem);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,202 @@
+/*
+ * cli/acme_common.c - what every command talking to a CA shares: the common
+ * options, connecting, the account, and turning failures into messages and
+ * exit statuses.
+ */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name, *url;
+} known_servers[] = {
+    {"letsencrypt", "https://acme-v02.api.letsencrypt.org/directory"},
+    {"letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"},
+};
+
+void cli_common_init(struct cli_common *c)
+{
+    memset(c, 0, sizeof *c);
+    c->server = "letsencrypt";
+}
+
+bool cli_common_option(struct cli_common *c, int opt, const char *arg)
+{
+    switch (opt) {
+    case 1001: c->server = arg; return true;
+    case 1002: c->ca_bundle = arg; return true;
+    case 1003: c->state_dir = arg; return true;
+    case 'v': c->verbose = true; return true;
+    case 1004: c->json = true; return true;
+    default: return false;
+    }
+}
+
+int cli_common_finish(struct cli_common *c)
+{
+    for (size_t i = 0; i < sizeof known_servers / sizeof known_servers[0]; i++)
+        if (strcmp(c->server, known_servers[i].name) == 0)
+            c->server = known_servers[i].url;
+    if (strncmp(c->server, "https://", 8) != 0) {
+        cli_error("--server \"%s\" is neither an https:// directory URL nor one of "
+                  "letsencrypt, letsencrypt-staging",
+                  c->server);
+        return CLI_EXIT_USAGE;
+    }
+    if (c->state_dir == NULL) {
+        c->state_dir = cli_default_state_dir(c->state_buf, sizeof c->state_buf);
+        if (c->state_dir == NULL) {
+            cli_error("no state directory: set HOME or XDG_STATE_HOME, or pass --state-dir");
+            return CLI_EXIT_CONFIG;
+        }
+    }
+    return 0;
+}
+
+json_t *cli_problem_json(const struct acme_problem *prob)
+{
+    if (prob == NULL || prob->type == NULL)
+        return json_null();
+    json_t *subs = json_array();
+    for (size_t i = 0; subs != NULL && i < prob->nsubproblems; i++) {
+        const struct acme_subproblem *s = &prob->subproblems[i];
+        json_array_append_new(subs, json_pack("{s:s?, s:s?, s:s?}", "type", s->type, "detail",
+                                              s->detail, "identifier", s->ident_value));
+    }
+    return json_pack("{s:s, s:s?, s:i, s:o}", "type", prob->type, "detail", prob->detail,
+                     "status", prob->status, "subproblems", subs ? subs : json_array());
+}
+
+static void print_problem(const struct acme_problem *prob)
+{
+    if (prob == NULL || prob->type == NULL)
+        return;
+    fprintf(stderr, "  CA problem: %s\n", prob->type);
+    if (prob->detail != NULL)
+        fprintf(stderr, "  detail:     %s\n", prob->detail);
+    for (size_t i = 0; i < prob->nsubproblems; i++) {
+        const struct acme_subproblem *s = &prob->subproblems[i];
+        fprintf(stderr, "  - %s: %s (%s)\n", s->ident_value ? s->ident_value : "?",
+                s->detail ? s->detail : "", s->type ? s->type : "");
+    }
+}
+
+int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_problem *prob)
+{
+    cli_error("%s", err->msg[0] ? err->msg : cp_code_name(rc));
+    print_problem(prob);
+    switch (rc) {
+    case CP_OK: return CLI_EXIT_OK;
+    case CP_ECA: return CLI_EXIT_CA;
+    case CP_ECHALLENGE: return CLI_EXIT_CHALLENGE;
+    case CP_ENET:
+    case CP_ETIMEOUT:
+    case CP_EPROTO: return CLI_EXIT_NETWORK;
+    case CP_EINVAL: return CLI_EXIT_USAGE;
+    case CP_EIO: return CLI_EXIT_IO;
+    case CP_EDNS: return CLI_EXIT_UNAVAILABLE;
+    default: return CLI_EXIT_SOFTWARE;
+    }
+}
+
+/* -v: one line per ACME request on stderr: method, URL, status.  Never
+ * bodies, headers or keys. */
+static void trace(void *ctx, const char *method, const char *url, long status)
+{
+    (void)ctx;
+    fprintf(stderr, "certpilot: %s %s -> %ld\n", method, url, status);
+}
+
+static void progress(void *ctx, const char *fmt, ...)
+{
+    (void)ctx;
+    va_list ap;
+    fputs("certpilot: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_client_open(const struct cli_common *c, struct acme_client **out)
+{
+    struct acme_client_opts o = {.directory_url = c->server};
+    struct acme_problem prob = {0};
+    struct cp_err err = {0};
+    o.http.ca_bundle = c->ca_bundle;
+    if (c->verbose) {
+        o.http.trace = trace;
+        o.log = progress;
+    }
+    enum cp_code rc = acme_client_new(&o, out, &prob, &err);
+    int status = rc == CP_OK ? 0 : cli_acme_fail(rc, &err, &prob);
+    acme_problem_clear(&prob);
+    return status;
+}
+
+int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
+                       const struct acme_account_req *reg, struct acme_key **key, char **url)
+{
+    char dir[4096];
+    struct cp_err err = {0};
+    struct acme_problem prob = {0};
+    enum cp_code rc;
+    int status = 0;
+    bool created_key = false;
+
+    *key = NULL;
+    *url = NULL;
+    rc = cli_account_dir(c->state_dir, c->server, dir, sizeof dir, &err);
+    if (rc == CP_OK)
+        rc = cli_account_load(dir, key, url, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, NULL);
+        goto out;
+    }
+    if (*key != NULL && *url != NULL && (reg == NULL || reg->only_existing)) {
+        acme_client_set_account(client, *key, *url);
+        goto out;
+    }
+    if (*key == NULL) {
+        if (reg == NULL || !reg->agree_tos) {
+            const char *tos = acme_client_directory(client)->terms_of_service;
+            cli_error("no account for %s in %s yet: register one with "
+                      "'certpilot account register --agree-tos [--email ADDR]'%s%s",
+                      c->server, c->state_dir, tos ? " after reading the terms: " : "",
+                      tos ? tos : "");
+            status = CLI_EXIT_CONFIG;
+            goto out;
+        }
+        rc = acme_key_generate(ACME_KEY_EC256, key, &err);
+        if (rc != CP_OK) {
+            status = cli_acme_fail(rc, &err, NULL);
+            goto out;
+        }
+        created_key = true;
+    }
+    /* A key without a URL (or an explicit registration): newAccount gives the
+     * URL of the existing account or creates one. */
+    struct acme_account_req lookup = {.only_existing = true};
+    const struct acme_account_req *req = reg && (created_key || reg->agree_tos) ? reg : &lookup;
+    free(*url);
+    *url = NULL;
+    rc = acme_account_register(client, *key, req, url, &prob, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, &prob);
+        goto out;
+    }
+    rc = cli_account_save(dir, c->server, *key, *url, req->contacts, req->ncontacts, &err);
+    if (rc != CP_OK)
+        status = cli_acme_fail(rc, &err, NULL);
+out:
+    acme_problem_clear(&prob);
+    if (status != 0) {
+        acme_key_free(*key);
+        *key = NULL;
+        free(*url);
+        *url = NULL;
+    }
+    return status;
+}

@@ -1,0 +1,276 @@
+/*
+ * cli/state.c - the state directory: accounts per CA, certificates per name.
+ *
+ *   STATE/                              0700
+ *     accounts/<ca-id>/account.key      0600, the account's private key
+ *     accounts/<ca-id>/account.json     {"directory", "url", "contact"}
+ *     certs/<name>/versions/<stamp>/    privkey.pem (0600), cert.pem, chain.pem, fullchain.pem
+ *     certs/<name>/current              symlink -> versions/<stamp>
+ *     certs/<name>/{privkey,cert,chain,fullchain}.pem  symlinks -> current/...
+ *
+ * A new certificate is written into a fresh version directory (each file to a
+ * temp name, fsync'd, renamed), and only then does `current` change, by one
+ * rename() of a new symlink over it.  The stable paths therefore switch from
+ * the old key/certificate pair to the new pair at once, and an interruption at
+ * any point leaves the old pair in place.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/file.h"
+
+#define KEY_FILE_MAX (64 * 1024)
+
+static const char *const stable_files[] = {"privkey.pem", "cert.pem", "chain.pem",
+                                           "fullchain.pem"};
+
+const char *cli_default_state_dir(char *buf, size_t size)
+{
+    if (geteuid() == 0)
+        return "/var/lib/certpilot";
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg != NULL && *xdg == '/')
+        n = snprintf(buf, size, "%s/certpilot", xdg);
+    else if (home != NULL && *home == '/')
+        n = snprintf(buf, size, "%s/.local/state/certpilot", home);
+    else
+        return NULL;
+    return n > 0 && (size_t)n < size ? buf : NULL;
+}
+
+/* A directory name for a CA: its directory URL without scheme, every byte
+ * outside [A-Za-z0-9.-] turned into '_'.  "https://acme-v02.api.letsencrypt.org/directory"
+ * -> "acme-v02.api.letsencrypt.org_directory". */
+static void ca_id(const char *url, char *out, size_t size)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t n = 0;
+    for (; *p && n + 1 < size; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-';
+        out[n++] = ok ? ch : '_';
+    }
+    while (n > 0 && out[n - 1] == '_')
+        n--;
+    out[n] = '\0';
+}
+
+static enum cp_code join(char *out, size_t size, struct cp_err *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static enum cp_code join(char *out, size_t size, struct cp_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size)
+        return cp_err_set(err, CP_EINVAL, "path too long under the state directory");
+    return CP_OK;
+}
+
+enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out,
+                             size_t size, struct cp_err *err)
+{
+    char id[200];
+    ca_id(directory_url, id, sizeof id);
+    enum cp_code rc = cp_dir_ensure(state, 0700, err);
+    if (rc == CP_OK)
+        rc = join(out, size, err, "%s/accounts/%s", state, id);
+    if (rc == CP_OK)
+        rc = cp_dir_ensure(out, 0700, err);
+    return rc;
+}
+
+enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url,
+                              struct cp_err *err)
+{
+    char path[4096], *pem = NULL, *text = NULL;
+    size_t len = 0;
+    enum cp_code rc;
+
+    *key = NULL;
+    *url = NULL;
+    rc = join(path, sizeof path, err, "%s/account.key", dir);
+    if (rc != CP_OK)
+        return rc;
+    if (access(path, F_OK) != 0)
+        return CP_OK; /* no account yet */
+    rc = cp_file_read(path, KEY_FILE_MAX, &pem, &len, err);
+    if (rc == CP_OK)
+        rc = acme_key_from_pem(pem, len, path, key, err);
+    if (pem != NULL) {
+        OPENSSL_cleanse(pem, len);
+        free(pem);
+    }
+    if (rc != CP_OK)
+        return rc;
+
+    rc = join(path, sizeof path, err, "%s/account.json", dir);
+    if (rc == CP_OK && access(path, F_OK) == 0) {
+        rc = cp_file_read(path, KEY_FILE_MAX, &text, &len, err);
+        if (rc == CP_OK) {
+            json_error_t jerr;
+            json_t *j = json_loadb(text, len, 0, &jerr);
+            const char *u = json_string_value(json_object_get(j, "url"));
+            if (u != NULL)
+                *url = strdup(u);
+            json_decref(j);
+        }
+        free(text);
+    }
+    return rc;
+}
+
+enum cp_code cli_account_save(const char *dir, const char *directory_url,
+                              const struct acme_key *key, const char *url,
+                              const char *const *contacts, size_t ncontacts,
+                              struct cp_err *err)
+{
+    char path[4096], *pem = NULL, *text = NULL;
+    size_t len = 0;
+    enum cp_code rc = join(path, sizeof path, err, "%s/account.key", dir);
+    if (rc == CP_OK)
+        rc = acme_key_to_pem(key, &pem, &len, err);
+    if (rc == CP_OK)
+        rc = cp_file_write_atomic(path, pem, len, 0600, err);
+    if (pem != NULL) {
+        OPENSSL_cleanse(pem, len);
+        free(pem);
+    }
+    if (rc != CP_OK)
+        return rc;
+
+    json_t *c = json_array();
+    for (size_t i = 0; c != NULL && i < ncontacts; i++)
+        json_array_append_new(c, json_string(contacts[i]));
+    json_t *j = json_pack("{s:s, s:s?, s:o, s:s}", "directory", directory_url, "url", url,
+                          "contact", c ? c : json_array(), "key_type",
+                          acme_key_type_name(acme_key_type_of(key)));
+    text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_decref(j);
+    if (text == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    rc = join(path, sizeof path, err, "%s/account.json", dir);
+    if (rc == CP_OK)
+        rc = cp_file_write_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    return rc;
+}
+
+bool cli_cert_name_valid(const char *name)
+{
+    if (*name == '\0' || *name == '.' || strlen(name) > 255)
+        return false;
+    for (const char *p = name; *p; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_';
+        if (!ok)
+            return false;
+    }
+    return strstr(name, "..") == NULL;
+}
+
+/* Replace `link` by a symlink to `target`, atomically (new link, rename). */
+static enum cp_code swap_symlink(const char *target, const char *link, struct cp_err *err)
+{
+    char tmp[4200];
+    enum cp_code rc = join(tmp, sizeof tmp, err, "%s.tmp-%ld", link, (long)getpid());
+    if (rc != CP_OK)
+        return rc;
+    (void)unlink(tmp);
+    if (symlink(target, tmp) != 0)
+        return cp_err_set(err, CP_EIO, "cannot create symlink %s: %s", tmp, strerror(errno));
+    if (rename(tmp, link) != 0) {
+        int e = errno;
+        (void)unlink(tmp);
+        return cp_err_set(err, CP_EIO, "cannot replace %s: %s", link, strerror(e));
+    }
+    return CP_OK;
+}
+
+enum cp_code cli_cert_store(const char *state, const char *cert_name, const char *privkey_pem,
+                            size_t privkey_len, const char *cert_pem, const char *chain_pem,
+                            const char *fullchain_pem, char *live_dir, size_t live_size,
+                            struct cp_err *err)
+{
+    char base[4096], version[4200], path[4400], stamp[64];
+    struct timespec ts;
+    struct tm tm;
+    enum cp_code rc;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+
+    rc = cp_dir_ensure(state, 0700, err);
+    if (rc == CP_OK)
+        rc = join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
+    if (rc == CP_OK)
+        rc = cp_dir_ensure(base, 0700, err);
+    if (rc == CP_OK)
+        rc = join(version, sizeof version, err, "%s/versions/%s", base, stamp);
+    if (rc == CP_OK)
+        rc = cp_dir_ensure(version, 0700, err);
+    if (rc != CP_OK)
+        return rc;
+
+    const struct {
+        const char *file, *data;
+        size_t len;
+        mode_t mode;
+    } files[] = {
+        {"privkey.pem", privkey_pem, privkey_len, 0600},
+        {"cert.pem", cert_pem, strlen(cert_pem), 0644},
+        {"chain.pem", chain_pem, strlen(chain_pem), 0644},
+        {"fullchain.pem", fullchain_pem, strlen(fullchain_pem), 0644},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        rc = join(path, sizeof path, err, "%s/%s", version, files[i].file);
+        if (rc == CP_OK)
+            rc = cp_file_write_atomic(path, files[i].data, files[i].len, files[i].mode, err);
+        if (rc != CP_OK)
+            return rc;
+    }
+
+    /* The switch: one rename makes the new pair current. */
+    char target[128], link[4200];
+    snprintf(target, sizeof target, "versions/%s", stamp);
+    rc = join(link, sizeof link, err, "%s/current", base);
+    if (rc == CP_OK)
+        rc = swap_symlink(target, link, err);
+    for (size_t i = 0; rc == CP_OK && i < sizeof stable_files / sizeof stable_files[0]; i++) {
+        rc = join(link, sizeof link, err, "%s/%s", base, stable_files[i]);
+        snprintf(target, sizeof target, "current/%s", stable_files[i]);
+        char existing[128];
+        ssize_t n = rc == CP_OK ? readlink(link, existing, sizeof existing - 1) : -1;
+        if (n >= 0) {
+            existing[n] = '\0';
+            if (strcmp(existing, target) == 0)
+                continue; /* already points through current */
+        }
+        if (rc == CP_OK)
+            rc = swap_symlink(target, link, err);
+    }
+    if (rc == CP_OK && live_dir != NULL)
+        rc = join(live_dir, live_size, err, "%s", base);
+    return rc;
+}
