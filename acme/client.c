@@ -288,8 +288,10 @@ enum cp_code acme_post(struct acme_client *c, const char *url, const char *paylo
         if (rc != CP_OK)
             return rc;
         logf_(c, "POST %s -> %ld", url, resp->status);
-        if (resp->status >= 200 && resp->status < 300)
+        if (resp->status >= 200 && resp->status < 300) {
+            acme_problem_clear(prob); /* a retried badNonce is no longer news */
             return CP_OK;
+        }
 
         problem_from(resp, prob);
         if (acme_problem_is(prob, "badNonce") && attempt < BADNONCE_RETRIES)

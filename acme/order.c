@@ -392,6 +392,7 @@ static enum cp_code finalize(struct acme_client *c, const struct acme_issue_req 
         json_t *e = json_object_get(o, "error");
         char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
         struct cp_err ignored;
+        acme_problem_clear(prob);
         if (text != NULL)
             (void)acme_problem_parse(text, strlen(text), prob, &ignored);
         free(text);

@@ -1,1 +1,237 @@
-int main(void) { return 0; }
+/*
+ * tests/tools/acme_probe.c - drive acme/http.c (and acme/problem.c) from the
+ * integration tests.  Not installed.
+ *
+ *   acme_probe [--ca-bundle FILE] [--max BYTES] [--rel REL]... METHOD URL [BODY]
+ *              [--then METHOD URL [BODY]]...
+ *   acme_probe [--ca-bundle FILE] [--max BYTES] [--rel REL]... --twice URL
+ *
+ * Prints one JSON object per request:
+ *   {"status", "content_type", "location", "replay_nonce", "retry_after",
+ *    "retry_after_seconds", "links": [...], "rel": {REL: [absolute URLs]},
+ *    "body_len", "body" (only when the body is JSON text), "problem" (only for
+ *    application/problem+json: type, detail, status, subproblems),
+ *    "trace": ["METHOD URL STATUS", ...]}
+ * Several requests joined by --then run in order on one handle and print
+ * {"responses": [...]}.
+ * --twice does two GETs on the same handle and prints {"first": ..., "second": ...};
+ * whether the connection was reused is for the server side to tell (the
+ * transport does not expose its curl handle).  Errors: the message on stderr,
+ * exit status 2; usage errors: exit status 1.
+ */
+#include "acme/acme.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RELS 8
+
+struct probe {
+    json_t *trace; /* array of "METHOD URL STATUS" for the current request */
+    const char *rels[MAX_RELS];
+    size_t nrels;
+};
+
+static void on_trace(void *ctx, const char *method, const char *url, long status)
+{
+    struct probe *p = ctx;
+    char line[2048];
+    int n = snprintf(line, sizeof line, "%s %s %ld", method, url, status);
+    if (n > 0 && (size_t)n < sizeof line)
+        json_array_append_new(p->trace, json_string(line));
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *problem_json(const struct acme_response *r)
+{
+    struct acme_problem pb;
+    struct cp_err err = {0};
+    if (acme_problem_parse(r->body, r->body_len, &pb, &err) != CP_OK)
+        return json_pack("{s:s}", "error", err.msg);
+    json_t *subs = json_array();
+    for (size_t i = 0; i < pb.nsubproblems; i++) {
+        const struct acme_subproblem *s = &pb.subproblems[i];
+        json_array_append_new(subs, json_pack("{s:o,s:o,s:o,s:o}", "type", str_or_null(s->type),
+                                              "detail", str_or_null(s->detail), "ident_type",
+                                              str_or_null(s->ident_type), "ident_value",
+                                              str_or_null(s->ident_value)));
+    }
+    json_t *o = json_pack("{s:s,s:o,s:i,s:o,s:b}", "type", pb.type, "detail",
+                          str_or_null(pb.detail), "status", pb.status, "subproblems", subs,
+                          "is_malformed", acme_problem_is(&pb, "malformed"));
+    acme_problem_clear(&pb);
+    return o;
+}
+
+static json_t *response_json(const struct probe *p, const struct acme_response *r, const char *url)
+{
+    json_t *links = json_array();
+    for (size_t i = 0; i < r->nlinks; i++)
+        json_array_append_new(links, json_string(r->links[i]));
+
+    json_t *rels = json_object();
+    for (size_t i = 0; i < p->nrels; i++) {
+        json_t *urls = json_array();
+        size_t pos = 0;
+        char *u;
+        while ((u = acme_link_next(r, p->rels[i], url, &pos)) != NULL) {
+            json_array_append_new(urls, json_string(u));
+            free(u);
+        }
+        json_object_set_new(rels, p->rels[i], urls);
+    }
+
+    json_t *o = json_pack(
+        "{s:I,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:I,s:o}", "status", (json_int_t)r->status,
+        "content_type", str_or_null(r->content_type), "location", str_or_null(r->location),
+        "replay_nonce", str_or_null(r->replay_nonce), "retry_after", str_or_null(r->retry_after),
+        "retry_after_seconds", (json_int_t)acme_retry_after(r->retry_after, time(NULL)), "links",
+        links, "rel", rels, "body_len", (json_int_t)r->body_len, "trace", json_copy(p->trace));
+    if (o == NULL)
+        return NULL;
+    if (r->body != NULL) {
+        json_t *parsed = json_loadb(r->body, r->body_len, 0, NULL);
+        if (parsed != NULL)
+            json_object_set_new(o, "body", json_stringn(r->body, r->body_len));
+        json_decref(parsed);
+    }
+    if (r->content_type != NULL && strcmp(r->content_type, "application/problem+json") == 0)
+        json_object_set_new(o, "problem", problem_json(r));
+    return o;
+}
+
+/* One request; returns its JSON, or NULL after printing the error. */
+static json_t *run(struct acme_http *h, struct probe *p, const char *method, const char *url,
+                   const char *body)
+{
+    struct acme_response r = {0};
+    struct cp_err err = {0};
+    json_array_clear(p->trace);
+    if (acme_http_request(h, method, url, body, &r, &err) != CP_OK) {
+        fprintf(stderr, "acme_probe: %s (%s)\n", err.msg, cp_code_name(err.code));
+        return NULL;
+    }
+    json_t *o = response_json(p, &r, url);
+    acme_response_clear(&r);
+    return o;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: acme_probe [--ca-bundle FILE] [--max BYTES] [--rel REL]... "
+                    "(METHOD URL [BODY] [--then METHOD URL [BODY]]... | --twice URL)\n");
+    return 1;
+}
+
+/* The requests of "METHOD URL [BODY] --then METHOD URL [BODY] ...", all on
+ * one handle; a JSON array of their results, or NULL after an error. */
+static json_t *run_sequence(struct acme_http *h, struct probe *p, int argc, char **argv)
+{
+    json_t *all = json_array();
+    for (int i = 0; all != NULL && i < argc;) {
+        int n = 0;
+        while (i + n < argc && strcmp(argv[i + n], "--then") != 0)
+            n++;
+        json_t *one = run(h, p, argv[i], argv[i + 1], n == 3 ? argv[i + 2] : NULL);
+        if (one == NULL) {
+            json_decref(all);
+            return NULL;
+        }
+        json_array_append_new(all, one);
+        i += n + 1;
+    }
+    return all;
+}
+
+/* Each "--then"-separated group is METHOD URL [BODY]. */
+static bool sequence_ok(int argc, char **argv)
+{
+    int n = 0;
+    for (int i = 0; i <= argc; i++) {
+        if (i == argc || strcmp(argv[i], "--then") == 0) {
+            if (n != 2 && n != 3)
+                return false;
+            n = 0;
+        } else {
+            n++;
+        }
+    }
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    struct acme_http_opts opts = {0};
+    struct probe p = {0};
+    struct acme_http *h = NULL;
+    struct cp_err err = {0};
+    bool twice = false;
+    int i = 1, status = 2;
+    json_t *out = NULL;
+
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strcmp(argv[i], "--twice") == 0) {
+            twice = true;
+        } else if (i + 1 >= argc) {
+            return usage();
+        } else if (strcmp(argv[i], "--ca-bundle") == 0) {
+            opts.ca_bundle = argv[++i];
+        } else if (strcmp(argv[i], "--max") == 0) {
+            char *end;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || v == 0)
+                return usage();
+            opts.max_response = (size_t)v;
+        } else if (strcmp(argv[i], "--rel") == 0 && p.nrels < MAX_RELS) {
+            p.rels[p.nrels++] = argv[++i];
+        } else {
+            return usage();
+        }
+    }
+    if (twice ? argc - i != 1 : !sequence_ok(argc - i, argv + i))
+        return usage();
+
+    opts.trace = on_trace;
+    opts.trace_ctx = &p;
+    p.trace = json_array();
+    if (p.trace == NULL)
+        return 2;
+    if (acme_http_new(&opts, &h, &err) != CP_OK) {
+        fprintf(stderr, "acme_probe: %s (%s)\n", err.msg, cp_code_name(err.code));
+        goto out;
+    }
+    if (twice) {
+        json_t *first = run(h, &p, "GET", argv[i], NULL);
+        json_t *second = first ? run(h, &p, "GET", argv[i], NULL) : NULL;
+        if (second != NULL)
+            out = json_pack("{s:o,s:o}", "first", first, "second", second);
+        else
+            json_decref(first);
+    } else {
+        json_t *all = run_sequence(h, &p, argc - i, argv + i);
+        /* One request: its object; several: {"responses": [...]}. */
+        if (all != NULL && json_array_size(all) == 1)
+            out = json_incref(json_array_get(all, 0));
+        else if (all != NULL)
+            out = json_pack("{s:O}", "responses", all);
+        json_decref(all);
+    }
+    if (out != NULL) {
+        char *text = json_dumps(out, JSON_SORT_KEYS);
+        if (text != NULL) {
+            puts(text);
+            status = 0;
+        }
+        free(text);
+    }
+out:
+    json_decref(out);
+    json_decref(p.trace);
+    acme_http_free(h);
+    return status;
+}
