@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#define BADNONCE_RETRIES 5
-#define RETRY_AFTER_MAX_S 60 /* longer waits are reported, not slept through */
+#define BADNONCE_RETRIES   5
+#define RETRY_AFTER_MAX_S  60 /* longer waits are reported, not slept through */
 #define DEFAULT_DEADLINE_S 300
 
 struct acme_client {
@@ -101,8 +101,7 @@ static enum cp_code parse_directory(const char *url, const struct acme_response 
     json_t *meta = json_object_get(j, "meta");
     d->terms_of_service = dup_or_null(jstr(meta, "termsOfService"));
     d->website = dup_or_null(jstr(meta, "website"));
-    d->external_account_required =
-        json_is_true(json_object_get(meta, "externalAccountRequired"));
+    d->external_account_required = json_is_true(json_object_get(meta, "externalAccountRequired"));
     json_t *ids = json_object_get(meta, "caaIdentities");
     size_t n = json_is_array(ids) ? json_array_size(ids) : 0;
     if (n > 16)
@@ -128,8 +127,7 @@ static void problem_from(const struct acme_response *r, struct acme_problem *pro
 {
     struct cp_err ignored;
     acme_problem_clear(prob);
-    if (r->body != NULL &&
-        acme_problem_parse(r->body, r->body_len, prob, &ignored) == CP_OK)
+    if (r->body != NULL && acme_problem_parse(r->body, r->body_len, prob, &ignored) == CP_OK)
         return;
     acme_problem_clear(prob);
     char detail[64];
@@ -297,8 +295,8 @@ enum cp_code acme_post(struct acme_client *c, const char *url, const char *paylo
         if (acme_problem_is(prob, "badNonce") && attempt < BADNONCE_RETRIES)
             continue; /* RFC 8555 §6.5: retry with the nonce that came with the error */
         long wait = acme_retry_after(resp->retry_after, time(NULL));
-        if (!waited && (acme_problem_is(prob, "rateLimited") || resp->status == 503) &&
-            wait >= 0 && wait <= RETRY_AFTER_MAX_S) {
+        if (!waited && (acme_problem_is(prob, "rateLimited") || resp->status == 503) && wait >= 0 &&
+            wait <= RETRY_AFTER_MAX_S) {
             logf_(c, "the CA asks to retry after %ld s", wait);
             sleep_s(wait);
             waited = true;

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#define POLL_FIRST_MS 200
-#define POLL_MAX_MS 5000
+#define POLL_FIRST_MS  200
+#define POLL_MAX_MS    5000
 #define ALTERNATES_MAX 8
 
 struct deployed {
@@ -65,9 +65,9 @@ static const char *jstr(const json_t *o, const char *key)
 /* POST-as-GET `url` until its "status" is not one of `waiting` (a NULL-ended
  * list), honouring Retry-After within the client's deadline.  *out is the
  * last object. */
-static enum cp_code poll_status(struct acme_client *c, const char *url,
-                                const char *const *waiting, long long deadline, json_t **out,
-                                struct acme_problem *prob, struct cp_err *err)
+static enum cp_code poll_status(struct acme_client *c, const char *url, const char *const *waiting,
+                                long long deadline, json_t **out, struct acme_problem *prob,
+                                struct cp_err *err)
 {
     long delay = POLL_FIRST_MS;
     *out = NULL;
@@ -92,8 +92,7 @@ static enum cp_code poll_status(struct acme_client *c, const char *url,
         if (ms > 10000)
             ms = 10000;
         if (now_ms() + ms > deadline)
-            return cp_err_set(err, CP_ETIMEOUT, "%s still \"%s\" when the wait ended", url,
-                              status);
+            return cp_err_set(err, CP_ETIMEOUT, "%s still \"%s\" when the wait ended", url, status);
         json_decref(*out);
         *out = NULL;
         sleep_ms(ms);
@@ -203,8 +202,7 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
         if (strcmp(status, "pending") != 0) {
             set_failed(res, ident, NULL);
             json_decref(authz);
-            return cp_err_set(err, CP_ECHALLENGE, "the authorization for %s is %s", ident,
-                              status);
+            return cp_err_set(err, CP_ECHALLENGE, "the authorization for %s is %s", ident, status);
         }
 
         const json_t *chal = NULL;
@@ -319,8 +317,8 @@ static enum cp_code download(struct acme_client *c, const char *url, const char 
     acme_chain_free(chain);
     size_t pos = 0;
     char *alt = NULL;
-    for (int n = 0; !match && n < ALTERNATES_MAX &&
-                    (alt = acme_link_next(&r, "alternate", url, &pos)) != NULL;
+    for (int n = 0;
+         !match && n < ALTERNATES_MAX && (alt = acme_link_next(&r, "alternate", url, &pos)) != NULL;
          n++) {
         struct acme_response ar = {0};
         struct acme_problem ignored_prob = {0};
@@ -347,9 +345,8 @@ out:
 }
 
 static enum cp_code finalize(struct acme_client *c, const struct acme_issue_req *req,
-                             const json_t *order, long long deadline,
-                             struct acme_issue_result *res, struct acme_problem *prob,
-                             struct cp_err *err)
+                             const json_t *order, long long deadline, struct acme_issue_result *res,
+                             struct acme_problem *prob, struct cp_err *err)
 {
     static const char *const not_ready[] = {"pending", NULL};
     static const char *const processing[] = {"processing", NULL};
@@ -429,8 +426,7 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
         goto out;
     }
     for (size_t i = 0; i < req->n; i++)
-        json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value",
-                                             req->names[i]));
+        json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", req->names[i]));
     json_t *p = json_pack("{s:O}", "identifiers", ids);
     payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);

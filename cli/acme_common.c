@@ -65,8 +65,8 @@ json_t *cli_problem_json(const struct acme_problem *prob)
         json_array_append_new(subs, json_pack("{s:s?, s:s?, s:s?}", "type", s->type, "detail",
                                               s->detail, "identifier", s->ident_value));
     }
-    return json_pack("{s:s, s:s?, s:i, s:o}", "type", prob->type, "detail", prob->detail,
-                     "status", prob->status, "subproblems", subs ? subs : json_array());
+    return json_pack("{s:s, s:s?, s:i, s:o}", "type", prob->type, "detail", prob->detail, "status",
+                     prob->status, "subproblems", subs ? subs : json_array());
 }
 
 static void print_problem(const struct acme_problem *prob)

@@ -50,7 +50,7 @@ int cmd_issue(int argc, char **argv);
 
 /* Options every ACME command takes (--server, --ca-bundle, --state-dir, -v, --json). */
 struct cli_common {
-    const char *server;    /* directory URL after resolving the names below */
+    const char *server; /* directory URL after resolving the names below */
     const char *ca_bundle;
     const char *state_dir;
     bool verbose;
@@ -58,10 +58,12 @@ struct cli_common {
     char state_buf[1024];
 };
 
-#define CLI_COMMON_LONGOPTS                                                                   \
-    {"server", required_argument, NULL, 1001}, {"ca-bundle", required_argument, NULL, 1002},  \
-        {"state-dir", required_argument, NULL, 1003}, {"verbose", no_argument, NULL, 'v'},     \
-        {"json", no_argument, NULL, 1004}
+#define CLI_COMMON_LONGOPTS                                                                        \
+    {"server", required_argument, NULL, 1001}, {"ca-bundle", required_argument, NULL, 1002},       \
+        {"state-dir", required_argument, NULL, 1003}, {"verbose", no_argument, NULL, 'v'},         \
+    {                                                                                              \
+        "json", no_argument, NULL, 1004                                                            \
+    }
 
 void cli_common_init(struct cli_common *c);
 /* Handle one of the common options; false when `opt` is not one of them. */
@@ -86,8 +88,8 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
 
 /* cli/state.c */
 const char *cli_default_state_dir(char *buf, size_t size);
-enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out,
-                             size_t size, struct cp_err *err);
+enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out, size_t size,
+                             struct cp_err *err);
 enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url,
                               struct cp_err *err);
 enum cp_code cli_account_save(const char *dir, const char *directory_url,

@@ -27,8 +27,8 @@ static int print_account(const struct cli_common *c, const struct acme_key *key,
     (void)acme_key_thumbprint(key, thumb, &err);
     if (c->json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "server", c->server, "url", url,
-                              "key_type", acme_key_type_name(acme_key_type_of(key)),
-                              "thumbprint", thumb, "state_dir", c->state_dir);
+                              "key_type", acme_key_type_name(acme_key_type_of(key)), "thumbprint",
+                              thumb, "state_dir", c->state_dir);
         cli_print_json(j);
         json_decref(j);
     } else {
@@ -80,7 +80,10 @@ static int account_main(int argc, char **argv, bool reg)
         case 't': req.agree_tos = true; break;
         case 'k': req.eab_kid = optarg; break;
         case 'm': req.eab_hmac_key = optarg; break;
-        case 'h': usage(stdout); status = CLI_EXIT_OK; goto out;
+        case 'h':
+            usage(stdout);
+            status = CLI_EXIT_OK;
+            goto out;
         default:
             cli_error("unknown option or missing value: \"%s\"", argv[optind - 1]);
             goto usage_error;

@@ -11,8 +11,8 @@
 
 #include "hooks/hooks.h"
 
-#define NAMES_MAX 100
-#define METHODS_MAX 3
+#define NAMES_MAX       100
+#define METHODS_MAX     3
 #define HOOK_TIMEOUT_MS 120000
 
 static void usage(FILE *f)
@@ -62,8 +62,8 @@ static enum cp_code run_dns_hook(const struct solving *s, const char *command, c
     rc = hook_dehydrated(s->dns_hook, command, args, 3, NULL, HOOK_TIMEOUT_MS, &hr, err);
     if (rc == CP_OK && !hook_succeeded(&hr))
         rc = cp_err_set(err, CP_EIO, "dns hook %s %s %s %s: %s%s", s->dns_hook, command, domain,
-                        hr.timed_out ? "timed out" : "failed",
-                        hr.output_len ? "; it said: " : "", hr.output_len ? hr.output : "");
+                        hr.timed_out ? "timed out" : "failed", hr.output_len ? "; it said: " : "",
+                        hr.output_len ? hr.output : "");
     else if (rc == CP_OK && s->verbose && hr.output_len)
         fprintf(stderr, "certpilot: dns hook %s: %s", command, hr.output);
     hook_result_clear(&hr);
@@ -121,8 +121,7 @@ static int parse_methods(const char *arg, const char **methods, size_t *n)
             if (strlen(known[i]) == len && strncmp(p, known[i], len) == 0)
                 found = known[i];
         if (found == NULL || *n == METHODS_MAX) {
-            cli_error("--challenge \"%s\": use http-01, dns-01, tls-alpn-01, comma-separated",
-                      arg);
+            cli_error("--challenge \"%s\": use http-01, dns-01, tls-alpn-01, comma-separated", arg);
             return -1;
         }
         methods[(*n)++] = found;
@@ -171,12 +170,12 @@ static int store(const struct cli_common *c, const char *cert_name, const char *
     gmtime_r(&not_after, &tm);
     strftime(expiry, sizeof expiry, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (c->json) {
-        json_t *j = json_pack(
-            "{s:s, s:o, s:s, s:{s:s+, s:s+, s:s+, s:s+}, s:s, s:s?, s:I}", "cert_name",
-            cert_name, "names", names_json(names, n), "live_dir", live, "paths", "privkey", live,
-            "/privkey.pem", "cert", live, "/cert.pem", "chain", live, "/chain.pem", "fullchain",
-            live, "/fullchain.pem", "not_after", expiry, "order_url", res->order_url, "requests",
-            (json_int_t)res->requests);
+        json_t *j =
+            json_pack("{s:s, s:o, s:s, s:{s:s+, s:s+, s:s+, s:s+}, s:s, s:s?, s:I}", "cert_name",
+                      cert_name, "names", names_json(names, n), "live_dir", live, "paths",
+                      "privkey", live, "/privkey.pem", "cert", live, "/cert.pem", "chain", live,
+                      "/chain.pem", "fullchain", live, "/fullchain.pem", "not_after", expiry,
+                      "order_url", res->order_url, "requests", (json_int_t)res->requests);
         cli_print_json(j);
         json_decref(j);
     } else {
@@ -296,7 +295,7 @@ int cmd_issue(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     for (size_t i = 0; i < nmethods; i++) {
-        bool ok = strcmp(methods[i], "http-01") == 0 ? solving.webroot || solving.standalone
+        bool ok = strcmp(methods[i], "http-01") == 0       ? solving.webroot || solving.standalone
                   : strcmp(methods[i], "tls-alpn-01") == 0 ? solving.standalone
                                                            : solving.dns_hook != NULL;
         if (!ok) {

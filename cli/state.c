@@ -31,8 +31,7 @@
 
 #define KEY_FILE_MAX (64 * 1024)
 
-static const char *const stable_files[] = {"privkey.pem", "cert.pem", "chain.pem",
-                                           "fullchain.pem"};
+static const char *const stable_files[] = {"privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"};
 
 const char *cli_default_state_dir(char *buf, size_t size)
 {
@@ -85,8 +84,8 @@ static enum cp_code join(char *out, size_t size, struct cp_err *err, const char 
     return CP_OK;
 }
 
-enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out,
-                             size_t size, struct cp_err *err)
+enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out, size_t size,
+                             struct cp_err *err)
 {
     char id[200];
     ca_id(directory_url, id, sizeof id);
@@ -140,8 +139,7 @@ enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url
 
 enum cp_code cli_account_save(const char *dir, const char *directory_url,
                               const struct acme_key *key, const char *url,
-                              const char *const *contacts, size_t ncontacts,
-                              struct cp_err *err)
+                              const char *const *contacts, size_t ncontacts, struct cp_err *err)
 {
     char path[4096], *pem = NULL, *text = NULL;
     size_t len = 0;
@@ -160,9 +158,9 @@ enum cp_code cli_account_save(const char *dir, const char *directory_url,
     json_t *c = json_array();
     for (size_t i = 0; c != NULL && i < ncontacts; i++)
         json_array_append_new(c, json_string(contacts[i]));
-    json_t *j = json_pack("{s:s, s:s?, s:o, s:s}", "directory", directory_url, "url", url,
-                          "contact", c ? c : json_array(), "key_type",
-                          acme_key_type_name(acme_key_type_of(key)));
+    json_t *j =
+        json_pack("{s:s, s:s?, s:o, s:s}", "directory", directory_url, "url", url, "contact",
+                  c ? c : json_array(), "key_type", acme_key_type_name(acme_key_type_of(key)));
     text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
     if (text == NULL)
