@@ -5,7 +5,9 @@ Started by scripts/demo.sh.  It brings up Knot (authoritative for a small
 example zone), Unbound (a validating recursive resolver, like the CA's) and
 Pebble (Let's Encrypt's test CA) with pebble-challtestsrv, then runs
 `certpilot caa check` on a name the CAA records allow and on one they
-refuse, showing the explanation a user would get.  Every process is stopped
+refuse, showing the explanation a user would get; then it obtains a real
+certificate from Pebble with `certpilot issue` (http-01, built-in server)
+and shows what was stored.  Every process is stopped
 and the temp dir removed on exit.  Exit status 0 when both verdicts came out
 as expected.
 """
@@ -15,6 +17,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cplab import Lab  # noqa: E402
@@ -51,6 +54,32 @@ def run(certpilot, resolver, *idents):
     return proc.returncode
 
 
+def issue(certpilot, pebble, state):
+    argv = [certpilot, "issue", "-d", "www.example.test", "-d", "example.test",
+            "--standalone", "--http-port", str(pebble.http_port), "--agree-tos",
+            "--email", "ops@example.test", "--server", pebble.directory_url,
+            "--ca-bundle", pebble.ca_bundle, "--state-dir", state]
+    print("\n$ certpilot issue -d www.example.test -d example.test --standalone --http-port %d"
+          " \\\n      --agree-tos --email ops@example.test --server %s \\\n"
+          "      --ca-bundle %s --state-dir %s"
+          % (pebble.http_port, pebble.directory_url, pebble.ca_bundle, state))
+    sys.stdout.flush()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    for line in (proc.stdout + proc.stderr).splitlines():
+        print("  " + line)
+    print("  (exit status %d)" % proc.returncode)
+    if proc.returncode == 0:
+        cert = os.path.join(state, "certs", "www.example.test", "cert.pem")
+        info = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-subject", "-issuer",
+                               "-enddate", "-ext", "subjectAltName"],
+                              capture_output=True, text=True)
+        print("\n$ openssl x509 -in %s -noout -subject -issuer -enddate -ext subjectAltName"
+              % cert)
+        for line in info.stdout.splitlines():
+            print("  " + line)
+    return proc.returncode
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--certpilot", default="build/certpilot", help="the binary to run")
@@ -74,10 +103,12 @@ def main():
 
         allowed = run(certpilot, lab.resolver, "www.example.test", "blog.example.test")
         refused = run(certpilot, lab.resolver, "*.blog.example.test")
+        with tempfile.TemporaryDirectory(prefix="cpdemo-") as state:
+            issued = issue(certpilot, pebble, state)
 
-    ok = allowed == 0 and refused == 1
+    ok = allowed == 0 and refused == 1 and issued == 0
     print("\ncertpilot demo: %s; the lab is stopped and its files removed."
-          % ("both verdicts as expected" if ok else "UNEXPECTED verdicts"))
+          % ("verdicts and issuance as expected" if ok else "UNEXPECTED results"))
     return 0 if ok else 1
 
 
