@@ -16,6 +16,7 @@
  * carries their key and names (acme_chain_check_key/_names).
  */
 #include "acme/acme.h"
+#include "common/civil.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -42,18 +43,6 @@ struct acme_chain {
 
 /* ------------------------------------------------------------------ time */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil);
- * timegm() is not POSIX. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;                                   /* [0, 399] */
-    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
-    return era * 146097 + doe - 719468;
-}
-
 static bool asn1_time_to_unix(const ASN1_TIME *t, time_t *out)
 {
     struct tm tm = {0};
@@ -61,8 +50,9 @@ static bool asn1_time_to_unix(const ASN1_TIME *t, time_t *out)
      * normalizes to UTC. */
     if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
         return false;
-    int64_t secs = days_from_civil((int64_t)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 +
-                   tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    int64_t secs =
+        cp_days_from_civil((int64_t)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 +
+        tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
     if (sizeof(time_t) < sizeof(int64_t) && (secs > INT32_MAX || secs < INT32_MIN))
         return false;
     *out = (time_t)secs;

@@ -14,6 +14,7 @@
  * UTC conversion is done here with a days-from-civil calculation.
  */
 #include "acme/acme.h"
+#include "common/civil.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -293,20 +294,9 @@ static bool date_valid(const struct http_date *d)
     return d->mday <= dim && d->hour <= 23 && d->min <= 59 && d->sec <= 60;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;                                   /* [0, 399] */
-    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
-    return era * 146097 + doe - 719468;
-}
-
 static int64_t date_to_unix(const struct http_date *d)
 {
-    return days_from_civil(d->year, d->mon, d->mday) * 86400 + (int64_t)d->hour * 3600 +
+    return cp_days_from_civil(d->year, d->mon, d->mday) * 86400 + (int64_t)d->hour * 3600 +
            (int64_t)d->min * 60 + d->sec;
 }
 
