@@ -15,7 +15,7 @@ static void usage(FILE *f)
 {
     fputs("usage: certpilot caa check [--resolver IP[:PORT]]... [--ca-identity DOMAIN]\n"
           "                           [--account-uri URI] [--method http-01|dns-01|tls-alpn-01]\n"
-          "                           [--timeout SECONDS] [--json] IDENTIFIER...\n"
+          "                           [--timeout SECONDS] [--tries N] [--json] IDENTIFIER...\n"
           "\n"
           "Checks the CAA records of each IDENTIFIER (a DNS name, '*.' for a wildcard) the way\n"
           "Let's Encrypt does, and explains any refusal with the record to publish.\n"
@@ -26,6 +26,7 @@ static void usage(FILE *f)
           "  --account-uri URI     your ACME account URL, matched against accounturi=\n"
           "  --method TYPE         challenge type that will be used (default: http-01)\n"
           "  --timeout SECONDS     overall time allowed for the DNS look-ups (default: 10)\n"
+          "  --tries N             attempts per query within that time (default: 2)\n"
           "  --json                print one JSON object instead of text\n"
           "\n"
           "exit status: 0 all allowed, 1 at least one refused by CAA, 2 no refusal but a DNS\n"
@@ -70,6 +71,7 @@ static int caa_check_main(int argc, char **argv)
         {"account-uri", required_argument, NULL, 'a'},
         {"method", required_argument, NULL, 'm'},
         {"timeout", required_argument, NULL, 't'},
+        {"tries", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -121,6 +123,16 @@ static int caa_check_main(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             break;
+        case 'T': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 10) {
+                cli_error("--tries \"%s\" is not a number of attempts from 1 to 10", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            ropts.tries = (unsigned)v;
+            break;
+        }
         case 'j': json = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':':

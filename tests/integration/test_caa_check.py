@@ -272,6 +272,16 @@ class CaaCheck(unittest.TestCase):
                          dns_detail("drop.test", "query timed out", "drop.test"))
         self.assertEqual(self.lookup(r, "drop.test")["answer"], "timeout")
 
+    def test_tries_resend_to_a_silent_server(self):
+        # A dropping server sees every attempt: --tries 3 sends drop.test three
+        # times; "test", answered at once (REFUSED), is asked once.
+        for tries, expected in ((1, 2), (3, 4)):
+            before = self.lab.responder_stats().get("type:CAA", 0)
+            self.run_check("--json", "--timeout", "1", "--tries", str(tries), "drop.test",
+                           resolver=self.lab.responder, expect=2)
+            after = self.lab.responder_stats().get("type:CAA", 0)
+            self.assertEqual(after - before, expected, "--tries %d" % tries)
+
     def test_truncated_answer_is_retried_over_tcp(self):
         r = self.one("trunc.test", expect=1, resolver=self.lab.responder)
         self.assertEqual(self.verdicts(r), [("issue", "otherca.example", "other CA")])
@@ -320,6 +330,7 @@ class CaaCheck(unittest.TestCase):
     def test_bad_options(self):
         for args in (["--method", "http-02", "a.test"], ["--timeout", "0", "a.test"],
                      ["--timeout", "x", "a.test"], ["--ca-identity", "", "a.test"], [],
+                     ["--tries", "0", "a.test"], ["--tries", "11", "a.test"],
                      ["--no-such-option", "a.test"]):
             with self.subTest(args=args):
                 self.run_check(*args, expect=64)
