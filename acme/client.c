@@ -285,7 +285,6 @@ enum cp_code acme_post(struct acme_client *c, const char *url, const char *paylo
         free(jws);
         if (rc != CP_OK)
             return rc;
-        logf_(c, "POST %s -> %ld", url, resp->status);
         if (resp->status >= 200 && resp->status < 300) {
             acme_problem_clear(prob); /* a retried badNonce is no longer news */
             return CP_OK;
@@ -322,8 +321,8 @@ enum cp_code acme_account_register(struct acme_client *c, const struct acme_key 
     }
     if (c->dir.external_account_required && !req->only_existing && req->eab_kid == NULL) {
         rc = cp_err_set(err, CP_EINVAL,
-                        "this CA requires External Account Binding: give the key id and HMAC "
-                        "key your CA issued (--eab-kid, --eab-hmac-key)");
+                        "this CA requires External Account Binding: the key id and HMAC key "
+                        "come from the CA");
         goto out;
     }
     for (size_t i = 0; i < req->ncontacts; i++)

@@ -155,18 +155,28 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
         status = cli_acme_fail(rc, &err, NULL);
         goto out;
     }
-    if (*key != NULL && *url != NULL && (reg == NULL || reg->only_existing)) {
+    if (*key != NULL && *url != NULL) { /* a complete saved account: no request needed */
         acme_client_set_account(client, *key, *url);
         goto out;
     }
     if (*key == NULL) {
+        const struct acme_directory *d = acme_client_directory(client);
         if (reg == NULL || !reg->agree_tos) {
-            const char *tos = acme_client_directory(client)->terms_of_service;
             cli_error("no account for %s in %s yet: register one with "
-                      "'certpilot account register --agree-tos [--email ADDR]'%s%s",
-                      c->server, c->state_dir, tos ? " after reading the terms: " : "",
-                      tos ? tos : "");
+                      "'certpilot account register --agree-tos [--email ADDR]%s'%s%s",
+                      c->server, c->state_dir,
+                      d->external_account_required ? " --eab-kid ID --eab-hmac-key KEY" : "",
+                      d->terms_of_service ? " after reading the terms: " : "",
+                      d->terms_of_service ? d->terms_of_service : "");
             status = CLI_EXIT_CONFIG;
+            goto out;
+        }
+        if (d->external_account_required && reg->eab_kid == NULL) {
+            cli_error("%s requires External Account Binding: register with 'certpilot account "
+                      "register --agree-tos --eab-kid ID --eab-hmac-key KEY' (the key id and "
+                      "HMAC key come from the CA)",
+                      c->server);
+            status = CLI_EXIT_USAGE;
             goto out;
         }
         rc = acme_key_generate(ACME_KEY_EC256, key, &err);
@@ -187,7 +197,9 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
         status = cli_acme_fail(rc, &err, &prob);
         goto out;
     }
-    rc = cli_account_save(dir, c->server, *key, *url, req->contacts, req->ncontacts, &err);
+    /* A look-up learns only the URL: the saved contacts stay as they are. */
+    rc = cli_account_save(dir, c->server, *key, *url, req == &lookup ? NULL : req->contacts,
+                          req->ncontacts, &err);
     if (rc != CP_OK)
         status = cli_acme_fail(rc, &err, NULL);
 out:

@@ -155,9 +155,21 @@ enum cp_code cli_account_save(const char *dir, const char *directory_url,
     if (rc != CP_OK)
         return rc;
 
-    json_t *c = json_array();
-    for (size_t i = 0; c != NULL && i < ncontacts; i++)
-        json_array_append_new(c, json_string(contacts[i]));
+    json_t *c = NULL;
+    rc = join(path, sizeof path, err, "%s/account.json", dir);
+    if (rc != CP_OK)
+        return rc;
+    if (contacts == NULL) { /* keep what was saved before */
+        json_error_t jerr;
+        json_t *old = json_load_file(path, 0, &jerr);
+        c = json_incref(json_object_get(old, "contact"));
+        json_decref(old);
+    }
+    if (c == NULL) {
+        c = json_array();
+        for (size_t i = 0; c != NULL && contacts != NULL && i < ncontacts; i++)
+            json_array_append_new(c, json_string(contacts[i]));
+    }
     json_t *j =
         json_pack("{s:s, s:s?, s:o, s:s}", "directory", directory_url, "url", url, "contact",
                   c ? c : json_array(), "key_type", acme_key_type_name(acme_key_type_of(key)));
@@ -165,9 +177,7 @@ enum cp_code cli_account_save(const char *dir, const char *directory_url,
     json_decref(j);
     if (text == NULL)
         return cp_err_set(err, CP_ENOMEM, "out of memory");
-    rc = join(path, sizeof path, err, "%s/account.json", dir);
-    if (rc == CP_OK)
-        rc = cp_file_write_atomic(path, text, strlen(text), 0600, err);
+    rc = cp_file_write_atomic(path, text, strlen(text), 0600, err);
     free(text);
     return rc;
 }

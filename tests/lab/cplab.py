@@ -606,7 +606,8 @@ class Pebble:
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": False,
             }}, f, indent=2)
-        pebble_env = dict(BASE_ENV, PEBBLE_VA_NOSLEEP="1", **(env or {}))
+        pebble_env = dict(BASE_ENV, PEBBLE_VA_NOSLEEP="1")
+        pebble_env.update(env or {})
         proc, self.log = lab._spawn("pebble-%d" % listen, [
             "pebble", "-config", config, "-dnsserver", self.dns_server], env=pebble_env)
         self._opener = urllib.request.build_opener(
