@@ -357,12 +357,9 @@ static enum cp_code finalize(struct acme_client *c, const struct acme_issue_req 
     struct acme_response r = {0};
     const char *fin = jstr(order, "finalize");
 
-    enum cp_code rc = poll_status(c, res->order_url, not_ready, deadline, &o, prob, err);
-    if (rc != CP_OK)
-        goto out;
-    if (fin == NULL || strcmp(jstr(o, "status") ? jstr(o, "status") : "", "ready") != 0) {
-        rc = cp_err_set(err, CP_ECA, "the order %s is \"%s\", not ready to finalize",
-                        res->order_url, jstr(o, "status") ? jstr(o, "status") : "?");
+    enum cp_code rc;
+    if (fin == NULL) {
+        rc = cp_err_set(err, CP_EPROTO, "the order %s has no finalize URL", res->order_url);
         goto out;
     }
     rc = acme_csr_make(req->cert_key, req->names, req->n, &der, &der_len, err);
@@ -376,14 +373,30 @@ static enum cp_code finalize(struct acme_client *c, const struct acme_issue_req 
         rc = cp_err_set(err, CP_ENOMEM, "out of memory");
         goto out;
     }
+    /* Every authorization is valid by now, so the order is ready (§7.1.6):
+     * finalize at once.  Only if the CA disagrees, wait for "ready" and retry. */
     rc = acme_post(c, fin, payload, &r, prob, err);
+    if (rc == CP_ECA && acme_problem_is(prob, "orderNotReady")) {
+        rc = poll_status(c, res->order_url, not_ready, deadline, &o, prob, err);
+        json_decref(o);
+        o = NULL;
+        if (rc == CP_OK)
+            rc = acme_post(c, fin, payload, &r, prob, err);
+    }
     if (rc != CP_OK)
         goto out;
-    json_decref(o);
-    o = NULL;
-    rc = poll_status(c, res->order_url, processing, deadline, &o, prob, err);
+    /* The answer to finalize is the order: poll only while it is processing. */
+    rc = parse_json(&r, fin, &o, err);
     if (rc != CP_OK)
         goto out;
+    const char *st = jstr(o, "status");
+    if (st != NULL && strcmp(st, "processing") == 0) {
+        json_decref(o);
+        o = NULL;
+        rc = poll_status(c, res->order_url, processing, deadline, &o, prob, err);
+        if (rc != CP_OK)
+            goto out;
+    }
     const char *cert = jstr(o, "certificate");
     if (cert == NULL || strcmp(jstr(o, "status") ? jstr(o, "status") : "", "valid") != 0) {
         json_t *e = json_object_get(o, "error");
