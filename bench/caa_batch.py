@@ -56,12 +56,16 @@ def start_responder(tmp, delay_ms):
             time.sleep(0.05)
 
 
-def one_run(certpilot, server, idents):
+GNU_TIME = "/usr/bin/time"  # its %M is the child's own peak RSS (see bench/issue.py)
+
+
+def one_run(certpilot, server, idents, rss_file):
     before = stats(server)["total"]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    proc = subprocess.run([certpilot, "caa", "check", "--json", "--resolver", server,
-                           "--timeout", "30"] + idents, capture_output=True, text=True)
+    argv = [certpilot, "caa", "check", "--json", "--resolver", server, "--timeout", "30"]
+    proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", rss_file] + argv + idents,
+                          capture_output=True, text=True)
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
@@ -69,7 +73,9 @@ def one_run(certpilot, server, idents):
         raise RuntimeError("certpilot failed: %s" % proc.stderr)
     doc = json.loads(proc.stdout)
     statuses = {r["status"] for r in doc["results"]}
-    return wall, doc["queries"], stats(server)["total"] - before, statuses, cpu, ru1.ru_maxrss
+    with open(rss_file) as f:
+        maxrss = int(f.read().split()[-1])
+    return wall, doc["queries"], stats(server)["total"] - before, statuses, cpu, maxrss
 
 
 def main():
@@ -87,8 +93,10 @@ def main():
         proc, server = start_responder(tmp, args.delay_ms)
         try:
             # The same binary on one identifier: process start-up plus one round.
-            single = [one_run(args.certpilot, server, idents[:1])[0] for _ in range(args.runs)]
-            runs = [one_run(args.certpilot, server, idents) for _ in range(args.runs)]
+            rss = os.path.join(tmp, "maxrss")
+            single = [one_run(args.certpilot, server, idents[:1], rss)[0]
+                      for _ in range(args.runs)]
+            runs = [one_run(args.certpilot, server, idents, rss) for _ in range(args.runs)]
         finally:
             proc.terminate()
             proc.wait(5)
