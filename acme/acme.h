@@ -351,7 +351,7 @@ const char *acme_client_kid(const struct acme_client *c);
 /*
  * A signed POST (payload NULL: POST-as-GET).  Nonces come from every response;
  * newNonce is asked only when none is held.  badNonce is retried with the fresh
- * nonce up to 5 times; rateLimited and 503 with a Retry-After of at most 60 s
+ * nonce up to 15 times; rateLimited and 503 with a Retry-After of at most 60 s
  * are retried once after waiting.  Any other error status: CP_ECA with `prob`
  * filled.  CP_OK leaves the response in `resp` (clear it).
  */

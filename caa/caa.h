@@ -7,7 +7,7 @@
  *   1. Names (caa/name.c): validate and normalize an identifier, and list the
  *      names whose CAA RRset is looked up (the name and each parent up to the TLD).
  *   2. Resolution (caa/resolve.c): query CAA for many names at once over c-ares
- *      and classify each answer (spec §3).  The only module here that does I/O.
+ *      and classify each answer (spec §3).  Does I/O, as does step 7.
  *   3. Values (caa/parse.c): parse an issue/issuewild value (spec §6).
  *   4. Policy (caa/policy.c): a pure function from the lookups of one identifier
  *      to a decision with a verdict for every record (spec §4, §5, §7, §8).
@@ -15,6 +15,10 @@
  *      word, an explanation in plain words and the records that would fix it.
  *   6. Checking (caa/check.c): glue for a batch of identifiers: dedupe names,
  *      resolve all of them in one event loop, evaluate and explain each.
+ *   7. Authoritative servers (caa/zone.c): the nameservers of the zone holding
+ *      a name, and the dns-01 propagation wait: ask each of them directly until
+ *      all serve a TXT value.  The other module doing I/O; the DNS plumbing it
+ *      shares with caa/resolve.c is in caa/dns.c (private header caa/dns_int.h).
  *
  * What it does not do: ACME, printing, exiting, reading configuration files.
  * Every function that can fail returns an enum cp_code and fills the optional
@@ -278,5 +282,54 @@ size_t caa_report_count(const struct caa_report *r);
 const struct caa_result *caa_report_result(const struct caa_report *r, size_t i);
 size_t caa_report_queries(const struct caa_report *r); /* DNS queries sent */
 void caa_report_free(struct caa_report *r);
+
+/* ------------------------------------------------ authoritative servers */
+
+/* One address of one authoritative nameserver. */
+struct caa_ns {
+    char name[CAA_NAME_MAX + 1]; /* the NS name, lower case, no trailing dot */
+    char addr[64];               /* "192.0.2.1" or "2001:db8::1" */
+};
+
+/*
+ * The zone holding `name` and the addresses of its authoritative servers, all
+ * found through the recursive resolvers of `o` (NULL: the system's), as the
+ * CA's resolver would find them: the SOA of `name` (the apex, or the SOA in
+ * the authority section of a NODATA/NXDOMAIN answer; should a resolver leave
+ * that out, the SOA of each parent), the zone's NS records (at most 16 names),
+ * then A and AAAA of each NS name (at most 32 addresses in all; addresses this
+ * host has no route to, e.g. IPv6 on an IPv4-only host, are left out).
+ * `target` receives where a CNAME chain from `name` ends (`name` itself when
+ * it is no alias): the name whose TXT records a CA reads, and the one to pass
+ * to caa_txt_wait(); `zone` is the zone holding `target`, lower case ("" for
+ * the root).  On CP_OK, *ns is a heap array of *nns entries, released with
+ * free().  Errors name the step and the name: CP_EINVAL (bad name or resolver
+ * syntax), CP_EDNS (c-ares set-up), CP_ENET (no usable answer: time-out,
+ * SERVFAIL, no SOA, no NS, a nameserver without any address because its
+ * look-ups failed), CP_EPROTO (unreadable answer, more servers than the
+ * bounds), CP_ENOMEM.
+ */
+enum cp_code caa_zone_servers(const struct caa_resolver_opts *o, const char *name,
+                              char zone[CAA_NAME_MAX + 1], char target[CAA_NAME_MAX + 1],
+                              struct caa_ns **ns, size_t *nns, struct cp_err *err);
+
+/*
+ * Wait until every address in `ns` serves the TXT value `value` at `name`: ask
+ * each one directly (RD=0, UDP with TCP fallback on truncation, port `port`,
+ * 0 meaning 53), all in parallel, every `interval_ms` (0: 2000) until
+ * `timeout_ms` has passed; an address that has served the value is not asked
+ * again.  A server serves the value when its answer is NOERROR, authoritative
+ * (AA) and holds a TXT record at `name` whose character-strings, joined, equal
+ * `value` exactly; other TXT records at the name may be there too (a wildcard
+ * and its base name share one _acme-challenge name).  Each round allows 2 s
+ * for the answers, so the call may take up to that much longer than
+ * `timeout_ms`.  CP_OK when all serve it; CP_ETIMEOUT naming each address
+ * that did not and what it answered last (an RCODE, no authority, no TXT
+ * record, the values it served instead, or no answer); CP_EINVAL for bad
+ * arguments (at most 32 addresses, value 1 to 255 octets).
+ */
+enum cp_code caa_txt_wait(const struct caa_ns *ns, size_t nns, unsigned port, const char *name,
+                          const char *value, unsigned timeout_ms, unsigned interval_ms,
+                          struct cp_err *err);
 
 #endif

@@ -10,28 +10,17 @@
  * decompresses names (ares_expand_name).  The answer section is walked here
  * rather than with ares_parse_caa_reply() because c-ares 1.18 rejects a CAA
  * record whose value is empty (`0 issue ""` is legitimate: it forbids issuance)
- * and does not report the CNAME chain the resolver followed.
+ * and does not report the CNAME chain the resolver followed.  The channel set-up,
+ * the poll loop and the record walker are shared with caa/zone.c (caa/dns.c).
  */
 #include "caa/caa.h"
 
-#include <sys/select.h> /* ares.h uses fd_set */
-#include <sys/time.h>
-#include <arpa/inet.h>
-#include <ares.h>
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
-#define DNS_HEADER_LEN     12
-#define DNS_TYPE_CNAME     5
-#define DNS_TYPE_CAA       257
-#define DNS_CLASS_IN       1
-#define EDNS_UDP_SIZE      1232 /* the DNS flag day 2020 recommendation */
-#define CNAME_HOPS_MAX     16   /* more than any sane chain; bounds the walk */
+#include "caa/dns_int.h"
+
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_TRIES      2
 
@@ -40,32 +29,6 @@ struct pending {
     size_t *outstanding;
     enum cp_code *fatal; /* set on allocation failure inside a callback */
 };
-
-static unsigned read16(const unsigned char *p)
-{
-    return (unsigned)p[0] << 8 | p[1];
-}
-
-/* Expand a (possibly compressed) name at `p`; on success *next points past it
- * and `out` holds the name without trailing dot, or "" for the root. */
-static int expand_name(const unsigned char *p, const unsigned char *abuf, int alen,
-                       char out[CAA_NAME_MAX + 1], const unsigned char **next)
-{
-    char *name = NULL;
-    long enclen = 0;
-    if (ares_expand_name(p, abuf, alen, &name, &enclen) != ARES_SUCCESS)
-        return -1;
-    size_t len = strlen(name);
-    int rc = -1;
-    if (len > CAA_NAME_MAX)
-        goto out;
-    memcpy(out, name, len + 1);
-    *next = p + enclen;
-    rc = 0;
-out:
-    ares_free_string(name);
-    return rc;
-}
 
 static enum cp_code add_record(struct caa_lookup *l, const unsigned char *rd, size_t rdlen)
 {
@@ -104,56 +67,27 @@ static enum cp_code add_record(struct caa_lookup *l, const unsigned char *rd, si
  */
 static enum cp_code parse_answer(struct caa_lookup *l, const unsigned char *abuf, int alen)
 {
-    struct alias {
-        char owner[CAA_NAME_MAX + 1];
-        char target[CAA_NAME_MAX + 1];
-    } aliases[CNAME_HOPS_MAX];
-    size_t naliases = 0;
-    const unsigned char *end = abuf + alen;
+    struct caa_dns_aliases aliases;
+    struct caa_dns_walk w;
+    struct caa_dns_rr rr;
 
-    if (alen < DNS_HEADER_LEN)
+    aliases.n = 0;
+    if (caa_dns_walk_start(&w, abuf, alen) != 0)
         return CP_EPROTO;
-    unsigned qdcount = read16(abuf + 4), ancount = read16(abuf + 6);
-    const unsigned char *p = abuf + DNS_HEADER_LEN;
-    char name[CAA_NAME_MAX + 1];
-
-    for (unsigned i = 0; i < qdcount; i++) {
-        if (expand_name(p, abuf, alen, name, &p) != 0 || end - p < 4)
+    while (w.section == CAA_DNS_ANSWER) {
+        if (caa_dns_walk_next(&w, &rr) != 1)
             return CP_EPROTO;
-        p += 4; /* type, class */
-    }
-    for (unsigned i = 0; i < ancount; i++) {
-        if (expand_name(p, abuf, alen, name, &p) != 0 || end - p < 10)
-            return CP_EPROTO;
-        unsigned type = read16(p), class = read16(p + 2), rdlen = read16(p + 8);
-        p += 10;
-        if ((size_t)(end - p) < rdlen)
-            return CP_EPROTO;
-        if (class == DNS_CLASS_IN && type == DNS_TYPE_CAA) {
-            enum cp_code rc = add_record(l, p, rdlen);
+        if (rr.rrclass == CAA_DNS_CLASS_IN && rr.type == CAA_DNS_TYPE_CAA) {
+            enum cp_code rc = add_record(l, rr.rdata, rr.rdlen);
             if (rc != CP_OK)
                 return rc;
-        } else if (class == DNS_CLASS_IN && type == DNS_TYPE_CNAME && naliases < CNAME_HOPS_MAX) {
-            const unsigned char *after;
-            memcpy(aliases[naliases].owner, name, sizeof name);
-            if (expand_name(p, abuf, alen, aliases[naliases].target, &after) != 0)
-                return CP_EPROTO;
-            naliases++;
+        } else if (rr.rrclass == CAA_DNS_CLASS_IN && rr.type == CAA_DNS_TYPE_CNAME &&
+                   caa_dns_aliases_add(&aliases, &w, &rr) != 0) {
+            return CP_EPROTO;
         }
-        p += rdlen;
     }
 
-    /* Follow the chain from the query name; the bound stops loops. */
-    const char *cur = l->name;
-    for (size_t hop = 0; hop < CNAME_HOPS_MAX; hop++) {
-        const char *next = NULL;
-        for (size_t a = 0; a < naliases && next == NULL; a++)
-            if (strcasecmp(aliases[a].owner, cur) == 0)
-                next = aliases[a].target;
-        if (next == NULL)
-            break;
-        cur = next;
-    }
+    const char *cur = caa_dns_aliases_follow(&aliases, l->name);
     if (cur != l->name)
         snprintf(l->target, sizeof l->target, "%s", cur);
     return CP_OK;
@@ -180,7 +114,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         goto out;
     }
 
-    if (alen < DNS_HEADER_LEN) {
+    if (alen < CAA_DNS_HEADER_LEN) {
         l->answer = CAA_ANSWER_NETWORK;
         goto out;
     }
@@ -203,116 +137,6 @@ out:
     free(pd);
 }
 
-/* Parse "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT". */
-static enum cp_code parse_server(const char *s, struct ares_addr_port_node *node,
-                                 struct cp_err *err)
-{
-    char host[INET6_ADDRSTRLEN + 1];
-    const char *hoststart = s, *port = NULL;
-    size_t hostlen;
-
-    memset(node, 0, sizeof *node);
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-            goto bad;
-        hoststart = s + 1;
-        hostlen = (size_t)(close - hoststart);
-        if (close[1] == ':')
-            port = close + 2;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon != NULL && strchr(colon + 1, ':') != NULL)
-            colon = NULL; /* a bare IPv6 address */
-        hostlen = colon != NULL ? (size_t)(colon - s) : strlen(s);
-        if (colon != NULL)
-            port = colon + 1;
-    }
-    if (hostlen == 0 || hostlen >= sizeof host)
-        goto bad;
-    memcpy(host, hoststart, hostlen);
-    host[hostlen] = '\0';
-
-    if (inet_pton(AF_INET, host, &node->addr.addr4) == 1)
-        node->family = AF_INET;
-    else if (inet_pton(AF_INET6, host, &node->addr.addr6) == 1)
-        node->family = AF_INET6;
-    else
-        goto bad;
-
-    node->udp_port = node->tcp_port = 53;
-    if (port != NULL) {
-        char *endp;
-        errno = 0;
-        unsigned long v = strtoul(port, &endp, 10);
-        if (*port == '\0' || *endp != '\0' || errno != 0 || v == 0 || v > 65535)
-            goto bad;
-        node->udp_port = node->tcp_port = (int)v;
-    }
-    return CP_OK;
-bad:
-    return cp_err_set(err, CP_EINVAL,
-                      "resolver \"%s\" is not an IP address with an optional port "
-                      "(use 192.0.2.1, 192.0.2.1:5353, 2001:db8::1 or [2001:db8::1]:5353)",
-                      s);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run the channel until nothing is outstanding or the deadline passes. */
-static void run_loop(ares_channel ch, const size_t *outstanding, long long deadline)
-{
-    while (*outstanding > 0) {
-        long long left = deadline - now_ms();
-        if (left <= 0) {
-            ares_cancel(ch); /* pending callbacks get ARES_ECANCELLED */
-            return;
-        }
-        ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-        struct pollfd pfd[ARES_GETSOCK_MAXNUM];
-        nfds_t nfds = 0;
-        /* Test the bits as unsigned: c-ares's ARES_GETSOCK_WRITABLE shifts a
-         * signed 1 by up to 31 places, which is undefined behaviour. */
-        unsigned mask = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
-        for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-            short ev = 0;
-            if (mask & (1u << i))
-                ev |= POLLIN;
-            if (mask & (1u << (i + ARES_GETSOCK_MAXNUM)))
-                ev |= POLLOUT;
-            if (ev == 0)
-                continue;
-            pfd[nfds].fd = socks[i];
-            pfd[nfds].events = ev;
-            pfd[nfds].revents = 0;
-            nfds++;
-        }
-        struct timeval max = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
-        struct timeval tv;
-        struct timeval *wait = ares_timeout(ch, &max, &tv);
-        int ms = (int)(wait->tv_sec * 1000 + (wait->tv_usec + 999) / 1000);
-        int n = poll(pfd, nfds, ms);
-        if (n < 0 && errno != EINTR)
-            n = 0;
-        if (n <= 0) {
-            ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* time-outs */
-            continue;
-        }
-        for (nfds_t i = 0; i < nfds; i++) {
-            ares_socket_t r =
-                (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd : ARES_SOCKET_BAD;
-            ares_socket_t w = (pfd[i].revents & POLLOUT) ? pfd[i].fd : ARES_SOCKET_BAD;
-            if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD)
-                ares_process_fd(ch, r, w);
-        }
-    }
-}
-
 enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names, size_t n,
                          struct caa_lookup **out, size_t *queries_sent, struct cp_err *err)
 {
@@ -320,7 +144,6 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
     struct caa_lookup *lookups = NULL;
     struct ares_addr_port_node *servers = NULL;
     ares_channel ch = NULL;
-    bool lib_init = false;
     size_t outstanding = 0, sent = 0;
 
     *out = NULL;
@@ -343,56 +166,21 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
         lookups[i].answer = CAA_ANSWER_TIMEOUT;
     }
 
-    if (opts != NULL && opts->nservers > 0) {
-        servers = calloc(opts->nservers, sizeof *servers);
-        if (servers == NULL) {
-            rc = cp_err_set(err, CP_ENOMEM, "out of memory for resolver list");
+    if (opts != NULL) {
+        rc = caa_dns_parse_servers(opts->servers, opts->nservers, &servers, err);
+        if (rc != CP_OK)
             goto cleanup;
-        }
-        for (size_t i = 0; i < opts->nservers; i++) {
-            rc = parse_server(opts->servers[i], &servers[i], err);
-            if (rc != CP_OK)
-                goto cleanup;
-            servers[i].next = i + 1 < opts->nservers ? &servers[i + 1] : NULL;
-        }
     }
-
-    int status = ares_library_init(ARES_LIB_INIT_ALL);
-    if (status != ARES_SUCCESS) {
-        rc = cp_err_set(err, CP_EDNS, "c-ares initialization failed: %s", ares_strerror(status));
+    rc = caa_dns_open(servers, timeout_ms, tries, 0, &ch, err);
+    if (rc != CP_OK)
         goto cleanup;
-    }
-    lib_init = true;
 
-    /* Each try waits twice as long as the one before (c-ares doubles it per
-     * round), so split the overall budget into 2^tries - 1 parts. */
-    struct ares_options o = {0};
-    o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH | ARES_FLAG_STAYOPEN;
-    o.timeout = (int)(timeout_ms / ((1u << tries) - 1));
-    if (o.timeout < 50)
-        o.timeout = 50;
-    o.tries = (int)tries;
-    status = ares_init_options(&ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
-    if (status != ARES_SUCCESS) {
-        rc = cp_err_set(err, CP_EDNS, "cannot set up DNS resolution: %s%s", ares_strerror(status),
-                        status == ARES_EFILE ? " (check /etc/resolv.conf or pass --resolver)" : "");
-        goto cleanup;
-    }
-    if (servers != NULL) {
-        status = ares_set_servers_ports(ch, servers);
-        if (status != ARES_SUCCESS) {
-            rc = cp_err_set(err, CP_EDNS, "cannot use the resolvers given: %s",
-                            ares_strerror(status));
-            goto cleanup;
-        }
-    }
-
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = caa_dns_now_ms() + timeout_ms;
     for (size_t i = 0; i < n; i++) {
         unsigned char *q = NULL;
         int qlen = 0;
-        status = ares_create_query(lookups[i].name, DNS_CLASS_IN, DNS_TYPE_CAA, 0, 1, &q, &qlen,
-                                   EDNS_UDP_SIZE);
+        int status = ares_create_query(lookups[i].name, CAA_DNS_CLASS_IN, CAA_DNS_TYPE_CAA, 0, 1,
+                                       &q, &qlen, CAA_DNS_EDNS_UDP_SIZE);
         if (status != ARES_SUCCESS) {
             /* Only a name c-ares cannot encode gets here; it was validated. */
             lookups[i].answer = CAA_ANSWER_NETWORK;
@@ -412,7 +200,7 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
         ares_send(ch, q, qlen, on_answer, pd); /* may call back at once */
         ares_free_string(q);
     }
-    run_loop(ch, &outstanding, deadline);
+    caa_dns_run(&ch, 1, &outstanding, deadline);
     if (fatal != CP_OK) {
         rc = cp_err_set(err, fatal, "out of memory while reading DNS answers");
         goto cleanup;
@@ -423,10 +211,7 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
     if (queries_sent != NULL)
         *queries_sent = sent;
 cleanup:
-    if (ch != NULL)
-        ares_destroy(ch); /* outstanding callbacks run here and free their state */
-    if (lib_init)
-        ares_library_cleanup();
+    caa_dns_close(ch); /* outstanding callbacks run here and free their state */
     free(servers);
     caa_lookups_free(lookups, n);
     return rc;

@@ -8,12 +8,16 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hooks/hooks.h"
 
 #define NAMES_MAX       100
 #define METHODS_MAX     3
 #define HOOK_TIMEOUT_MS 120000
+#define RESOLVERS_MAX   16
+#define DNS_TIMEOUT_MAX 3600 /* seconds */
+#define DNS_POLL_MS     2000 /* how often the nameservers are asked */
 
 static void usage(FILE *f)
 {
@@ -21,8 +25,16 @@ static void usage(FILE *f)
           "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096]\n"
           "         [--challenge TYPE[,TYPE...]] [--webroot DIR | --standalone]\n"
           "         [--http-port N] [--tls-port N] [--dns-hook PATH] [--preferred-chain CN]\n"
+          "         [--resolver IP[:PORT]]... [--dns-timeout SECONDS] [--authoritative-port N]\n"
           "         [--agree-tos] [--email ADDR] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
+          "dns-01: after the hook publishes a record, wait until every authoritative\n"
+          "nameserver of its zone serves it before the CA is asked to validate:\n"
+          "  --resolver IP[:PORT]    recursive resolver that finds the zone and its\n"
+          "                          nameservers (repeatable; default: /etc/resolv.conf)\n"
+          "  --dns-timeout SECONDS   how long to wait (default: 120; 0: do not wait)\n"
+          "  --authoritative-port N  port of the nameservers (default: 53); for test labs\n"
+          "                          whose nameservers listen on another port\n"
           "common options: --server URL|letsencrypt|letsencrypt-staging  --ca-bundle FILE\n"
           "                --state-dir DIR  -v/--verbose  --json\n",
           f);
@@ -34,6 +46,9 @@ struct solving {
     bool standalone;
     int http_port, tls_port;
     const char *dns_hook;
+    struct caa_resolver_opts resolvers; /* finds the zone of a dns-01 record */
+    unsigned dns_timeout_ms;            /* 0: no propagation wait */
+    unsigned authoritative_port;
     struct acme_solver_server *http_srv, *tls_srv;
     bool verbose;
 };
@@ -60,13 +75,66 @@ static enum cp_code run_dns_hook(const struct solving *s, const char *command, c
         return rc;
     const char *args[] = {domain, token, txt};
     rc = hook_dehydrated(s->dns_hook, command, args, 3, NULL, HOOK_TIMEOUT_MS, &hr, err);
-    if (rc == CP_OK && !hook_succeeded(&hr))
-        rc = cp_err_set(err, CP_EIO, "dns hook %s %s %s %s: %s%s", s->dns_hook, command, domain,
-                        hr.timed_out ? "timed out" : "failed", hr.output_len ? "; it said: " : "",
-                        hr.output_len ? hr.output : "");
-    else if (rc == CP_OK && s->verbose && hr.output_len)
+    if (rc == CP_OK && !hook_succeeded(&hr)) {
+        char how[48];
+        if (hr.timed_out)
+            snprintf(how, sizeof how, "timed out");
+        else if (hr.exit_status >= 0)
+            snprintf(how, sizeof how, "exited with status %d", hr.exit_status);
+        else
+            snprintf(how, sizeof how, "was killed by signal %d", hr.term_signal);
+        /* The challenge cannot be answered: a challenge failure (exit 4). */
+        rc = cp_err_set(err, CP_ECHALLENGE, "dns hook %s %s %s %s%s%.*s", s->dns_hook, command,
+                        domain, how, hr.output_len ? "; it said: " : "",
+                        (int)strcspn(hr.output ? hr.output : "", "\n"), hr.output ? hr.output : "");
+    } else if (rc == CP_OK && s->verbose && hr.output_len)
         fprintf(stderr, "certpilot: dns hook %s: %s", command, hr.output);
     hook_result_clear(&hr);
+    return rc;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* RFC 8555 §8.4: the CA may ask any authoritative server of the zone, so wait
+ * until all of them serve the value the hook published. */
+static enum cp_code wait_published(const struct solving *s, const char *domain,
+                                   const char *key_authz, struct cp_err *err)
+{
+    char txt[44], name[CAA_NAME_MAX + 1], zone[CAA_NAME_MAX + 1], target[CAA_NAME_MAX + 1];
+    struct caa_ns *ns = NULL;
+    size_t nns = 0;
+    struct timespec t0;
+
+    if (s->dns_timeout_ms == 0)
+        return CP_OK;
+    enum cp_code rc = acme_dns01_txt(key_authz, txt, err);
+    if (rc != CP_OK)
+        return rc;
+    int n = snprintf(name, sizeof name, "_acme-challenge.%s", domain);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return cp_err_set(err, CP_EINVAL, "_acme-challenge.%s is longer than %d octets", domain,
+                          CAA_NAME_MAX);
+    rc = caa_zone_servers(&s->resolvers, name, zone, target, &ns, &nns, err);
+    if (rc != CP_OK)
+        return rc;
+    const char *zname = zone[0] ? zone : ".";
+    bool alias = strcmp(target, name) != 0;
+    if (s->verbose)
+        fprintf(stderr, "certpilot: waiting for %zu nameserver%s of %s to serve %s%s%s\n", nns,
+                nns == 1 ? "" : "s", zname, name, alias ? ", an alias of " : "",
+                alias ? target : "");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = caa_txt_wait(ns, nns, s->authoritative_port, target, txt, s->dns_timeout_ms, DNS_POLL_MS,
+                      err);
+    if (rc == CP_OK && s->verbose)
+        fprintf(stderr, "certpilot: all %zu nameserver%s of %s serve %s (%.1f s)\n", nns,
+                nns == 1 ? "" : "s", zname, name, seconds_since(&t0));
+    free(ns);
     return rc;
 }
 
@@ -79,9 +147,19 @@ static enum cp_code deploy(void *ctx, const char *type, const char *domain, cons
                                    : acme_webroot_write(s->webroot, token, key_authz, err);
     if (strcmp(type, "tls-alpn-01") == 0)
         return acme_solver_server_add(s->tls_srv, domain, key_authz, err);
-    /* dns-01.  Waiting until every authoritative server answers with the
-     * value is not done yet: the hook must return once it is published. */
-    return run_dns_hook(s, "deploy_challenge", domain, token, key_authz, err);
+    /* dns-01 */
+    enum cp_code rc = run_dns_hook(s, "deploy_challenge", domain, token, key_authz, err);
+    if (rc != CP_OK)
+        return rc;
+    rc = wait_published(s, domain, key_authz, err);
+    if (rc != CP_OK) {
+        /* A failed deploy is not cleaned up by the order: take the record
+         * back here. */
+        struct cp_err cerr = {0};
+        if (run_dns_hook(s, "clean_challenge", domain, token, key_authz, &cerr) != CP_OK)
+            cli_error("cleaning up the dns-01 challenge for %s: %s", domain, cerr.msg);
+    }
+    return rc;
 }
 
 static void cleanup(void *ctx, const char *type, const char *domain, const char *token,
@@ -106,6 +184,19 @@ static int parse_port(const char *opt, const char *arg, int *port)
         return -1;
     }
     *port = (int)v;
+    return 0;
+}
+
+static int parse_dns_timeout(const char *arg, unsigned *ms)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || v < 0 || v > DNS_TIMEOUT_MAX) {
+        cli_error("--dns-timeout \"%s\" is not a number of seconds from 0 to %d", arg,
+                  DNS_TIMEOUT_MAX);
+        return -1;
+    }
+    *ms = (unsigned)v * 1000;
     return 0;
 }
 
@@ -211,12 +302,20 @@ int cmd_issue(int argc, char **argv)
         {"preferred-chain", required_argument, NULL, 'C'},
         {"agree-tos", no_argument, NULL, 't'},
         {"email", required_argument, NULL, 'e'},
+        {"resolver", required_argument, NULL, 2001},
+        {"dns-timeout", required_argument, NULL, 2002},
+        {"authoritative-port", required_argument, NULL, 2003},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     struct cli_common common;
-    struct solving solving = {.http_port = 80, .tls_port = 443};
+    const char *resolvers[RESOLVERS_MAX];
+    int auth_port = 53;
+    struct solving solving = {.http_port = 80,
+                              .tls_port = 443,
+                              .resolvers = {.servers = resolvers},
+                              .dns_timeout_ms = 120000};
     const char *names[NAMES_MAX], *methods[METHODS_MAX] = {"http-01"};
     size_t nnames = 0, nmethods = 1;
     const char *cert_name = NULL, *preferred = NULL, *email = NULL;
@@ -264,6 +363,21 @@ int cmd_issue(int argc, char **argv)
         case 'C': preferred = optarg; break;
         case 't': agree_tos = true; break;
         case 'e': email = optarg; break;
+        case 2001:
+            if (solving.resolvers.nservers == RESOLVERS_MAX) {
+                cli_error("at most %d --resolver options", RESOLVERS_MAX);
+                return CLI_EXIT_USAGE;
+            }
+            resolvers[solving.resolvers.nservers++] = optarg;
+            break;
+        case 2002:
+            if (parse_dns_timeout(optarg, &solving.dns_timeout_ms) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case 2003:
+            if (parse_port("--authoritative-port", optarg, &auth_port) != 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default:
             cli_error("unknown option or missing value: \"%s\" (see certpilot issue --help)",
@@ -324,6 +438,7 @@ int cmd_issue(int argc, char **argv)
     if (status != 0)
         return status;
     solving.verbose = common.verbose;
+    solving.authoritative_port = (unsigned)auth_port;
 
     struct acme_client *client = NULL;
     struct acme_key *account_key = NULL, *cert_key = NULL;

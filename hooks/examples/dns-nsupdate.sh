@@ -23,7 +23,7 @@
 #   NSUPDATE_ZONE    optional: the zone to update; by default nsupdate finds it
 #                    by asking NSUPDATE_SERVER for the name's SOA.
 # The zone is taken as-is: if it has secondaries, the CA may ask one before the
-# update has reached it (certpilot does not wait for propagation yet: point NSUPDATE_SERVER at the server the CA will ask).
+# update has reached it (certpilot waits until every authoritative nameserver serves the record).
 #
 # Needs nsupdate (Debian: apt install dnsutils, i.e. bind9-dnsutils).
 #

@@ -1,0 +1,321 @@
+/*
+ * caa/dns.c - the DNS plumbing shared by caa/resolve.c and caa/zone.c: server
+ * strings, channels, the poll loop and the resource-record walker (see
+ * caa/dns_int.h).
+ */
+#include "caa/dns_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+unsigned caa_dns_read16(const unsigned char *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+long long caa_dns_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int caa_dns_expand_name(const unsigned char *p, const unsigned char *abuf, int alen,
+                        char out[CAA_NAME_MAX + 1], const unsigned char **next)
+{
+    char *name = NULL;
+    long enclen = 0;
+    if (ares_expand_name(p, abuf, alen, &name, &enclen) != ARES_SUCCESS)
+        return -1;
+    size_t len = strlen(name);
+    int rc = -1;
+    if (len > CAA_NAME_MAX)
+        goto out;
+    memcpy(out, name, len + 1);
+    *next = p + enclen;
+    rc = 0;
+out:
+    ares_free_string(name);
+    return rc;
+}
+
+enum cp_code caa_dns_parse_server(const char *s, struct ares_addr_port_node *node,
+                                  struct cp_err *err)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *hoststart = s, *port = NULL;
+    size_t hostlen;
+
+    memset(node, 0, sizeof *node);
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+            goto bad;
+        hoststart = s + 1;
+        hostlen = (size_t)(close - hoststart);
+        if (close[1] == ':')
+            port = close + 2;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL)
+            colon = NULL; /* a bare IPv6 address */
+        hostlen = colon != NULL ? (size_t)(colon - s) : strlen(s);
+        if (colon != NULL)
+            port = colon + 1;
+    }
+    if (hostlen == 0 || hostlen >= sizeof host)
+        goto bad;
+    memcpy(host, hoststart, hostlen);
+    host[hostlen] = '\0';
+
+    if (inet_pton(AF_INET, host, &node->addr.addr4) == 1)
+        node->family = AF_INET;
+    else if (inet_pton(AF_INET6, host, &node->addr.addr6) == 1)
+        node->family = AF_INET6;
+    else
+        goto bad;
+
+    node->udp_port = node->tcp_port = 53;
+    if (port != NULL) {
+        char *endp;
+        errno = 0;
+        unsigned long v = strtoul(port, &endp, 10);
+        if (*port == '\0' || *endp != '\0' || errno != 0 || v == 0 || v > 65535)
+            goto bad;
+        node->udp_port = node->tcp_port = (int)v;
+    }
+    return CP_OK;
+bad:
+    return cp_err_set(err, CP_EINVAL,
+                      "resolver \"%s\" is not an IP address with an optional port "
+                      "(use 192.0.2.1, 192.0.2.1:5353, 2001:db8::1 or [2001:db8::1]:5353)",
+                      s);
+}
+
+enum cp_code caa_dns_parse_servers(const char *const *servers, size_t n,
+                                   struct ares_addr_port_node **out, struct cp_err *err)
+{
+    *out = NULL;
+    if (n == 0)
+        return CP_OK;
+    struct ares_addr_port_node *nodes = calloc(n, sizeof *nodes);
+    if (nodes == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory for resolver list");
+    for (size_t i = 0; i < n; i++) {
+        enum cp_code rc = caa_dns_parse_server(servers[i], &nodes[i], err);
+        if (rc != CP_OK) {
+            free(nodes);
+            return rc;
+        }
+        nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;
+    }
+    *out = nodes;
+    return CP_OK;
+}
+
+enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned budget_ms,
+                          unsigned tries, int extra_flags, ares_channel *out, struct cp_err *err)
+{
+    ares_channel ch = NULL;
+    *out = NULL;
+    int status = ares_library_init(ARES_LIB_INIT_ALL);
+    if (status != ARES_SUCCESS)
+        return cp_err_set(err, CP_EDNS, "c-ares initialization failed: %s", ares_strerror(status));
+
+    /* Each try waits twice as long as the one before (c-ares doubles it per
+     * round), so split the overall budget into 2^tries - 1 parts. */
+    struct ares_options o = {0};
+    o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH | ARES_FLAG_STAYOPEN | extra_flags;
+    o.timeout = (int)(budget_ms / ((1u << tries) - 1));
+    if (o.timeout < 50)
+        o.timeout = 50;
+    o.tries = (int)tries;
+    status = ares_init_options(&ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+    if (status != ARES_SUCCESS) {
+        ares_library_cleanup();
+        return cp_err_set(err, CP_EDNS, "cannot set up DNS resolution: %s%s", ares_strerror(status),
+                          status == ARES_EFILE ? " (check /etc/resolv.conf or pass --resolver)"
+                                               : "");
+    }
+    if (servers != NULL) {
+        /* c-ares takes a non-const list but only reads it. */
+        status = ares_set_servers_ports(ch, (struct ares_addr_port_node *)servers);
+        if (status != ARES_SUCCESS) {
+            caa_dns_close(ch);
+            return cp_err_set(err, CP_EDNS, "cannot use the resolvers given: %s",
+                              ares_strerror(status));
+        }
+    }
+    *out = ch;
+    return CP_OK;
+}
+
+void caa_dns_close(ares_channel ch)
+{
+    if (ch == NULL)
+        return;
+    ares_destroy(ch); /* outstanding callbacks run here and free their state */
+    ares_library_cleanup();
+}
+
+void caa_dns_run(ares_channel *chs, size_t nch, const size_t *outstanding, long long deadline)
+{
+    enum { PER = ARES_GETSOCK_MAXNUM };
+    struct pollfd pfd[CAA_DNS_CHANNELS_MAX * PER];
+    size_t owner[CAA_DNS_CHANNELS_MAX * PER]; /* channel of each pfd */
+    bool served[CAA_DNS_CHANNELS_MAX];
+
+    if (nch > CAA_DNS_CHANNELS_MAX)
+        nch = CAA_DNS_CHANNELS_MAX; /* callers check; never drive past the arrays */
+    while (*outstanding > 0) {
+        long long left = deadline - caa_dns_now_ms();
+        if (left <= 0) {
+            for (size_t c = 0; c < nch; c++)
+                ares_cancel(chs[c]); /* pending callbacks get ARES_ECANCELLED */
+            return;
+        }
+        nfds_t nfds = 0;
+        struct timeval max = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+        for (size_t c = 0; c < nch; c++) {
+            ares_socket_t socks[PER];
+            /* Test the bits as unsigned: c-ares's ARES_GETSOCK_WRITABLE shifts a
+             * signed 1 by up to 31 places, which is undefined behaviour. */
+            unsigned mask = (unsigned)ares_getsock(chs[c], socks, PER);
+            for (unsigned i = 0; i < PER; i++) {
+                short ev = 0;
+                if (mask & (1u << i))
+                    ev |= POLLIN;
+                if (mask & (1u << (i + PER)))
+                    ev |= POLLOUT;
+                if (ev == 0)
+                    continue;
+                pfd[nfds].fd = socks[i];
+                pfd[nfds].events = ev;
+                pfd[nfds].revents = 0;
+                owner[nfds] = c;
+                nfds++;
+            }
+            /* The earliest time-out of any channel bounds the wait. */
+            struct timeval tv;
+            struct timeval *wait = ares_timeout(chs[c], &max, &tv);
+            max = *wait;
+        }
+        int ms = (int)(max.tv_sec * 1000 + (max.tv_usec + 999) / 1000);
+        int n = poll(pfd, nfds, ms);
+        if (n < 0 && errno != EINTR)
+            n = 0;
+        if (n <= 0) {
+            for (size_t c = 0; c < nch; c++)
+                ares_process_fd(chs[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* time-outs */
+            continue;
+        }
+        memset(served, 0, sizeof served);
+        for (nfds_t i = 0; i < nfds; i++) {
+            ares_socket_t r =
+                (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd : ARES_SOCKET_BAD;
+            ares_socket_t w = (pfd[i].revents & POLLOUT) ? pfd[i].fd : ARES_SOCKET_BAD;
+            if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD) {
+                ares_process_fd(chs[owner[i]], r, w);
+                served[owner[i]] = true;
+            }
+        }
+        /* A busy channel must not hold back another one's time-outs. */
+        for (size_t c = 0; c < nch && nch > 1; c++)
+            if (!served[c])
+                ares_process_fd(chs[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    }
+}
+
+/* Move to the first section, from the current one, that still has records. */
+static void settle(struct caa_dns_walk *w)
+{
+    while (w->section != CAA_DNS_END && w->left[w->section] == 0)
+        w->section++;
+}
+
+int caa_dns_walk_start(struct caa_dns_walk *w, const unsigned char *abuf, int alen)
+{
+    memset(w, 0, sizeof *w);
+    w->section = CAA_DNS_END;
+    if (abuf == NULL || alen < CAA_DNS_HEADER_LEN)
+        return -1;
+    w->abuf = abuf;
+    w->alen = alen;
+    w->end = abuf + alen;
+    w->rcode = abuf[3] & 0x0F;
+    w->aa = (abuf[2] & 0x04) != 0;
+    unsigned qdcount = caa_dns_read16(abuf + 4);
+    w->left[CAA_DNS_ANSWER] = caa_dns_read16(abuf + 6);
+    w->left[CAA_DNS_AUTHORITY] = caa_dns_read16(abuf + 8);
+    w->left[CAA_DNS_ADDITIONAL] = caa_dns_read16(abuf + 10);
+
+    const unsigned char *p = abuf + CAA_DNS_HEADER_LEN;
+    char name[CAA_NAME_MAX + 1];
+    for (unsigned i = 0; i < qdcount; i++) {
+        if (caa_dns_expand_name(p, abuf, alen, name, &p) != 0 || w->end - p < 4)
+            return -1;
+        p += 4; /* type, class */
+    }
+    w->p = p;
+    w->section = CAA_DNS_ANSWER;
+    settle(w);
+    return 0;
+}
+
+int caa_dns_walk_next(struct caa_dns_walk *w, struct caa_dns_rr *rr)
+{
+    if (w->section == CAA_DNS_END)
+        return 0;
+    const unsigned char *p;
+    if (caa_dns_expand_name(w->p, w->abuf, w->alen, rr->owner, &p) != 0 || w->end - p < 10)
+        goto bad;
+    rr->type = caa_dns_read16(p);
+    rr->rrclass = caa_dns_read16(p + 2);
+    rr->rdlen = caa_dns_read16(p + 8); /* after the 32-bit TTL */
+    p += 10;
+    if ((size_t)(w->end - p) < rr->rdlen)
+        goto bad;
+    rr->rdata = p;
+    rr->section = w->section;
+    w->p = p + rr->rdlen;
+    w->left[w->section]--;
+    settle(w);
+    return 1;
+bad:
+    w->section = CAA_DNS_END;
+    return -1;
+}
+
+int caa_dns_aliases_add(struct caa_dns_aliases *al, const struct caa_dns_walk *w,
+                        const struct caa_dns_rr *rr)
+{
+    if (al->n >= CAA_DNS_CNAME_HOPS_MAX)
+        return 0;
+    const unsigned char *after;
+    memcpy(al->a[al->n].owner, rr->owner, sizeof rr->owner);
+    if (caa_dns_expand_name(rr->rdata, w->abuf, w->alen, al->a[al->n].target, &after) != 0)
+        return -1;
+    al->n++;
+    return 0;
+}
+
+const char *caa_dns_aliases_follow(const struct caa_dns_aliases *al, const char *name)
+{
+    const char *cur = name;
+    for (size_t hop = 0; hop < CAA_DNS_CNAME_HOPS_MAX; hop++) {
+        const char *next = NULL;
+        for (size_t a = 0; a < al->n && next == NULL; a++)
+            if (strcasecmp(al->a[a].owner, cur) == 0)
+                next = al->a[a].target;
+        if (next == NULL)
+            break;
+        cur = next;
+    }
+    return cur;
+}

@@ -1,0 +1,170 @@
+/*
+ * caa/dns_int.h - the DNS plumbing shared by caa/resolve.c and caa/zone.c
+ * (implemented in caa/dns.c); not part of the public interface (caa/caa.h).
+ *
+ * c-ares builds the queries (ares_create_query), sends them, retries, falls
+ * back to TCP and decompresses names.  What is ours: parsing server strings,
+ * opening a channel with the project's flags and time budget, one poll loop
+ * that drives one or several channels (the direct queries of caa/zone.c use a
+ * channel per nameserver), and a resource-record walker that bounds every read
+ * by the answer buffer.  It does not interpret records: callers do.
+ *
+ * The last section declares the pure parts of caa/zone.c so that the unit tests
+ * can feed them hand-built answers.
+ */
+#ifndef CP_CAA_DNS_INT_H
+#define CP_CAA_DNS_INT_H
+
+#include <sys/select.h> /* ares.h uses fd_set */
+#include <sys/time.h>
+#include <ares.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "caa/caa.h"
+
+#define CAA_DNS_HEADER_LEN     12
+#define CAA_DNS_CLASS_IN       1
+#define CAA_DNS_TYPE_A         1
+#define CAA_DNS_TYPE_NS        2
+#define CAA_DNS_TYPE_CNAME     5
+#define CAA_DNS_TYPE_SOA       6
+#define CAA_DNS_TYPE_TXT       16
+#define CAA_DNS_TYPE_AAAA      28
+#define CAA_DNS_TYPE_CAA       257
+#define CAA_DNS_RCODE_NOERROR  0
+#define CAA_DNS_RCODE_NXDOMAIN 3
+#define CAA_DNS_EDNS_UDP_SIZE  1232 /* the DNS flag day 2020 recommendation */
+#define CAA_DNS_CNAME_HOPS_MAX 16   /* more than any sane chain; bounds the walk */
+#define CAA_DNS_CHANNELS_MAX   32   /* channels one caa_dns_run() drives */
+
+unsigned caa_dns_read16(const unsigned char *p);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+long long caa_dns_now_ms(void);
+
+/* Expand a (possibly compressed) name at `p`; on success (0) *next points past
+ * it and `out` holds the name without trailing dot, or "" for the root.  -1
+ * when it cannot be read or is longer than CAA_NAME_MAX. */
+int caa_dns_expand_name(const unsigned char *p, const unsigned char *abuf, int alen,
+                        char out[CAA_NAME_MAX + 1], const unsigned char **next);
+
+/* Parse "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT" (port 53 when absent);
+ * CP_EINVAL naming `s` otherwise. */
+enum cp_code caa_dns_parse_server(const char *s, struct ares_addr_port_node *node,
+                                  struct cp_err *err);
+
+/* Parse n server strings into a linked array for ares_set_servers_ports();
+ * *out is NULL when n is 0, else heap memory released with free(). */
+enum cp_code caa_dns_parse_servers(const char *const *servers, size_t n,
+                                   struct ares_addr_port_node **out, struct cp_err *err);
+
+/*
+ * Initialize c-ares and open a channel asking `servers` (NULL: the system's,
+ * from /etc/resolv.conf) with ARES_FLAG_NOCHECKRESP (every RCODE reaches the
+ * callback), NOSEARCH, STAYOPEN and `extra_flags`.  `tries` tries share
+ * `budget_ms`: each waits twice as long as the one before.  Close with
+ * caa_dns_close(), which also undoes the initialization.
+ */
+enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned budget_ms,
+                          unsigned tries, int extra_flags, ares_channel *out, struct cp_err *err);
+
+/* Destroy the channel (pending callbacks run with ARES_EDESTRUCTION) and undo
+ * caa_dns_open()'s library initialization.  NULL is a no-op. */
+void caa_dns_close(ares_channel ch);
+
+/*
+ * Drive `nch` channels (at most CAA_DNS_CHANNELS_MAX) in one poll loop until
+ * *outstanding, which the callbacks decrement, is 0 or `deadline`
+ * (caa_dns_now_ms() time) passes; then whatever is pending is cancelled
+ * (its callbacks get ARES_ECANCELLED).
+ */
+void caa_dns_run(ares_channel *chs, size_t nch, const size_t *outstanding, long long deadline);
+
+/* ------------------------------------------------------------ RR walker */
+
+enum caa_dns_section {
+    CAA_DNS_ANSWER,
+    CAA_DNS_AUTHORITY,
+    CAA_DNS_ADDITIONAL,
+    CAA_DNS_END /* no record left */
+};
+
+struct caa_dns_rr {
+    enum caa_dns_section section;
+    char owner[CAA_NAME_MAX + 1];
+    unsigned type, rrclass;
+    const unsigned char *rdata; /* inside the answer buffer; rdlen bytes are readable */
+    size_t rdlen;
+};
+
+/* A position in an answer.  After caa_dns_walk_start(), `section` is that of
+ * the next record (CAA_DNS_END when there is none). */
+struct caa_dns_walk {
+    const unsigned char *abuf, *end, *p;
+    int alen;
+    int rcode;
+    bool aa; /* authoritative answer */
+    enum caa_dns_section section;
+    unsigned left[3]; /* records not yet read, per section */
+};
+
+/* Read the header and skip the question section: 0, or -1 when malformed. */
+int caa_dns_walk_start(struct caa_dns_walk *w, const unsigned char *abuf, int alen);
+
+/* The next record: 1 and *rr filled; 0 when none is left; -1 when the answer
+ * is malformed (the walk is over then).  Terminates: every record consumes at
+ * least 11 bytes of the buffer. */
+int caa_dns_walk_next(struct caa_dns_walk *w, struct caa_dns_rr *rr);
+
+/* CNAME records of an answer section and the chain they form. */
+struct caa_dns_aliases {
+    size_t n;
+    struct {
+        char owner[CAA_NAME_MAX + 1];
+        char target[CAA_NAME_MAX + 1];
+    } a[CAA_DNS_CNAME_HOPS_MAX];
+};
+
+/* Remember a CNAME record read by `w` (records beyond the bound are ignored);
+ * -1 when its target cannot be read. */
+int caa_dns_aliases_add(struct caa_dns_aliases *al, const struct caa_dns_walk *w,
+                        const struct caa_dns_rr *rr);
+
+/* Where the chain from `name` ends: `name` itself when it is no alias, else a
+ * pointer into `al`.  The bound on hops stops loops. */
+const char *caa_dns_aliases_follow(const struct caa_dns_aliases *al, const char *name);
+
+/* ------------------------------------------ caa/zone.c, for the unit tests */
+
+/* What one nameserver answered to a direct "TXT name?" query. */
+struct caa_txt_seen {
+    int rcode;
+    bool aa;
+    bool served;       /* a TXT record at the name holds exactly the value */
+    size_t nvalues;    /* TXT records at the name */
+    char values[160];  /* the first of them, quoted and escaped, for messages */
+    bool values_short; /* `values` does not list all of them */
+};
+
+/*
+ * Read a direct answer to "TXT `name`?".  A record's character-strings are
+ * joined before comparing, as CAs do (RFC 8555 §8.4 does not split values, but
+ * a TXT record may hold several strings).  Only TXT records of class IN owned
+ * by `name` (compared case-insensitively) count.  0, or -1 when malformed.
+ */
+int caa_zone_read_txt(const unsigned char *abuf, int alen, const char *name, const char *value,
+                      struct caa_txt_seen *seen);
+
+/*
+ * From a recursive answer to "SOA `name`?": where the CNAME chain from `name`
+ * ends (`target`, equal to `name` when it is no alias) and the zone holding
+ * it: the owner of an SOA record in the answer section owned by the target, or
+ * of one in the authority section (a NODATA or NXDOMAIN answer) owned by the
+ * target or one of its parents.  1 with `zone` set, 0 when the answer names no
+ * zone (`zone` is ""), -1 when malformed.
+ */
+int caa_zone_from_soa_answer(const unsigned char *abuf, int alen, const char *name,
+                             char target[CAA_NAME_MAX + 1], char zone[CAA_NAME_MAX + 1]);
+
+#endif
