@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define BADNONCE_RETRIES   5
+#define BADNONCE_RETRIES   15 /* bounded; at a 50 % rejection rate a request fails 1 in 65536 */
 #define RETRY_AFTER_MAX_S  60 /* longer waits are reported, not slept through */
 #define DEFAULT_DEADLINE_S 300
 
