@@ -259,13 +259,14 @@ enum cp_code acme_dns01_txt(const char *key_authz, char out[44], struct cp_err *
  * http-01 webroot (RFC 8555 §8.3): write the key authorization to
  * <webroot>/.well-known/acme-challenge/<token>, creating the two directories
  * 0755 if missing and the file 0644 (the web server must read it).  The token
- * must be base64url (refused otherwise: it becomes a file name).
- * acme_webroot_remove() deletes the file (and the directories it created,
- * when empty) and is safe to call when nothing was written.
+ * must be base64url (refused otherwise: it becomes a file name).  `*created`
+ * (start at 0, one per webroot, kept by the caller) records which directories
+ * were created; acme_webroot_remove() deletes the file and those directories
+ * once they are empty, and is safe to call when nothing was written.
  */
 enum cp_code acme_webroot_write(const char *webroot, const char *token, const char *key_authz,
-                                struct cp_err *err);
-void acme_webroot_remove(const char *webroot, const char *token);
+                                unsigned *created, struct cp_err *err);
+void acme_webroot_remove(const char *webroot, const char *token, unsigned *created);
 
 /* Can we create files under <webroot>/.well-known/acme-challenge/?  For
  * --dry-run; creates and removes a probe file. */

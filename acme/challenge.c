@@ -3,10 +3,9 @@
  * server: key authorizations (RFC 8555 §8.1), the dns-01 TXT value (§8.4),
  * the webroot files (§8.3), and binding the ports the built-in servers use.
  *
- * The webroot directories we create are remembered in a small process-wide
- * list (the API carries no handle), so that acme_webroot_remove() deletes
- * exactly those, and only once they are empty; a directory that existed before
- * is never removed.
+ * Which webroot directories were created is kept by the caller (a bit mask
+ * passed to write and remove), so that only those are removed, and only once
+ * they are empty; a directory that existed before is never removed.
  */
 #include "acme/acme.h"
 #include "acme/solver_int.h"
@@ -31,7 +30,6 @@
 
 #define WELL_KNOWN     ".well-known"
 #define ACME_CHALLENGE ".well-known/acme-challenge"
-#define CREATED_MAX    64
 
 /* ------------------------------------------------------- challenge values */
 
@@ -98,43 +96,16 @@ bool acme_token_valid(const char *token)
 
 /* --------------------------------------------------------------- webroot */
 
-/* Directories acme_webroot_write() created and that are not removed yet. */
-static pthread_mutex_t created_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *created[CREATED_MAX];
+/* Bits of the `created` mask: which directories this process made. */
+#define CREATED_WELL_KNOWN 1u
+#define CREATED_CHALLENGE  2u
 
-static void created_add(const char *path)
+/* rmdir `path` if the bit says we created it; a directory that is not empty
+ * (another token's file, or the admin's) stays and keeps its bit. */
+static void created_remove(const char *path, unsigned *created, unsigned bit)
 {
-    pthread_mutex_lock(&created_lock);
-    for (size_t i = 0; i < CREATED_MAX; i++) {
-        if (created[i] != NULL && strcmp(created[i], path) == 0)
-            goto out;
-    }
-    for (size_t i = 0; i < CREATED_MAX; i++) {
-        if (created[i] == NULL) {
-            created[i] = strdup(path); /* NULL when out of memory: then kept */
-            break;
-        }
-    }
-out:
-    pthread_mutex_unlock(&created_lock);
-}
-
-/* rmdir `path` if we created it, forgetting it once it is gone. */
-static void created_remove(const char *path)
-{
-    pthread_mutex_lock(&created_lock);
-    for (size_t i = 0; i < CREATED_MAX; i++) {
-        if (created[i] == NULL || strcmp(created[i], path) != 0)
-            continue;
-        /* Not empty (another token's file, or the admin's): keep it and
-         * remember it, a later remove may succeed. */
-        if (rmdir(path) == 0 || errno == ENOENT) {
-            free(created[i]);
-            created[i] = NULL;
-        }
-        break;
-    }
-    pthread_mutex_unlock(&created_lock);
+    if (created != NULL && (*created & bit) && (rmdir(path) == 0 || errno == ENOENT))
+        *created &= ~bit;
 }
 
 /* The webroot without trailing slashes ("/" becomes ""), as a length. */
@@ -158,10 +129,11 @@ static bool webroot_path(char *buf, size_t size, const char *webroot, const char
 
 /* Make sure `path` is a directory, creating it 0755 (whatever the umask: the
  * web server must be able to enter it) and remembering that we did. */
-static enum cp_code ensure_dir(const char *path, struct cp_err *err)
+static enum cp_code ensure_dir(const char *path, unsigned *created, unsigned bit,
+                               struct cp_err *err)
 {
     if (mkdir(path, 0755) == 0) {
-        created_add(path);
+        *created |= bit;
         if (chmod(path, 0755) != 0)
             return cp_err_set(err, CP_EIO, "cannot chmod %s: %s", path, strerror(errno));
         return CP_OK;
@@ -193,7 +165,7 @@ static enum cp_code write_all(int fd, const char *data, size_t len, const char *
 }
 
 enum cp_code acme_webroot_write(const char *webroot, const char *token, const char *key_authz,
-                                struct cp_err *err)
+                                unsigned *created, struct cp_err *err)
 {
     if (webroot == NULL || *webroot == '\0')
         return cp_err_set(err, CP_EINVAL, "empty webroot");
@@ -220,9 +192,10 @@ enum cp_code acme_webroot_write(const char *webroot, const char *token, const ch
         !webroot_path(file, sizeof file, webroot, ACME_CHALLENGE, token))
         return cp_err_set(err, CP_EINVAL, "webroot %s: path too long", webroot);
 
-    enum cp_code rc = ensure_dir(dir1, err);
+    unsigned mine = 0; /* what this call creates, undone on failure */
+    enum cp_code rc = ensure_dir(dir1, &mine, CREATED_WELL_KNOWN, err);
     if (rc == CP_OK)
-        rc = ensure_dir(dir2, err);
+        rc = ensure_dir(dir2, &mine, CREATED_CHALLENGE, err);
     if (rc != CP_OK)
         goto undo_dirs;
 
@@ -244,16 +217,18 @@ enum cp_code acme_webroot_write(const char *webroot, const char *token, const ch
         rc = write_all(fd, key_authz, strlen(key_authz), file, err);
     if (close(fd) != 0 && rc == CP_OK)
         rc = cp_err_set(err, CP_EIO, "cannot write %s: %s", file, strerror(errno));
-    if (rc == CP_OK)
+    if (rc == CP_OK) {
+        *created |= mine;
         return CP_OK;
+    }
     (void)unlink(file); /* ours: created or truncated above */
 undo_dirs:
-    created_remove(dir2);
-    created_remove(dir1);
+    created_remove(dir2, &mine, CREATED_CHALLENGE);
+    created_remove(dir1, &mine, CREATED_WELL_KNOWN);
     return rc;
 }
 
-void acme_webroot_remove(const char *webroot, const char *token)
+void acme_webroot_remove(const char *webroot, const char *token, unsigned *created)
 {
     if (webroot == NULL || *webroot == '\0' || !acme_token_valid(token))
         return;
@@ -263,8 +238,8 @@ void acme_webroot_remove(const char *webroot, const char *token)
         !webroot_path(file, sizeof file, webroot, ACME_CHALLENGE, token))
         return;
     (void)unlink(file);
-    created_remove(dir2);
-    created_remove(dir1);
+    created_remove(dir2, created, CREATED_CHALLENGE);
+    created_remove(dir1, created, CREATED_WELL_KNOWN);
 }
 
 enum cp_code acme_webroot_check(const char *webroot, struct cp_err *err)
@@ -277,9 +252,10 @@ enum cp_code acme_webroot_check(const char *webroot, struct cp_err *err)
     for (size_t i = 0; i < sizeof rnd && n >= 0 && (size_t)n + 3 <= sizeof token; i++)
         n += snprintf(token + n, sizeof token - (size_t)n, "%02x", rnd[i]);
 
-    enum cp_code rc = acme_webroot_write(webroot, token, "certpilot webroot check", err);
+    unsigned created = 0;
+    enum cp_code rc = acme_webroot_write(webroot, token, "certpilot webroot check", &created, err);
     if (rc == CP_OK)
-        acme_webroot_remove(webroot, token);
+        acme_webroot_remove(webroot, token, &created);
     return rc;
 }
 

@@ -43,6 +43,7 @@ static void usage(FILE *f)
 /* How this run answers challenges: the struct acme_solver's context. */
 struct solving {
     const char *webroot;
+    unsigned webroot_created; /* directories made under the webroot (acme_webroot_write) */
     bool standalone;
     int http_port, tls_port;
     const char *dns_hook;
@@ -143,8 +144,9 @@ static enum cp_code deploy(void *ctx, const char *type, const char *domain, cons
 {
     struct solving *s = ctx;
     if (strcmp(type, "http-01") == 0)
-        return s->http_srv != NULL ? acme_solver_server_add(s->http_srv, token, key_authz, err)
-                                   : acme_webroot_write(s->webroot, token, key_authz, err);
+        return s->http_srv != NULL
+                   ? acme_solver_server_add(s->http_srv, token, key_authz, err)
+                   : acme_webroot_write(s->webroot, token, key_authz, &s->webroot_created, err);
     if (strcmp(type, "tls-alpn-01") == 0)
         return acme_solver_server_add(s->tls_srv, domain, key_authz, err);
     /* dns-01 */
@@ -168,7 +170,7 @@ static void cleanup(void *ctx, const char *type, const char *domain, const char 
     struct solving *s = ctx;
     struct cp_err err = {0};
     if (strcmp(type, "http-01") == 0 && s->http_srv == NULL)
-        acme_webroot_remove(s->webroot, token);
+        acme_webroot_remove(s->webroot, token, &s->webroot_created);
     else if (strcmp(type, "dns-01") == 0 &&
              run_dns_hook(s, "clean_challenge", domain, token, key_authz, &err) != CP_OK)
         cli_error("cleaning up the dns-01 challenge for %s: %s", domain, err.msg);

@@ -182,15 +182,19 @@ static void test_dns01_txt(void **state)
 
 /* --------------------------------------------------------------- webroot */
 
+/* What the caller keeps between write and remove; reset for each fresh root. */
+static unsigned created;
+
 static void test_webroot_write_remove(void **state)
 {
     (void)state;
     char *root = make_tmpdir();
+    created = 0;
     struct cp_err err = {0};
 
     /* The modes must not depend on the umask. */
     mode_t old = umask(077);
-    enum cp_code rc = acme_webroot_write(root, TOKEN, KEYAUTH, &err);
+    enum cp_code rc = acme_webroot_write(root, TOKEN, KEYAUTH, &created, &err);
     umask(old);
     assert_int_equal(rc, CP_OK);
 
@@ -208,7 +212,7 @@ static void test_webroot_write_remove(void **state)
     assert_memory_equal(buf, KEYAUTH, n);
 
     /* Writing again replaces the content. */
-    assert_int_equal(acme_webroot_write(root, TOKEN, "short.x", &err), CP_OK);
+    assert_int_equal(acme_webroot_write(root, TOKEN, "short.x", &created, &err), CP_OK);
     f = fopen(file, "rb");
     assert_non_null(f);
     n = fread(buf, 1, sizeof buf, f);
@@ -217,16 +221,16 @@ static void test_webroot_write_remove(void **state)
     assert_memory_equal(buf, "short.x", 7);
     free(file);
 
-    acme_webroot_remove(root, TOKEN);
+    acme_webroot_remove(root, TOKEN, &created);
     assert_false(exists(root, ".well-known/acme-challenge/" TOKEN));
     assert_false(exists(root, ".well-known/acme-challenge"));
     assert_false(exists(root, ".well-known"));
     assert_true(exists(root, ""));
 
     /* Removing again, or what was never written, is harmless. */
-    acme_webroot_remove(root, TOKEN);
-    acme_webroot_remove(root, "never");
-    acme_webroot_remove(root, "../../etc/passwd");
+    acme_webroot_remove(root, TOKEN, &created);
+    acme_webroot_remove(root, "never", &created);
+    acme_webroot_remove(root, "../../etc/passwd", &created);
     assert_true(exists(root, ""));
 
     rm_tree(root);
@@ -237,11 +241,12 @@ static void test_webroot_trailing_slash(void **state)
 {
     (void)state;
     char *root = make_tmpdir();
+    created = 0;
     char *slashed = path_join(root, "");
     struct cp_err err = {0};
-    assert_int_equal(acme_webroot_write(slashed, TOKEN, KEYAUTH, &err), CP_OK);
+    assert_int_equal(acme_webroot_write(slashed, TOKEN, KEYAUTH, &created, &err), CP_OK);
     assert_true(exists(root, ".well-known/acme-challenge/" TOKEN));
-    acme_webroot_remove(root, TOKEN); /* spelled differently: the same directories */
+    acme_webroot_remove(root, TOKEN, &created); /* spelled differently: the same directories */
     assert_false(exists(root, ".well-known"));
     free(slashed);
     rm_tree(root);
@@ -252,33 +257,34 @@ static void test_webroot_bad_tokens(void **state)
 {
     (void)state;
     char *root = make_tmpdir();
+    created = 0;
     static const char *const bad[] = {"",    ".",    "..",       "a/b",     "../x", "a.b",
                                       "a b", "a\\b", "tok%2fen", "tok\nen", "/abs"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct cp_err err = {0};
-        assert_int_equal(acme_webroot_write(root, bad[i], KEYAUTH, &err), CP_EINVAL);
+        assert_int_equal(acme_webroot_write(root, bad[i], KEYAUTH, &created, &err), CP_EINVAL);
         assert_true(strlen(err.msg) > 0);
     }
     struct cp_err err = {0};
-    assert_int_equal(acme_webroot_write(root, NULL, KEYAUTH, &err), CP_EINVAL);
+    assert_int_equal(acme_webroot_write(root, NULL, KEYAUTH, &created, &err), CP_EINVAL);
 
     char long_token[258];
     memset(long_token, 'A', 257);
     long_token[257] = '\0';
-    assert_int_equal(acme_webroot_write(root, long_token, KEYAUTH, &err), CP_EINVAL);
+    assert_int_equal(acme_webroot_write(root, long_token, KEYAUTH, &created, &err), CP_EINVAL);
     assert_false(exists(root, ".well-known"));
 
     /* 256 characters is the token limit, but one more than NAME_MAX on most
      * file systems: a clean CP_EIO there, and nothing left behind. */
     long_token[256] = '\0';
-    enum cp_code rc = acme_webroot_write(root, long_token, KEYAUTH, &err);
+    enum cp_code rc = acme_webroot_write(root, long_token, KEYAUTH, &created, &err);
     assert_true(rc == CP_OK || rc == CP_EIO);
-    acme_webroot_remove(root, long_token);
+    acme_webroot_remove(root, long_token, &created);
     assert_false(exists(root, ".well-known"));
 
     long_token[255] = '\0';
-    assert_int_equal(acme_webroot_write(root, long_token, KEYAUTH, &err), CP_OK);
-    acme_webroot_remove(root, long_token);
+    assert_int_equal(acme_webroot_write(root, long_token, KEYAUTH, &created, &err), CP_OK);
+    acme_webroot_remove(root, long_token, &created);
     assert_false(exists(root, ".well-known"));
 
     rm_tree(root);
@@ -289,22 +295,23 @@ static void test_webroot_keeps_existing_dirs(void **state)
 {
     (void)state;
     char *root = make_tmpdir();
+    created = 0;
     char *wk = path_join(root, ".well-known");
     assert_int_equal(mkdir(wk, 0700), 0);
     struct cp_err err = {0};
 
     /* .well-known existed (empty): only acme-challenge is ours. */
-    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &err), CP_OK);
+    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &created, &err), CP_OK);
     assert_int_equal(mode_of(root, ".well-known"), 0700); /* not ours to change */
-    acme_webroot_remove(root, TOKEN);
+    acme_webroot_remove(root, TOKEN, &created);
     assert_false(exists(root, ".well-known/acme-challenge"));
     assert_true(exists(root, ".well-known"));
 
     /* Both existed: both stay. */
     char *ac = path_join(root, ".well-known/acme-challenge");
     assert_int_equal(mkdir(ac, 0755), 0);
-    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &err), CP_OK);
-    acme_webroot_remove(root, TOKEN);
+    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &created, &err), CP_OK);
+    acme_webroot_remove(root, TOKEN, &created);
     assert_false(exists(root, ".well-known/acme-challenge/" TOKEN));
     assert_true(exists(root, ".well-known/acme-challenge"));
     assert_true(exists(root, ".well-known"));
@@ -312,24 +319,24 @@ static void test_webroot_keeps_existing_dirs(void **state)
     assert_int_equal(rmdir(wk), 0);
 
     /* Two tokens: the directories go with the last file. */
-    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &err), CP_OK);
-    assert_int_equal(acme_webroot_write(root, "second", "second.x", &err), CP_OK);
-    acme_webroot_remove(root, TOKEN);
+    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &created, &err), CP_OK);
+    assert_int_equal(acme_webroot_write(root, "second", "second.x", &created, &err), CP_OK);
+    acme_webroot_remove(root, TOKEN, &created);
     assert_true(exists(root, ".well-known/acme-challenge/second"));
-    acme_webroot_remove(root, "second");
+    acme_webroot_remove(root, "second", &created);
     assert_false(exists(root, ".well-known"));
 
     /* Directories we created but someone else filled stay. */
-    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &err), CP_OK);
+    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &created, &err), CP_OK);
     char *readme = path_join(root, ".well-known/acme-challenge/README");
     FILE *f = fopen(readme, "w");
     assert_non_null(f);
     fclose(f);
-    acme_webroot_remove(root, TOKEN);
+    acme_webroot_remove(root, TOKEN, &created);
     assert_true(exists(root, ".well-known/acme-challenge/README"));
     assert_int_equal(unlink(readme), 0);
     /* ... and are still removed by a later remove once empty. */
-    acme_webroot_remove(root, TOKEN);
+    acme_webroot_remove(root, TOKEN, &created);
     assert_false(exists(root, ".well-known"));
 
     free(readme);
@@ -344,24 +351,25 @@ static void test_webroot_missing(void **state)
     (void)state;
     struct cp_err err = {0};
     const char *missing = "/nonexistent/cp-webroot-test";
-    assert_int_equal(acme_webroot_write(missing, TOKEN, KEYAUTH, &err), CP_EIO);
+    assert_int_equal(acme_webroot_write(missing, TOKEN, KEYAUTH, &created, &err), CP_EIO);
     assert_non_null(strstr(err.msg, "webroot /nonexistent/cp-webroot-test does not exist"));
     assert_int_equal(acme_webroot_check(missing, &err), CP_EIO);
     assert_non_null(strstr(err.msg, missing));
     assert_false(exists("/nonexistent", ""));
 
     /* A file is not a webroot. */
-    assert_int_equal(acme_webroot_write("/etc/hostname", TOKEN, KEYAUTH, &err), CP_EIO);
+    assert_int_equal(acme_webroot_write("/etc/hostname", TOKEN, KEYAUTH, &created, &err), CP_EIO);
     assert_non_null(strstr(err.msg, "/etc/hostname"));
-    assert_int_equal(acme_webroot_write("", TOKEN, KEYAUTH, &err), CP_EINVAL);
+    assert_int_equal(acme_webroot_write("", TOKEN, KEYAUTH, &created, &err), CP_EINVAL);
 }
 
 static void test_webroot_symlink_refused(void **state)
 {
     (void)state;
     char *root = make_tmpdir();
+    created = 0;
     struct cp_err err = {0};
-    assert_int_equal(acme_webroot_write(root, "second", "x.y", &err), CP_OK);
+    assert_int_equal(acme_webroot_write(root, "second", "x.y", &created, &err), CP_OK);
     char *target = path_join(root, "target");
     FILE *f = fopen(target, "w");
     assert_non_null(f);
@@ -370,7 +378,7 @@ static void test_webroot_symlink_refused(void **state)
     char *link = path_join(root, ".well-known/acme-challenge/" TOKEN);
     assert_int_equal(symlink(target, link), 0);
 
-    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &err), CP_EIO);
+    assert_int_equal(acme_webroot_write(root, TOKEN, KEYAUTH, &created, &err), CP_EIO);
     assert_non_null(strstr(err.msg, "symbolic link"));
     f = fopen(target, "r");
     assert_non_null(f);
@@ -380,7 +388,7 @@ static void test_webroot_symlink_refused(void **state)
     assert_string_equal(buf, "precious");
 
     assert_int_equal(unlink(link), 0);
-    acme_webroot_remove(root, "second");
+    acme_webroot_remove(root, "second", &created);
     assert_false(exists(root, ".well-known"));
     free(link);
     free(target);
@@ -392,6 +400,7 @@ static void test_webroot_check(void **state)
 {
     (void)state;
     char *root = make_tmpdir();
+    created = 0;
     struct cp_err err = {0};
     assert_int_equal(acme_webroot_check(root, &err), CP_OK);
     assert_false(exists(root, ".well-known")); /* the probe leaves nothing */
