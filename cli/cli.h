@@ -96,6 +96,10 @@ enum cp_code cli_account_save(const char *dir, const char *directory_url,
                               const struct acme_key *key, const char *url,
                               const char *const *contacts, size_t ncontacts, struct cp_err *err);
 bool cli_cert_name_valid(const char *name);
+/* The private key of the current version of `cert_name`, for --reuse-key;
+ * *key stays NULL (CP_OK) when there is none yet. */
+enum cp_code cli_cert_key_load(const char *state, const char *cert_name, struct acme_key **key,
+                               struct cp_err *err);
 enum cp_code cli_cert_store(const char *state, const char *cert_name, const char *privkey_pem,
                             size_t privkey_len, const char *cert_pem, const char *chain_pem,
                             const char *fullchain_pem, char *live_dir, size_t live_size,

@@ -26,7 +26,7 @@ static void usage(FILE *f)
           "         [--challenge TYPE[,TYPE...]] [--webroot DIR | --standalone]\n"
           "         [--http-port N] [--tls-port N] [--dns-hook PATH] [--preferred-chain CN]\n"
           "         [--resolver IP[:PORT]]... [--dns-timeout SECONDS] [--authoritative-port N]\n"
-          "         [--agree-tos] [--email ADDR] [common options]\n"
+          "         [--reuse-key] [--agree-tos] [--email ADDR] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
           "dns-01: after the hook publishes a record, wait until every authoritative\n"
           "nameserver of its zone serves it before the CA is asked to validate:\n"
@@ -303,6 +303,7 @@ int cmd_issue(int argc, char **argv)
         {"dns-hook", required_argument, NULL, 'H'},
         {"preferred-chain", required_argument, NULL, 'C'},
         {"agree-tos", no_argument, NULL, 't'},
+        {"reuse-key", no_argument, NULL, 'R'},
         {"email", required_argument, NULL, 'e'},
         {"resolver", required_argument, NULL, 2001},
         {"dns-timeout", required_argument, NULL, 2002},
@@ -322,7 +323,7 @@ int cmd_issue(int argc, char **argv)
     size_t nnames = 0, nmethods = 1;
     const char *cert_name = NULL, *preferred = NULL, *email = NULL;
     enum acme_key_type key_type = ACME_KEY_EC256;
-    bool agree_tos = false;
+    bool agree_tos = false, reuse_key = false;
     struct cp_err err = {0};
     int ch;
 
@@ -364,6 +365,7 @@ int cmd_issue(int argc, char **argv)
         case 'H': solving.dns_hook = optarg; break;
         case 'C': preferred = optarg; break;
         case 't': agree_tos = true; break;
+        case 'R': reuse_key = true; break;
         case 'e': email = optarg; break;
         case 2001:
             if (solving.resolvers.nservers == RESOLVERS_MAX) {
@@ -459,7 +461,13 @@ int cmd_issue(int argc, char **argv)
             goto out;
         }
     }
-    if (acme_key_generate(key_type, &cert_key, &err) != CP_OK) {
+    /* --reuse-key: the current certificate's key, when there is one (useful
+     * with key pinning, e.g. TLSA records); otherwise a fresh key. */
+    if (reuse_key && cli_cert_key_load(common.state_dir, cert_name, &cert_key, &err) != CP_OK) {
+        status = cli_acme_fail(err.code, &err, NULL);
+        goto out;
+    }
+    if (cert_key == NULL && acme_key_generate(key_type, &cert_key, &err) != CP_OK) {
         status = cli_acme_fail(err.code, &err, NULL);
         goto out;
     }

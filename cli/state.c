@@ -282,3 +282,22 @@ enum cp_code cli_cert_store(const char *state, const char *cert_name, const char
         rc = join(live_dir, live_size, err, "%s", base);
     return rc;
 }
+
+enum cp_code cli_cert_key_load(const char *state, const char *cert_name, struct acme_key **key,
+                               struct cp_err *err)
+{
+    char path[4096], *pem = NULL;
+    size_t len = 0;
+    *key = NULL;
+    enum cp_code rc = join(path, sizeof path, err, "%s/certs/%s/privkey.pem", state, cert_name);
+    if (rc != CP_OK || access(path, F_OK) != 0)
+        return rc; /* no previous certificate: nothing to reuse */
+    rc = cp_file_read(path, KEY_FILE_MAX, &pem, &len, err);
+    if (rc == CP_OK)
+        rc = acme_key_from_pem(pem, len, path, key, err);
+    if (pem != NULL) {
+        OPENSSL_cleanse(pem, len);
+        free(pem);
+    }
+    return rc;
+}

@@ -222,6 +222,21 @@ class Issue(PebbleCase):
         versions = os.listdir(os.path.join(second["live_dir"], "versions"))
         self.assertEqual(len(versions), 2)  # the previous version is kept
 
+    def test_reuse_key(self):
+        args = ("-d", "reuse.example.test", "--standalone", "--http-port",
+                str(self.pebble.http_port))
+        first = self.issue(*args)
+        key_path = os.path.join(first["live_dir"], "privkey.pem")
+        with open(key_path) as f:
+            key1 = f.read()
+        self.issue(*args, "--reuse-key")
+        with open(key_path) as f:
+            self.assertEqual(f.read(), key1)  # same key, new certificate
+        self.assert_certificate(first, ["reuse.example.test"])
+        self.issue(*args)
+        with open(key_path) as f:
+            self.assertNotEqual(f.read(), key1)  # without the option: a fresh key
+
     def test_bad_usage(self):
         for args, needle in ((["-d", "a..test", "--standalone"], "a..test"),
                              (["-d", "a.test"], "needs --webroot"),
