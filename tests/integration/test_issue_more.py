@@ -118,56 +118,6 @@ def kill_group_and_reap(pgid, timeout=10.0):
         time.sleep(0.05)
 
 
-class EabPebble(cplab.Pebble):
-    """A cplab Pebble whose config requires External Account Binding.
-
-    cplab.Pebble writes its config without EAB keys; this is its start-up
-    with "externalAccountBindingRequired": true and "externalAccountMACKeys"
-    (key id -> base64url HMAC key) added, through the lab's own helpers.
-    """
-
-    def __init__(self, lab, mac_keys, env=None):
-        self.lab = lab
-        self.http_port = cplab.free_port(udp=False)
-        self.tls_port = cplab.free_port(udp=False)
-        challtest_dns, challtest_mgmt = cplab.free_port(), cplab.free_port(udp=False)
-        listen, mgmt = cplab.free_port(udp=False), cplab.free_port(udp=False)
-        self.dns_server = "127.0.0.1:%d" % challtest_dns
-        self.directory_url = "https://127.0.0.1:%d/dir" % listen
-        self.management_url = "https://127.0.0.1:%d" % mgmt
-        self.challtestsrv_url = "http://127.0.0.1:%d" % challtest_mgmt
-        self.ca_bundle, key = self._certificate()
-
-        proc, log = lab._spawn("challtestsrv-%d" % challtest_mgmt, [
-            "pebble-challtestsrv", "-management", "127.0.0.1:%d" % challtest_mgmt,
-            "-dns01", "127.0.0.1:%d" % challtest_dns, "-defaultIPv4", "127.0.0.1",
-            "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", ""])
-        cplab._wait_until("pebble-challtestsrv", lambda: cplab._accepts(challtest_mgmt), proc,
-                          log)
-
-        config = os.path.join(lab.dir, "pebble-%d.json" % listen)
-        with open(config, "w") as f:
-            json.dump({"pebble": {
-                "listenAddress": "127.0.0.1:%d" % listen,
-                "managementListenAddress": "127.0.0.1:%d" % mgmt,
-                "certificate": self.ca_bundle,
-                "privateKey": key,
-                "httpPort": self.http_port,
-                "tlsPort": self.tls_port,
-                "ocspResponderURL": "",
-                "externalAccountBindingRequired": True,
-                "externalAccountMACKeys": mac_keys,
-            }}, f, indent=2)
-        pebble_env = dict(cplab.BASE_ENV, PEBBLE_VA_NOSLEEP="1", **(env or {}))
-        proc, self.log = lab._spawn("pebble-%d" % listen, [
-            "pebble", "-config", config, "-dnsserver", self.dns_server], env=pebble_env)
-        self._opener = cplab.urllib.request.build_opener(
-            cplab.urllib.request.ProxyHandler({}),
-            cplab.urllib.request.HTTPSHandler(
-                context=cplab.ssl.create_default_context(cafile=self.ca_bundle)))
-        cplab._wait_until("pebble", lambda: "newOrder" in self.directory(), proc, self.log)
-
-
 class ExternalAccountBinding(base.PebbleCase):
     """Pebble requires EAB; kid-1's MAC key is known to the test."""
 
@@ -178,7 +128,7 @@ class ExternalAccountBinding(base.PebbleCase):
     def setUpClass(cls):
         cls.lab = cplab.Lab()
         cls.lab.start()
-        cls.pebble = EabPebble(cls.lab, {cls.KID: cls.MAC_KEY}, env=cls.pebble_env)
+        cls.pebble = cls.lab.pebble(env=cls.pebble_env, eab_keys={cls.KID: cls.MAC_KEY})
         cls.root_pem = cls.pebble.root()
 
     def accounts_dir_keys(self):

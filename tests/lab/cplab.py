@@ -535,9 +535,9 @@ class Lab:
         if result.returncode != 0 or "NOERROR" not in result.stdout:
             raise RuntimeError("update of %s failed: %s%s" % (zone, result.stdout, result.stderr))
 
-    def pebble(self, http_port=None, tls_port=None, dns_server=None, env=None):
+    def pebble(self, http_port=None, tls_port=None, dns_server=None, env=None, eab_keys=None):
         """Start Pebble and pebble-challtestsrv; return a Pebble (see there)."""
-        return Pebble(self, http_port, tls_port, dns_server, env)
+        return Pebble(self, http_port, tls_port, dns_server, env, eab_keys)
 
     # -- stopping
 
@@ -570,12 +570,16 @@ class Pebble:
     badNonce and reuses authorizations half the time: set
     PEBBLE_WFE_NONCEREJECT / PEBBLE_AUTHZREUSE to change that).
 
+    eab_keys ({key id: base64url HMAC key}) makes Pebble require External
+    Account Binding with those keys.
+
     Attributes: directory_url, management_url, ca_bundle, log (Pebble's
     stdout: request lines like "POST /order-plz"), challtestsrv_url,
     http_port, tls_port, dns_server.
     """
 
-    def __init__(self, lab, http_port=None, tls_port=None, dns_server=None, env=None):
+    def __init__(self, lab, http_port=None, tls_port=None, dns_server=None, env=None,
+                 eab_keys=None):
         self.lab = lab
         self.http_port = http_port or free_port(udp=False)
         self.tls_port = tls_port or free_port(udp=False)
@@ -604,7 +608,8 @@ class Pebble:
                 "httpPort": self.http_port,
                 "tlsPort": self.tls_port,
                 "ocspResponderURL": "",
-                "externalAccountBindingRequired": False,
+                "externalAccountBindingRequired": bool(eab_keys),
+                "externalAccountMACKeys": dict(eab_keys or {}),
             }}, f, indent=2)
         pebble_env = dict(BASE_ENV, PEBBLE_VA_NOSLEEP="1")
         pebble_env.update(env or {})
