@@ -198,6 +198,14 @@ bool acme_problem_is(const struct acme_problem *p, const char *name);
  */
 long acme_retry_after(const char *value, time_t now);
 
+/*
+ * An RFC 3339 date-time as ACME objects carry them ("expires", "validated"):
+ * 2026-11-24T08:15:30Z, with optional fractional seconds (ignored), "t"/"z"
+ * in lower case, or a numeric offset (+01:00).  Sets *out to Unix seconds and
+ * returns true; false for anything else (never reads past the string's NUL).
+ */
+bool acme_timestamp_parse(const char *s, long long *out);
+
 /* ------------------------------------------------- CSR and certificates */
 
 /*
@@ -385,14 +393,25 @@ enum cp_code acme_account_register(struct acme_client *c, const struct acme_key 
 
 /* Callbacks that make a challenge answerable and undo it.  `type` is
  * "http-01", "dns-01" or "tls-alpn-01"; `domain` is the identifier without
- * "*."; deploy returns CP_OK when the CA may now validate. */
+ * "*."; deploy returns CP_OK when the CA may now validate.  supports() says
+ * whether `type` may be used for `ident` (the order's identifier, "*." kept
+ * for wildcards): a solver being set up, and anything else the caller knows,
+ * such as the challenge types CAA allows for that name. */
 struct acme_solver {
-    bool (*supports)(void *ctx, const char *type);
+    bool (*supports)(void *ctx, const char *type, const char *ident);
     enum cp_code (*deploy)(void *ctx, const char *type, const char *domain, const char *token,
                            const char *key_authz, struct cp_err *err);
     void (*cleanup)(void *ctx, const char *type, const char *domain, const char *token,
                     const char *key_authz);
     void *ctx;
+};
+
+/* An authorization that was already valid when the order was created
+ * (RFC 8555 §7.1.4: the CA may reuse one it validated earlier). */
+struct acme_reused_authz {
+    const char *ident;   /* "*." kept for wildcards */
+    const char *type;    /* type of the challenge that validated it; NULL if none says */
+    long long validated; /* that challenge's "validated" time, Unix seconds; -1 unknown */
 };
 
 struct acme_issue_req {
@@ -403,9 +422,24 @@ struct acme_issue_req {
     const struct acme_key *cert_key;
     const char *preferred_chain; /* issuer CN of the root wanted, or NULL */
     struct acme_solver solver;
+    /* Called once before finalize when the order holds reused authorizations
+     * (n >= 1); any code but CP_OK stops the issuance with that code before
+     * finalize is sent.  NULL: not asked. */
+    enum cp_code (*before_finalize)(void *ctx, const struct acme_reused_authz *reused, size_t n,
+                                    struct cp_err *err);
+    void *before_finalize_ctx;
+};
+
+/* How an authorization of the order was satisfied. */
+struct acme_authz_used {
+    char *ident; /* "*." kept for wildcards */
+    char *type;  /* challenge type; NULL for a reused one that names none */
+    bool reused; /* valid before this order: nothing was deployed */
 };
 
 struct acme_issue_result {
+    struct acme_authz_used *authzs; /* as far as the order got */
+    size_t nauthzs;
     char *order_url;
     char *cert_url;
     char *pem;               /* the chain chosen, PEM, leaf first */

@@ -29,6 +29,13 @@ struct deployed {
     char *ident; /* as in the order, with "*." for wildcards */
 };
 
+/* What is kept of an authorization that was valid from the start. */
+struct reused {
+    char *ident;
+    char *type; /* NULL when no challenge says it validated */
+    long long validated;
+};
+
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -157,9 +164,60 @@ static void deployed_free(struct deployed *d)
     free(d->ident);
 }
 
-/* Set up every pending authorization's challenge.  Fills `dep` (*ndep). */
+/* Note a reused (already valid) authorization: which challenge validated
+ * it and when. */
+static enum cp_code note_reused(const json_t *authz, const char *ident, struct reused *out,
+                                struct cp_err *err)
+{
+    size_t i;
+    json_t *ch;
+    const char *type = NULL;
+    out->validated = -1;
+    json_array_foreach(json_object_get(authz, "challenges"), i, ch)
+    {
+        const char *st = jstr(ch, "status");
+        if (st != NULL && strcmp(st, "valid") == 0 && (type = jstr(ch, "type")) != NULL) {
+            if (!acme_timestamp_parse(jstr(ch, "validated"), &out->validated))
+                out->validated = -1;
+            break;
+        }
+    }
+    out->ident = strdup(ident);
+    out->type = type ? strndup(type, 32) : NULL; /* bounded: it is the CA's string */
+    if (out->ident == NULL || (type != NULL && out->type == NULL)) {
+        free(out->ident);
+        free(out->type);
+        out->ident = out->type = NULL;
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    }
+    return CP_OK;
+}
+
+static enum cp_code note_used(struct acme_issue_result *res, size_t max, const char *ident,
+                              const char *type, bool reused, struct cp_err *err)
+{
+    if (res->authzs == NULL && (res->authzs = calloc(max, sizeof *res->authzs)) == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    if (res->nauthzs >= max)
+        return CP_OK;
+    struct acme_authz_used *u = &res->authzs[res->nauthzs];
+    u->ident = strdup(ident);
+    u->type = type ? strdup(type) : NULL;
+    u->reused = reused;
+    if (u->ident == NULL || (type != NULL && u->type == NULL)) {
+        free(u->ident);
+        free(u->type);
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    }
+    res->nauthzs++;
+    return CP_OK;
+}
+
+/* Set up every pending authorization's challenge.  Fills `dep` (*ndep) and,
+ * for authorizations already valid, `reused` (*nreused). */
 static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issue_req *req,
                                    const json_t *order, struct deployed *dep, size_t *ndep,
+                                   struct reused *reused, size_t *nreused,
                                    struct acme_issue_result *res, struct acme_problem *prob,
                                    struct cp_err *err)
 {
@@ -196,7 +254,14 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
         char ident[300];
         snprintf(ident, sizeof ident, "%s%s", wildcard ? "*." : "", value);
         if (strcmp(status, "valid") == 0) { /* reused: nothing to prove */
+            rc = note_reused(authz, ident, &reused[*nreused], err);
             json_decref(authz);
+            if (rc != CP_OK)
+                return rc;
+            rc = note_used(res, req->n, ident, reused[*nreused].type, true, err);
+            (*nreused)++;
+            if (rc != CP_OK)
+                return rc;
             continue;
         }
         if (strcmp(status, "pending") != 0) {
@@ -208,7 +273,7 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
         const json_t *chal = NULL;
         const char *type = NULL;
         for (size_t m = 0; m < req->nmethods && type == NULL; m++)
-            if (req->solver.supports(req->solver.ctx, req->methods[m]) &&
+            if (req->solver.supports(req->solver.ctx, req->methods[m], ident) &&
                 offers(authz, req->methods[m], &chal))
                 type = req->methods[m];
         if (type == NULL) {
@@ -216,7 +281,8 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
             json_decref(authz);
             return cp_err_set(err, CP_ECHALLENGE,
                               "none of the configured challenge types can be used for %s "
-                              "(the CA offers other types, or none is set up)",
+                              "(the CA offers other types, none is set up, or CAA allows "
+                              "none of those the CA offers)",
                               ident);
         }
         const char *token = jstr(chal, "token"), *curl = jstr(chal, "url");
@@ -247,6 +313,9 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
             return rc;
         }
         (*ndep)++;
+        rc = note_used(res, req->n, ident, type, false, err);
+        if (rc != CP_OK)
+            return rc;
     }
     return CP_OK;
 }
@@ -429,7 +498,8 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
     json_t *ids = json_array(), *order = NULL;
     char *payload = NULL;
     struct deployed *dep = NULL;
-    size_t ndep = 0;
+    struct reused *reused = NULL;
+    size_t ndep = 0, nreused = 0;
     unsigned long requests0 = acme_client_requests(c);
     long long deadline = now_ms() + (long long)acme_client_deadline_s(c) * 1000;
 
@@ -444,7 +514,8 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
     payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
     dep = calloc(req->n, sizeof *dep);
-    if (payload == NULL || dep == NULL) {
+    reused = calloc(req->n, sizeof *reused);
+    if (payload == NULL || dep == NULL || reused == NULL) {
         rc = cp_err_set(err, CP_ENOMEM, "out of memory");
         goto out;
     }
@@ -461,7 +532,7 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
     if (rc != CP_OK)
         goto out;
 
-    rc = prepare_authzs(c, req, order, dep, &ndep, res, &res->problem, err);
+    rc = prepare_authzs(c, req, order, dep, &ndep, reused, &nreused, res, &res->problem, err);
     if (rc == CP_OK)
         rc = validate(c, dep, ndep, deadline, res, &res->problem, err);
     /* Challenges are cleaned up as soon as validation is over, also on failure. */
@@ -471,6 +542,18 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
         deployed_free(&dep[i]);
     }
     ndep = 0;
+    if (rc == CP_OK && nreused > 0 && req->before_finalize != NULL) {
+        struct acme_reused_authz *view = calloc(nreused, sizeof *view);
+        if (view == NULL) {
+            rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < nreused; i++)
+            view[i] = (struct acme_reused_authz){
+                .ident = reused[i].ident, .type = reused[i].type, .validated = reused[i].validated};
+        rc = req->before_finalize(req->before_finalize_ctx, view, nreused, err);
+        free(view);
+    }
     if (rc == CP_OK)
         rc = finalize(c, req, order, deadline, res, &res->problem, err);
 out:
@@ -480,6 +563,11 @@ out:
         deployed_free(&dep[i]);
     }
     free(dep);
+    for (size_t i = 0; i < nreused; i++) {
+        free(reused[i].ident);
+        free(reused[i].type);
+    }
+    free(reused);
     free(payload);
     json_decref(ids);
     json_decref(order);
@@ -492,6 +580,11 @@ void acme_issue_result_clear(struct acme_issue_result *r)
 {
     if (r == NULL)
         return;
+    for (size_t i = 0; i < r->nauthzs; i++) {
+        free(r->authzs[i].ident);
+        free(r->authzs[i].type);
+    }
+    free(r->authzs);
     free(r->order_url);
     free(r->cert_url);
     free(r->pem);

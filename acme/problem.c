@@ -314,6 +314,45 @@ static int utc_year(time_t now)
     return (int)(yoe + era * 400 + (mp >= 10));
 }
 
+bool acme_timestamp_parse(const char *s, long long *out)
+{
+    struct http_date d = {0};
+    const char *p = s;
+    if (s == NULL ||
+        !(match_digits(&p, 4, &d.year) && match_lit(&p, "-") && match_digits(&p, 2, &d.mon) &&
+          match_lit(&p, "-") && match_digits(&p, 2, &d.mday)))
+        return false;
+    if (*p != 'T' && *p != 't')
+        return false;
+    p++;
+    if (!match_time(&p, &d) || !date_valid(&d))
+        return false;
+    if (*p == '.') { /* time-secfrac: at least one digit */
+        p++;
+        size_t n = strspn(p, "0123456789");
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    int64_t offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, oh, om;
+        p++;
+        if (!(match_digits(&p, 2, &oh) && match_lit(&p, ":") && match_digits(&p, 2, &om)) ||
+            oh > 23 || om > 59)
+            return false;
+        offset = sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
+    } else {
+        return false;
+    }
+    if (*p != '\0')
+        return false;
+    *out = (long long)(date_to_unix(&d) - offset);
+    return true;
+}
+
 long acme_retry_after(const char *value, time_t now)
 {
     char buf[64];

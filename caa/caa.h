@@ -225,6 +225,15 @@ enum cp_code caa_evaluate(const struct caa_lookup *const *chain, size_t n, bool 
 /* Free what caa_evaluate() allocated and zero the decision; NULL is a no-op. */
 void caa_decision_clear(struct caa_decision *d);
 
+/*
+ * Spec §10: the CA checks CAA again just before issuing when the
+ * authorization it reuses was validated more than CAA_REUSE_WINDOW_S seconds
+ * earlier.  `validated` and `now` are Unix seconds; a negative `validated`
+ * (unknown) counts as old.
+ */
+#define CAA_REUSE_WINDOW_S (7 * 3600)
+bool caa_recheck_due(long long validated, long long now);
+
 /* Short words for a verdict ("authorizes", "other CA", ...), static storage. */
 const char *caa_verdict_name(enum caa_verdict v);
 
@@ -264,6 +273,7 @@ struct caa_result {
     size_t nchain;
     const struct caa_decision *decision;
     const struct caa_explanation *explanation;
+    const struct caa_params *params; /* what it was judged with (borrowed) */
 };
 
 struct caa_report; /* opaque */
@@ -272,11 +282,31 @@ struct caa_report; /* opaque */
  * Check a batch: normalize every identifier (a bad one fails the whole call
  * with CP_EINVAL naming it, before any query), query every distinct name once,
  * all in parallel, then evaluate and explain each identifier.  Free the report
- * with caa_report_free().
+ * with caa_report_free().  Each result borrows `params`: keep it (and its
+ * strings) alive as long as the report.
  */
 enum cp_code caa_check(const char *const *identifiers, size_t n,
                        const struct caa_resolver_opts *ropts, const struct caa_params *params,
                        struct caa_report **out, struct cp_err *err);
+
+/*
+ * Judge identifier i of a report again with other parameters (another
+ * challenge type, CA identity or account URL), from the look-ups already made:
+ * no DNS query.  Its decision and explanation are replaced; `params` and the
+ * strings it points to must outlive the report (the result's `params` borrows
+ * them).  CP_EINVAL for i out of range.
+ */
+enum cp_code caa_report_judge(struct caa_report *r, size_t i, const struct caa_params *params,
+                              struct cp_err *err);
+
+/*
+ * Only the verdict for identifier i under `params` (allowed, denied, error),
+ * without touching the report: used to find which challenge types the CAA
+ * records allow.  CP_EINVAL for i out of range or params missing fields.
+ */
+enum cp_code caa_report_status(const struct caa_report *r, size_t i,
+                               const struct caa_params *params, enum caa_status *status,
+                               struct cp_err *err);
 
 size_t caa_report_count(const struct caa_report *r);
 const struct caa_result *caa_report_result(const struct caa_report *r, size_t i);

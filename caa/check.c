@@ -36,6 +36,36 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Evaluate and explain one identifier, replacing what it had. */
+static enum cp_code judge(struct item *it, const struct caa_params *params, struct cp_err *err)
+{
+    struct caa_decision d = {0};
+    struct caa_explanation e = {0};
+    enum cp_code rc = caa_evaluate(it->chain, it->nchain, it->wildcard, params, &d, err);
+    if (rc == CP_OK)
+        rc = caa_explain(it->ident, it->chain, it->nchain, params, &d, &e, err);
+    if (rc != CP_OK) {
+        caa_decision_clear(&d);
+        caa_explanation_clear(&e);
+        return rc;
+    }
+    caa_decision_clear(&it->decision);
+    caa_explanation_clear(&it->explanation);
+    it->decision = d;
+    it->explanation = e;
+    it->view = (struct caa_result){
+        .ident = it->ident,
+        .wildcard = it->wildcard,
+        .status = it->decision.status,
+        .chain = it->chain,
+        .nchain = it->nchain,
+        .decision = &it->decision,
+        .explanation = &it->explanation,
+        .params = params,
+    };
+    return CP_OK;
+}
+
 enum cp_code caa_check(const char *const *identifiers, size_t n,
                        const struct caa_resolver_opts *ropts, const struct caa_params *params,
                        struct caa_report **out, struct cp_err *err)
@@ -97,22 +127,9 @@ enum cp_code caa_check(const char *const *identifiers, size_t n,
             }
             it->chain[j] = &r->lookups[hit - unique];
         }
-        rc = caa_evaluate(it->chain, it->nchain, it->wildcard, params, &it->decision, err);
+        rc = judge(it, params, err);
         if (rc != CP_OK)
             goto cleanup;
-        rc = caa_explain(it->ident, it->chain, it->nchain, params, &it->decision, &it->explanation,
-                         err);
-        if (rc != CP_OK)
-            goto cleanup;
-        it->view = (struct caa_result){
-            .ident = it->ident,
-            .wildcard = it->wildcard,
-            .status = it->decision.status,
-            .chain = it->chain,
-            .nchain = it->nchain,
-            .decision = &it->decision,
-            .explanation = &it->explanation,
-        };
     }
     *out = r;
     r = NULL;
@@ -120,6 +137,29 @@ enum cp_code caa_check(const char *const *identifiers, size_t n,
 cleanup:
     free(unique);
     caa_report_free(r);
+    return rc;
+}
+
+enum cp_code caa_report_judge(struct caa_report *r, size_t i, const struct caa_params *params,
+                              struct cp_err *err)
+{
+    if (r == NULL || i >= r->n)
+        return cp_err_set(err, CP_EINVAL, "no identifier %zu in the CAA report", i);
+    return judge(&r->items[i], params, err);
+}
+
+enum cp_code caa_report_status(const struct caa_report *r, size_t i,
+                               const struct caa_params *params, enum caa_status *status,
+                               struct cp_err *err)
+{
+    if (r == NULL || i >= r->n)
+        return cp_err_set(err, CP_EINVAL, "no identifier %zu in the CAA report", i);
+    const struct item *it = &r->items[i];
+    struct caa_decision d = {0};
+    enum cp_code rc = caa_evaluate(it->chain, it->nchain, it->wildcard, params, &d, err);
+    if (rc == CP_OK)
+        *status = d.status;
+    caa_decision_clear(&d);
     return rc;
 }
 

@@ -311,3 +311,8 @@ const char *caa_verdict_name(enum caa_verdict v)
     }
     return "unknown verdict";
 }
+
+bool caa_recheck_due(long long validated, long long now)
+{
+    return validated < 0 || now - validated > CAA_REUSE_WINDOW_S;
+}

@@ -12,8 +12,8 @@
 static const struct {
     const char *name, *url;
 } known_servers[] = {
-    {"letsencrypt", "https://acme-v02.api.letsencrypt.org/directory"},
-    {"letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"},
+    {"letsencrypt", CLI_LE_PRODUCTION},
+    {"letsencrypt-staging", CLI_LE_STAGING},
 };
 
 void cli_common_init(struct cli_common *c)
@@ -137,8 +137,10 @@ int cli_client_open(const struct cli_common *c, struct acme_client **out)
 }
 
 int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
-                       const struct acme_account_req *reg, struct acme_key **key, char **url)
+                       const struct acme_account_req *reg, unsigned flags, struct acme_key **key,
+                       char **url)
 {
+    bool write = (flags & CLI_ACCOUNT_NO_WRITE) == 0;
     char dir[4096];
     struct cp_err err = {0};
     struct acme_problem prob = {0};
@@ -148,7 +150,7 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
 
     *key = NULL;
     *url = NULL;
-    rc = cli_account_dir(c->state_dir, c->server, dir, sizeof dir, &err);
+    rc = cli_account_dir(c->state_dir, c->server, dir, sizeof dir, write, &err);
     if (rc == CP_OK)
         rc = cli_account_load(dir, key, url, &err);
     if (rc != CP_OK) {
@@ -159,6 +161,8 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
         acme_client_set_account(client, *key, *url);
         goto out;
     }
+    if (*key == NULL && (flags & CLI_ACCOUNT_LOOKUP_ONLY))
+        goto out; /* no account yet, and none may be made */
     if (*key == NULL) {
         const struct acme_directory *d = acme_client_directory(client);
         if (reg == NULL || !reg->agree_tos) {
@@ -189,7 +193,9 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
     /* A key without a URL (or an explicit registration): newAccount gives the
      * URL of the existing account or creates one. */
     struct acme_account_req lookup = {.only_existing = true};
-    const struct acme_account_req *req = reg && (created_key || reg->agree_tos) ? reg : &lookup;
+    const struct acme_account_req *req =
+        reg && (created_key || reg->agree_tos) && !(flags & CLI_ACCOUNT_LOOKUP_ONLY) ? reg
+                                                                                     : &lookup;
     free(*url);
     *url = NULL;
     rc = acme_account_register(client, *key, req, url, &prob, &err);
@@ -197,6 +203,8 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
         status = cli_acme_fail(rc, &err, &prob);
         goto out;
     }
+    if (!write)
+        goto out;
     /* A look-up learns only the URL: the saved contacts stay as they are. */
     rc = cli_account_save(dir, c->server, *key, *url, req == &lookup ? NULL : req->contacts,
                           req->ncontacts, &err);

@@ -16,8 +16,9 @@
 /* Exit statuses.  They are a contract: scripts test them (see README). */
 enum cli_exit {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_CAA_DENIED = 1,   /* caa check: at least one identifier refused by CAA */
-    CLI_EXIT_CAA_DNS = 2,      /* caa check: no refusal, but a DNS failure */
+    CLI_EXIT_CAA_DENIED = 1,   /* at least one identifier refused by CAA (caa check, the
+                                  preflight of issue) */
+    CLI_EXIT_CAA_DNS = 2,      /* no refusal, but a DNS failure decided a CAA check */
     CLI_EXIT_CA = 3,           /* the CA refused a request (problem document shown) */
     CLI_EXIT_CHALLENGE = 4,    /* the CA could not validate a challenge */
     CLI_EXIT_NETWORK = 5,      /* the CA could not be reached, or a wait timed out */
@@ -41,12 +42,79 @@ void cli_print_json(const json_t *v);
 /* The CAA report of `caa check` and of the issuance preflight. */
 json_t *cli_caa_report_json(const struct caa_report *r, const struct caa_params *p);
 void cli_caa_report_text(FILE *f, const struct caa_report *r, const struct caa_params *p);
+void cli_caa_result_text(FILE *f, const struct caa_result *res);
+
+/* ------------------------------------------------------- CAA preflight */
+
+/* The challenge types, in the order of the bits of the masks below. */
+#define CLI_METHODS 3
+extern const char *const cli_methods[CLI_METHODS];
+int cli_method_index(const char *type); /* -1 when not one of them */
+
+/* DNS options of every command that looks up CAA (caa check, issue):
+ * --resolver (repeatable), --timeout, --tries. */
+#define CLI_RESOLVERS_MAX 16
+enum { CLI_OPT_RESOLVER = 1101, CLI_OPT_TIMEOUT, CLI_OPT_TRIES };
+#define CLI_DNS_LONGOPTS                                                                           \
+    {"resolver", required_argument, NULL, CLI_OPT_RESOLVER},                                       \
+        {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},                                     \
+    {                                                                                              \
+        "tries", required_argument, NULL, CLI_OPT_TRIES                                            \
+    }
+struct cli_dns {
+    const char *servers[CLI_RESOLVERS_MAX];
+    struct caa_resolver_opts ropts; /* .servers points into servers[] */
+};
+void cli_dns_init(struct cli_dns *d);
+/* 1 when `opt` was one of them, 0 when not, -1 for a bad value (said). */
+int cli_dns_option(struct cli_dns *d, int opt, const char *arg);
+/* An issuer domain a CAA record could name (no spaces, no ';'). */
+bool cli_ca_identity_valid(const char *s);
+
+/*
+ * One preflight: fill the inputs, call cli_preflight_run(), read the outputs,
+ * then cli_preflight_clear().  Each identifier is judged with the first
+ * type of `methods` (or its own `judge_as[i]` when set) that its CAA records
+ * allow, with any of `identities`.
+ */
+struct cli_preflight {
+    const char *const *names; /* normalized, "*." for wildcards */
+    size_t n;
+    const char *const *methods; /* configured types, in order of preference */
+    size_t nmethods;
+    const char *const *judge_as; /* NULL, or per name a type to judge instead */
+    const char *const *identities;
+    size_t nidentities;
+    const char *account_uri; /* NULL when the account is not known yet */
+    const struct caa_resolver_opts *ropts;
+    /* outputs */
+    struct caa_report *report;
+    struct caa_params *params; /* per name: what it was judged with */
+    const char **chosen;       /* per name: the type to use, NULL when none is allowed */
+    unsigned *allowed;         /* per name: types the records allow, a bit per cli_methods[] */
+    double elapsed_ms;         /* wall time of the look-ups and judging */
+};
+enum cp_code cli_preflight_run(struct cli_preflight *pf, struct cp_err *err);
+void cli_preflight_clear(struct cli_preflight *pf);
+/* CAA_DENIED if any name is denied, else CAA_ERROR if any failed, else allowed. */
+enum caa_status cli_preflight_outcome(const struct cli_preflight *pf);
+/* May `type` be used for `ident`?  True when no preflight ran. */
+bool cli_preflight_allows(const struct cli_preflight *pf, const char *type, const char *ident);
+const char *cli_preflight_chosen(const struct cli_preflight *pf, const char *ident);
+/* The report in the shape of `caa check --json`, each result with
+ * "allowed_methods" and "chosen_method"; JSON null when none ran. */
+json_t *cli_preflight_json(const struct cli_preflight *pf);
+/* Allowed names in one line each, the others with the whole explanation. */
+void cli_preflight_text(FILE *f, const struct cli_preflight *pf);
 
 int cmd_caa(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
 
 /* ----------------------------------------------------------- ACME commands */
+
+#define CLI_LE_PRODUCTION "https://acme-v02.api.letsencrypt.org/directory"
+#define CLI_LE_STAGING    "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 /* Options every ACME command takes (--server, --ca-bundle, --state-dir, -v, --json). */
 struct cli_common {
@@ -83,13 +151,19 @@ int cli_client_open(const struct cli_common *c, struct acme_client **out);
  * onlyReturnExisting when the URL is unknown, or registered when `reg` is
  * given with agree_tos.  Sets the client's signing account.  *key is owned
  * by the caller. */
+enum {
+    CLI_ACCOUNT_NO_WRITE = 1,   /* never write the state directory (dry runs) */
+    CLI_ACCOUNT_LOOKUP_ONLY = 2 /* never register; no account: 0 with *key and *url NULL */
+};
 int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
-                       const struct acme_account_req *reg, struct acme_key **key, char **url);
+                       const struct acme_account_req *reg, unsigned flags, struct acme_key **key,
+                       char **url);
 
 /* cli/state.c */
 const char *cli_default_state_dir(char *buf, size_t size);
+/* The account directory of a CA; created (0700) when `create`. */
 enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out, size_t size,
-                             struct cp_err *err);
+                             bool create, struct cp_err *err);
 enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url,
                               struct cp_err *err);
 enum cp_code cli_account_save(const char *dir, const char *directory_url,

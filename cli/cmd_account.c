@@ -113,7 +113,7 @@ static int account_main(int argc, char **argv, bool reg)
         req.contacts = (const char *const *)contacts;
         req.ncontacts = ncontacts;
         struct acme_account_req lookup = {.only_existing = true};
-        status = cli_account_ensure(&common, client, reg ? &req : &lookup, &key, &url);
+        status = cli_account_ensure(&common, client, reg ? &req : &lookup, 0, &key, &url);
     }
     if (status == 0)
         status = print_account(&common, key, url, reg ? "Registered" : "Existing");

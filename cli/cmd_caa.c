@@ -5,11 +5,8 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define RESOLVERS_MAX 16
 
 static void usage(FILE *f)
 {
@@ -34,67 +31,34 @@ static void usage(FILE *f)
           f);
 }
 
-static bool valid_method(const char *m)
-{
-    return strcmp(m, "http-01") == 0 || strcmp(m, "dns-01") == 0 || strcmp(m, "tls-alpn-01") == 0;
-}
-
-/* A CA identity is compared byte for byte with record values: refuse what no
- * record could ever name, so a typo is caught here rather than as a denial. */
-static bool valid_identity(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s; s++)
-        if (*s <= 0x20 || *s >= 0x7f || *s == ';')
-            return false;
-    return true;
-}
-
-static int parse_timeout(const char *s, unsigned *ms)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || !isfinite(v) || v <= 0 || v > 300)
-        return -1;
-    *ms = (unsigned)(v * 1000.0 + 0.5);
-    if (*ms == 0)
-        *ms = 1;
-    return 0;
-}
-
 static int caa_check_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"resolver", required_argument, NULL, 'r'},
         {"ca-identity", required_argument, NULL, 'c'},
         {"account-uri", required_argument, NULL, 'a'},
         {"method", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'},
-        {"tries", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        CLI_DNS_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    const char *resolvers[RESOLVERS_MAX];
-    struct caa_resolver_opts ropts = {.servers = resolvers};
+    struct cli_dns dns;
     struct caa_params params = {.ca_identity = "letsencrypt.org", .method = "http-01"};
     bool json = false;
     int ch;
 
     optind = 1;
     opterr = 0; /* report unknown options ourselves, naming the argument */
+    cli_dns_init(&dns);
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        int handled = cli_dns_option(&dns, ch, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled > 0)
+            continue;
         switch (ch) {
-        case 'r':
-            if (ropts.nservers == RESOLVERS_MAX) {
-                cli_error("at most %d --resolver options", RESOLVERS_MAX);
-                return CLI_EXIT_USAGE;
-            }
-            resolvers[ropts.nservers++] = optarg;
-            break;
         case 'c':
-            if (!valid_identity(optarg)) {
+            if (!cli_ca_identity_valid(optarg)) {
                 cli_error("--ca-identity \"%s\" is not an issuer domain name "
                           "(e.g. letsencrypt.org)",
                           optarg);
@@ -111,28 +75,12 @@ static int caa_check_main(int argc, char **argv)
             params.account_uri = optarg;
             break;
         case 'm':
-            if (!valid_method(optarg)) {
+            if (cli_method_index(optarg) < 0) {
                 cli_error("--method \"%s\" is not one of http-01, dns-01, tls-alpn-01", optarg);
                 return CLI_EXIT_USAGE;
             }
             params.method = optarg;
             break;
-        case 't':
-            if (parse_timeout(optarg, &ropts.timeout_ms) != 0) {
-                cli_error("--timeout \"%s\" is not a number of seconds between 0 and 300", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'T': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 10) {
-                cli_error("--tries \"%s\" is not a number of attempts from 1 to 10", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            ropts.tries = (unsigned)v;
-            break;
-        }
         case 'j': json = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':':
@@ -156,8 +104,8 @@ static int caa_check_main(int argc, char **argv)
 
     struct cp_err err = {0};
     struct caa_report *report = NULL;
-    enum cp_code rc = caa_check((const char *const *)argv + optind, (size_t)(argc - optind), &ropts,
-                                &params, &report, &err);
+    enum cp_code rc = caa_check((const char *const *)argv + optind, (size_t)(argc - optind),
+                                &dns.ropts, &params, &report, &err);
     switch (rc) {
     case CP_OK: break;
     case CP_EINVAL: cli_error("%s", err.msg); return CLI_EXIT_USAGE;

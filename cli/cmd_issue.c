@@ -15,7 +15,6 @@
 #define NAMES_MAX       100
 #define METHODS_MAX     3
 #define HOOK_TIMEOUT_MS 120000
-#define RESOLVERS_MAX   16
 #define DNS_TIMEOUT_MAX 3600 /* seconds */
 #define DNS_POLL_MS     2000 /* how often the nameservers are asked */
 
@@ -25,16 +24,30 @@ static void usage(FILE *f)
           "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096]\n"
           "         [--challenge TYPE[,TYPE...]] [--webroot DIR | --standalone]\n"
           "         [--http-port N] [--tls-port N] [--dns-hook PATH] [--preferred-chain CN]\n"
-          "         [--resolver IP[:PORT]]... [--dns-timeout SECONDS] [--authoritative-port N]\n"
+          "         [--caa-preflight enforce|warn|off] [--ca-identity DOMAIN]\n"
+          "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
+          "         [--dns-timeout SECONDS] [--authoritative-port N] [--dry-run[=check|order]]\n"
           "         [--reuse-key] [--agree-tos] [--email ADDR] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
+          "\n"
+          "CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
+          "way the CA checks them; an order the CA would refuse is not placed (exit 1; exit 2\n"
+          "when the DNS look-ups fail).  Per name, the first TYPE its records allow is used.\n"
+          "  --caa-preflight MODE    enforce (default), warn (report and go on), off\n"
+          "  --ca-identity DOMAIN    issuer domain the CA looks for in CAA records\n"
+          "                          (default: the directory's caaIdentities)\n"
+          "  --resolver IP[:PORT]    recursive resolver for the CAA look-ups and for finding\n"
+          "                          a dns-01 zone (repeatable; default: /etc/resolv.conf)\n"
+          "  --timeout SECONDS       time allowed for the CAA look-ups (default: 10)\n"
+          "  --tries N               attempts per query within that time (default: 2)\n"
           "dns-01: after the hook publishes a record, wait until every authoritative\n"
           "nameserver of its zone serves it before the CA is asked to validate:\n"
-          "  --resolver IP[:PORT]    recursive resolver that finds the zone and its\n"
-          "                          nameservers (repeatable; default: /etc/resolv.conf)\n"
           "  --dns-timeout SECONDS   how long to wait (default: 120; 0: do not wait)\n"
           "  --authoritative-port N  port of the nameservers (default: 53); for test labs\n"
           "                          whose nameservers listen on another port\n"
+          "--dry-run (=check): directory, account look-up, preflight and solver checks; no\n"
+          "order, nothing written.  --dry-run=order: a real order whose certificate is not\n"
+          "saved (the default for letsencrypt-staging; refused for letsencrypt).\n"
           "common options: --server URL|letsencrypt|letsencrypt-staging  --ca-bundle FILE\n"
           "                --state-dir DIR  -v/--verbose  --json\n",
           f);
@@ -51,12 +64,15 @@ struct solving {
     unsigned dns_timeout_ms;            /* 0: no propagation wait */
     unsigned authoritative_port;
     struct acme_solver_server *http_srv, *tls_srv;
+    const struct cli_preflight *pf; /* the types CAA allows per name */
     bool verbose;
 };
 
-static bool supports(void *ctx, const char *type)
+static bool supports(void *ctx, const char *type, const char *ident)
 {
     const struct solving *s = ctx;
+    if (!cli_preflight_allows(s->pf, type, ident))
+        return false;
     if (strcmp(type, "http-01") == 0)
         return s->webroot != NULL || s->http_srv != NULL;
     if (strcmp(type, "tls-alpn-01") == 0)
@@ -231,28 +247,287 @@ static json_t *names_json(const char *const *names, size_t n)
     return a;
 }
 
-/* Verify what the CA sent and store it; 0 or an exit status. */
-static int store(const struct cli_common *c, const char *cert_name, const char *const *names,
-                 size_t n, const struct acme_key *cert_key, const struct acme_issue_result *res)
+enum dry_run { DRY_NONE, DRY_DEFAULT, DRY_CHECK, DRY_ORDER };
+enum pf_mode { PF_ENFORCE, PF_WARN, PF_OFF };
+
+/* Everything one `certpilot issue` run works with. */
+struct issue {
+    struct cli_common common;
+    struct cli_dns dns;
+    struct solving solving;
+    const char *names[NAMES_MAX], *methods[METHODS_MAX];
+    size_t nnames, nmethods;
+    char normalized[NAMES_MAX][CAA_IDENT_MAX];
+    const char *cert_name, *preferred, *email, *ca_identity;
+    char default_name[CAA_IDENT_MAX];
+    enum acme_key_type key_type;
+    bool agree_tos, reuse_key;
+    enum pf_mode pf_mode;
+    enum dry_run dry_run;
+    int auth_port;
+    /* while running */
+    const char *const *identities; /* the CA's CAA identities; none: no preflight */
+    size_t nidentities;
+    const char *account_url;
+    struct cli_preflight pf, recheck;
+    int recheck_status; /* exit status the recheck decided, 0 to go on */
+};
+
+/* The CAA identities to judge with: --ca-identity, else the directory's. */
+static void pick_identities(struct issue *is, const struct acme_directory *d)
+{
+    if (is->ca_identity != NULL) {
+        is->identities = &is->ca_identity;
+        is->nidentities = 1;
+    } else {
+        is->identities = (const char *const *)d->caa_identities;
+        is->nidentities = d->ncaa_identities;
+    }
+}
+
+/* The JSON of a run that stopped because of CAA. */
+static void print_caa_stop(const struct issue *is, const struct cli_preflight *pf,
+                           const char *stage, enum caa_status outcome)
+{
+    if (is->common.json) {
+        json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:o}", "cert_name", is->cert_name, "names",
+                              names_json(is->names, is->nnames), "outcome",
+                              outcome == CAA_DENIED ? "caa_refused" : "caa_dns_error", "stage",
+                              stage, "preflight", cli_preflight_json(pf));
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        cli_preflight_text(stdout, pf);
+    }
+}
+
+/*
+ * Judge the outcome of a preflight or recheck: 0 to go on, else the exit
+ * status, with everything said.  In warn mode a refusal is shown and the
+ * run goes on.
+ */
+static int caa_verdict(const struct issue *is, const struct cli_preflight *pf, const char *stage)
+{
+    enum caa_status outcome = cli_preflight_outcome(pf);
+    if (outcome == CAA_ALLOWED)
+        return 0;
+    bool recheck = strcmp(stage, "recheck") == 0;
+    if (is->pf_mode == PF_WARN) {
+        if (!is->common.json)
+            cli_preflight_text(stdout, pf);
+        cli_error("warning: the CAA %s %s; going on because of --caa-preflight=warn",
+                  recheck ? "recheck before finalize" : "preflight",
+                  outcome == CAA_DENIED ? "says the CA will refuse this order"
+                                        : "could not complete");
+        return 0;
+    }
+    print_caa_stop(is, pf, stage, outcome);
+    if (outcome == CAA_DENIED)
+        cli_error("CAA %s refused the order: %s", recheck ? "recheck" : "preflight",
+                  recheck ? "finalize was not sent (the order stays unfinished at the CA)"
+                          : "nothing was sent to the CA");
+    else
+        cli_error("CAA %s could not complete (a DNS failure, shown above): %s; "
+                  "--caa-preflight=warn goes on regardless",
+                  recheck ? "recheck" : "preflight",
+                  recheck ? "finalize was not sent" : "nothing was sent to the CA");
+    return outcome == CAA_DENIED ? CLI_EXIT_CAA_DENIED : CLI_EXIT_CAA_DNS;
+}
+
+/* The preflight before newOrder; 0 to go on, else the exit status. */
+static int preflight(struct issue *is)
+{
+    struct cp_err err = {0};
+    if (is->pf_mode == PF_OFF)
+        return 0;
+    if (is->nidentities == 0) {
+        cli_error("warning: the CAA preflight cannot run: %s publishes no caaIdentities in its "
+                  "directory; pass --ca-identity DOMAIN (the issuer domain the CA looks for, "
+                  "e.g. letsencrypt.org) to enable it",
+                  is->common.server);
+        return 0;
+    }
+    is->pf = (struct cli_preflight){.names = is->names,
+                                    .n = is->nnames,
+                                    .methods = is->methods,
+                                    .nmethods = is->nmethods,
+                                    .identities = is->identities,
+                                    .nidentities = is->nidentities,
+                                    .account_uri = is->account_url,
+                                    .ropts = &is->dns.ropts};
+    enum cp_code rc = cli_preflight_run(&is->pf, &err);
+    if (rc != CP_OK) {
+        cli_error("CAA preflight: %s", err.msg);
+        return rc == CP_EDNS     ? CLI_EXIT_UNAVAILABLE
+               : rc == CP_EINVAL ? CLI_EXIT_USAGE
+                                 : CLI_EXIT_SOFTWARE;
+    }
+    if (is->common.verbose)
+        fprintf(stderr, "certpilot: CAA preflight: %zu identifiers, %zu DNS queries, %.1f ms\n",
+                is->nnames, caa_report_queries(is->pf.report), is->pf.elapsed_ms);
+    if (is->account_url == NULL && !is->common.json)
+        cli_error("note: no account yet, so records with accounturi= were judged as for "
+                  "another account");
+    return caa_verdict(is, &is->pf, "preflight");
+}
+
+/* acme_issue's before_finalize: recheck CAA for reused authorizations whose
+ * validation is older than the CA's window (spec §10), judged with the type
+ * that validated them. */
+static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, size_t n,
+                            struct cp_err *err)
+{
+    struct issue *is = ctx;
+    const char *names[NAMES_MAX], *types[NAMES_MAX];
+    size_t k = 0;
+    long long now = (long long)time(NULL);
+
+    if (is->pf_mode == PF_OFF || is->nidentities == 0)
+        return CP_OK;
+    for (size_t i = 0; i < n && k < NAMES_MAX; i++) {
+        if (!caa_recheck_due(reused[i].validated, now))
+            continue;
+        names[k] = reused[i].ident;
+        types[k++] = cli_method_index(reused[i].type) >= 0 ? reused[i].type : NULL;
+    }
+    if (is->common.verbose)
+        fprintf(stderr,
+                "certpilot: CAA recheck before finalize: %zu of %zu reused "
+                "authorizations validated more than %d hours ago\n",
+                k, n, CAA_REUSE_WINDOW_S / 3600);
+    if (k == 0)
+        return CP_OK;
+    is->recheck = (struct cli_preflight){.names = names,
+                                         .n = k,
+                                         .methods = is->methods,
+                                         .nmethods = is->nmethods,
+                                         .judge_as = types,
+                                         .identities = is->identities,
+                                         .nidentities = is->nidentities,
+                                         .account_uri = is->account_url,
+                                         .ropts = &is->dns.ropts};
+    enum cp_code rc = cli_preflight_run(&is->recheck, err);
+    if (rc != CP_OK)
+        return rc;
+    is->recheck_status = caa_verdict(is, &is->recheck, "recheck");
+    /* `names` and `types` live on this stack frame only. */
+    cli_preflight_clear(&is->recheck);
+    if (is->recheck_status != 0)
+        return cp_err_set(err, CP_ECA, "stopped before finalize by the CAA recheck");
+    return CP_OK;
+}
+
+/* --dry-run=check: what the solvers need, without keeping anything. */
+static int dry_checks(struct issue *is, json_t *checks)
+{
+    struct cp_err err;
+    int status = 0;
+    for (size_t i = 0; i < is->nmethods; i++) {
+        const char *m = is->methods[i];
+        char what[128];
+        enum cp_code rc = CP_OK;
+        cp_err_clear(&err);
+        if (strcmp(m, "dns-01") == 0) {
+            snprintf(what, sizeof what, "dns-01 hook %s is executable", is->solving.dns_hook);
+            rc = hook_check_executable(is->solving.dns_hook, &err);
+        } else if (!is->solving.standalone) { /* http-01 through a webroot */
+            snprintf(what, sizeof what, "webroot %s is writable", is->solving.webroot);
+            rc = acme_webroot_check(is->solving.webroot, &err);
+        } else {
+            int port = strcmp(m, "http-01") == 0 ? is->solving.http_port : is->solving.tls_port;
+            snprintf(what, sizeof what, "%s port %d can be bound", m, port);
+            rc = acme_port_check(NULL, port, &err);
+        }
+        json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "check", what, "ok", rc == CP_OK,
+                                                "detail", rc == CP_OK ? "" : err.msg));
+        if (!is->common.json)
+            printf("  %-4s %s%s%s\n", rc == CP_OK ? "ok" : "FAIL", what, rc == CP_OK ? "" : ": ",
+                   rc == CP_OK ? "" : err.msg);
+        if (rc != CP_OK && status == 0)
+            status = cli_acme_fail(rc, &err, NULL);
+    }
+    return status;
+}
+
+/* The type each name will use, as JSON: {"name": "http-01" | null}. */
+static json_t *planned_methods(const struct issue *is)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i < is->nnames; i++) {
+        const char *m = is->pf.report ? cli_preflight_chosen(&is->pf, is->names[i]) : NULL;
+        if (m == NULL && (is->pf.report == NULL || is->pf_mode == PF_WARN))
+            m = is->methods[0]; /* no CAA constraint known: the first preference */
+        json_object_set_new(o, is->names[i], m ? json_string(m) : json_null());
+    }
+    return o;
+}
+
+static int dry_run_report(struct issue *is)
+{
+    json_t *checks = json_array(), *methods = planned_methods(is);
+    if (!is->common.json) {
+        printf("Dry run (nothing ordered, nothing written) against %s\n", is->common.server);
+        printf("  account: %s\n",
+               is->account_url ? is->account_url : "none yet (a real run registers one)");
+        for (size_t i = 0; i < is->nnames; i++) {
+            const char *m = json_string_value(json_object_get(methods, is->names[i]));
+            printf("  would order %s with %s\n", is->names[i], m ? m : "no usable type");
+        }
+    }
+    int status = dry_checks(is, checks);
+    if (is->common.json) {
+        json_t *j =
+            json_pack("{s:s, s:s, s:o, s:s, s:s?, s:o, s:o, s:o}", "dry_run", "check", "cert_name",
+                      is->cert_name, "names", names_json(is->names, is->nnames), "server",
+                      is->common.server, "account_url", is->account_url, "preflight",
+                      cli_preflight_json(&is->pf), "methods", methods, "checks", checks);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        json_decref(methods);
+        json_decref(checks);
+        printf("%s\n", status == 0 ? "Dry run: everything is ready for a real run."
+                                   : "Dry run: fix the failed check above first.");
+    }
+    return status;
+}
+
+/* What the order used, per name: {"name": "http-01"}, and the reused ones. */
+static void used_json(const struct acme_issue_result *res, json_t **methods, json_t **reused)
+{
+    *methods = json_object();
+    *reused = json_array();
+    for (size_t i = 0; *methods && *reused && i < res->nauthzs; i++) {
+        const struct acme_authz_used *u = &res->authzs[i];
+        json_object_set_new(*methods, u->ident, u->type ? json_string(u->type) : json_null());
+        if (u->reused)
+            json_array_append_new(*reused, json_string(u->ident));
+    }
+}
+
+/* Verify what the CA sent and store it (unless a dry run); 0 or an exit status. */
+static int store(const struct issue *is, const struct acme_key *cert_key,
+                 const struct acme_issue_result *res)
 {
     struct cp_err err = {0};
     struct acme_chain *chain = NULL;
-    char *cert = NULL, *rest = NULL, *full = NULL, *keypem = NULL, live[4096];
+    char *cert = NULL, *rest = NULL, *full = NULL, *keypem = NULL, live[4096] = "";
     size_t keylen = 0;
     int status = 0;
+    bool save = is->dry_run == DRY_NONE;
 
     enum cp_code rc = acme_chain_parse(res->pem, strlen(res->pem), res->cert_url, &chain, &err);
     if (rc == CP_OK)
         rc = acme_chain_check_key(chain, cert_key, &err);
     if (rc == CP_OK)
-        rc = acme_chain_check_names(chain, names, n, &err);
+        rc = acme_chain_check_names(chain, is->names, is->nnames, &err);
     if (rc == CP_OK)
         rc = acme_chain_pem(chain, &cert, &rest, &full, &err);
-    if (rc == CP_OK)
+    if (rc == CP_OK && save)
         rc = acme_key_to_pem(cert_key, &keypem, &keylen, &err);
-    if (rc == CP_OK)
-        rc = cli_cert_store(c->state_dir, cert_name, keypem, keylen, cert, rest, full, live,
-                            sizeof live, &err);
+    if (rc == CP_OK && save)
+        rc = cli_cert_store(is->common.state_dir, is->cert_name, keypem, keylen, cert, rest, full,
+                            live, sizeof live, &err);
     if (rc != CP_OK) {
         status = cli_acme_fail(rc, &err, NULL);
         goto out;
@@ -262,20 +537,36 @@ static int store(const struct cli_common *c, const char *cert_name, const char *
     struct tm tm;
     gmtime_r(&not_after, &tm);
     strftime(expiry, sizeof expiry, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (c->json) {
-        json_t *j =
-            json_pack("{s:s, s:o, s:s, s:{s:s+, s:s+, s:s+, s:s+}, s:s, s:s?, s:I}", "cert_name",
-                      cert_name, "names", names_json(names, n), "live_dir", live, "paths",
-                      "privkey", live, "/privkey.pem", "cert", live, "/cert.pem", "chain", live,
-                      "/chain.pem", "fullchain", live, "/fullchain.pem", "not_after", expiry,
-                      "order_url", res->order_url, "requests", (json_int_t)res->requests);
+    if (is->common.json) {
+        json_t *methods, *reused, *j;
+        used_json(res, &methods, &reused);
+        if (save)
+            j = json_pack("{s:s, s:o, s:s, s:{s:s+, s:s+, s:s+, s:s+}, s:s, s:s?, s:I}",
+                          "cert_name", is->cert_name, "names", names_json(is->names, is->nnames),
+                          "live_dir", live, "paths", "privkey", live, "/privkey.pem", "cert", live,
+                          "/cert.pem", "chain", live, "/chain.pem", "fullchain", live,
+                          "/fullchain.pem", "not_after", expiry, "order_url", res->order_url,
+                          "requests", (json_int_t)res->requests);
+        else
+            j = json_pack("{s:s, s:s, s:o, s:s, s:s?, s:I}", "dry_run", "order", "cert_name",
+                          is->cert_name, "names", names_json(is->names, is->nnames), "not_after",
+                          expiry, "order_url", res->order_url, "requests",
+                          (json_int_t)res->requests);
+        json_object_set_new(j, "preflight", cli_preflight_json(&is->pf));
+        json_object_set_new(j, "methods", methods);
+        json_object_set_new(j, "reused", reused);
         cli_print_json(j);
         json_decref(j);
-    } else {
-        printf("Certificate issued for %s%s (expires %s)\n", names[0], n > 1 ? " and others" : "",
-               expiry);
+    } else if (save) {
+        if (is->pf.report != NULL && cli_preflight_outcome(&is->pf) == CAA_ALLOWED)
+            printf("CAA preflight: every name allowed for %s\n", is->pf.params[0].ca_identity);
+        printf("Certificate issued for %s%s (expires %s)\n", is->names[0],
+               is->nnames > 1 ? " and others" : "", expiry);
         printf("  key:       %s/privkey.pem\n  fullchain: %s/fullchain.pem\n", live, live);
         printf("  cert:      %s/cert.pem\n  chain:     %s/chain.pem\n", live, live);
+    } else {
+        printf("Dry run: the CA issued a certificate for %s%s (expires %s); nothing was saved.\n",
+               is->names[0], is->nnames > 1 ? " and others" : "", expiry);
     }
 out:
     if (keypem != NULL) {
@@ -289,7 +580,38 @@ out:
     return status;
 }
 
-int cmd_issue(int argc, char **argv)
+static int parse_mode(const char *arg, enum pf_mode *mode)
+{
+    if (strcmp(arg, "enforce") == 0)
+        *mode = PF_ENFORCE;
+    else if (strcmp(arg, "warn") == 0)
+        *mode = PF_WARN;
+    else if (strcmp(arg, "off") == 0)
+        *mode = PF_OFF;
+    else {
+        cli_error("--caa-preflight \"%s\": use enforce, warn or off", arg);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_dry_run(const char *arg, enum dry_run *d)
+{
+    if (arg == NULL)
+        *d = DRY_DEFAULT;
+    else if (strcmp(arg, "check") == 0)
+        *d = DRY_CHECK;
+    else if (strcmp(arg, "order") == 0)
+        *d = DRY_ORDER;
+    else {
+        cli_error("--dry-run=%s: use --dry-run, --dry-run=check or --dry-run=order", arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Options into `is`; 0 to go on, else the exit status. */
+static int parse_args(struct issue *is, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"domain", required_argument, NULL, 'd'},
@@ -305,84 +627,89 @@ int cmd_issue(int argc, char **argv)
         {"agree-tos", no_argument, NULL, 't'},
         {"reuse-key", no_argument, NULL, 'R'},
         {"email", required_argument, NULL, 'e'},
-        {"resolver", required_argument, NULL, 2001},
         {"dns-timeout", required_argument, NULL, 2002},
         {"authoritative-port", required_argument, NULL, 2003},
+        {"ca-identity", required_argument, NULL, 2004},
+        {"caa-preflight", required_argument, NULL, 2005},
+        {"dry-run", optional_argument, NULL, 2006},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_LONGOPTS,
+        CLI_DNS_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    struct cli_common common;
-    const char *resolvers[RESOLVERS_MAX];
-    int auth_port = 53;
-    struct solving solving = {.http_port = 80,
-                              .tls_port = 443,
-                              .resolvers = {.servers = resolvers},
-                              .dns_timeout_ms = 120000};
-    const char *names[NAMES_MAX], *methods[METHODS_MAX] = {"http-01"};
-    size_t nnames = 0, nmethods = 1;
-    const char *cert_name = NULL, *preferred = NULL, *email = NULL;
-    enum acme_key_type key_type = ACME_KEY_EC256;
-    bool agree_tos = false, reuse_key = false;
     struct cp_err err = {0};
     int ch;
 
-    cli_common_init(&common);
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hvd:", longopts, NULL)) != -1) {
-        if (cli_common_option(&common, ch, optarg))
+        if (cli_common_option(&is->common, ch, optarg))
+            continue;
+        int handled = cli_dns_option(&is->dns, ch, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled > 0)
             continue;
         switch (ch) {
         case 'd':
-            if (nnames == NAMES_MAX) {
+            if (is->nnames == NAMES_MAX) {
                 cli_error("at most %d names in one certificate", NAMES_MAX);
                 return CLI_EXIT_USAGE;
             }
-            names[nnames++] = optarg;
+            is->names[is->nnames++] = optarg;
             break;
-        case 'n': cert_name = optarg; break;
+        case 'n': is->cert_name = optarg; break;
         case 'k':
-            if (acme_key_type_parse(optarg, &key_type, &err) != CP_OK) {
+            if (acme_key_type_parse(optarg, &is->key_type, &err) != CP_OK) {
                 cli_error("--key-type: %s", err.msg);
                 return CLI_EXIT_USAGE;
             }
             break;
         case 'c':
-            if (parse_methods(optarg, methods, &nmethods) != 0)
+            if (parse_methods(optarg, is->methods, &is->nmethods) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case 'w': solving.webroot = optarg; break;
-        case 's': solving.standalone = true; break;
+        case 'w': is->solving.webroot = optarg; break;
+        case 's': is->solving.standalone = true; break;
         case 'p':
-            if (parse_port("--http-port", optarg, &solving.http_port) != 0)
+            if (parse_port("--http-port", optarg, &is->solving.http_port) != 0)
                 return CLI_EXIT_USAGE;
             break;
         case 'P':
-            if (parse_port("--tls-port", optarg, &solving.tls_port) != 0)
+            if (parse_port("--tls-port", optarg, &is->solving.tls_port) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case 'H': solving.dns_hook = optarg; break;
-        case 'C': preferred = optarg; break;
-        case 't': agree_tos = true; break;
-        case 'R': reuse_key = true; break;
-        case 'e': email = optarg; break;
-        case 2001:
-            if (solving.resolvers.nservers == RESOLVERS_MAX) {
-                cli_error("at most %d --resolver options", RESOLVERS_MAX);
-                return CLI_EXIT_USAGE;
-            }
-            resolvers[solving.resolvers.nservers++] = optarg;
-            break;
+        case 'H': is->solving.dns_hook = optarg; break;
+        case 'C': is->preferred = optarg; break;
+        case 't': is->agree_tos = true; break;
+        case 'R': is->reuse_key = true; break;
+        case 'e': is->email = optarg; break;
         case 2002:
-            if (parse_dns_timeout(optarg, &solving.dns_timeout_ms) != 0)
+            if (parse_dns_timeout(optarg, &is->solving.dns_timeout_ms) != 0)
                 return CLI_EXIT_USAGE;
             break;
         case 2003:
-            if (parse_port("--authoritative-port", optarg, &auth_port) != 0)
+            if (parse_port("--authoritative-port", optarg, &is->auth_port) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
+        case 2004:
+            if (!cli_ca_identity_valid(optarg)) {
+                cli_error("--ca-identity \"%s\" is not an issuer domain name "
+                          "(e.g. letsencrypt.org)",
+                          optarg);
+                return CLI_EXIT_USAGE;
+            }
+            is->ca_identity = optarg;
+            break;
+        case 2005:
+            if (parse_mode(optarg, &is->pf_mode) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case 2006:
+            if (parse_dry_run(optarg, &is->dry_run) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case 'h': usage(stdout); return -1;
         default:
             cli_error("unknown option or missing value: \"%s\" (see certpilot issue --help)",
                       argv[optind - 1]);
@@ -393,106 +720,180 @@ int cmd_issue(int argc, char **argv)
         cli_error("unexpected argument \"%s\" (names go with -d)", argv[optind]);
         return CLI_EXIT_USAGE;
     }
-    if (nnames == 0) {
+    return 0;
+}
+
+/* Cross-option rules and defaults; 0 to go on, else the exit status. */
+static int check_args(struct issue *is)
+{
+    struct cp_err err = {0};
+    if (is->nnames == 0) {
         cli_error("issue needs at least one name: -d example.com");
         return CLI_EXIT_USAGE;
     }
     /* Names are validated and normalized by the same rules as caa check. */
-    static char normalized[NAMES_MAX][CAA_IDENT_MAX];
-    for (size_t i = 0; i < nnames; i++) {
+    for (size_t i = 0; i < is->nnames; i++) {
         char base[CAA_IDENT_MAX];
         bool wildcard;
-        if (caa_name_normalize(names[i], normalized[i], base, &wildcard, &err) != CP_OK) {
+        if (caa_name_normalize(is->names[i], is->normalized[i], base, &wildcard, &err) != CP_OK) {
             cli_error("%s", err.msg);
             return CLI_EXIT_USAGE;
         }
-        names[i] = normalized[i];
+        is->names[i] = is->normalized[i];
     }
-    if (solving.webroot != NULL && solving.standalone) {
+    if (is->solving.webroot != NULL && is->solving.standalone) {
         cli_error("--webroot and --standalone exclude each other");
         return CLI_EXIT_USAGE;
     }
-    for (size_t i = 0; i < nmethods; i++) {
-        bool ok = strcmp(methods[i], "http-01") == 0       ? solving.webroot || solving.standalone
-                  : strcmp(methods[i], "tls-alpn-01") == 0 ? solving.standalone
-                                                           : solving.dns_hook != NULL;
+    for (size_t i = 0; i < is->nmethods; i++) {
+        const char *m = is->methods[i];
+        bool ok = strcmp(m, "http-01") == 0       ? is->solving.webroot || is->solving.standalone
+                  : strcmp(m, "tls-alpn-01") == 0 ? is->solving.standalone
+                                                  : is->solving.dns_hook != NULL;
         if (!ok) {
-            cli_error("%s needs %s", methods[i],
-                      strcmp(methods[i], "http-01") == 0       ? "--webroot DIR or --standalone"
-                      : strcmp(methods[i], "tls-alpn-01") == 0 ? "--standalone"
-                                                               : "--dns-hook PATH");
+            cli_error("%s needs %s", m,
+                      strcmp(m, "http-01") == 0       ? "--webroot DIR or --standalone"
+                      : strcmp(m, "tls-alpn-01") == 0 ? "--standalone"
+                                                      : "--dns-hook PATH");
             return CLI_EXIT_USAGE;
         }
     }
-    if (solving.dns_hook != NULL && hook_check_executable(solving.dns_hook, &err) != CP_OK) {
+    if (is->solving.dns_hook != NULL && is->dry_run == DRY_NONE &&
+        hook_check_executable(is->solving.dns_hook, &err) != CP_OK) {
         cli_error("--dns-hook: %s", err.msg);
         return CLI_EXIT_USAGE;
     }
-    char default_name[CAA_IDENT_MAX];
-    if (cert_name == NULL) {
-        snprintf(default_name, sizeof default_name, "%s",
-                 strncmp(names[0], "*.", 2) == 0 ? names[0] + 2 : names[0]);
-        cert_name = default_name;
+    if (is->cert_name == NULL) {
+        snprintf(is->default_name, sizeof is->default_name, "%s",
+                 strncmp(is->names[0], "*.", 2) == 0 ? is->names[0] + 2 : is->names[0]);
+        is->cert_name = is->default_name;
     }
-    if (!cli_cert_name_valid(cert_name)) {
-        cli_error("--cert-name \"%s\": use letters, digits, '.', '-' and '_'", cert_name);
+    if (!cli_cert_name_valid(is->cert_name)) {
+        cli_error("--cert-name \"%s\": use letters, digits, '.', '-' and '_'", is->cert_name);
         return CLI_EXIT_USAGE;
     }
-    int status = cli_common_finish(&common);
+    int status = cli_common_finish(&is->common);
     if (status != 0)
         return status;
-    solving.verbose = common.verbose;
-    solving.authoritative_port = (unsigned)auth_port;
+    /* Like certbot: a dry run against the staging CA places a real order. */
+    if (is->dry_run == DRY_DEFAULT)
+        is->dry_run = strcmp(is->common.server, CLI_LE_STAGING) == 0 ? DRY_ORDER : DRY_CHECK;
+    if (is->dry_run == DRY_ORDER && strcmp(is->common.server, CLI_LE_PRODUCTION) == 0) {
+        cli_error("--dry-run=order against Let's Encrypt's production CA would count against "
+                  "its rate limits: add --server letsencrypt-staging, or use --dry-run=check");
+        return CLI_EXIT_USAGE;
+    }
+    is->solving.verbose = is->common.verbose;
+    is->solving.authoritative_port = (unsigned)is->auth_port;
+    is->solving.resolvers = is->dns.ropts;
+    return 0;
+}
 
+/* Start the built-in servers: a port in use fails before anything is ordered. */
+static int start_servers(struct issue *is)
+{
+    struct cp_err err = {0};
+    for (size_t i = 0; i < is->nmethods && is->solving.standalone; i++) {
+        enum cp_code rc = CP_OK;
+        if (strcmp(is->methods[i], "http-01") == 0 && is->solving.http_srv == NULL)
+            rc = acme_http01_server_start(NULL, is->solving.http_port, &is->solving.http_srv, &err);
+        else if (strcmp(is->methods[i], "tls-alpn-01") == 0 && is->solving.tls_srv == NULL)
+            rc =
+                acme_tlsalpn01_server_start(NULL, is->solving.tls_port, &is->solving.tls_srv, &err);
+        if (rc != CP_OK)
+            return cli_acme_fail(rc, &err, NULL);
+    }
+    return 0;
+}
+
+int cmd_issue(int argc, char **argv)
+{
+    static struct issue is; /* large (normalized names): not on the stack */
+    memset(&is, 0, sizeof is);
+    cli_common_init(&is.common);
+    cli_dns_init(&is.dns);
+    is.methods[0] = "http-01";
+    is.nmethods = 1;
+    is.key_type = ACME_KEY_EC256;
+    is.auth_port = 53;
+    is.solving.http_port = 80;
+    is.solving.tls_port = 443;
+    is.solving.dns_timeout_ms = 120000;
+    is.solving.pf = &is.pf; /* empty until the preflight runs: no constraint */
+
+    int status = parse_args(&is, argc, argv);
+    if (status != 0)
+        return status < 0 ? CLI_EXIT_OK : status;
+    status = check_args(&is);
+    if (status != 0)
+        return status;
+
+    struct cp_err err = {0};
     struct acme_client *client = NULL;
     struct acme_key *account_key = NULL, *cert_key = NULL;
     char *account_url = NULL, *contact = NULL;
     struct acme_issue_result res = {0};
 
-    /* Local set-up first: a port in use fails before anything is ordered. */
-    for (size_t i = 0; i < nmethods && solving.standalone; i++) {
-        enum cp_code rc = CP_OK;
-        if (strcmp(methods[i], "http-01") == 0 && solving.http_srv == NULL)
-            rc = acme_http01_server_start(NULL, solving.http_port, &solving.http_srv, &err);
-        else if (strcmp(methods[i], "tls-alpn-01") == 0 && solving.tls_srv == NULL)
-            rc = acme_tlsalpn01_server_start(NULL, solving.tls_port, &solving.tls_srv, &err);
-        if (rc != CP_OK) {
-            status = cli_acme_fail(rc, &err, NULL);
+    if (is.dry_run != DRY_CHECK) {
+        status = start_servers(&is);
+        if (status != 0)
+            goto out;
+        /* --reuse-key: the current certificate's key, when there is one
+         * (useful with key pinning, e.g. TLSA records); otherwise a fresh key. */
+        if (is.reuse_key &&
+            cli_cert_key_load(is.common.state_dir, is.cert_name, &cert_key, &err) != CP_OK) {
+            status = cli_acme_fail(err.code, &err, NULL);
+            goto out;
+        }
+        if (cert_key == NULL && acme_key_generate(is.key_type, &cert_key, &err) != CP_OK) {
+            status = cli_acme_fail(err.code, &err, NULL);
             goto out;
         }
     }
-    /* --reuse-key: the current certificate's key, when there is one (useful
-     * with key pinning, e.g. TLSA records); otherwise a fresh key. */
-    if (reuse_key && cli_cert_key_load(common.state_dir, cert_name, &cert_key, &err) != CP_OK) {
-        status = cli_acme_fail(err.code, &err, NULL);
-        goto out;
-    }
-    if (cert_key == NULL && acme_key_generate(key_type, &cert_key, &err) != CP_OK) {
-        status = cli_acme_fail(err.code, &err, NULL);
-        goto out;
-    }
-    status = cli_client_open(&common, &client);
+    status = cli_client_open(&is.common, &client);
     if (status != 0)
         goto out;
-    if (email != NULL && (contact = malloc(strlen(email) + 8)) != NULL)
-        snprintf(contact, strlen(email) + 8, "mailto:%s", email);
+    pick_identities(&is, acme_client_directory(client));
+
+    /* The account first, so that accounturi= records are judged against the
+     * URL that will place the order. */
+    if (is.email != NULL && (contact = malloc(strlen(is.email) + 8)) != NULL)
+        snprintf(contact, strlen(is.email) + 8, "mailto:%s", is.email);
     const char *contacts[1] = {contact};
     struct acme_account_req reg = {
-        .agree_tos = agree_tos, .contacts = contacts, .ncontacts = contact ? 1 : 0};
-    status = cli_account_ensure(&common, client, &reg, &account_key, &account_url);
+        .agree_tos = is.agree_tos, .contacts = contacts, .ncontacts = contact ? 1 : 0};
+    unsigned flags = is.dry_run == DRY_CHECK   ? CLI_ACCOUNT_NO_WRITE | CLI_ACCOUNT_LOOKUP_ONLY
+                     : is.dry_run == DRY_ORDER ? CLI_ACCOUNT_NO_WRITE
+                                               : 0;
+    status = cli_account_ensure(&is.common, client, &reg, flags, &account_key, &account_url);
     if (status != 0)
         goto out;
+    is.account_url = account_url;
+
+    status = preflight(&is);
+    if (status != 0)
+        goto out;
+    if (is.dry_run == DRY_CHECK) {
+        status = dry_run_report(&is);
+        goto out;
+    }
 
     struct acme_issue_req req = {
-        .names = names,
-        .n = nnames,
-        .methods = methods,
-        .nmethods = nmethods,
+        .names = is.names,
+        .n = is.nnames,
+        .methods = is.methods,
+        .nmethods = is.nmethods,
         .cert_key = cert_key,
-        .preferred_chain = preferred,
-        .solver = {.supports = supports, .deploy = deploy, .cleanup = cleanup, .ctx = &solving},
+        .preferred_chain = is.preferred,
+        .solver = {.supports = supports, .deploy = deploy, .cleanup = cleanup, .ctx = &is.solving},
+        .before_finalize = recheck,
+        .before_finalize_ctx = &is,
     };
     enum cp_code rc = acme_issue(client, &req, &res, &err);
+    if (rc != CP_OK && is.recheck_status != 0) {
+        status = is.recheck_status; /* said by the recheck */
+        goto out;
+    }
     if (rc != CP_OK) {
         if (rc == CP_ECHALLENGE && res.failed_identifier != NULL)
             cli_error("challenge %s for %s failed", res.failed_type ? res.failed_type : "",
@@ -500,11 +901,12 @@ int cmd_issue(int argc, char **argv)
         status = cli_acme_fail(rc, &err, &res.problem);
         goto out;
     }
-    status = store(&common, cert_name, names, nnames, cert_key, &res);
+    status = store(&is, cert_key, &res);
 out:
+    cli_preflight_clear(&is.pf);
     acme_issue_result_clear(&res);
-    acme_solver_server_stop(solving.http_srv);
-    acme_solver_server_stop(solving.tls_srv);
+    acme_solver_server_stop(is.solving.http_srv);
+    acme_solver_server_stop(is.solving.tls_srv);
     acme_key_free(cert_key);
     acme_key_free(account_key);
     free(account_url);

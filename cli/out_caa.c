@@ -90,12 +90,13 @@ static json_t *result_json(const struct caa_result *res)
     if (ex->problem_type != NULL)
         problem = json_pack("{s:s, s:s}", "type", ex->problem_type, "detail",
                             ex->problem_detail ? ex->problem_detail : "");
-    return json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:o, s:o, s:s, s:s?, s:o}", "identifier",
+    return json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:o, s:o, s:s, s:s?, s:o, s:s?}", "identifier",
                      res->ident, "wildcard", res->wildcard, "status", status_word(res->status),
                      "relevant_name", rel ? rel->name : NULL, "alias_target",
                      rel && rel->target[0] ? rel->target : NULL, "records", records, "problem",
                      problem ? problem : json_null(), "explanation", ex->text ? ex->text : "",
-                     "fix", ex->fix, "lookups", lookups);
+                     "fix", ex->fix, "lookups", lookups, "method",
+                     res->params ? res->params->method : NULL);
 fail:
     json_decref(records);
     json_decref(lookups);
@@ -131,7 +132,7 @@ static void print_indented(FILE *f, const char *indent, const char *text)
     }
 }
 
-static void result_text(FILE *f, const struct caa_result *res)
+void cli_caa_result_text(FILE *f, const struct caa_result *res)
 {
     const struct caa_lookup *rel = relevant(res);
     const struct caa_explanation *ex = res->explanation;
@@ -174,6 +175,6 @@ void cli_caa_report_text(FILE *f, const struct caa_report *r, const struct caa_p
             p->account_uri ? ", account " : "", p->account_uri ? p->account_uri : "");
     for (size_t i = 0; i < caa_report_count(r); i++) {
         fputc('\n', f);
-        result_text(f, caa_report_result(r, i));
+        cli_caa_result_text(f, caa_report_result(r, i));
     }
 }

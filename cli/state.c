@@ -85,14 +85,14 @@ static enum cp_code join(char *out, size_t size, struct cp_err *err, const char 
 }
 
 enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out, size_t size,
-                             struct cp_err *err)
+                             bool create, struct cp_err *err)
 {
     char id[200];
     ca_id(directory_url, id, sizeof id);
-    enum cp_code rc = cp_dir_ensure(state, 0700, err);
+    enum cp_code rc = create ? cp_dir_ensure(state, 0700, err) : CP_OK;
     if (rc == CP_OK)
         rc = join(out, size, err, "%s/accounts/%s", state, id);
-    if (rc == CP_OK)
+    if (rc == CP_OK && create)
         rc = cp_dir_ensure(out, 0700, err);
     return rc;
 }

@@ -337,6 +337,52 @@ static void retry_after_asctime(void **state)
     assert_int_equal(acme_retry_after("Sun Nov 06 09:49:37 1994", RFC_DATE), 3600);
 }
 
+static void timestamps(void **state)
+{
+    (void)state;
+    long long t = 0;
+    assert_true(acme_timestamp_parse("1994-11-06T08:49:37Z", &t));
+    assert_int_equal(t, (long long)RFC_DATE);
+    assert_true(acme_timestamp_parse("1994-11-06t08:49:37z", &t));
+    assert_int_equal(t, (long long)RFC_DATE);
+    /* Pebble and Boulder send fractional seconds: ignored, not rounded. */
+    assert_true(acme_timestamp_parse("1994-11-06T08:49:37.999999999Z", &t));
+    assert_int_equal(t, (long long)RFC_DATE);
+    assert_true(acme_timestamp_parse("1994-11-06T09:49:37+01:00", &t));
+    assert_int_equal(t, (long long)RFC_DATE);
+    assert_true(acme_timestamp_parse("1994-11-06T03:19:37-05:30", &t));
+    assert_int_equal(t, (long long)RFC_DATE);
+    assert_true(acme_timestamp_parse("2024-02-29T00:00:00Z", &t));
+    assert_int_equal(t, 1709164800LL);
+    assert_true(acme_timestamp_parse("1969-12-31T23:59:59Z", &t));
+    assert_int_equal(t, -1LL);
+}
+
+static void timestamps_refused(void **state)
+{
+    (void)state;
+    long long t = 42;
+    static const char *const bad[] = {
+        "",
+        "1994-11-06",
+        "1994-11-06T08:49:37",       /* no offset */
+        "1994-11-06 08:49:37Z",      /* space instead of T */
+        "1994-11-06T08:49:37.Z",     /* empty fraction */
+        "1994-11-06T08:49:37Z ",     /* trailing garbage */
+        "1994-11-06T08:49:37+0100",  /* offset without colon */
+        "1994-11-06T08:49:37+24:00", /* offset hour */
+        "1994-13-06T08:49:37Z",      /* month */
+        "2023-02-29T00:00:00Z",      /* not a leap year */
+        "1994-11-06T24:00:00Z",      /* hour */
+        "94-11-06T08:49:37Z",
+        "1994-11-06T08:49:3",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(acme_timestamp_parse(bad[i], &t));
+    assert_false(acme_timestamp_parse(NULL, &t));
+    assert_int_equal(t, 42); /* untouched on failure */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +402,8 @@ int main(void)
         cmocka_unit_test(retry_after_imf_fixdate),
         cmocka_unit_test(retry_after_rfc850),
         cmocka_unit_test(retry_after_asctime),
+        cmocka_unit_test(timestamps),
+        cmocka_unit_test(timestamps_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

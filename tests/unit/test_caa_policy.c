@@ -742,6 +742,20 @@ static void verdict_names(void **state)
     assert_string_equal(caa_verdict_name(CAA_VERDICT_OTHER_CA), "other CA");
 }
 
+/* Spec §10: more than 7 hours since validation, or unknown, means a recheck. */
+static void recheck_window(void **state)
+{
+    (void)state;
+    const long long now = 1800000000LL;
+    assert_false(caa_recheck_due(now, now));
+    assert_false(caa_recheck_due(now - 3600, now));
+    assert_false(caa_recheck_due(now - 7 * 3600, now)); /* exactly 7 h: not yet */
+    assert_true(caa_recheck_due(now - 7 * 3600 - 1, now));
+    assert_true(caa_recheck_due(now - 30 * 86400, now));
+    assert_true(caa_recheck_due(-1, now));        /* unknown */
+    assert_false(caa_recheck_due(now + 60, now)); /* CA clock ahead of ours */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -783,6 +797,7 @@ int main(void)
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(decision_clear_frees_and_zeroes),
         cmocka_unit_test(verdict_names),
+        cmocka_unit_test(recheck_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
