@@ -7,7 +7,8 @@ Pebble (Let's Encrypt's test CA) with pebble-challtestsrv, then runs
 `certpilot caa check` on a name the CAA records allow and on one they
 refuse, showing the explanation a user would get; then it obtains a real
 certificate from Pebble with `certpilot issue` (http-01, built-in server)
-and shows what was stored.  Every process is stopped
+and shows what was stored, and finally asks for the refused name, which the
+CAA preflight stops before any order reaches Pebble.  Every process is stopped
 and the temp dir removed on exit.  Exit status 0 when both verdicts came out
 as expected.
 """
@@ -54,22 +55,26 @@ def run(certpilot, resolver, *idents):
     return proc.returncode
 
 
-def issue(certpilot, pebble, state):
-    argv = [certpilot, "issue", "-d", "www.example.test", "-d", "example.test",
-            "--standalone", "--http-port", str(pebble.http_port), "--agree-tos",
-            "--email", "ops@example.test", "--server", pebble.directory_url,
-            "--ca-bundle", pebble.ca_bundle, "--state-dir", state]
-    print("\n$ certpilot issue -d www.example.test -d example.test --standalone --http-port %d"
-          " \\\n      --agree-tos --email ops@example.test --server %s \\\n"
-          "      --ca-bundle %s --state-dir %s"
-          % (pebble.http_port, pebble.directory_url, pebble.ca_bundle, state))
+def issue(certpilot, pebble, resolver, state, *names):
+    domains = []
+    for name in names:
+        domains += ["-d", name]
+    argv = [certpilot, "issue"] + domains + [
+        "--standalone", "--http-port", str(pebble.http_port), "--agree-tos",
+        "--email", "ops@example.test", "--ca-identity", "letsencrypt.org", "--resolver", resolver,
+        "--server", pebble.directory_url, "--ca-bundle", pebble.ca_bundle, "--state-dir", state]
+    print("\n$ certpilot issue %s --standalone --http-port %d \\\n"
+          "      --agree-tos --email ops@example.test --ca-identity letsencrypt.org \\\n"
+          "      --resolver %s --server %s \\\n      --ca-bundle %s --state-dir %s"
+          % (" ".join("-d " + shlex.quote(n) for n in names), pebble.http_port, resolver,
+             pebble.directory_url, pebble.ca_bundle, state))
     sys.stdout.flush()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     for line in (proc.stdout + proc.stderr).splitlines():
         print("  " + line)
     print("  (exit status %d)" % proc.returncode)
     if proc.returncode == 0:
-        cert = os.path.join(state, "certs", "www.example.test", "cert.pem")
+        cert = os.path.join(state, "certs", names[0], "cert.pem")
         info = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-subject", "-issuer",
                                "-enddate", "-ext", "subjectAltName"],
                               capture_output=True, text=True)
@@ -103,10 +108,19 @@ def main():
 
         allowed = run(certpilot, lab.resolver, "www.example.test", "blog.example.test")
         refused = run(certpilot, lab.resolver, "*.blog.example.test")
+        print("\n  Now real orders.  Pebble publishes no caaIdentities, so --ca-identity"
+              "\n  letsencrypt.org tells certpilot to judge CAA as Let's Encrypt would.  The"
+              "\n  preflight runs before anything is ordered; a name the CA would refuse is"
+              "\n  never sent to it.")
         with tempfile.TemporaryDirectory(prefix="cpdemo-") as state:
-            issued = issue(certpilot, pebble, state)
+            issued = issue(certpilot, pebble, lab.resolver, state, "www.example.test",
+                           "example.test")
+            before = open(pebble.log).read().count("/order-plz")
+            stopped = issue(certpilot, pebble, lab.resolver, state, "*.blog.example.test")
+            orders = open(pebble.log).read().count("/order-plz") - before
+            print("  (orders Pebble received for it: %d)" % orders)
 
-    ok = allowed == 0 and refused == 1 and issued == 0
+    ok = allowed == 0 and refused == 1 and issued == 0 and stopped == 1 and orders == 0
     print("\ncertpilot demo: %s; the lab is stopped and its files removed."
           % ("verdicts and issuance as expected" if ok else "UNEXPECTED results"))
     return 0 if ok else 1
