@@ -54,7 +54,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lab"))
-from cplab import RESPONDER, Lab, dns_query, free_port  # noqa: E402
+sys.path.insert(0, HERE)
+from cplab import Lab  # noqa: E402
+from caa_batch import start_responder, stats  # noqa: E402  (the slow resolver)
 
 SIZES = (1, 10, 100)
 CA_IDENTITY = "pebble.test"
@@ -63,35 +65,6 @@ PREFLIGHT_LINE = re.compile(r"^certpilot: CAA preflight: (\d+) identifiers?, "
                             r"(\d+) DNS quer(?:y|ies), (\d+(?:\.\d+)?) ms\s*$")
 REQUEST_LINE = re.compile(r"^certpilot: (GET|HEAD|POST) (\S+) -> ")
 GNU_TIME = "/usr/bin/time"  # its %M is the child's own peak RSS (see bench/issue.py)
-
-
-# --- the slow resolver (as in bench/caa_batch.py) ---------------------------
-
-def stats(server):
-    reply = dns_query(server, "stats.responder.invalid", "TXT")
-    pairs = (b"".join(rr.rdata.data).decode().split("=") for rr in reply.rr)
-    return {key: int(value) for key, value in pairs}
-
-
-def start_responder(tmp, delay_ms):
-    port = free_port()
-    server = "127.0.0.1:%d" % port
-    config = os.path.join(tmp, "responder.json")
-    with open(config, "w") as f:
-        json.dump({"zones": {}, "default": {"rules": {"*": {"delay_ms": delay_ms}}}}, f)
-    log = open(os.path.join(tmp, "responder.log"), "w")
-    proc = subprocess.Popen([sys.executable, RESPONDER, "--config", config, "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            stats(server)
-            return proc, server
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("responder did not start; see " + log.name)
-            time.sleep(0.05)
 
 
 # --- identifiers ------------------------------------------------------------

@@ -1,8 +1,9 @@
 /*
  * tests/fuzz/fuzz_acme_problem.c - libFuzzer target for acme/problem.c:
  * acme_problem_parse on the whole input (problem documents come from the CA),
- * and acme_retry_after on a NUL-terminated copy of its first 64 bytes (the
- * Retry-After header is server text too).
+ * and acme_retry_after and acme_timestamp_parse on a NUL-terminated copy of
+ * its first 64 bytes (the Retry-After header and ACME timestamps are server
+ * text too).
  *
  * Needs: acme/problem.c common/err.c, jansson.  Seeds: corpus/acme_problem/.
  */
@@ -39,6 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     value[n] = '\0';
     long wait = acme_retry_after(value, (time_t)1700000000);
     if (wait < -1 || wait > 86400)
+        abort();
+    /* ACME timestamps ("validated", "expires") are server text too; a
+     * successful parse is a time within the 4-digit years, offsets included. */
+    long long t = 0;
+    if (acme_timestamp_parse(value, &t) &&
+        (t < -62167219200LL - 86400 || t > 253402300799LL + 86400))
         abort();
     return 0;
 }
