@@ -110,6 +110,12 @@ static void trace(void *ctx, const char *method, const char *url, long status)
 }
 
 static void progress(void *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void progress(void *ctx, const char *fmt, ...)
 {
     (void)ctx;
     va_list ap;

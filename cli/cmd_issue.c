@@ -271,7 +271,28 @@ struct issue {
     const char *account_url;
     struct cli_preflight pf, recheck;
     int recheck_status; /* exit status the recheck decided, 0 to go on */
+    bool json_done;     /* the one JSON object of --json was printed */
 };
+
+static void print_json(struct issue *is, json_t *j)
+{
+    cli_print_json(j);
+    json_decref(j);
+    is->json_done = true;
+}
+
+/* --json after a failure that printed no object of its own: the exit status
+ * and what the CA said, so that a script gets an object in every outcome
+ * (the message itself is on stderr). */
+static void print_failure_json(struct issue *is, int status, const struct acme_issue_result *res)
+{
+    print_json(is, json_pack("{s:s, s:o, s:s, s:i, s:s?, s:s?, s:s?, s:o, s:o}", "cert_name",
+                             is->cert_name, "names", names_json(is->names, is->nnames), "outcome",
+                             "failed", "exit_status", status, "order_url", res->order_url,
+                             "failed_identifier", res->failed_identifier, "failed_type",
+                             res->failed_type, "problem", cli_problem_json(&res->problem),
+                             "preflight", cli_preflight_json(&is->pf)));
+}
 
 /* The CAA identities to judge with: --ca-identity, else the directory's. */
 static void pick_identities(struct issue *is, const struct acme_directory *d)
@@ -286,16 +307,14 @@ static void pick_identities(struct issue *is, const struct acme_directory *d)
 }
 
 /* The JSON of a run that stopped because of CAA. */
-static void print_caa_stop(const struct issue *is, const struct cli_preflight *pf,
-                           const char *stage, enum caa_status outcome)
+static void print_caa_stop(struct issue *is, const struct cli_preflight *pf, const char *stage,
+                           enum caa_status outcome)
 {
     if (is->common.json) {
-        json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:o}", "cert_name", is->cert_name, "names",
-                              names_json(is->names, is->nnames), "outcome",
-                              outcome == CAA_DENIED ? "caa_refused" : "caa_dns_error", "stage",
-                              stage, "preflight", cli_preflight_json(pf));
-        cli_print_json(j);
-        json_decref(j);
+        print_json(is, json_pack("{s:s, s:o, s:s, s:s, s:o}", "cert_name", is->cert_name, "names",
+                                 names_json(is->names, is->nnames), "outcome",
+                                 outcome == CAA_DENIED ? "caa_refused" : "caa_dns_error", "stage",
+                                 stage, "preflight", cli_preflight_json(pf)));
     } else {
         cli_preflight_text(stdout, pf);
     }
@@ -306,7 +325,7 @@ static void print_caa_stop(const struct issue *is, const struct cli_preflight *p
  * status, with everything said.  In warn mode a refusal is shown and the
  * run goes on.
  */
-static int caa_verdict(const struct issue *is, const struct cli_preflight *pf, const char *stage)
+static int caa_verdict(struct issue *is, const struct cli_preflight *pf, const char *stage)
 {
     enum caa_status outcome = cli_preflight_outcome(pf);
     if (outcome == CAA_ALLOWED)
@@ -481,8 +500,7 @@ static int dry_run_report(struct issue *is)
                       is->cert_name, "names", names_json(is->names, is->nnames), "server",
                       is->common.server, "account_url", is->account_url, "preflight",
                       cli_preflight_json(&is->pf), "methods", methods, "checks", checks);
-        cli_print_json(j);
-        json_decref(j);
+        print_json(is, j);
     } else {
         json_decref(methods);
         json_decref(checks);
@@ -506,7 +524,7 @@ static void used_json(const struct acme_issue_result *res, json_t **methods, jso
 }
 
 /* Verify what the CA sent and store it (unless a dry run); 0 or an exit status. */
-static int store(const struct issue *is, const struct acme_key *cert_key,
+static int store(struct issue *is, const struct acme_key *cert_key,
                  const struct acme_issue_result *res)
 {
     struct cp_err err = {0};
@@ -555,8 +573,7 @@ static int store(const struct issue *is, const struct acme_key *cert_key,
         json_object_set_new(j, "preflight", cli_preflight_json(&is->pf));
         json_object_set_new(j, "methods", methods);
         json_object_set_new(j, "reused", reused);
-        cli_print_json(j);
-        json_decref(j);
+        print_json(is, j);
     } else if (save) {
         if (is->pf.report != NULL && cli_preflight_outcome(&is->pf) == CAA_ALLOWED)
             printf("CAA preflight: every name allowed for %s\n", is->pf.params[0].ca_identity);
@@ -758,6 +775,16 @@ static int check_args(struct issue *is)
             return CLI_EXIT_USAGE;
         }
     }
+    bool dns01 = false;
+    for (size_t i = 0; i < is->nmethods; i++)
+        dns01 = dns01 || strcmp(is->methods[i], "dns-01") == 0;
+    for (size_t i = 0; i < is->nnames && !dns01; i++)
+        if (strncmp(is->names[i], "*.", 2) == 0) {
+            cli_error("%s is a wildcard, which CAs validate only with dns-01 (RFC 8555 "
+                      "§7.1.3): add --challenge dns-01 (or a list with it) and --dns-hook PATH",
+                      is->names[i]);
+            return CLI_EXIT_USAGE;
+        }
     if (is->solving.dns_hook != NULL && is->dry_run == DRY_NONE &&
         hook_check_executable(is->solving.dns_hook, &err) != CP_OK) {
         cli_error("--dns-hook: %s", err.msg);
@@ -903,6 +930,8 @@ int cmd_issue(int argc, char **argv)
     }
     status = store(&is, cert_key, &res);
 out:
+    if (status != 0 && is.common.json && !is.json_done)
+        print_failure_json(&is, status, &res);
     cli_preflight_clear(&is.pf);
     acme_issue_result_clear(&res);
     acme_solver_server_stop(is.solving.http_srv);

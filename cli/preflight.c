@@ -169,8 +169,15 @@ enum cp_code cli_preflight_run(struct cli_preflight *pf, struct cp_err *err)
         const char *const *prefs = pf->judge_as && pf->judge_as[i] ? &pf->judge_as[i] : pf->methods;
         size_t nprefs = pf->judge_as && pf->judge_as[i] ? 1 : pf->nmethods;
         const char *identity = pf->identities[0], *method = prefs[0];
+        /* A wildcard is validated only with dns-01 (RFC 8555 §7.1.3). */
+        bool wildcard = caa_report_result(pf->report, i)->wildcard;
+        for (size_t k = 0; wildcard && !(pf->judge_as && pf->judge_as[i]) && k < nprefs; k++)
+            if (strcmp(prefs[k], "dns-01") == 0)
+                method = prefs[k];
         for (size_t k = 0; k < nprefs; k++) {
             int m = cli_method_index(prefs[k]);
+            if (wildcard && !(pf->judge_as && pf->judge_as[i]) && strcmp(prefs[k], "dns-01") != 0)
+                continue;
             if (m >= 0 && (pf->allowed[i] & (1u << m))) {
                 pf->chosen[i] = prefs[k];
                 method = prefs[k];
@@ -248,7 +255,12 @@ json_t *cli_preflight_json(const struct cli_preflight *pf)
 {
     if (pf->report == NULL)
         return json_null();
-    json_t *j = cli_caa_report_json(pf->report, &pf->params[0]);
+    /* The top level names the first preference (for a recheck, the type
+     * judged first); each result its own type. */
+    struct caa_params top = {.ca_identity = pf->params[0].ca_identity,
+                             .account_uri = pf->account_uri,
+                             .method = pf->judge_as ? pf->params[0].method : pf->methods[0]};
+    json_t *j = cli_caa_report_json(pf->report, &top);
     json_t *results = json_object_get(j, "results");
     for (size_t i = 0; results != NULL && i < json_array_size(results); i++) {
         json_t *r = json_array_get(results, i), *types = json_array();
@@ -259,7 +271,7 @@ json_t *cli_preflight_json(const struct cli_preflight *pf)
         json_object_set_new(r, "chosen_method",
                             pf->chosen[i] ? json_string(pf->chosen[i]) : json_null());
     }
-    json_object_set_new(j, "elapsed_ms", json_real((double)(long)(pf->elapsed_ms * 10) / 10));
+    json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)(pf->elapsed_ms + 0.5)));
     return j;
 }
 

@@ -23,6 +23,9 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cplab import Lab  # noqa: E402
 
+HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hooks", "examples",
+                    "dns-challtestsrv.sh")
+
 ZONE = """
     @     CAA 0 issue "letsencrypt.org"
     www   A   127.0.0.1
@@ -55,21 +58,23 @@ def run(certpilot, resolver, *idents):
     return proc.returncode
 
 
-def issue(certpilot, pebble, resolver, state, *names):
+def issue(certpilot, pebble, resolver, state, names, solver):
     domains = []
     for name in names:
         domains += ["-d", name]
-    argv = [certpilot, "issue"] + domains + [
-        "--standalone", "--http-port", str(pebble.http_port), "--agree-tos",
+    argv = [certpilot, "issue"] + domains + solver + [
+        "--agree-tos",
         "--email", "ops@example.test", "--ca-identity", "letsencrypt.org", "--resolver", resolver,
         "--server", pebble.directory_url, "--ca-bundle", pebble.ca_bundle, "--state-dir", state]
-    print("\n$ certpilot issue %s --standalone --http-port %d \\\n"
+    print("\n$ certpilot issue %s %s \\\n"
           "      --agree-tos --email ops@example.test --ca-identity letsencrypt.org \\\n"
           "      --resolver %s --server %s \\\n      --ca-bundle %s --state-dir %s"
-          % (" ".join("-d " + shlex.quote(n) for n in names), pebble.http_port, resolver,
-             pebble.directory_url, pebble.ca_bundle, state))
+          % (" ".join("-d " + shlex.quote(n) for n in names),
+             " ".join(shlex.quote(a) for a in solver), resolver, pebble.directory_url,
+             pebble.ca_bundle, state))
     sys.stdout.flush()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, CHALLTESTSRV_URL=pebble.challtestsrv_url))
     for line in (proc.stdout + proc.stderr).splitlines():
         print("  " + line)
     print("  (exit status %d)" % proc.returncode)
@@ -113,10 +118,13 @@ def main():
               "\n  preflight runs before anything is ordered; a name the CA would refuse is"
               "\n  never sent to it.")
         with tempfile.TemporaryDirectory(prefix="cpdemo-") as state:
-            issued = issue(certpilot, pebble, lab.resolver, state, "www.example.test",
-                           "example.test")
+            issued = issue(certpilot, pebble, lab.resolver, state,
+                           ["www.example.test", "example.test"],
+                           ["--standalone", "--http-port", str(pebble.http_port)])
             before = open(pebble.log).read().count("/order-plz")
-            stopped = issue(certpilot, pebble, lab.resolver, state, "*.blog.example.test")
+            # A wildcard needs dns-01; the hook talks to Pebble's test DNS.
+            stopped = issue(certpilot, pebble, lab.resolver, state, ["*.blog.example.test"],
+                            ["--challenge", "dns-01", "--dns-hook", HOOK])
             orders = open(pebble.log).read().count("/order-plz") - before
             print("  (orders Pebble received for it: %d)" % orders)
 
