@@ -421,6 +421,9 @@ struct acme_issue_req {
     size_t nmethods;
     const struct acme_key *cert_key;
     const char *preferred_chain; /* issuer CN of the root wanted, or NULL */
+    /* RFC 9773 §5: ARI cert ID of the certificate this order replaces, or
+     * NULL.  Sent only when the directory offers renewalInfo. */
+    const char *replaces;
     struct acme_solver solver;
     /* Called once before finalize when the order holds reused authorizations
      * (n >= 1); any code but CP_OK stops the issuance with that code before
@@ -447,6 +450,9 @@ struct acme_issue_result {
     char *failed_type;
     struct acme_problem problem; /* the CA's problem (order, challenge, finalize) */
     unsigned long requests;      /* HTTP requests this issuance sent */
+    /* newOrder with `replaces` was refused (alreadyReplaced, or malformed or
+     * unauthorized naming "replaces") and the order was placed again without it. */
+    bool replaces_dropped;
 };
 
 /*
@@ -462,5 +468,41 @@ struct acme_issue_result {
 enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
                         struct acme_issue_result *res, struct cp_err *err);
 void acme_issue_result_clear(struct acme_issue_result *r);
+
+/* ------------------------------------------------------------------- ARI */
+
+/*
+ * ACME Renewal Information (RFC 9773, acme/ari.c): the CA's suggested
+ * renewal window for a certificate.  Choosing a time in the window, and
+ * when to ask again, is the caller's policy.
+ */
+
+/* RFC 9773 §4.1 cert ID of the chain's leaf: base64url(AKI keyIdentifier)
+ * "." base64url(DER content octets of the serial).  *out is a heap string
+ * (free()).  CP_EINVAL when the leaf has no AKI keyIdentifier. */
+enum cp_code acme_ari_cert_id(const struct acme_chain *c, char **out, struct cp_err *err);
+
+struct acme_renewal_info {
+    long long start, end;  /* suggestedWindow, Unix seconds; end > start */
+    char *explanation_url; /* http(s) URL for the operator, or NULL */
+    long long retry_after; /* seconds until asking again (0 from _parse) */
+};
+
+/* Parse a renewalInfo object (untrusted: bounded, strict on the window).
+ * An explanationURL that is not a short http(s) URL is dropped, not an
+ * error.  CP_EPROTO for anything else that is wrong.  Clear `out` after. */
+enum cp_code acme_renewal_info_parse(const char *body, size_t len, struct acme_renewal_info *out,
+                                     struct cp_err *err);
+
+/* Unauthenticated GET <renewalInfo>/<cert_id> (RFC 9773 §4.2).  retry_after
+ * comes from Retry-After, clamped to [60 s, 1 day]; 6 hours when absent or
+ * unreadable (§4.3.2, §4.3.3).  CP_EINVAL when the directory has no
+ * renewalInfo or cert_id is malformed; CP_ECA with the problem's type and
+ * detail in `err` for a non-2xx answer. */
+enum cp_code acme_renewal_info_get(struct acme_client *c, const char *cert_id,
+                                   struct acme_renewal_info *out, struct cp_err *err);
+
+/* Frees explanation_url and zeroes; NULL is a no-op. */
+void acme_renewal_info_clear(struct acme_renewal_info *r);
 
 #endif

@@ -233,6 +233,12 @@ unsigned acme_client_deadline_s(const struct acme_client *c)
     return c->deadline_s;
 }
 
+enum cp_code acme_client_get(struct acme_client *c, const char *url, struct acme_response *r,
+                             struct cp_err *err)
+{
+    return request(c, "GET", url, NULL, r, err);
+}
+
 const char *acme_client_kid(const struct acme_client *c)
 {
     return c->kid;

@@ -490,6 +490,29 @@ out:
     return rc;
 }
 
+/* The newOrder payload: the identifiers, and `replaces` when not NULL. */
+static char *order_payload(json_t *ids, const char *replaces)
+{
+    json_t *p = json_pack("{s:O}", "identifiers", ids);
+    if (p != NULL && replaces != NULL && json_object_set_new(p, "replaces", json_string(replaces)))
+        json_object_clear(p);
+    char *text = p != NULL && json_object_size(p) > 0 ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    return text;
+}
+
+/* A newOrder refusal that is about `replaces` (RFC 9773 §5): the
+ * predecessor was already replaced, or the CA found the field wrong (Boulder:
+ * malformed for a certificate it does not know or that shares no name with
+ * the order, unauthorized for one of another account, each with a detail
+ * naming "replaces").  Only then is the order worth placing again without it. */
+static bool refuses_replaces(const struct acme_problem *p)
+{
+    return acme_problem_is(p, "alreadyReplaced") ||
+           ((acme_problem_is(p, "malformed") || acme_problem_is(p, "unauthorized")) &&
+            p->detail != NULL && strstr(p->detail, "replaces") != NULL);
+}
+
 enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
                         struct acme_issue_result *res, struct cp_err *err)
 {
@@ -510,9 +533,9 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
     }
     for (size_t i = 0; i < req->n; i++)
         json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", req->names[i]));
-    json_t *p = json_pack("{s:O}", "identifiers", ids);
-    payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
-    json_decref(p);
+    /* RFC 9773 §5: not sent to a CA that does not advertise ARI. */
+    const char *replaces = acme_client_directory(c)->renewal_info ? req->replaces : NULL;
+    payload = order_payload(ids, replaces);
     dep = calloc(req->n, sizeof *dep);
     reused = calloc(req->n, sizeof *reused);
     if (payload == NULL || dep == NULL || reused == NULL) {
@@ -521,6 +544,16 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
     }
 
     rc = acme_post(c, acme_client_directory(c)->new_order, payload, &r, &res->problem, err);
+    if (rc == CP_ECA && replaces != NULL && refuses_replaces(&res->problem)) {
+        free(payload);
+        payload = order_payload(ids, NULL);
+        if (payload == NULL) {
+            rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+            goto out;
+        }
+        res->replaces_dropped = true;
+        rc = acme_post(c, acme_client_directory(c)->new_order, payload, &r, &res->problem, err);
+    }
     if (rc != CP_OK)
         goto out;
     if (r.location == NULL) {

@@ -251,6 +251,7 @@ class Lab:
         self._misbehaving = {}  # the responder's: name -> zone config
         self._declared = set()
         self._procs = []  # (name, Popen), in start order
+        self._servers = []  # in-process servers (ARI proxies): .stop()
         self._pebble_cert = None
         _open_labs.add(self)
         _install_signal_handlers()
@@ -535,9 +536,10 @@ class Lab:
         if result.returncode != 0 or "NOERROR" not in result.stdout:
             raise RuntimeError("update of %s failed: %s%s" % (zone, result.stdout, result.stderr))
 
-    def pebble(self, http_port=None, tls_port=None, dns_server=None, env=None, eab_keys=None):
+    def pebble(self, http_port=None, tls_port=None, dns_server=None, env=None, eab_keys=None,
+               validity=None, ari=False):
         """Start Pebble and pebble-challtestsrv; return a Pebble (see there)."""
-        return Pebble(self, http_port, tls_port, dns_server, env, eab_keys)
+        return Pebble(self, http_port, tls_port, dns_server, env, eab_keys, validity, ari)
 
     # -- stopping
 
@@ -545,6 +547,8 @@ class Lab:
         """Stop every process (last started first) and remove the temp dir."""
         if self not in _open_labs:
             return
+        while self._servers:
+            self._servers.pop().stop()
         while self._procs:
             _, proc = self._procs.pop()
             _stop(proc)
@@ -573,13 +577,23 @@ class Pebble:
     eab_keys ({key id: base64url HMAC key}) makes Pebble require External
     Account Binding with those keys.
 
+    validity (seconds) sets Pebble's certificateValidityPeriod: short-lived
+    certificates for renewal tests (notAfter - notBefore = validity - 1 s).
+
+    ari=True puts an ARI proxy in front (tests/lab/ari_proxy.py): use
+    ari_directory_url as the client's server; it adds renewalInfo to the
+    directory, answers it with set_renewal_window(), records the cert IDs
+    asked for (ari_requests()) and the newOrder payloads (ari_new_orders()),
+    and passes everything else to Pebble.  Accounts made through
+    directory_url are not known through ari_directory_url (other kid).
+
     Attributes: directory_url, management_url, ca_bundle, log (Pebble's
     stdout: request lines like "POST /order-plz"), challtestsrv_url,
-    http_port, tls_port, dns_server.
+    http_port, tls_port, dns_server, ari_directory_url (None without ari).
     """
 
     def __init__(self, lab, http_port=None, tls_port=None, dns_server=None, env=None,
-                 eab_keys=None):
+                 eab_keys=None, validity=None, ari=False):
         self.lab = lab
         self.http_port = http_port or free_port(udp=False)
         self.tls_port = tls_port or free_port(udp=False)
@@ -591,6 +605,8 @@ class Pebble:
         self.management_url = "https://127.0.0.1:%d" % mgmt
         self.challtestsrv_url = "http://127.0.0.1:%d" % challtest_mgmt
         self.ca_bundle, key = self._certificate()
+        self.ari_directory_url = None
+        self._ari = None
 
         proc, log = lab._spawn("challtestsrv-%d" % challtest_mgmt, [
             "pebble-challtestsrv", "-management", "127.0.0.1:%d" % challtest_mgmt,
@@ -599,8 +615,9 @@ class Pebble:
         _wait_until("pebble-challtestsrv", lambda: _accepts(challtest_mgmt), proc, log)
 
         config = os.path.join(lab.dir, "pebble-%d.json" % listen)
+        extra = {} if validity is None else {"certificateValidityPeriod": int(validity)}
         with open(config, "w") as f:
-            json.dump({"pebble": {
+            json.dump({"pebble": dict({
                 "listenAddress": "127.0.0.1:%d" % listen,
                 "managementListenAddress": "127.0.0.1:%d" % mgmt,
                 "certificate": self.ca_bundle,
@@ -610,7 +627,7 @@ class Pebble:
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": bool(eab_keys),
                 "externalAccountMACKeys": dict(eab_keys or {}),
-            }}, f, indent=2)
+            }, **extra)}, f, indent=2)
         pebble_env = dict(BASE_ENV, PEBBLE_VA_NOSLEEP="1")
         pebble_env.update(env or {})
         proc, self.log = lab._spawn("pebble-%d" % listen, [
@@ -619,6 +636,14 @@ class Pebble:
             urllib.request.ProxyHandler({}),  # never through a proxy from the environment
             urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=self.ca_bundle)))
         _wait_until("pebble", lambda: "newOrder" in self.directory(), proc, self.log)
+        if ari:
+            from ari_proxy import AriProxy  # only tests of renewal need it
+            port = free_port(udp=False)
+            self._ari = AriProxy(self.directory_url, self.ca_bundle, self.ca_bundle, key, port,
+                                 log_path=os.path.join(lab.dir, "ari-proxy-%d.log" % port))
+            lab._servers.append(self._ari)
+            self._ari.start()
+            self.ari_directory_url = self._ari.directory_url
 
     def _certificate(self):
         """Pebble's TLS certificate and key, made once per lab."""
@@ -644,6 +669,41 @@ class Pebble:
     def root(self):
         """PEM of the root that signs Pebble's certificates (/roots/0)."""
         return self._get(self.management_url + "/roots/0")
+
+    # -- the ARI proxy (ari=True)
+
+    def _proxy(self):
+        if self._ari is None:
+            raise RuntimeError("this Pebble was started without ari=True")
+        return self._ari
+
+    def set_renewal_window(self, start, end, cert_id=None, retry_after=None,
+                           explanation_url=None):
+        """Serve this window for cert_id (None: for every cert without its own).
+
+        start, end: Unix seconds or datetime (a str is served verbatim, to
+        test bad timestamps).  retry_after: Retry-After header value (int or
+        str), None for no header.  explanation_url: None for no member.
+        """
+        self._proxy().set_window(start, end, cert_id, retry_after, explanation_url)
+
+    def clear_renewal_windows(self):
+        """Forget every window: renewalInfo answers 404 again."""
+        self._proxy().clear_windows()
+
+    def ari_requests(self):
+        """Cert IDs asked for at renewalInfo, in order."""
+        return self._proxy().requests()
+
+    def ari_new_orders(self):
+        """Decoded JWS payloads of the newOrder requests (dicts), in order."""
+        return self._proxy().new_orders()
+
+    def refuse_replaces(self, problem_type="alreadyReplaced"):
+        """Answer newOrders carrying "replaces" with this problem instead of
+        forwarding them: "alreadyReplaced" (409), "malformed" or "unauthorized"
+        (400, detail naming the field); None forwards again."""
+        self._proxy().refuse_replaces(problem_type)
 
 
 # --- selfcheck -------------------------------------------------------------

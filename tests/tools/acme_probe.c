@@ -18,6 +18,16 @@
  * whether the connection was reused is for the server side to tell (the
  * transport does not expose its curl handle).  Errors: the message on stderr,
  * exit status 2; usage errors: exit status 1.
+ *
+ * ARI (acme/ari.c), through the client:
+ *   acme_probe ari [--ca-bundle FILE] DIRECTORY_URL (CERT.pem | --id CERT_ID)
+ *     prints {"cert_id", "renewal_info": {"start", "end", "explanation_url",
+ *     "retry_after"} or null, "error": {"code", "message"} or null}; exit 0
+ *     whenever it printed that (also when the CA or the cert ID failed).
+ *   acme_probe ari-issue [--ca-bundle FILE] DIRECTORY_URL HTTP_PORT REPLACES|- NAME
+ *     a new account, an order for NAME with "replaces" (- for none), http-01
+ *     answered by the built-in server on HTTP_PORT; prints {"ok",
+ *     "replaces_dropped", "cert_id", "pem", "problem", "error"}.
  */
 #include "acme/acme.h"
 
@@ -124,7 +134,10 @@ static json_t *run(struct acme_http *h, struct probe *p, const char *method, con
 static int usage(void)
 {
     fprintf(stderr, "usage: acme_probe [--ca-bundle FILE] [--max BYTES] [--rel REL]... "
-                    "(METHOD URL [BODY] [--then METHOD URL [BODY]]... | --twice URL)\n");
+                    "(METHOD URL [BODY] [--then METHOD URL [BODY]]... | --twice URL)\n"
+                    "       acme_probe ari [--ca-bundle FILE] URL (CERT.pem | --id ID)\n"
+                    "       acme_probe ari-issue [--ca-bundle FILE] URL HTTP_PORT REPLACES|- "
+                    "NAME\n");
     return 1;
 }
 
@@ -164,8 +177,204 @@ static bool sequence_ok(int argc, char **argv)
     return true;
 }
 
+/* ------------------------------------------------------------------- ARI */
+
+static json_t *error_json(const struct cp_err *err)
+{
+    return json_pack("{s:s,s:s}", "code", cp_code_name(err->code), "message", err->msg);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(1 << 20);
+    *len = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (buf != NULL)
+        buf[*len] = '\0';
+    return buf;
+}
+
+static int print_json(json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return 2;
+    puts(text);
+    free(text);
+    return 0;
+}
+
+static enum cp_code connect_ca(const char *ca_bundle, const char *url, struct acme_client **c,
+                               struct cp_err *err)
+{
+    struct acme_client_opts o = {.directory_url = url, .http = {.ca_bundle = ca_bundle}};
+    struct acme_problem prob = {0};
+    enum cp_code rc = acme_client_new(&o, c, &prob, err);
+    acme_problem_clear(&prob);
+    return rc;
+}
+
+/* ari [--ca-bundle FILE] URL (CERT | --id ID) */
+static int cmd_ari(int argc, char **argv)
+{
+    const char *ca_bundle = NULL, *id_arg = NULL;
+    int i = 0;
+    if (i + 1 < argc && strcmp(argv[i], "--ca-bundle") == 0) {
+        ca_bundle = argv[i + 1];
+        i += 2;
+    }
+    if (argc - i == 3 && strcmp(argv[i + 1], "--id") == 0)
+        id_arg = argv[i + 2];
+    else if (argc - i != 2)
+        return usage();
+    const char *url = argv[i];
+
+    struct cp_err err = {0};
+    struct acme_client *c = NULL;
+    char *id = NULL;
+    json_t *info = json_null(), *error = json_null();
+    if (id_arg == NULL) {
+        size_t len = 0;
+        char *pem = read_file(argv[i + 1], &len);
+        struct acme_chain *chain = NULL;
+        if (pem == NULL) {
+            fprintf(stderr, "acme_probe: cannot read %s\n", argv[i + 1]);
+            return 2;
+        }
+        if (acme_chain_parse(pem, len, argv[i + 1], &chain, &err) == CP_OK)
+            (void)acme_ari_cert_id(chain, &id, &err);
+        acme_chain_free(chain);
+        free(pem);
+    } else {
+        id = strdup(id_arg);
+    }
+    if (id != NULL && connect_ca(ca_bundle, url, &c, &err) == CP_OK) {
+        struct acme_renewal_info ri;
+        if (acme_renewal_info_get(c, id, &ri, &err) == CP_OK) {
+            json_decref(info);
+            info = json_pack("{s:I,s:I,s:o,s:I}", "start", (json_int_t)ri.start, "end",
+                             (json_int_t)ri.end, "explanation_url", str_or_null(ri.explanation_url),
+                             "retry_after", (json_int_t)ri.retry_after);
+            acme_renewal_info_clear(&ri);
+        }
+    }
+    if (err.code != CP_OK) {
+        json_decref(error);
+        error = error_json(&err);
+    }
+    int status = print_json(json_pack("{s:o,s:o,s:o}", "cert_id", str_or_null(id), "renewal_info",
+                                      info, "error", error));
+    free(id);
+    acme_client_free(c);
+    return status;
+}
+
+static bool http01_only(void *ctx, const char *type, const char *ident)
+{
+    (void)ctx;
+    (void)ident;
+    return strcmp(type, "http-01") == 0;
+}
+
+static enum cp_code deploy(void *ctx, const char *type, const char *domain, const char *token,
+                           const char *key_authz, struct cp_err *err)
+{
+    (void)type;
+    (void)domain;
+    return acme_solver_server_add(ctx, token, key_authz, err);
+}
+
+static void cleanup(void *ctx, const char *type, const char *domain, const char *token,
+                    const char *key_authz)
+{
+    (void)ctx;
+    (void)type;
+    (void)domain;
+    (void)token;
+    (void)key_authz;
+}
+
+/* ari-issue [--ca-bundle FILE] URL HTTP_PORT REPLACES|- NAME */
+static int cmd_ari_issue(int argc, char **argv)
+{
+    const char *ca_bundle = NULL;
+    int i = 0;
+    if (i + 1 < argc && strcmp(argv[i], "--ca-bundle") == 0) {
+        ca_bundle = argv[i + 1];
+        i += 2;
+    }
+    if (argc - i != 4)
+        return usage();
+    const char *url = argv[i], *replaces = strcmp(argv[i + 2], "-") ? argv[i + 2] : NULL;
+    const char *name = argv[i + 3];
+    int port = atoi(argv[i + 1]);
+
+    struct cp_err err = {0};
+    struct acme_client *c = NULL;
+    struct acme_key *account_key = NULL, *cert_key = NULL;
+    struct acme_solver_server *srv = NULL;
+    struct acme_issue_result res = {0};
+    struct acme_problem prob = {0};
+    char *kid = NULL, *id = NULL;
+    enum cp_code rc = connect_ca(ca_bundle, url, &c, &err);
+    if (rc == CP_OK)
+        rc = acme_key_generate(ACME_KEY_EC256, &account_key, &err);
+    if (rc == CP_OK)
+        rc = acme_key_generate(ACME_KEY_EC256, &cert_key, &err);
+    if (rc == CP_OK) {
+        struct acme_account_req areq = {.agree_tos = true};
+        rc = acme_account_register(c, account_key, &areq, &kid, &prob, &err);
+    }
+    if (rc == CP_OK)
+        rc = acme_http01_server_start("127.0.0.1", port, &srv, &err);
+    if (rc == CP_OK) {
+        static const char *const methods[] = {"http-01"};
+        const char *names[] = {name};
+        struct acme_issue_req req = {
+            .names = names,
+            .n = 1,
+            .methods = methods,
+            .nmethods = 1,
+            .cert_key = cert_key,
+            .replaces = replaces,
+            .solver = {.supports = http01_only, .deploy = deploy, .cleanup = cleanup, .ctx = srv},
+        };
+        rc = acme_issue(c, &req, &res, &err);
+    }
+    if (rc == CP_OK) {
+        struct acme_chain *chain = NULL;
+        rc = acme_chain_parse(res.pem, strlen(res.pem), "certificate", &chain, &err);
+        if (rc == CP_OK)
+            rc = acme_ari_cert_id(chain, &id, &err);
+        acme_chain_free(chain);
+    }
+    const char *ptype = res.problem.type ? res.problem.type : prob.type;
+    int status = print_json(json_pack(
+        "{s:b,s:b,s:o,s:o,s:o,s:o}", "ok", rc == CP_OK, "replaces_dropped", res.replaces_dropped,
+        "cert_id", str_or_null(id), "pem", str_or_null(res.pem), "problem", str_or_null(ptype),
+        "error", rc == CP_OK ? json_null() : error_json(&err)));
+    acme_solver_server_stop(srv);
+    acme_issue_result_clear(&res);
+    acme_problem_clear(&prob);
+    acme_client_free(c);
+    acme_key_free(account_key);
+    acme_key_free(cert_key);
+    free(kid);
+    free(id);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "ari") == 0)
+        return cmd_ari(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "ari-issue") == 0)
+        return cmd_ari_issue(argc - 2, argv + 2);
+
     struct acme_http_opts opts = {0};
     struct probe p = {0};
     struct acme_http *h = NULL;

@@ -1,0 +1,292 @@
+"""An ACME Renewal Information (RFC 9773) front for the lab's Pebble.
+
+Pebble 2.4 has no renewalInfo resource.  AriProxy is a small HTTPS server on
+127.0.0.1, in a thread of the test process, using Pebble's own TLS
+certificate and key (so the lab's ca_bundle trusts it), that adds one:
+
+- GET /dir is Pebble's directory plus "renewalInfo": "<proxy>/renewalInfo";
+- GET /renewalInfo/<certID> answers the window the test set for that cert ID
+  (or for every cert), with a Retry-After when one was set, and logs the ID;
+- every other request is forwarded to Pebble unchanged, keeping the Host
+  header the client used.
+
+Why everything goes through the proxy: Pebble builds every URL it hands out
+from the request's Host, checks the JWS "url" against Host + path, and
+checks that a "kid" starts with <Host>/my-account/.  Sending only newOrder
+through the proxy therefore fails: with the proxy's Host the kid (made
+with Pebble's Host) is refused, with Pebble's Host the JWS url is.  So the
+directory is fetched from Pebble with the proxy's Host, every URL in it
+names the proxy, and the whole conversation passes through, consistently.
+An account registered through Pebble's own directory URL is a different
+account here (its kid names Pebble's port).
+
+POST newOrder payloads are decoded and recorded (new_orders()), so a test
+can see that "replaces" went on the wire.  refuse_replaces(type) makes the
+proxy itself answer a newOrder that carries "replaces" with that problem
+(alreadyReplaced 409, or malformed 400 naming the field), as a CA with ARI
+would, without forwarding it.
+"""
+
+import base64
+import datetime
+import http.client
+import http.server
+import json
+import ssl
+import threading
+import urllib.parse
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade",
+              "proxy-connection", "te", "trailer"}
+MAX_BODY = 1 << 20
+
+
+def rfc3339(t):
+    """Unix seconds or a datetime (naive = UTC) as 2025-01-02T04:00:00Z; a str is kept."""
+    if isinstance(t, str):
+        return t
+    if isinstance(t, datetime.datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=datetime.timezone.utc)
+        t = t.timestamp()
+    when = datetime.datetime.fromtimestamp(int(t), tz=datetime.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _b64url_json(text):
+    text = text + "=" * (-len(text) % 4)
+    return json.loads(base64.urlsafe_b64decode(text.encode()).decode() or "null")
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake happens here, in the connection's own thread, so a
+        # stalled client cannot hold up accept().
+        request.settimeout(15)
+        try:
+            tls = self.tls_context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        try:  # the TLS socket took over the descriptor: close it here
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            tls.close()
+
+    def handle_error(self, request, client_address):
+        pass  # a client that goes away is no news in a test
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "cplab-ari"
+
+    def log_message(self, fmt, *args):
+        self.server.proxy._log("%s %s" % (self.address_string(), fmt % args))
+
+    def _body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            raise ValueError("request body too large")
+        return self.rfile.read(n) if n else b""
+
+    def _reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _problem(self, status, kind, detail):
+        body = json.dumps({"type": "urn:ietf:params:acme:error:" + kind, "detail": detail,
+                           "status": status}).encode()
+        self._reply(status, body, [("Content-Type", "application/problem+json")])
+
+    def do_GET(self):
+        self._dispatch()
+
+    def do_HEAD(self):
+        self._dispatch()
+
+    def do_POST(self):
+        self._dispatch()
+
+    def _dispatch(self):
+        proxy = self.server.proxy
+        try:
+            body = self._body()
+            path = urllib.parse.urlsplit(self.path).path
+            if self.command == "GET" and path == proxy.dir_path:
+                self._directory()
+            elif self.command == "GET" and path.startswith("/renewalInfo/"):
+                self._renewal_info(path[len("/renewalInfo/"):])
+            elif self.command == "POST" and path == proxy.new_order_path:
+                self._new_order(body)
+            else:
+                self._forward(body)
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            proxy._log("error: %r" % e)
+            try:
+                self._problem(502, "serverInternal", "ari proxy: %s" % e)
+            except OSError:
+                pass
+
+    def _directory(self):
+        status, headers, body = self.server.proxy._pebble(
+            "GET", self.server.proxy.dir_path, None, self._host(), {})
+        if status != 200:
+            self._reply(status, body, headers)
+            return
+        directory = json.loads(body)
+        directory["renewalInfo"] = "https://%s/renewalInfo" % self._host()
+        self._reply(200, json.dumps(directory, indent=2).encode(),
+                    [("Content-Type", "application/json")])
+
+    def _renewal_info(self, cert_id):
+        answer = self.server.proxy._window_for(cert_id)
+        if answer is None:
+            self._problem(404, "malformed", "no renewal window set for %s" % cert_id)
+            return
+        doc = {"suggestedWindow": {"start": rfc3339(answer["start"]),
+                                   "end": rfc3339(answer["end"])}}
+        if answer["explanation_url"] is not None:
+            doc["explanationURL"] = answer["explanation_url"]
+        headers = [("Content-Type", "application/json")]
+        if answer["retry_after"] is not None:
+            headers.append(("Retry-After", str(answer["retry_after"])))
+        self._reply(200, json.dumps(doc).encode(), headers)
+
+    def _new_order(self, body):
+        proxy = self.server.proxy
+        try:
+            payload = _b64url_json(json.loads(body)["payload"])
+        except (ValueError, KeyError, TypeError):
+            payload = None
+        refusal = proxy._record_order(payload)
+        if refusal is not None and isinstance(payload, dict) and "replaces" in payload:
+            if refusal == "alreadyReplaced":
+                self._problem(409, "alreadyReplaced",
+                              "the certificate %s has already been replaced" % payload["replaces"])
+            else:
+                self._problem(400, refusal, "cannot use 'replaces' %s for this order"
+                              % payload["replaces"])
+            return
+        self._forward(body)
+
+    def _host(self):
+        return self.headers.get("Host") or "127.0.0.1:%d" % self.server.server_address[1]
+
+    def _forward(self, body):
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
+        status, out_headers, out_body = self.server.proxy._pebble(
+            self.command, self.path, body if self.command == "POST" else None, self._host(),
+            headers)
+        self._reply(status, out_body, out_headers)
+
+
+class AriProxy:
+    """The proxy in front of one Pebble; see the module doc.  start() it, stop() it."""
+
+    def __init__(self, pebble_directory_url, ca_bundle, cert, key, port, log_path=None):
+        parts = urllib.parse.urlsplit(pebble_directory_url)
+        self.pebble_host, self.pebble_port = parts.hostname, parts.port
+        self.dir_path = parts.path
+        self.port = port
+        self.directory_url = "https://127.0.0.1:%d%s" % (port, self.dir_path)
+        self.renewal_info_url = "https://127.0.0.1:%d/renewalInfo" % port
+        self._client_tls = ssl.create_default_context(cafile=ca_bundle)
+        self._lock = threading.Lock()
+        self._windows = {}  # cert ID or None (default) -> answer
+        self._requests = []
+        self._orders = []
+        self._refusal = None
+        self._log_path = log_path
+        self.new_order_path = None
+        server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_tls.load_cert_chain(cert, key)
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.tls_context = server_tls
+        self._server.proxy = self
+        self._thread = None
+
+    def start(self):
+        # Pebble's newOrder path (its URL is built from Host; the path is fixed).
+        status, _, body = self._pebble("GET", self.dir_path, None,
+                                       "%s:%d" % (self.pebble_host, self.pebble_port), {})
+        if status != 200:
+            raise RuntimeError("Pebble's directory answered HTTP %d" % status)
+        self.new_order_path = urllib.parse.urlsplit(json.loads(body)["newOrder"]).path
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.1},
+                                        name="ari-proxy-%d" % self.port, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._server.server_close()
+
+    # -- what tests call (through Pebble)
+
+    def set_window(self, start, end, cert_id=None, retry_after=None, explanation_url=None):
+        with self._lock:
+            self._windows[cert_id] = {"start": start, "end": end, "retry_after": retry_after,
+                                      "explanation_url": explanation_url}
+
+    def clear_windows(self):
+        with self._lock:
+            self._windows.clear()
+
+    def requests(self):
+        with self._lock:
+            return list(self._requests)
+
+    def new_orders(self):
+        with self._lock:
+            return [json.loads(json.dumps(p)) for p in self._orders]
+
+    def refuse_replaces(self, problem_type):
+        if problem_type not in (None, "alreadyReplaced", "malformed", "unauthorized"):
+            raise ValueError("problem_type: None, alreadyReplaced, malformed or unauthorized")
+        with self._lock:
+            self._refusal = problem_type
+
+    # -- internals
+
+    def _window_for(self, cert_id):
+        with self._lock:
+            self._requests.append(cert_id)
+            answer = self._windows.get(cert_id, self._windows.get(None))
+            return dict(answer) if answer is not None else None
+
+    def _record_order(self, payload):
+        with self._lock:
+            self._orders.append(payload)
+            return self._refusal
+
+    def _pebble(self, method, path, body, host, headers):
+        """One request to Pebble with Host: host; (status, [(name, value)], body)."""
+        conn = http.client.HTTPSConnection(self.pebble_host, self.pebble_port, timeout=30,
+                                           context=self._client_tls)
+        try:
+            conn.request(method, path, body=body, headers=dict(headers, Host=host))
+            resp = conn.getresponse()
+            out = resp.read(MAX_BODY + 1)
+            if len(out) > MAX_BODY:
+                raise ValueError("answer from Pebble too large")
+            kept = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
+            return resp.status, kept, out
+        finally:
+            conn.close()
+
+    def _log(self, line):
+        if self._log_path:
+            with open(self._log_path, "a") as f:
+                f.write(line + "\n")
