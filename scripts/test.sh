@@ -12,6 +12,9 @@ echo "== build (warnings are errors, ASan+UBSan)"
 cmake -S . -B build-test -DCP_WERROR=ON -DCP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-test -j"$jobs"
 
+echo "== systemd units"
+bash scripts/check-units.sh build-test
+
 echo "== format check"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 

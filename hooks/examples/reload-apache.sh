@@ -10,9 +10,10 @@
 # Runs as the user certpilot runs as (reloading needs root).  The unit is
 # Debian's apache2; other systems call it httpd.
 #
-# Use:
-# (--deploy-hook is planned with 'certpilot renew'; certpilot does not run deploy hooks yet)
-#   certpilot issue --webroot /var/www/html --deploy-hook /usr/share/certpilot/hooks/reload-apache.sh \
+# Use (certpilot saves the hook with the certificate; `certpilot renew` runs it
+# after each renewal):
+#   certpilot issue --webroot /var/www/html \
+#     --deploy-hook /usr/local/share/certpilot/hooks/reload-apache.sh \
 #     -d example.org -d www.example.org
 set -eu
 

@@ -7,11 +7,13 @@
 #   RENEWED_DOMAINS  the certificate's names, separated by spaces
 # They are only logged here: point nginx's ssl_certificate / ssl_certificate_key
 # at the files in RENEWED_LINEAGE once, and a reload is all a renewal needs.
-# Runs as the user certpilot runs as (reloading needs root).
+# Runs as the user certpilot runs as (reloading needs root).  `nginx -t` opens
+# nginx's log files for writing: certpilot-renew.service allows /var/log/nginx.
 #
-# Use:
-# (--deploy-hook is planned with 'certpilot renew'; certpilot does not run deploy hooks yet)
-#   certpilot issue --webroot /var/www/html --deploy-hook /usr/share/certpilot/hooks/reload-nginx.sh \
+# Use (certpilot saves the hook with the certificate; `certpilot renew` runs it
+# after each renewal):
+#   certpilot issue --webroot /var/www/html \
+#     --deploy-hook /usr/local/share/certpilot/hooks/reload-nginx.sh \
 #     -d example.org -d www.example.org
 set -eu
 

@@ -1,14 +1,20 @@
 #!/usr/bin/python3
-"""The example dns-01 hooks in hooks/examples against real servers on loopback.
+"""The example hooks in hooks/examples.
 
 - dns-nsupdate.sh sends TSIG-signed RFC 2136 updates to the lab's Knot;
   the TXT record is checked by asking Knot directly (no resolver cache).
 - dns-challtestsrv.sh drives pebble-challtestsrv's management API; the TXT
   record is checked on challtestsrv's own DNS listener.
+- The deploy hooks reload-nginx.sh, reload-apache.sh and restart-unit.sh run
+  with fake nginx, apachectl and systemctl first on PATH, which record their
+  arguments: what matters is which commands run, in which order, and that a
+  failed configuration test stops the reload.
 
 The hooks are run as certpilot runs them: the script itself, an argv
-(command word, then DOMAIN TOKEN_FILENAME TOKEN_VALUE) and an environment
-holding only PATH and the hook's configuration.
+(command word, then DOMAIN TOKEN_FILENAME TOKEN_VALUE for the dns-01 hooks; the
+words after the program in --deploy-hook for deploy hooks) and an environment
+holding only PATH and the hook's configuration (deploy hooks: RENEWED_LINEAGE
+and RENEWED_DOMAINS).
 """
 
 import os
@@ -25,6 +31,9 @@ from dnslib import QTYPE  # noqa: E402
 EXAMPLES = os.path.join(HERE, "..", "..", "hooks", "examples")
 NSUPDATE_HOOK = os.path.join(EXAMPLES, "dns-nsupdate.sh")
 CHALLTESTSRV_HOOK = os.path.join(EXAMPLES, "dns-challtestsrv.sh")
+NGINX_HOOK = os.path.join(EXAMPLES, "reload-nginx.sh")
+APACHE_HOOK = os.path.join(EXAMPLES, "reload-apache.sh")
+RESTART_HOOK = os.path.join(EXAMPLES, "restart-unit.sh")
 
 # Key authorization digests (base64url, 43 characters) as a CA would see them.
 VALUE_A = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
@@ -191,6 +200,124 @@ class ChalltestsrvHook(unittest.TestCase):
     def test_unreachable_api_fails(self):
         result = run_hook(CHALLTESTSRV_HOOK, {"CHALLTESTSRV_URL": "http://127.0.0.1:9"},
                           "deploy_challenge", "www.example.test", "tok", VALUE_A)
+        self.assertNotEqual(result.returncode, 0)
+
+
+# A stand-in for a system tool: appends its name and arguments to calls.log and
+# exits with the status in <name>.status (0 when there is none).
+FAKE_TOOL = """#!/bin/sh
+dir=$(dirname "$0")
+printf '%s\\n' "$(basename "$0") $*" >>"$dir/calls.log"
+[ -f "$dir/$(basename "$0").status" ] && exit "$(cat "$dir/$(basename "$0").status")"
+exit 0
+"""
+
+LINEAGE = "/var/lib/certpilot/certs/example.org"
+DOMAINS = "example.org www.example.org"
+
+
+class DeployHooks(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="cp-deploy-hook-")
+        self.bin = self.tmp.name
+        for tool in ("nginx", "apachectl", "systemctl"):
+            path = os.path.join(self.bin, tool)
+            with open(path, "w") as f:
+                f.write(FAKE_TOOL)
+            os.chmod(path, 0o755)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def fail_tool(self, tool, status=1):
+        with open(os.path.join(self.bin, tool + ".status"), "w") as f:
+            f.write("%d\n" % status)
+
+    def hook(self, hook, *argv, env=None):
+        env = dict({"PATH": self.bin + ":" + BASE_ENV["PATH"],
+                    "RENEWED_LINEAGE": LINEAGE, "RENEWED_DOMAINS": DOMAINS}, **(env or {}))
+        return subprocess.run([hook] + list(argv), env=dict(BASE_ENV, **env),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=30)
+
+    def calls(self):
+        try:
+            with open(os.path.join(self.bin, "calls.log")) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def assertRan(self, result):
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_nginx_tests_then_reloads(self):
+        result = self.hook(NGINX_HOOK)
+        self.assertRan(result)
+        self.assertEqual(self.calls(), ["nginx -t", "systemctl reload nginx"])
+        self.assertIn(DOMAINS, result.stdout)
+        self.assertIn(LINEAGE, result.stdout)
+
+    def test_nginx_bad_configuration_is_not_reloaded(self):
+        self.fail_tool("nginx")
+        result = self.hook(NGINX_HOOK)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(self.calls(), ["nginx -t"])
+
+    def test_nginx_failed_reload_fails_the_hook(self):
+        self.fail_tool("systemctl", 5)
+        result = self.hook(NGINX_HOOK)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(self.calls(), ["nginx -t", "systemctl reload nginx"])
+
+    def test_apache_tests_then_reloads(self):
+        result = self.hook(APACHE_HOOK)
+        self.assertRan(result)
+        self.assertEqual(self.calls(), ["apachectl configtest", "systemctl reload apache2"])
+        self.assertIn(DOMAINS, result.stdout)
+
+    def test_apache_bad_configuration_is_not_reloaded(self):
+        self.fail_tool("apachectl")
+        result = self.hook(APACHE_HOOK)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(self.calls(), ["apachectl configtest"])
+
+    def test_reload_hooks_without_certpilot_variables(self):
+        # Run by hand: the log line says what is unknown, the reload still happens.
+        for hook in (NGINX_HOOK, APACHE_HOOK):
+            result = self.hook(hook, env={"RENEWED_LINEAGE": "", "RENEWED_DOMAINS": ""})
+            self.assertRan(result)
+        self.assertEqual(self.calls()[1::2], ["systemctl reload nginx",
+                                              "systemctl reload apache2"])
+
+    def test_restart_unit_from_argument(self):
+        # --deploy-hook "/usr/.../restart-unit.sh postfix.service"
+        result = self.hook(RESTART_HOOK, "postfix.service")
+        self.assertRan(result)
+        self.assertEqual(self.calls(), ["systemctl restart -- postfix.service"])
+        self.assertIn("restarting postfix.service", result.stdout)
+        self.assertIn(LINEAGE, result.stdout)
+
+    def test_restart_unit_from_environment(self):
+        result = self.hook(RESTART_HOOK, env={"UNIT": "dovecot.service"})
+        self.assertRan(result)
+        self.assertEqual(self.calls(), ["systemctl restart -- dovecot.service"])
+
+    def test_restart_unit_argument_wins_over_environment(self):
+        result = self.hook(RESTART_HOOK, "postfix.service", env={"UNIT": "dovecot.service"})
+        self.assertRan(result)
+        self.assertEqual(self.calls(), ["systemctl restart -- postfix.service"])
+
+    def test_restart_unit_refuses_bad_use(self):
+        for argv, env in (([], {}), ([], {"UNIT": ""}), (["--now"], {}),
+                          ([], {"UNIT": "-H"}), (["postfix.service", "dovecot.service"], {})):
+            result = self.hook(RESTART_HOOK, *argv, env=env)
+            self.assertNotEqual(result.returncode, 0, (argv, env))
+            self.assertIn("restart-unit:", result.stderr)
+        self.assertEqual(self.calls(), [])
+
+    def test_restart_unit_failure_fails_the_hook(self):
+        self.fail_tool("systemctl", 1)
+        result = self.hook(RESTART_HOOK, "postfix.service")
         self.assertNotEqual(result.returncode, 0)
 
 
