@@ -22,10 +22,12 @@ enum cli_exit {
     CLI_EXIT_CA = 3,           /* the CA refused a request (problem document shown) */
     CLI_EXIT_CHALLENGE = 4,    /* the CA could not validate a challenge */
     CLI_EXIT_NETWORK = 5,      /* the CA could not be reached, or a wait timed out */
+    CLI_EXIT_HOOK = 6,         /* a hook failed; the certificate was saved (issue) */
     CLI_EXIT_USAGE = 64,       /* bad option or argument (sysexits EX_USAGE) */
     CLI_EXIT_UNAVAILABLE = 69, /* a needed local service is unusable, e.g. DNS set-up */
     CLI_EXIT_SOFTWARE = 70,    /* internal error: a bug */
     CLI_EXIT_IO = 74,          /* a local file could not be read or written */
+    CLI_EXIT_LOCKED = 75,      /* another run holds the state directory's lock (EX_TEMPFAIL) */
     CLI_EXIT_CONFIG = 78       /* missing set-up, e.g. no account and no --agree-tos */
 };
 
@@ -35,6 +37,34 @@ void cli_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+
+/* Log lines on stderr (cli/output.c), syslog priorities. */
+#include <stdarg.h>
+enum cli_log_level {
+    CLI_LOG_ERR = 3,
+    CLI_LOG_WARNING = 4,
+    CLI_LOG_NOTICE = 5,
+    CLI_LOG_INFO = 6,
+    CLI_LOG_DEBUG = 7
+};
+/* Once, before a command runs: --quiet keeps errors only, -v adds debug. */
+void cli_log_setup(bool quiet, bool verbose);
+bool cli_log_enabled(enum cli_log_level level);
+void cli_log(enum cli_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void cli_vlog(enum cli_log_level level, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 0)))
+#endif
+    ;
+/* The last error said (not warnings), "" when none since the clear. */
+const char *cli_last_error(void);
+void cli_last_error_clear(void);
+/* Each line of `text` as its own log line, after `prefix`. */
+void cli_log_lines(enum cli_log_level level, const char *prefix, const char *text);
 
 /* Print a JSON value on stdout, indented, with a final newline. */
 void cli_print_json(const json_t *v);
@@ -159,6 +189,85 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
                        const struct acme_account_req *reg, unsigned flags, struct acme_key **key,
                        char **url);
 
+/* ------------------------------------------------- config files (cli/config.c) */
+
+#include <getopt.h>
+
+/* A "key = value" file: the defaults file or a certificate's renewal.conf. */
+struct cli_conf_entry {
+    char *key; /* '_' turned into '-' */
+    char *value;
+    unsigned line;
+};
+struct cli_conf {
+    char path[4096];
+    struct cli_conf_entry *e;
+    size_t n;
+};
+/* Read and parse; a missing file is empty when missing_ok.  Errors name
+ * FILE:LINE and what to write instead. */
+enum cp_code cli_conf_load(const char *path, bool missing_ok, struct cli_conf *out,
+                           struct cp_err *err);
+enum cp_code cli_conf_parse(const char *path, const char *text, size_t len, struct cli_conf *out,
+                            struct cp_err *err);
+void cli_conf_clear(struct cli_conf *c);
+const char *cli_conf_get(const struct cli_conf *c, const char *key); /* the last value */
+
+/* A growing argv (NULL-terminated), each argument with where it came from. */
+struct cli_args {
+    char **argv;
+    char **origin; /* "FILE:LINE", or NULL for the command line */
+    size_t argc, cap;
+};
+enum cp_code cli_args_add(struct cli_args *a, const char *arg, const char *origin);
+void cli_args_clear(struct cli_args *a);
+/* Each setting as "--key=value" ("--key" for a flag that is yes), checked
+ * against the getopt table `opts`; keys in `refused` are errors, keys in
+ * `skip` are left out (a later source sets them). */
+enum cp_code cli_conf_to_args(const struct cli_conf *c, const struct option *opts,
+                              const char *const *refused, const char *const *skip,
+                              struct cli_args *a, struct cp_err *err);
+
+#define CLI_DEFAULT_CONFIG "/etc/certpilot/config"
+
+/* ------------------------------------------------------ hooks (cli/hookrun.c) */
+
+/* Run a hook command line (program and arguments separated by spaces; no
+ * shell) with `env` ("NAME=value", NULL-terminated) added; its output goes to
+ * the log as "<what>: ..." lines.  True when it exited 0; failures are said. */
+bool cli_hook_command(const char *what, const char *command, const char *const *env);
+/* One command of the dehydrated hook protocol; true when it exited 0. */
+bool cli_hook_event(const char *hook, const char *command, const char *const *args, size_t nargs);
+
+/* ------------------------------------ the issuance engine (cli/cmd_issue.c) */
+
+struct cli_issue; /* opaque: one certificate's settings and one run of them */
+struct cli_issue *cli_issue_new(void);
+void cli_issue_free(struct cli_issue *is);
+/* issue's option table; its long names are the keys of the config files. */
+const struct option *cli_issue_options(void);
+/* Parse and check `args` (argv[0] is a command word; they must outlive
+ * `is`); 0, or the exit status with the reason said. */
+int cli_issue_configure(struct cli_issue *is, const struct cli_args *args);
+struct cli_issue_info {
+    const char *cert_name, *server, *ca_bundle, *state_dir;
+    const char *hook, *pre_hook, *post_hook, *deploy_hook;
+    const char *const *names;
+    size_t nnames;
+    const struct caa_resolver_opts *ropts;
+};
+void cli_issue_info(const struct cli_issue *is, struct cli_issue_info *out);
+/* Order, verify and store a certificate (no pre/post/deploy hooks), the
+ * report written to `out`; `replaces` is the ARI id of the certificate it
+ * replaces, or NULL.  0 or the exit status. */
+int cli_issue_obtain(struct cli_issue *is, FILE *out, const char *replaces);
+/* After a stored certificate: the deploy hook (`override` when not NULL) and
+ * the dehydrated hook's deploy_cert; 0 or CLI_EXIT_HOOK. */
+int cli_issue_deploy(struct cli_issue *is, const char *override);
+/* "issued", "dry_run", "caa_refused", "caa_dns_error", "failed"; and the new
+ * certificate's expiry (RFC 3339) when issued. */
+const char *cli_issue_outcome(const struct cli_issue *is, const char **not_after);
+
 /* cli/state.c */
 const char *cli_default_state_dir(char *buf, size_t size);
 /* The account directory of a CA; created (0700) when `create`. */
@@ -178,5 +287,19 @@ enum cp_code cli_cert_store(const char *state, const char *cert_name, const char
                             size_t privkey_len, const char *cert_pem, const char *chain_pem,
                             const char *fullchain_pem, char *live_dir, size_t live_size,
                             struct cp_err *err);
+
+/* The state directory's lock (flock on STATE/renew.lock), waiting at most
+ * timeout_s; 0 with *fd held (close it to release), or CLI_EXIT_LOCKED /
+ * CLI_EXIT_IO with the reason said. */
+int cli_state_lock(const char *state, unsigned timeout_s, int *fd);
+/* A certificate's status.json: an object (empty when there is none). */
+json_t *cli_cert_status_load(const char *state, const char *cert_name);
+enum cp_code cli_cert_status_save(const char *state, const char *cert_name, const json_t *st,
+                                  struct cp_err *err);
+/* The time as RFC 3339 UTC ("2026-11-24T18:00:00Z"). */
+void cli_time_str(long long t, char out[32]);
+
+int cmd_renew(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 
 #endif

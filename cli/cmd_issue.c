@@ -2,6 +2,7 @@
  * cli/cmd_issue.c - `certpilot issue`: obtain a certificate and store it at
  * stable paths in the state directory.
  */
+#define _DEFAULT_SOURCE /* realpath() */
 #include "cli/cli.h"
 
 #include <getopt.h>
@@ -9,25 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "common/file.h"
 #include "hooks/hooks.h"
 
-#define NAMES_MAX       100
-#define METHODS_MAX     3
-#define HOOK_TIMEOUT_MS 120000
-#define DNS_TIMEOUT_MAX 3600 /* seconds */
-#define DNS_POLL_MS     2000 /* how often the nameservers are asked */
+#define NAMES_MAX          100
+#define METHODS_MAX        3
+#define HOOK_TIMEOUT_MS    120000
+#define DNS_TIMEOUT_MAX    3600 /* seconds */
+#define DNS_POLL_MS        2000 /* how often the nameservers are asked */
+#define ISSUE_LOCK_TIMEOUT 300  /* seconds to wait for a renew run to finish */
 
 static void usage(FILE *f)
 {
     fputs("usage: certpilot issue -d NAME [-d NAME]... [--cert-name NAME]\n"
           "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096]\n"
           "         [--challenge TYPE[,TYPE...]] [--webroot DIR | --standalone]\n"
-          "         [--http-port N] [--tls-port N] [--dns-hook PATH] [--preferred-chain CN]\n"
+          "         [--http-port N] [--tls-port N] [--hook PATH | --dns-hook PATH]\n"
+          "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD] [--preferred-chain CN]\n"
           "         [--caa-preflight enforce|warn|off] [--ca-identity DOMAIN]\n"
           "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
           "         [--dns-timeout SECONDS] [--authoritative-port N] [--dry-run[=check|order]]\n"
-          "         [--reuse-key] [--agree-tos] [--email ADDR] [common options]\n"
+          "         [--reuse-key] [--agree-tos] [--email ADDR] [--config FILE] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
           "\n"
           "CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
@@ -40,6 +45,13 @@ static void usage(FILE *f)
           "                          a dns-01 zone (repeatable; default: /etc/resolv.conf)\n"
           "  --timeout SECONDS       time allowed for the CAA look-ups (default: 10)\n"
           "  --tries N               attempts per query within that time (default: 2)\n"
+          "Hooks: CMD is a program and its arguments separated by spaces (no shell).\n"
+          "  --pre-hook CMD / --post-hook CMD   before ordering / after, whatever happened\n"
+          "  --deploy-hook CMD   after the certificate is stored (RENEWED_LINEAGE,\n"
+          "                      RENEWED_DOMAINS); kept for renew with the other settings\n"
+          "  --hook PATH         a dehydrated hook script: dns-01 challenges, deploy_cert,\n"
+          "                      startup_hook, exit_hook, ...  (--dns-hook: challenges only)\n"
+          "  --config FILE       defaults (default /etc/certpilot/config, if it exists)\n"
           "dns-01: after the hook publishes a record, wait until every authoritative\n"
           "nameserver of its zone serves it before the CA is asked to validate:\n"
           "  --dns-timeout SECONDS   how long to wait (default: 120; 0: do not wait)\n"
@@ -272,6 +284,21 @@ struct issue {
     struct cli_preflight pf, recheck;
     int recheck_status; /* exit status the recheck decided, 0 to go on */
     bool json_done;     /* the one JSON object of --json was printed */
+    /* hooks (a command line of words, or the dehydrated hook's path) */
+    const char *pre_hook, *post_hook, *deploy_hook;
+    const char *hook; /* --hook: the whole dehydrated protocol (--dns-hook: challenges only) */
+    /* the settings as given, to be written into renewal.conf */
+    struct setting {
+        const char *key, *value;
+    } settings[NAMES_MAX + 64];
+    size_t nsettings;
+    const char *const *origin; /* per argv index: "FILE:LINE" or NULL */
+    /* renew: the certificate this order replaces (ARI), engine output */
+    const char *replaces;
+    FILE *out;           /* what a run reports (stdout for issue) */
+    char not_after[32];  /* of the certificate obtained */
+    char live_dir[4096]; /* where it was stored */
+    const char *outcome; /* "issued", "caa_refused", "caa_dns_error", "failed", "dry_run" */
 };
 
 static void print_json(struct issue *is, json_t *j)
@@ -316,7 +343,7 @@ static void print_caa_stop(struct issue *is, const struct cli_preflight *pf, con
                                  outcome == CAA_DENIED ? "caa_refused" : "caa_dns_error", "stage",
                                  stage, "preflight", cli_preflight_json(pf)));
     } else {
-        cli_preflight_text(stdout, pf);
+        cli_preflight_text(is->out, pf);
     }
 }
 
@@ -333,13 +360,14 @@ static int caa_verdict(struct issue *is, const struct cli_preflight *pf, const c
     bool recheck = strcmp(stage, "recheck") == 0;
     if (is->pf_mode == PF_WARN) {
         if (!is->common.json)
-            cli_preflight_text(stdout, pf);
+            cli_preflight_text(is->out, pf);
         cli_error("warning: the CAA %s %s; going on because of --caa-preflight=warn",
                   recheck ? "recheck before finalize" : "preflight",
                   outcome == CAA_DENIED ? "says the CA will refuse this order"
                                         : "could not complete");
         return 0;
     }
+    is->outcome = outcome == CAA_DENIED ? "caa_refused" : "caa_dns_error";
     print_caa_stop(is, pf, stage, outcome);
     if (outcome == CAA_DENIED)
         cli_error("CAA %s refused the order: %s", recheck ? "recheck" : "preflight",
@@ -460,8 +488,8 @@ static int dry_checks(struct issue *is, json_t *checks)
         json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "check", what, "ok", rc == CP_OK,
                                                 "detail", rc == CP_OK ? "" : err.msg));
         if (!is->common.json)
-            printf("  %-4s %s%s%s\n", rc == CP_OK ? "ok" : "FAIL", what, rc == CP_OK ? "" : ": ",
-                   rc == CP_OK ? "" : err.msg);
+            fprintf(is->out, "  %-4s %s%s%s\n", rc == CP_OK ? "ok" : "FAIL", what,
+                    rc == CP_OK ? "" : ": ", rc == CP_OK ? "" : err.msg);
         if (rc != CP_OK && status == 0)
             status = cli_acme_fail(rc, &err, NULL);
     }
@@ -485,12 +513,13 @@ static int dry_run_report(struct issue *is)
 {
     json_t *checks = json_array(), *methods = planned_methods(is);
     if (!is->common.json) {
-        printf("Dry run (nothing ordered, nothing written) against %s\n", is->common.server);
-        printf("  account: %s\n",
-               is->account_url ? is->account_url : "none yet (a real run registers one)");
+        fprintf(is->out, "Dry run (nothing ordered, nothing written) against %s\n",
+                is->common.server);
+        fprintf(is->out, "  account: %s\n",
+                is->account_url ? is->account_url : "none yet (a real run registers one)");
         for (size_t i = 0; i < is->nnames; i++) {
             const char *m = json_string_value(json_object_get(methods, is->names[i]));
-            printf("  would order %s with %s\n", is->names[i], m ? m : "no usable type");
+            fprintf(is->out, "  would order %s with %s\n", is->names[i], m ? m : "no usable type");
         }
     }
     int status = dry_checks(is, checks);
@@ -504,8 +533,9 @@ static int dry_run_report(struct issue *is)
     } else {
         json_decref(methods);
         json_decref(checks);
-        printf("%s\n", status == 0 ? "Dry run: everything is ready for a real run."
-                                   : "Dry run: fix the failed check above first.");
+        fprintf(is->out, "%s\n",
+                status == 0 ? "Dry run: everything is ready for a real run."
+                            : "Dry run: fix the failed check above first.");
     }
     return status;
 }
@@ -555,6 +585,8 @@ static int store(struct issue *is, const struct acme_key *cert_key,
     struct tm tm;
     gmtime_r(&not_after, &tm);
     strftime(expiry, sizeof expiry, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(is->not_after, sizeof is->not_after, "%s", expiry);
+    snprintf(is->live_dir, sizeof is->live_dir, "%s", live);
     if (is->common.json) {
         json_t *methods, *reused, *j;
         used_json(res, &methods, &reused);
@@ -576,14 +608,17 @@ static int store(struct issue *is, const struct acme_key *cert_key,
         print_json(is, j);
     } else if (save) {
         if (is->pf.report != NULL && cli_preflight_outcome(&is->pf) == CAA_ALLOWED)
-            printf("CAA preflight: every name allowed for %s\n", is->pf.params[0].ca_identity);
-        printf("Certificate issued for %s%s (expires %s)\n", is->names[0],
-               is->nnames > 1 ? " and others" : "", expiry);
-        printf("  key:       %s/privkey.pem\n  fullchain: %s/fullchain.pem\n", live, live);
-        printf("  cert:      %s/cert.pem\n  chain:     %s/chain.pem\n", live, live);
+            fprintf(is->out, "CAA preflight: every name allowed for %s\n",
+                    is->pf.params[0].ca_identity);
+        fprintf(is->out, "Certificate issued for %s%s (expires %s)\n", is->names[0],
+                is->nnames > 1 ? " and others" : "", expiry);
+        fprintf(is->out, "  key:       %s/privkey.pem\n  fullchain: %s/fullchain.pem\n", live,
+                live);
+        fprintf(is->out, "  cert:      %s/cert.pem\n  chain:     %s/chain.pem\n", live, live);
     } else {
-        printf("Dry run: the CA issued a certificate for %s%s (expires %s); nothing was saved.\n",
-               is->names[0], is->nnames > 1 ? " and others" : "", expiry);
+        fprintf(is->out,
+                "Dry run: the CA issued a certificate for %s%s (expires %s); nothing was saved.\n",
+                is->names[0], is->nnames > 1 ? " and others" : "", expiry);
     }
 out:
     if (keypem != NULL) {
@@ -627,114 +662,228 @@ static int parse_dry_run(const char *arg, enum dry_run *d)
     return 0;
 }
 
-/* Options into `is`; 0 to go on, else the exit status. */
+/* issue's options; their long names are also the keys of the config files. */
+static const struct option issue_options[] = {
+    {"domain", required_argument, NULL, 'd'},
+    {"cert-name", required_argument, NULL, 'n'},
+    {"key-type", required_argument, NULL, 'k'},
+    {"challenge", required_argument, NULL, 'c'},
+    {"webroot", required_argument, NULL, 'w'},
+    {"standalone", no_argument, NULL, 's'},
+    {"http-port", required_argument, NULL, 'p'},
+    {"tls-port", required_argument, NULL, 'P'},
+    {"hook", required_argument, NULL, 'H'},
+    {"dns-hook", required_argument, NULL, 2012},
+    {"pre-hook", required_argument, NULL, 2007},
+    {"post-hook", required_argument, NULL, 2008},
+    {"deploy-hook", required_argument, NULL, 2009},
+    {"config", required_argument, NULL, 2010},
+    {"preferred-chain", required_argument, NULL, 'C'},
+    {"agree-tos", no_argument, NULL, 't'},
+    {"reuse-key", no_argument, NULL, 'R'},
+    {"email", required_argument, NULL, 'e'},
+    {"dns-timeout", required_argument, NULL, 2002},
+    {"authoritative-port", required_argument, NULL, 2003},
+    {"ca-identity", required_argument, NULL, 2004},
+    {"caa-preflight", required_argument, NULL, 2005},
+    {"dry-run", optional_argument, NULL, 2006},
+    {"help", no_argument, NULL, 'h'},
+    CLI_COMMON_LONGOPTS,
+    CLI_DNS_LONGOPTS,
+    {NULL, 0, NULL, 0},
+};
+
+const struct option *cli_issue_options(void)
+{
+    return issue_options;
+}
+
+/* Options that are a certificate's settings (kept in renewal.conf); the
+ * others belong to one run. */
+static bool persistent(int ch)
+{
+    switch (ch) {
+    case 't':
+    case 'e':
+    case 'h':
+    case 'n':
+    case 'v':
+    case 1003:
+    case 1004:
+    case 2006:
+    case 2010: return false;
+    default: return true;
+    }
+}
+
+static const char *option_name(int ch)
+{
+    for (const struct option *o = issue_options; o->name != NULL; o++)
+        if (o->val == ch)
+            return o->name;
+    return "?";
+}
+
+/* The source of argv[i]: the file part of its origin, "" for the command line. */
+static size_t source_len(const char *origin)
+{
+    return origin == NULL ? 0 : strcspn(origin, ":");
+}
+
+static bool same_source(const char *a, const char *b)
+{
+    size_t la = source_len(a), lb = source_len(b);
+    return la == lb && (la == 0 || strncmp(a, b, la) == 0);
+}
+
+static void drop_settings(struct issue *is, const char *key)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < is->nsettings; i++)
+        if (strcmp(is->settings[i].key, key) != 0)
+            is->settings[k++] = is->settings[i];
+    is->nsettings = k;
+}
+
+/* Remember a setting for renewal.conf: lists add up, the rest is replaced. */
+static void record(struct issue *is, int ch, const char *value)
+{
+    const char *key = option_name(ch);
+    bool list = ch == 'd' || ch == CLI_OPT_RESOLVER;
+    if (!persistent(ch))
+        return;
+    if (!list)
+        drop_settings(is, key);
+    if (ch == 'H' || ch == 2012) /* one dehydrated hook: the last given */
+        drop_settings(is, ch == 'H' ? "dns-hook" : "hook");
+    if (is->nsettings < sizeof is->settings / sizeof is->settings[0])
+        is->settings[is->nsettings++] = (struct setting){key, value ? value : "yes"};
+}
+
+static int parse_one(struct issue *is, int ch, char **argv);
+
+/* Options into `is`; 0 to go on, else the exit status.  Names and resolvers
+ * add up within one source (the defaults file, renewal.conf, the command
+ * line); a later source's list replaces an earlier one's. */
 static int parse_args(struct issue *is, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"domain", required_argument, NULL, 'd'},
-        {"cert-name", required_argument, NULL, 'n'},
-        {"key-type", required_argument, NULL, 'k'},
-        {"challenge", required_argument, NULL, 'c'},
-        {"webroot", required_argument, NULL, 'w'},
-        {"standalone", no_argument, NULL, 's'},
-        {"http-port", required_argument, NULL, 'p'},
-        {"tls-port", required_argument, NULL, 'P'},
-        {"dns-hook", required_argument, NULL, 'H'},
-        {"preferred-chain", required_argument, NULL, 'C'},
-        {"agree-tos", no_argument, NULL, 't'},
-        {"reuse-key", no_argument, NULL, 'R'},
-        {"email", required_argument, NULL, 'e'},
-        {"dns-timeout", required_argument, NULL, 2002},
-        {"authoritative-port", required_argument, NULL, 2003},
-        {"ca-identity", required_argument, NULL, 2004},
-        {"caa-preflight", required_argument, NULL, 2005},
-        {"dry-run", optional_argument, NULL, 2006},
-        {"help", no_argument, NULL, 'h'},
-        CLI_COMMON_LONGOPTS,
-        CLI_DNS_LONGOPTS,
-        {NULL, 0, NULL, 0},
-    };
-    struct cp_err err = {0};
+    const char *domain_src = NULL, *resolver_src = NULL;
+    int status = 0, cur = 0;
     int ch;
 
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":hvd:", longopts, NULL)) != -1) {
+    while (status == 0 && (ch = getopt_long(argc, argv, ":hvd:", issue_options, NULL)) != -1) {
+        cur = optind - 1;
+        const char *origin = is->origin ? is->origin[cur] : NULL;
+        if (ch == CLI_OPT_RESOLVER && is->dns.ropts.nservers > 0 &&
+            !same_source(resolver_src, origin)) {
+            is->dns.ropts.nservers = 0;
+            drop_settings(is, "resolver");
+        }
+        if (ch == CLI_OPT_RESOLVER)
+            resolver_src = origin;
+        if (ch == 'd' && is->nnames > 0 && !same_source(domain_src, origin)) {
+            is->nnames = 0;
+            drop_settings(is, "domain");
+        }
+        if (ch == 'd')
+            domain_src = origin;
+        if (ch != ':' && ch != '?')
+            record(is, ch, optarg);
         if (cli_common_option(&is->common, ch, optarg))
             continue;
         int handled = cli_dns_option(&is->dns, ch, optarg);
         if (handled < 0)
-            return CLI_EXIT_USAGE;
-        if (handled > 0)
+            status = CLI_EXIT_USAGE;
+        if (handled != 0)
             continue;
-        switch (ch) {
-        case 'd':
-            if (is->nnames == NAMES_MAX) {
-                cli_error("at most %d names in one certificate", NAMES_MAX);
-                return CLI_EXIT_USAGE;
-            }
-            is->names[is->nnames++] = optarg;
-            break;
-        case 'n': is->cert_name = optarg; break;
-        case 'k':
-            if (acme_key_type_parse(optarg, &is->key_type, &err) != CP_OK) {
-                cli_error("--key-type: %s", err.msg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'c':
-            if (parse_methods(optarg, is->methods, &is->nmethods) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case 'w': is->solving.webroot = optarg; break;
-        case 's': is->solving.standalone = true; break;
-        case 'p':
-            if (parse_port("--http-port", optarg, &is->solving.http_port) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case 'P':
-            if (parse_port("--tls-port", optarg, &is->solving.tls_port) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case 'H': is->solving.dns_hook = optarg; break;
-        case 'C': is->preferred = optarg; break;
-        case 't': is->agree_tos = true; break;
-        case 'R': is->reuse_key = true; break;
-        case 'e': is->email = optarg; break;
-        case 2002:
-            if (parse_dns_timeout(optarg, &is->solving.dns_timeout_ms) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case 2003:
-            if (parse_port("--authoritative-port", optarg, &is->auth_port) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case 2004:
-            if (!cli_ca_identity_valid(optarg)) {
-                cli_error("--ca-identity \"%s\" is not an issuer domain name "
-                          "(e.g. letsencrypt.org)",
-                          optarg);
-                return CLI_EXIT_USAGE;
-            }
-            is->ca_identity = optarg;
-            break;
-        case 2005:
-            if (parse_mode(optarg, &is->pf_mode) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case 2006:
-            if (parse_dry_run(optarg, &is->dry_run) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case 'h': usage(stdout); return -1;
-        default:
-            cli_error("unknown option or missing value: \"%s\" (see certpilot issue --help)",
-                      argv[optind - 1]);
+        status = parse_one(is, ch, argv);
+    }
+    if (status > 0 && is->origin != NULL && is->origin[cur] != NULL)
+        cli_error("(that setting is at %s)", is->origin[cur]);
+    if (status == 0 && optind < argc) {
+        cli_error("unexpected argument \"%s\" (names go with -d)", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    return status;
+}
+
+/* One option of parse_args(); 0, -1 for --help, or an exit status. */
+static int parse_one(struct issue *is, int ch, char **argv)
+{
+    struct cp_err err = {0};
+    switch (ch) {
+    case 'd':
+        if (is->nnames == NAMES_MAX) {
+            cli_error("at most %d names in one certificate", NAMES_MAX);
             return CLI_EXIT_USAGE;
         }
-    }
-    if (optind < argc) {
-        cli_error("unexpected argument \"%s\" (names go with -d)", argv[optind]);
+        is->names[is->nnames++] = optarg;
+        break;
+    case 'n': is->cert_name = optarg; break;
+    case 'k':
+        if (acme_key_type_parse(optarg, &is->key_type, &err) != CP_OK) {
+            cli_error("--key-type: %s", err.msg);
+            return CLI_EXIT_USAGE;
+        }
+        break;
+    case 'c':
+        if (parse_methods(optarg, is->methods, &is->nmethods) != 0)
+            return CLI_EXIT_USAGE;
+        break;
+    case 'w': is->solving.webroot = optarg; break;
+    case 's': is->solving.standalone = true; break;
+    case 'p':
+        if (parse_port("--http-port", optarg, &is->solving.http_port) != 0)
+            return CLI_EXIT_USAGE;
+        break;
+    case 'P':
+        if (parse_port("--tls-port", optarg, &is->solving.tls_port) != 0)
+            return CLI_EXIT_USAGE;
+        break;
+    case 'H': is->solving.dns_hook = is->hook = optarg; break;
+    case 2012: /* only the challenge commands: deploy_challenge, clean_challenge */
+        is->solving.dns_hook = optarg;
+        is->hook = NULL;
+        break;
+    case 'C': is->preferred = optarg; break;
+    case 't': is->agree_tos = true; break;
+    case 'R': is->reuse_key = true; break;
+    case 'e': is->email = optarg; break;
+    case 2002:
+        if (parse_dns_timeout(optarg, &is->solving.dns_timeout_ms) != 0)
+            return CLI_EXIT_USAGE;
+        break;
+    case 2003:
+        if (parse_port("--authoritative-port", optarg, &is->auth_port) != 0)
+            return CLI_EXIT_USAGE;
+        break;
+    case 2004:
+        if (!cli_ca_identity_valid(optarg)) {
+            cli_error("--ca-identity \"%s\" is not an issuer domain name "
+                      "(e.g. letsencrypt.org)",
+                      optarg);
+            return CLI_EXIT_USAGE;
+        }
+        is->ca_identity = optarg;
+        break;
+    case 2005:
+        if (parse_mode(optarg, &is->pf_mode) != 0)
+            return CLI_EXIT_USAGE;
+        break;
+    case 2006:
+        if (parse_dry_run(optarg, &is->dry_run) != 0)
+            return CLI_EXIT_USAGE;
+        break;
+    case 2007: is->pre_hook = optarg; break;
+    case 2008: is->post_hook = optarg; break;
+    case 2009: is->deploy_hook = optarg; break;
+    case 2010: break; /* --config: read before parsing */
+    case 'h': usage(stdout); return -1;
+    default:
+        cli_error("unknown option or missing value: \"%s\" (see certpilot issue --help)",
+                  argv[optind - 1]);
         return CLI_EXIT_USAGE;
     }
     return 0;
@@ -771,7 +920,7 @@ static int check_args(struct issue *is)
             cli_error("%s needs %s", m,
                       strcmp(m, "http-01") == 0       ? "--webroot DIR or --standalone"
                       : strcmp(m, "tls-alpn-01") == 0 ? "--standalone"
-                                                      : "--dns-hook PATH");
+                                                      : "--hook PATH (or --dns-hook PATH)");
             return CLI_EXIT_USAGE;
         }
     }
@@ -781,7 +930,7 @@ static int check_args(struct issue *is)
     for (size_t i = 0; i < is->nnames && !dns01; i++)
         if (strncmp(is->names[i], "*.", 2) == 0) {
             cli_error("%s is a wildcard, which CAs validate only with dns-01 (RFC 8555 "
-                      "§7.1.3): add --challenge dns-01 (or a list with it) and --dns-hook PATH",
+                      "§7.1.3): add --challenge dns-01 (or a list with it) and --hook PATH",
                       is->names[i]);
             return CLI_EXIT_USAGE;
         }
@@ -833,113 +982,384 @@ static int start_servers(struct issue *is)
     return 0;
 }
 
-int cmd_issue(int argc, char **argv)
+static void issue_init(struct issue *is)
 {
-    static struct issue is; /* large (normalized names): not on the stack */
-    memset(&is, 0, sizeof is);
-    cli_common_init(&is.common);
-    cli_dns_init(&is.dns);
-    is.methods[0] = "http-01";
-    is.nmethods = 1;
-    is.key_type = ACME_KEY_EC256;
-    is.auth_port = 53;
-    is.solving.http_port = 80;
-    is.solving.tls_port = 443;
-    is.solving.dns_timeout_ms = 120000;
-    is.solving.pf = &is.pf; /* empty until the preflight runs: no constraint */
+    memset(is, 0, sizeof *is);
+    cli_common_init(&is->common);
+    cli_dns_init(&is->dns);
+    is->methods[0] = "http-01";
+    is->nmethods = 1;
+    is->key_type = ACME_KEY_EC256;
+    is->auth_port = 53;
+    is->solving.http_port = 80;
+    is->solving.tls_port = 443;
+    is->solving.dns_timeout_ms = 120000;
+    is->solving.pf = &is->pf; /* empty until the preflight runs: no constraint */
+    is->out = stdout;
+}
 
-    int status = parse_args(&is, argc, argv);
-    if (status != 0)
-        return status < 0 ? CLI_EXIT_OK : status;
-    status = check_args(&is);
-    if (status != 0)
-        return status;
+/* Why a run ended, for renew's summary and status file. */
+static void set_outcome(struct issue *is, int status)
+{
+    if (is->outcome == NULL)
+        is->outcome = status == 0 ? (is->dry_run != DRY_NONE ? "dry_run" : "issued") : "failed";
+}
 
+/* The engine: from the solvers to the stored certificate. */
+static int obtain(struct issue *is)
+{
     struct cp_err err = {0};
     struct acme_client *client = NULL;
     struct acme_key *account_key = NULL, *cert_key = NULL;
     char *account_url = NULL, *contact = NULL;
     struct acme_issue_result res = {0};
+    int status = 0;
 
-    if (is.dry_run != DRY_CHECK) {
-        status = start_servers(&is);
+    if (is->dry_run != DRY_CHECK) {
+        status = start_servers(is);
         if (status != 0)
             goto out;
         /* --reuse-key: the current certificate's key, when there is one
          * (useful with key pinning, e.g. TLSA records); otherwise a fresh key. */
-        if (is.reuse_key &&
-            cli_cert_key_load(is.common.state_dir, is.cert_name, &cert_key, &err) != CP_OK) {
+        if (is->reuse_key &&
+            cli_cert_key_load(is->common.state_dir, is->cert_name, &cert_key, &err) != CP_OK) {
             status = cli_acme_fail(err.code, &err, NULL);
             goto out;
         }
-        if (cert_key == NULL && acme_key_generate(is.key_type, &cert_key, &err) != CP_OK) {
+        if (cert_key == NULL && acme_key_generate(is->key_type, &cert_key, &err) != CP_OK) {
             status = cli_acme_fail(err.code, &err, NULL);
             goto out;
         }
     }
-    status = cli_client_open(&is.common, &client);
+    status = cli_client_open(&is->common, &client);
     if (status != 0)
         goto out;
-    pick_identities(&is, acme_client_directory(client));
+    pick_identities(is, acme_client_directory(client));
 
     /* The account first, so that accounturi= records are judged against the
      * URL that will place the order. */
-    if (is.email != NULL && (contact = malloc(strlen(is.email) + 8)) != NULL)
-        snprintf(contact, strlen(is.email) + 8, "mailto:%s", is.email);
+    if (is->email != NULL && (contact = malloc(strlen(is->email) + 8)) != NULL)
+        snprintf(contact, strlen(is->email) + 8, "mailto:%s", is->email);
     const char *contacts[1] = {contact};
     struct acme_account_req reg = {
-        .agree_tos = is.agree_tos, .contacts = contacts, .ncontacts = contact ? 1 : 0};
-    unsigned flags = is.dry_run == DRY_CHECK   ? CLI_ACCOUNT_NO_WRITE | CLI_ACCOUNT_LOOKUP_ONLY
-                     : is.dry_run == DRY_ORDER ? CLI_ACCOUNT_NO_WRITE
-                                               : 0;
-    status = cli_account_ensure(&is.common, client, &reg, flags, &account_key, &account_url);
+        .agree_tos = is->agree_tos, .contacts = contacts, .ncontacts = contact ? 1 : 0};
+    unsigned flags = is->dry_run == DRY_CHECK   ? CLI_ACCOUNT_NO_WRITE | CLI_ACCOUNT_LOOKUP_ONLY
+                     : is->dry_run == DRY_ORDER ? CLI_ACCOUNT_NO_WRITE
+                                                : 0;
+    status = cli_account_ensure(&is->common, client, &reg, flags, &account_key, &account_url);
     if (status != 0)
         goto out;
-    is.account_url = account_url;
+    is->account_url = account_url;
 
-    status = preflight(&is);
+    status = preflight(is);
     if (status != 0)
         goto out;
-    if (is.dry_run == DRY_CHECK) {
-        status = dry_run_report(&is);
+    if (is->dry_run == DRY_CHECK) {
+        status = dry_run_report(is);
         goto out;
     }
 
     struct acme_issue_req req = {
-        .names = is.names,
-        .n = is.nnames,
-        .methods = is.methods,
-        .nmethods = is.nmethods,
+        .names = is->names,
+        .n = is->nnames,
+        .methods = is->methods,
+        .nmethods = is->nmethods,
         .cert_key = cert_key,
-        .preferred_chain = is.preferred,
-        .solver = {.supports = supports, .deploy = deploy, .cleanup = cleanup, .ctx = &is.solving},
+        .preferred_chain = is->preferred,
+        .replaces = is->replaces,
+        .solver = {.supports = supports, .deploy = deploy, .cleanup = cleanup, .ctx = &is->solving},
         .before_finalize = recheck,
-        .before_finalize_ctx = &is,
+        .before_finalize_ctx = is,
     };
     enum cp_code rc = acme_issue(client, &req, &res, &err);
-    if (rc != CP_OK && is.recheck_status != 0) {
-        status = is.recheck_status; /* said by the recheck */
+    if (rc != CP_OK && is->recheck_status != 0) {
+        status = is->recheck_status; /* said by the recheck */
         goto out;
     }
     if (rc != CP_OK) {
-        if (rc == CP_ECHALLENGE && res.failed_identifier != NULL)
+        if (rc == CP_ECHALLENGE && res.failed_identifier != NULL) {
             cli_error("challenge %s for %s failed", res.failed_type ? res.failed_type : "",
                       res.failed_identifier);
+            if (is->hook != NULL && is->dry_run == DRY_NONE) {
+                const char *args[] = {res.failed_identifier,
+                                      res.problem.detail ? res.problem.detail : ""};
+                cli_hook_event(is->hook, "invalid_challenge", args, 2);
+            }
+        } else if (rc == CP_ECA && is->hook != NULL && is->dry_run == DRY_NONE) {
+            char code[16];
+            snprintf(code, sizeof code, "%d", res.problem.status);
+            const char *args[] = {code, res.problem.detail ? res.problem.detail : "",
+                                  res.problem.type ? res.problem.type : "", ""};
+            cli_hook_event(is->hook, "request_failure", args, 4);
+        }
         status = cli_acme_fail(rc, &err, &res.problem);
         goto out;
     }
-    status = store(&is, cert_key, &res);
+    status = store(is, cert_key, &res);
 out:
-    if (status != 0 && is.common.json && !is.json_done)
-        print_failure_json(&is, status, &res);
-    cli_preflight_clear(&is.pf);
+    set_outcome(is, status);
+    if (status != 0 && is->common.json && !is->json_done)
+        print_failure_json(is, status, &res);
+    cli_preflight_clear(&is->pf);
     acme_issue_result_clear(&res);
-    acme_solver_server_stop(is.solving.http_srv);
-    acme_solver_server_stop(is.solving.tls_srv);
+    acme_solver_server_stop(is->solving.http_srv);
+    acme_solver_server_stop(is->solving.tls_srv);
+    is->solving.http_srv = is->solving.tls_srv = NULL;
     acme_key_free(cert_key);
     acme_key_free(account_key);
     free(account_url);
     free(contact);
+    is->account_url = NULL;
     acme_client_free(client);
     return status;
+}
+
+static int deploy_hooks(struct issue *is, const char *override)
+{
+    const char *hook = override ? override : is->deploy_hook;
+    bool ok = true;
+    if (hook != NULL) {
+        char lineage[4200], domains[NAMES_MAX * (CAA_IDENT_MAX + 1) + 32];
+        size_t len = (size_t)snprintf(domains, sizeof domains, "RENEWED_DOMAINS=");
+        for (size_t i = 0; i < is->nnames && len < sizeof domains; i++)
+            len += (size_t)snprintf(domains + len, sizeof domains - len, "%s%s", i ? " " : "",
+                                    is->names[i]);
+        snprintf(lineage, sizeof lineage, "RENEWED_LINEAGE=%s", is->live_dir);
+        const char *env[] = {lineage, domains, NULL};
+        ok = cli_hook_command("deploy-hook", hook, env);
+    }
+    if (is->hook != NULL) {
+        /* dehydrated: deploy_cert DOMAIN KEYFILE CERTFILE FULLCHAINFILE CHAINFILE TIMESTAMP */
+        char files[4][4300], stamp[24];
+        static const char *const names[] = {"privkey.pem", "cert.pem", "fullchain.pem",
+                                            "chain.pem"};
+        for (size_t i = 0; i < 4; i++)
+            snprintf(files[i], sizeof files[i], "%s/%s", is->live_dir, names[i]);
+        snprintf(stamp, sizeof stamp, "%lld", (long long)time(NULL));
+        const char *args[] = {is->names[0], files[0], files[1], files[2], files[3], stamp};
+        ok = cli_hook_event(is->hook, "deploy_cert", args, 6) && ok;
+    }
+    return ok ? 0 : CLI_EXIT_HOOK;
+}
+
+/* Paths in renewal.conf are made absolute: renew runs from anywhere. */
+static const char *absolute(const char *key, const char *value, char *buf, size_t size)
+{
+    bool path =
+        strcmp(key, "webroot") == 0 || strcmp(key, "ca-bundle") == 0 || strcmp(key, "hook") == 0;
+    bool command = strstr(key, "-hook") != NULL;
+    if ((!path && !command) || value[0] == '/' || (command && strchr(value, '/') == NULL))
+        return value;
+    size_t first = command ? strcspn(value, " \t") : strlen(value);
+    char word[4096], *real;
+    snprintf(word, sizeof word, "%.*s", (int)first, value);
+    if ((real = realpath(word, NULL)) == NULL)
+        return value; /* checked elsewhere; keep what was given */
+    snprintf(buf, size, "%s%s", real, value + first);
+    free(real);
+    return buf;
+}
+
+/* renewal.conf: the settings of this certificate, for `certpilot renew`. */
+static int save_settings(struct issue *is)
+{
+    char path[4200], *text = NULL;
+    size_t len = 0;
+    struct cp_err err = {0};
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL) {
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
+    }
+    fprintf(f,
+            "# certpilot: settings of the certificate \"%s\", used by `certpilot renew`.\n"
+            "# Written by `certpilot issue`; edit freely (keys are issue's long options,\n"
+            "# see CONFIGURATION in certpilot(1)).\n",
+            is->cert_name);
+    bool have_server = false;
+    for (size_t i = 0; i < is->nsettings; i++)
+        have_server = have_server || strcmp(is->settings[i].key, "server") == 0;
+    if (!have_server) /* the default CA, written out so that renew keeps using it */
+        fprintf(f, "server = %s\n", is->common.server);
+    for (size_t i = 0; i < is->nsettings; i++) {
+        char buf[8192];
+        const char *key = is->settings[i].key;
+        fprintf(f, "%s = %s\n", key, absolute(key, is->settings[i].value, buf, sizeof buf));
+    }
+    fclose(f);
+    enum cp_code rc =
+        snprintf(path, sizeof path, "%s/renewal.conf", is->live_dir) < (int)sizeof path
+            ? cp_file_write_atomic(path, text, len, 0600, &err)
+            : cp_err_set(&err, CP_EINVAL, "path too long");
+    free(text);
+    if (rc != CP_OK) {
+        cli_error("saving the renewal settings: %s", err.msg);
+        return CLI_EXIT_IO;
+    }
+    return 0;
+}
+
+/* status.json after issue: what `certpilot list` shows as the last result. */
+static void note_status(struct issue *is, int status)
+{
+    struct cp_err err = {0};
+    long long now = (long long)time(NULL);
+    json_t *st = cli_cert_status_load(is->common.state_dir, is->cert_name);
+    json_object_set_new(st, "last_attempt", json_integer(now));
+    json_object_set_new(st, "last_result", json_string(status == 0 ? "issued" : "failed"));
+    json_object_set_new(st, "last_exit_status", json_integer(status));
+    json_object_set_new(st, "last_message", json_string(status ? cli_last_error() : ""));
+    if (status == 0)
+        json_object_set_new(st, "last_success", json_integer(now));
+    json_object_del(st, "ari"); /* it was about the previous certificate */
+    if (cli_cert_status_save(is->common.state_dir, is->cert_name, st, &err) != CP_OK)
+        cli_error("%s", err.msg);
+    json_decref(st);
+}
+
+/* issue's arguments: the defaults file's settings, then the command line. */
+static int gather_args(int argc, char **argv, struct cli_args *args)
+{
+    const char *config = NULL;
+    bool resolver = false;
+    struct cp_err err = {0};
+    struct cli_conf conf = {0};
+
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[++i];
+        else if (strncmp(argv[i], "--resolver", 10) == 0)
+            resolver = true;
+    }
+    static const char *const refused[] = {"domain",  "cert-name", "config", "help",
+                                          "verbose", "json",      NULL};
+    const char *const skip[] = {resolver ? "resolver" : NULL, NULL};
+    enum cp_code rc = cli_args_add(args, argv[0], NULL);
+    if (rc == CP_OK)
+        rc = cli_conf_load(config ? config : CLI_DEFAULT_CONFIG, config == NULL, &conf, &err);
+    if (rc == CP_OK)
+        rc = cli_conf_to_args(&conf, issue_options, refused, skip, args, &err);
+    cli_conf_clear(&conf);
+    for (int i = 1; rc == CP_OK && i < argc; i++)
+        rc = cli_args_add(args, argv[i], NULL);
+    if (rc != CP_OK) {
+        cli_error("%s", err.msg[0] ? err.msg : "out of memory");
+        return rc == CP_EIO ? CLI_EXIT_CONFIG : CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int cmd_issue(int argc, char **argv)
+{
+    static struct issue is; /* large (normalized names): not on the stack */
+    struct cli_args args = {0};
+    issue_init(&is);
+
+    int status = gather_args(argc, argv, &args);
+    if (status == 0) {
+        is.origin = (const char *const *)args.origin;
+        status = parse_args(&is, (int)args.argc, args.argv);
+    }
+    if (status == 0)
+        status = check_args(&is);
+    if (status != 0) {
+        cli_args_clear(&args);
+        return status < 0 ? CLI_EXIT_OK : status;
+    }
+    cli_log_setup(false, is.common.verbose);
+    bool real = is.dry_run == DRY_NONE;
+    int lock = -1;
+    /* Not at the same time as a renew of the same state directory. */
+    if (real && (status = cli_state_lock(is.common.state_dir, ISSUE_LOCK_TIMEOUT, &lock)) != 0) {
+        cli_args_clear(&args);
+        return status;
+    }
+    const char *hook = is.hook;
+    if (real && hook != NULL)
+        cli_hook_event(hook, "startup_hook", NULL, 0);
+    if (real && is.pre_hook != NULL && !cli_hook_command("pre-hook", is.pre_hook, NULL))
+        status = CLI_EXIT_HOOK;
+    if (status == 0)
+        status = obtain(&is);
+    if (status == 0 && real)
+        status = save_settings(&is);
+    if (real && is.live_dir[0])
+        note_status(&is, status);
+    if (status == 0 && real)
+        status = deploy_hooks(&is, NULL);
+    if (real && is.post_hook != NULL && !cli_hook_command("post-hook", is.post_hook, NULL) &&
+        status == 0)
+        status = CLI_EXIT_HOOK;
+    if (real && hook != NULL) {
+        const char *args1[] = {status == 0 ? "" : "ERROR"};
+        cli_hook_event(hook, "exit_hook", args1, status == 0 ? 0 : 1);
+    }
+    cli_args_clear(&args);
+    if (lock >= 0)
+        close(lock);
+    return status;
+}
+
+/* ------------------------------------------------------- for renew */
+
+struct cli_issue *cli_issue_new(void)
+{
+    struct issue *is = malloc(sizeof *is);
+    if (is != NULL)
+        issue_init(is);
+    return (struct cli_issue *)is;
+}
+
+void cli_issue_free(struct cli_issue *ci)
+{
+    free(ci);
+}
+
+int cli_issue_configure(struct cli_issue *ci, const struct cli_args *args)
+{
+    struct issue *is = (struct issue *)ci;
+    is->origin = (const char *const *)args->origin;
+    int status = parse_args(is, (int)args->argc, args->argv);
+    if (status == 0)
+        status = check_args(is);
+    return status < 0 ? CLI_EXIT_USAGE : status;
+}
+
+void cli_issue_info(const struct cli_issue *ci, struct cli_issue_info *out)
+{
+    const struct issue *is = (const struct issue *)ci;
+    *out = (struct cli_issue_info){.cert_name = is->cert_name,
+                                   .server = is->common.server,
+                                   .ca_bundle = is->common.ca_bundle,
+                                   .state_dir = is->common.state_dir,
+                                   .hook = is->hook,
+                                   .pre_hook = is->pre_hook,
+                                   .post_hook = is->post_hook,
+                                   .deploy_hook = is->deploy_hook,
+                                   .names = is->names,
+                                   .nnames = is->nnames,
+                                   .ropts = &is->dns.ropts};
+}
+
+int cli_issue_obtain(struct cli_issue *ci, FILE *out, const char *replaces)
+{
+    struct issue *is = (struct issue *)ci;
+    is->out = out;
+    is->replaces = replaces;
+    return obtain(is);
+}
+
+int cli_issue_deploy(struct cli_issue *ci, const char *override)
+{
+    return deploy_hooks((struct issue *)ci, override);
+}
+
+const char *cli_issue_outcome(const struct cli_issue *ci, const char **not_after)
+{
+    const struct issue *is = (const struct issue *)ci;
+    if (not_after != NULL)
+        *not_after = is->not_after[0] ? is->not_after : NULL;
+    return is->outcome ? is->outcome : "not_run";
 }

@@ -13,6 +13,8 @@ static void usage(FILE *f)
           "  caa check IDENTIFIER...   would the CA refuse these names because of CAA? why?\n"
           "  account register|show     the ACME account in the state directory\n"
           "  issue -d NAME...          obtain a certificate (http-01, dns-01, tls-alpn-01)\n"
+          "  renew                     renew every certificate that is due (for timers)\n"
+          "  list                      certificates, expiry, next renewal, last result\n"
           "\n"
           "Run 'certpilot <command> --help' for a command's options; 'man certpilot' for more.\n",
           f);
@@ -39,6 +41,10 @@ int main(int argc, char **argv)
         return cmd_account(argc - 1, argv + 1);
     if (strcmp(cmd, "issue") == 0)
         return cmd_issue(argc - 1, argv + 1);
+    if (strcmp(cmd, "renew") == 0)
+        return cmd_renew(argc - 1, argv + 1);
+    if (strcmp(cmd, "list") == 0)
+        return cmd_list(argc - 1, argv + 1);
     cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;

@@ -14,6 +14,7 @@
  * the old key/certificate pair to the new pair at once, and an interruption at
  * any point leaves the old pair in place.
  */
+#define _DEFAULT_SOURCE /* flock() */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -300,4 +302,92 @@ enum cp_code cli_cert_key_load(const char *state, const char *cert_name, struct 
         free(pem);
     }
     return rc;
+}
+
+int cli_state_lock(const char *state, unsigned timeout_s, int *fd)
+{
+    char path[4200], holder[32] = "";
+    struct cp_err err = {0};
+    struct timespec t0, now;
+
+    *fd = -1;
+    if (cp_dir_ensure(state, 0700, &err) != CP_OK ||
+        join(path, sizeof path, &err, "%s/renew.lock", state) != CP_OK) {
+        cli_error("%s", err.msg);
+        return CLI_EXIT_IO;
+    }
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (f < 0) {
+        cli_error("cannot open the lock file %s: %s", path, strerror(errno));
+        return CLI_EXIT_IO;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool said = false;
+    while (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            cli_error("cannot lock %s: %s", path, strerror(errno));
+            close(f);
+            return CLI_EXIT_IO;
+        }
+        ssize_t n = pread(f, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= (time_t)timeout_s) {
+            cli_error("another certpilot run (pid %s) holds %s; gave up after %u s: try again "
+                      "when it has finished, or wait longer with --lock-timeout SECONDS",
+                      holder[0] ? holder : "unknown", path, timeout_s);
+            close(f);
+            return CLI_EXIT_LOCKED;
+        }
+        if (!said)
+            cli_log(CLI_LOG_INFO, "waiting for another certpilot run (pid %s) to finish",
+                    holder[0] ? holder : "unknown");
+        said = true;
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len)
+        cli_log(CLI_LOG_DEBUG, "could not write the pid into %s", path);
+    *fd = f;
+    return 0;
+}
+
+json_t *cli_cert_status_load(const char *state, const char *cert_name)
+{
+    char path[4200];
+    json_error_t jerr;
+    if (join(path, sizeof path, NULL, "%s/certs/%s/status.json", state, cert_name) != CP_OK)
+        return json_object();
+    json_t *j = json_load_file(path, 0, &jerr);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return json_object();
+    }
+    return j;
+}
+
+enum cp_code cli_cert_status_save(const char *state, const char *cert_name, const json_t *st,
+                                  struct cp_err *err)
+{
+    char path[4200];
+    enum cp_code rc = join(path, sizeof path, err, "%s/certs/%s/status.json", state, cert_name);
+    if (rc != CP_OK)
+        return rc;
+    char *text = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (text == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    rc = cp_file_write_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    return rc;
+}
+
+void cli_time_str(long long t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

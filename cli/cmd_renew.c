@@ -1,0 +1,763 @@
+/*
+ * cli/cmd_renew.c - `certpilot renew` and `certpilot list`.
+ *
+ * renew walks STATE/certs/, and for each certificate decides whether it is
+ * due: inside the CA's ARI window (RFC 9773) at a point picked at random once
+ * per window and kept in status.json, or, when the CA offers no ARI, once
+ * less than a third of its lifetime remains.  A due certificate goes through
+ * the same engine as `issue` (CAA preflight first), with the settings of its
+ * renewal.conf.  Nothing is asked of the network when nothing is due and the
+ * cached ARI answer is still fresh, so a timer firing twice a day costs
+ * little.  One certificate failing does not stop the others.
+ */
+#define _DEFAULT_SOURCE /* DT_DIR */
+#include "cli/cli.h"
+
+#include <dirent.h>
+#include <getopt.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/civil.h"
+#include "common/file.h"
+
+#define CERT_FILE_MAX        (256 * 1024)
+#define LOCK_TIMEOUT_DEFAULT 60          /* seconds */
+#define ARI_NONE_RECHECK     (24 * 3600) /* a CA without ARI is asked again after a day */
+#define ARI_ERROR_RECHECK    3600        /* after a failed renewalInfo request */
+#define CLIENTS_MAX          8
+#define HOOKS_MAX            64
+
+/* One certificate as renew and list see it. */
+struct cert {
+    char name[256];
+    bool have_cert;
+    long long not_before, not_after;
+    char *ari_id; /* RFC 9773 cert ID, NULL when it has none */
+    json_t *status;
+    bool status_changed;
+    /* the decision */
+    bool due;
+    long long renew_at; /* when it is (was) due */
+    char why[300];
+};
+
+static void cert_clear(struct cert *c)
+{
+    free(c->ari_id);
+    json_decref(c->status);
+    memset(c, 0, sizeof *c);
+}
+
+static long long asn1_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return (long long)cp_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 +
+           tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+}
+
+/* The current certificate of `c->name`: validity and ARI id. */
+static void cert_load(const char *state, struct cert *c)
+{
+    char path[4400], *pem = NULL;
+    size_t len = 0;
+    struct acme_chain *chain = NULL;
+    struct cp_err err = {0};
+
+    c->status = cli_cert_status_load(state, c->name);
+    snprintf(path, sizeof path, "%s/certs/%s/cert.pem", state, c->name);
+    if (access(path, F_OK) != 0)
+        return;
+    if (cp_file_read(path, CERT_FILE_MAX, &pem, &len, &err) != CP_OK ||
+        acme_chain_parse(pem, len, path, &chain, &err) != CP_OK) {
+        cli_error("%s: %s", c->name, err.msg);
+        free(pem);
+        return;
+    }
+    X509 *leaf = acme_chain_x509(chain, 0);
+    c->not_before = asn1_time(X509_get0_notBefore(leaf));
+    c->not_after = asn1_time(X509_get0_notAfter(leaf));
+    c->have_cert = c->not_after > c->not_before;
+    if (acme_ari_cert_id(chain, &c->ari_id, &err) != CP_OK)
+        c->ari_id = NULL;
+    acme_chain_free(chain);
+    free(pem);
+}
+
+static long long json_time(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+/* A uniformly random point in [start, end). */
+static long long random_in(long long start, long long end)
+{
+    unsigned long long r = 0;
+    if (end <= start)
+        return start;
+    if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
+        r = (unsigned long long)time(NULL);
+    return start + (long long)(r % (unsigned long long)(end - start));
+}
+
+/* The ACME clients of this run, one per CA (directory URL and CA bundle). */
+struct clients {
+    struct {
+        char *server, *bundle;
+        struct acme_client *client; /* NULL: could not be reached */
+    } c[CLIENTS_MAX];
+    size_t n;
+    bool verbose;
+};
+
+static struct acme_client *client_for(struct clients *cl, const char *server, const char *bundle)
+{
+    for (size_t i = 0; i < cl->n; i++)
+        if (strcmp(cl->c[i].server, server) == 0 &&
+            strcmp(cl->c[i].bundle, bundle ? bundle : "") == 0)
+            return cl->c[i].client;
+    struct cli_common common;
+    cli_common_init(&common);
+    common.server = server;
+    common.ca_bundle = bundle;
+    common.verbose = cl->verbose;
+    struct acme_client *client = NULL;
+    if (cli_client_open(&common, &client) != 0)
+        client = NULL;
+    if (cl->n < CLIENTS_MAX) {
+        cl->c[cl->n].server = strdup(server);
+        cl->c[cl->n].bundle = strdup(bundle ? bundle : "");
+        cl->c[cl->n++].client = client;
+    }
+    return client;
+}
+
+static void clients_free(struct clients *cl)
+{
+    for (size_t i = 0; i < cl->n; i++) {
+        free(cl->c[i].server);
+        free(cl->c[i].bundle);
+        acme_client_free(cl->c[i].client);
+    }
+    cl->n = 0;
+}
+
+/* Ask the CA for the certificate's renewal window and cache the answer in
+ * its status (the "ari" object); false when nothing could be learnt. */
+static bool ari_refresh(struct cert *c, const struct cli_issue_info *info, struct clients *cl,
+                        long long now)
+{
+    struct acme_client *client = client_for(cl, info->server, info->ca_bundle);
+    if (client == NULL)
+        return false;
+    json_t *old = json_object_get(c->status, "ari");
+    json_t *ari = json_object();
+    json_object_set_new(ari, "cert_id", json_string(c->ari_id));
+    json_object_set_new(ari, "checked", json_integer(now));
+    if (acme_client_directory(client)->renewal_info == NULL) {
+        json_object_set_new(ari, "offered", json_false());
+        json_object_set_new(ari, "next_check", json_integer(now + ARI_NONE_RECHECK));
+    } else {
+        struct acme_renewal_info ri = {0};
+        struct cp_err err = {0};
+        if (acme_renewal_info_get(client, c->ari_id, &ri, &err) != CP_OK) {
+            cli_error("warning: %s: the CA's renewal information could not be read (%s); "
+                      "judging by the certificate's lifetime this time",
+                      c->name, err.msg);
+            json_decref(ari);
+            return false;
+        }
+        const char *old_id = json_string_value(json_object_get(old, "cert_id"));
+        bool same = old_id != NULL && strcmp(old_id, c->ari_id) == 0 &&
+                    json_time(old, "start") == ri.start && json_time(old, "end") == ri.end &&
+                    json_time(old, "chosen") >= ri.start && json_time(old, "chosen") < ri.end;
+        long long chosen = same ? json_time(old, "chosen") : random_in(ri.start, ri.end);
+        json_object_set_new(ari, "offered", json_true());
+        json_object_set_new(ari, "start", json_integer(ri.start));
+        json_object_set_new(ari, "end", json_integer(ri.end));
+        json_object_set_new(ari, "chosen", json_integer(chosen));
+        json_object_set_new(ari, "next_check", json_integer(now + ri.retry_after));
+        if (ri.explanation_url != NULL)
+            json_object_set_new(ari, "explanation_url", json_string(ri.explanation_url));
+        acme_renewal_info_clear(&ri);
+    }
+    json_object_set_new(c->status, "ari", ari);
+    c->status_changed = true;
+    return true;
+}
+
+/*
+ * Is `c` due?  With `cl` (renew), a stale or missing ARI answer is asked
+ * for; without (list), only what status.json holds is used.
+ */
+static void judge(struct cert *c, const struct cli_issue_info *info, struct clients *cl,
+                  long long now)
+{
+    char t1[32], t2[32], t3[32];
+    if (!c->have_cert) {
+        c->due = true;
+        c->renew_at = now;
+        snprintf(c->why, sizeof c->why, "no readable current certificate");
+        return;
+    }
+    json_t *ari = json_object_get(c->status, "ari");
+    const char *cached_id = json_string_value(json_object_get(ari, "cert_id"));
+    bool cached = c->ari_id != NULL && cached_id != NULL && strcmp(cached_id, c->ari_id) == 0;
+    if (cl != NULL && c->ari_id != NULL && info != NULL &&
+        (!cached || json_time(ari, "next_check") <= now)) {
+        if (ari_refresh(c, info, cl, now))
+            cached = true;
+        else
+            cached = false;
+        ari = json_object_get(c->status, "ari");
+    }
+    if (cached && json_is_true(json_object_get(ari, "offered"))) {
+        c->renew_at = json_time(ari, "chosen");
+        c->due = now >= c->renew_at;
+        cli_time_str(json_time(ari, "start"), t1);
+        cli_time_str(json_time(ari, "end"), t2);
+        cli_time_str(c->renew_at, t3);
+        const char *url = json_string_value(json_object_get(ari, "explanation_url"));
+        snprintf(c->why, sizeof c->why,
+                 "the CA's renewal window (ARI) %s to %s; renewing from %s%s%s", t1, t2, t3,
+                 url ? "; the CA explains: " : "", url ? url : "");
+        return;
+    }
+    c->renew_at = c->not_after - (c->not_after - c->not_before) / 3;
+    c->due = now >= c->renew_at;
+    cli_time_str(c->not_after, t1);
+    cli_time_str(c->renew_at, t2);
+    snprintf(c->why, sizeof c->why,
+             "expires %s; renewing when a third of its lifetime is left, from %s", t1, t2);
+}
+
+/* The names of the certificates: every directory under STATE/certs, sorted. */
+static int cert_names(const char *state, char ***out, size_t *n)
+{
+    char path[4200];
+    struct dirent **list = NULL;
+    *out = NULL;
+    *n = 0;
+    snprintf(path, sizeof path, "%s/certs", state);
+    int k = scandir(path, &list, NULL, alphasort);
+    if (k < 0)
+        return 0; /* no certificates yet */
+    *out = calloc((size_t)k + 1, sizeof **out);
+    for (int i = 0; i < k; i++) {
+        if (*out != NULL && list[i]->d_name[0] != '.' && cli_cert_name_valid(list[i]->d_name))
+            (*out)[(*n)++] = strdup(list[i]->d_name);
+        free(list[i]);
+    }
+    free(list);
+    return *out == NULL ? CLI_EXIT_SOFTWARE : 0;
+}
+
+static void names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Options of renew and list. */
+struct renew {
+    struct cli_common common;
+    const char *config;
+    const char *only[256];
+    size_t nonly;
+    bool force, dry_run, quiet;
+    const char *pre_hook, *post_hook, *deploy_hook;
+    unsigned lock_timeout;
+    struct cli_args extra; /* --resolver/--timeout/--tries for every certificate */
+    struct cli_conf defaults;
+    /* this run */
+    const char
+        *ran_hooks[HOOKS_MAX]; /* pre-hooks run, post-hooks to run, dehydrated hooks started */
+    size_t nran;
+    const char *post[HOOKS_MAX];
+    size_t npost;
+    const char *started[HOOKS_MAX];
+    size_t nstarted;
+};
+
+static bool listed(const char *const *list, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], s) == 0)
+            return true;
+    return false;
+}
+
+static void renew_usage(FILE *f)
+{
+    fputs("usage: certpilot renew [--cert-name NAME]... [--force-renewal] [--dry-run]\n"
+          "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD] [--quiet]\n"
+          "         [--lock-timeout SECONDS] [--config FILE]\n"
+          "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
+          "         [--state-dir DIR] [-v] [--json]\n"
+          "Renews each certificate of the state directory that is due: inside the CA's\n"
+          "renewal window (ARI) when the CA offers one, else when less than a third of\n"
+          "its lifetime is left.  Each uses the settings issue saved in its renewal.conf;\n"
+          "the CAA preflight runs before every order.\n"
+          "  --force-renewal     renew the selected certificates even if not due\n"
+          "  --dry-run           check each selected certificate as issue --dry-run does;\n"
+          "                      nothing is ordered (except against letsencrypt-staging),\n"
+          "                      written, or hooked\n"
+          "  --pre-hook CMD      run once before the first renewal attempt of this run\n"
+          "  --post-hook CMD     run once at the end, when something was attempted\n"
+          "  --deploy-hook CMD   run after each renewed certificate (RENEWED_LINEAGE,\n"
+          "                      RENEWED_DOMAINS); these three replace the stored ones\n"
+          "  --quiet             print only errors (for timers)\n"
+          "  --lock-timeout S    wait at most S seconds for another run (default 60)\n"
+          "Exit: 0 every due certificate renewed (or none due), 1 at least one failed,\n"
+          "75 another run holds the lock.\n",
+          f);
+}
+
+static int renew_args(struct renew *r, int argc, char **argv, bool list)
+{
+    static const struct option opts[] = {
+        {"cert-name", required_argument, NULL, 'n'},
+        {"force-renewal", no_argument, NULL, 'f'},
+        {"dry-run", no_argument, NULL, 'D'},
+        {"pre-hook", required_argument, NULL, 2007},
+        {"post-hook", required_argument, NULL, 2008},
+        {"deploy-hook", required_argument, NULL, 2009},
+        {"config", required_argument, NULL, 2010},
+        {"quiet", no_argument, NULL, 'q'},
+        {"lock-timeout", required_argument, NULL, 2011},
+        {"help", no_argument, NULL, 'h'},
+        CLI_COMMON_LONGOPTS,
+        CLI_DNS_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    char arg[4200];
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":hvq", opts, NULL)) != -1) {
+        bool renew_only = ch != 'h' && ch != 1003 && ch != 1004 && ch != 'v' && ch != 2010;
+        if (list && renew_only) {
+            cli_error("list takes --state-dir, --config, --json and -v only");
+            return CLI_EXIT_USAGE;
+        }
+        switch (ch) {
+        case 'n':
+            if (!cli_cert_name_valid(optarg) || r->nonly == 256) {
+                cli_error("--cert-name \"%s\": use letters, digits, '.', '-' and '_'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            r->only[r->nonly++] = optarg;
+            break;
+        case 'f': r->force = true; break;
+        case 'D': r->dry_run = true; break;
+        case 'q': r->quiet = true; break;
+        case 2007: r->pre_hook = optarg; break;
+        case 2008: r->post_hook = optarg; break;
+        case 2009: r->deploy_hook = optarg; break;
+        case 2010: r->config = optarg; break;
+        case 2011: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 0 || v > 86400) {
+                cli_error("--lock-timeout \"%s\" is not a number of seconds (0-86400)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            r->lock_timeout = (unsigned)v;
+            break;
+        }
+        case CLI_OPT_RESOLVER:
+        case CLI_OPT_TIMEOUT:
+        case CLI_OPT_TRIES:
+            snprintf(arg, sizeof arg, "--%s=%s",
+                     ch == CLI_OPT_RESOLVER  ? "resolver"
+                     : ch == CLI_OPT_TIMEOUT ? "timeout"
+                                             : "tries",
+                     optarg);
+            if (cli_args_add(&r->extra, arg, NULL) != CP_OK)
+                return CLI_EXIT_SOFTWARE;
+            break;
+        case 'h': renew_usage(stdout); return -1;
+        case 1001:
+        case 1002:
+            cli_error("renew takes the CA from each certificate's renewal.conf: edit "
+                      "\"server\" / \"ca-bundle\" there");
+            return CLI_EXIT_USAGE;
+        default:
+            if (cli_common_option(&r->common, ch, optarg))
+                break;
+            cli_error("unknown option or missing value: \"%s\" (see certpilot %s --help)",
+                      argv[optind - 1], list ? "list" : "renew");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_error("unexpected argument \"%s\"", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    struct cp_err err = {0};
+    const char *path = r->config ? r->config : CLI_DEFAULT_CONFIG;
+    if (cli_conf_load(path, r->config == NULL, &r->defaults, &err) != CP_OK) {
+        cli_error("%s", err.msg);
+        return CLI_EXIT_CONFIG;
+    }
+    /* The state directory: --state-dir, else the defaults file's, else the default. */
+    const char *state = cli_conf_get(&r->defaults, "state-dir");
+    if (r->common.state_dir == NULL && state != NULL)
+        r->common.state_dir = state;
+    r->common.server = CLI_LE_PRODUCTION; /* unused; cli_common_finish wants one */
+    return cli_common_finish(&r->common);
+}
+
+/* The arguments issue would get for certificate `name`: defaults file,
+ * renewal.conf, then this run's own. */
+static int cert_args(struct renew *r, const char *name, struct cli_args *a)
+{
+    static const char *const refused_defaults[] = {"domain",  "cert-name", "config", "help",
+                                                   "verbose", "json",      NULL};
+    static const char *const refused_cert[] = {"cert-name", "config",    "help",      "verbose",
+                                               "json",      "state-dir", "agree-tos", NULL};
+    char path[4400], arg[4400];
+    struct cli_conf conf = {0};
+    struct cp_err err = {0};
+    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", r->common.state_dir, name);
+    enum cp_code rc = cli_args_add(a, "renew", NULL);
+    if (rc == CP_OK)
+        rc = cli_conf_to_args(&r->defaults, cli_issue_options(), refused_defaults, NULL, a, &err);
+    if (rc == CP_OK)
+        rc = cli_conf_load(path, false, &conf, &err);
+    if (rc == CP_OK)
+        rc = cli_conf_to_args(&conf, cli_issue_options(), refused_cert, NULL, a, &err);
+    cli_conf_clear(&conf);
+    snprintf(arg, sizeof arg, "--cert-name=%s", name);
+    if (rc == CP_OK)
+        rc = cli_args_add(a, arg, NULL);
+    snprintf(arg, sizeof arg, "--state-dir=%s", r->common.state_dir);
+    if (rc == CP_OK)
+        rc = cli_args_add(a, arg, NULL);
+    if (rc == CP_OK && r->common.verbose)
+        rc = cli_args_add(a, "-v", NULL);
+    if (rc == CP_OK && r->dry_run)
+        rc = cli_args_add(a, "--dry-run", NULL);
+    for (size_t i = 0; rc == CP_OK && i < r->extra.argc; i++)
+        rc = cli_args_add(a, r->extra.argv[i], NULL);
+    if (rc != CP_OK) {
+        cli_error("%s: %s", name, err.msg[0] ? err.msg : "out of memory");
+        return CLI_EXIT_CONFIG;
+    }
+    return 0;
+}
+
+/* Log what the engine reported for one certificate, a line each. */
+static void log_report(const char *name, char *text, enum cli_log_level level)
+{
+    char prefix[300];
+    if (text == NULL || *text == '\0')
+        return;
+    snprintf(prefix, sizeof prefix, "%s: ", name);
+    cli_log_lines(level, prefix, text);
+}
+
+static void record_attempt(struct cert *c, const char *outcome, int status, const char *message,
+                           long long now)
+{
+    json_object_set_new(c->status, "last_attempt", json_integer(now));
+    json_object_set_new(c->status, "last_result", json_string(outcome));
+    json_object_set_new(c->status, "last_exit_status", json_integer(status));
+    json_object_set_new(c->status, "last_message", json_string(message ? message : ""));
+    if (status == 0)
+        json_object_set_new(c->status, "last_success", json_integer(now));
+    c->status_changed = true;
+}
+
+/* Renew one certificate; its JSON summary is returned, *failed set. */
+static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, long long now,
+                         bool *failed)
+{
+    struct cli_args args = {0};
+    struct cert c = {0};
+    struct cli_issue *is = cli_issue_new();
+    struct cli_issue_info info = {0};
+    const char *outcome = "not_due", *not_after = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int status = 0;
+
+    snprintf(c.name, sizeof c.name, "%s", name);
+    cli_last_error_clear();
+    status = is == NULL ? CLI_EXIT_SOFTWARE : cert_args(r, name, &args);
+    if (status == 0)
+        status = cli_issue_configure(is, &args);
+    cert_load(r->common.state_dir, &c);
+    if (status != 0) {
+        outcome = "config_error";
+        cli_error("%s: its settings cannot be used (above); fix %s/certs/%s/renewal.conf", name,
+                  r->common.state_dir, name);
+        goto out;
+    }
+    cli_issue_info(is, &info);
+    if (info.hook != NULL && !r->dry_run && !listed(r->started, r->nstarted, info.hook) &&
+        r->nstarted < HOOKS_MAX) {
+        r->started[r->nstarted++] = info.hook;
+        cli_hook_event(info.hook, "startup_hook", NULL, 0);
+    }
+    judge(&c, &info, r->dry_run ? NULL : cl, now);
+    if (r->force && !c.due) {
+        c.due = true;
+        snprintf(c.why + strlen(c.why), sizeof c.why - strlen(c.why), "; forced");
+    }
+    if (!c.due && !r->dry_run) {
+        cli_log(CLI_LOG_INFO, "%s: not due: %s", name, c.why);
+        if (info.hook != NULL) {
+            char files[4][4400];
+            static const char *const f[] = {"privkey.pem", "cert.pem", "fullchain.pem",
+                                            "chain.pem"};
+            for (size_t i = 0; i < 4; i++)
+                snprintf(files[i], sizeof files[i], "%s/certs/%s/%s", r->common.state_dir, name,
+                         f[i]);
+            const char *a[] = {info.names[0], files[0], files[1], files[2], files[3]};
+            cli_hook_event(info.hook, "unchanged_cert", a, 5);
+        }
+        goto out;
+    }
+    /* Due (or a dry run): the pre-hook once per run, then the engine. */
+    const char *pre = r->pre_hook ? r->pre_hook : info.pre_hook;
+    const char *post = r->post_hook ? r->post_hook : info.post_hook;
+    if (!r->dry_run && pre != NULL && !listed(r->ran_hooks, r->nran, pre) && r->nran < HOOKS_MAX) {
+        r->ran_hooks[r->nran++] = pre;
+        if (!cli_hook_command("pre-hook", pre, NULL))
+            cli_error("warning: %s: the pre-hook failed; renewing anyway", name);
+    }
+    if (!r->dry_run && post != NULL && !listed(r->post, r->npost, post) && r->npost < HOOKS_MAX)
+        r->post[r->npost++] = post;
+    cli_log(r->dry_run ? CLI_LOG_INFO : CLI_LOG_NOTICE, "%s: %s: %s", name,
+            r->dry_run ? "dry run" : "renewing", c.why);
+    FILE *out = open_memstream(&text, &len);
+    if (out == NULL) {
+        status = CLI_EXIT_SOFTWARE;
+        goto out;
+    }
+    status = cli_issue_obtain(is, out, c.ari_id);
+    fclose(out);
+    outcome = cli_issue_outcome(is, &not_after);
+    log_report(name, text, status == 0 ? CLI_LOG_INFO : CLI_LOG_ERR);
+    if (status == 0 && !r->dry_run) {
+        cli_log(CLI_LOG_NOTICE, "%s: renewed; the new certificate expires %s", name,
+                not_after ? not_after : "?");
+        outcome = "renewed";
+        int hs = cli_issue_deploy(is, r->deploy_hook);
+        if (hs != 0) {
+            status = hs;
+            outcome = "deploy_hook_failed";
+            cli_error("%s: renewed, but its deploy hook failed: the new certificate is in place; "
+                      "check the hook",
+                      name);
+        }
+    } else if (status != 0) {
+        cli_error("%s: renewal failed (exit status %d); the current certificate and key are "
+                  "unchanged",
+                  name, status);
+    }
+    if (!r->dry_run)
+        record_attempt(&c, outcome, status, status ? cli_last_error() : "", now);
+out:
+    *failed = status != 0;
+    if (c.status_changed && !r->dry_run && c.status != NULL) {
+        struct cp_err err = {0};
+        char dir[4400];
+        snprintf(dir, sizeof dir, "%s/certs/%s", r->common.state_dir, name);
+        if (access(dir, F_OK) == 0 &&
+            cli_cert_status_save(r->common.state_dir, name, c.status, &err) != CP_OK)
+            cli_error("%s: %s", name, err.msg);
+    }
+    char t[32];
+    cli_time_str(c.renew_at, t);
+    json_t *names = json_array();
+    for (size_t i = 0; i < info.nnames; i++)
+        json_array_append_new(names, json_string(info.names[i]));
+    json_t *j =
+        json_pack("{s:s, s:o, s:s, s:i, s:b, s:s, s:s, s:s?, s:s}", "cert_name", name, "names",
+                  names, "outcome", outcome, "exit_status", status, "due", c.due, "renew_at", t,
+                  "why", c.why, "not_after", not_after, "message", status ? cli_last_error() : "");
+    free(text);
+    cert_clear(&c);
+    cli_issue_free(is);
+    cli_args_clear(&args);
+    return j;
+}
+
+static void summary_text(const json_t *results)
+{
+    for (size_t i = 0; i < json_array_size(results); i++) {
+        const json_t *o = json_array_get(results, i);
+        const char *outcome = json_string_value(json_object_get(o, "outcome"));
+        const char *when = json_string_value(json_object_get(o, "renew_at"));
+        printf("%-30s %-20s %s%s%s\n", json_string_value(json_object_get(o, "cert_name")), outcome,
+               strcmp(outcome, "not_due") == 0 ? "renews from " : "",
+               strcmp(outcome, "not_due") == 0 ? when : "",
+               json_integer_value(json_object_get(o, "exit_status")) != 0
+                   ? json_string_value(json_object_get(o, "message"))
+                   : "");
+    }
+}
+
+int cmd_renew(int argc, char **argv)
+{
+    struct renew r = {.lock_timeout = LOCK_TIMEOUT_DEFAULT};
+    struct clients cl = {0};
+    char **names = NULL;
+    size_t n = 0;
+    int lock = -1, failures = 0, attempted = 0;
+    json_t *results = json_array();
+
+    cli_common_init(&r.common);
+    int status = renew_args(&r, argc, argv, false);
+    if (status != 0)
+        goto out;
+    cli_log_setup(r.quiet, r.common.verbose);
+    cl.verbose = r.common.verbose;
+    status = cli_state_lock(r.common.state_dir, r.lock_timeout, &lock);
+    if (status != 0)
+        goto out;
+    status = cert_names(r.common.state_dir, &names, &n);
+    if (status != 0)
+        goto out;
+    for (size_t i = 0; i < r.nonly; i++)
+        if (!listed((const char *const *)names, n, r.only[i])) {
+            cli_error("--cert-name %s: there is no such certificate in %s/certs (see certpilot "
+                      "list)",
+                      r.only[i], r.common.state_dir);
+            status = CLI_EXIT_USAGE;
+            goto out;
+        }
+    long long now = (long long)time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        if (r.nonly > 0 && !listed(r.only, r.nonly, names[i]))
+            continue;
+        bool failed = false;
+        json_t *j = renew_one(&r, &cl, names[i], now, &failed);
+        const char *o = json_string_value(json_object_get(j, "outcome"));
+        attempted += o != NULL && strcmp(o, "not_due") != 0;
+        failures += failed;
+        json_array_append_new(results, j);
+    }
+    for (size_t i = 0; i < r.npost; i++)
+        if (!cli_hook_command("post-hook", r.post[i], NULL))
+            failures++;
+    for (size_t i = 0; i < r.nstarted; i++) {
+        const char *a[] = {failures ? "ERROR" : ""};
+        cli_hook_event(r.started[i], "exit_hook", a, failures ? 1 : 0);
+    }
+    status = failures ? CLI_EXIT_CAA_DENIED /* 1: some renewal failed */ : 0;
+    if (r.common.json)
+        cli_print_json(json_pack("{s:b, s:i, s:i, s:i, s:O}", "dry_run", r.dry_run, "certificates",
+                                 (int)json_array_size(results), "attempted", attempted, "failed",
+                                 failures, "results", results));
+    else if (!r.quiet)
+        summary_text(results);
+    if (failures)
+        cli_error("%d of %d renewal%s failed (see above)", failures, attempted,
+                  attempted == 1 ? "" : "s");
+    else if (attempted == 0)
+        cli_log(CLI_LOG_INFO, "nothing is due (%zu certificate%s)", json_array_size(results),
+                json_array_size(results) == 1 ? "" : "s");
+out:
+    json_decref(results);
+    names_free(names, n);
+    clients_free(&cl);
+    cli_args_clear(&r.extra);
+    cli_conf_clear(&r.defaults);
+    if (lock >= 0)
+        close(lock);
+    return status < 0 ? CLI_EXIT_OK : status;
+}
+
+/* ---------------------------------------------------------------- list */
+
+static void list_usage(FILE *f)
+{
+    fputs("usage: certpilot list [--json] [--state-dir DIR] [--config FILE]\n"
+          "Every certificate of the state directory: names, expiry, days left, when renew\n"
+          "will renew it and why, and how the last attempt ended.\n",
+          f);
+}
+
+int cmd_list(int argc, char **argv)
+{
+    struct renew r = {0};
+    char **names = NULL;
+    size_t n = 0;
+    json_t *all = json_array();
+
+    cli_common_init(&r.common);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            list_usage(stdout);
+            json_decref(all);
+            return 0;
+        }
+    int status = renew_args(&r, argc, argv, true);
+    if (status == 0)
+        status = cert_names(r.common.state_dir, &names, &n);
+    long long now = (long long)time(NULL);
+    for (size_t i = 0; status == 0 && i < n; i++) {
+        struct cert c = {0};
+        struct cli_conf conf = {0};
+        struct cp_err err = {0};
+        char path[4400], t1[32], t2[32], t3[32];
+        snprintf(c.name, sizeof c.name, "%s", names[i]);
+        cert_load(r.common.state_dir, &c);
+        judge(&c, NULL, NULL, now);
+        snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", r.common.state_dir, names[i]);
+        json_t *dn = json_array();
+        if (cli_conf_load(path, true, &conf, &err) == CP_OK) {
+            for (size_t k = 0; k < conf.n; k++)
+                if (strcmp(conf.e[k].key, "domain") == 0)
+                    json_array_append_new(dn, json_string(conf.e[k].value));
+        }
+        cli_conf_clear(&conf);
+        cli_time_str(c.not_after, t1);
+        cli_time_str(c.renew_at, t2);
+        long long days = c.have_cert ? (c.not_after - now) / 86400 : 0;
+        const char *last = json_string_value(json_object_get(c.status, "last_result"));
+        long long last_at = json_time(c.status, "last_attempt");
+        cli_time_str(last_at, t3);
+        json_t *o = json_pack(
+            "{s:s, s:o, s:s?, s:I, s:s, s:b, s:s, s:s?, s:s?, s:s?}", "cert_name", c.name, "names",
+            dn, "not_after", c.have_cert ? t1 : NULL, "days_left", (json_int_t)days, "renew_at", t2,
+            "due", c.due, "why", c.why, "last_result", last, "last_attempt", last_at ? t3 : NULL,
+            "last_message", json_string_value(json_object_get(c.status, "last_message")));
+        json_array_append_new(all, o);
+        if (!r.common.json) {
+            printf("%s\n  names:   ", c.name);
+            for (size_t k = 0; k < json_array_size(dn); k++)
+                printf("%s%s", k ? " " : "", json_string_value(json_array_get(dn, k)));
+            if (c.have_cert)
+                printf("\n  expires: %s (%lld days left)\n", t1, days);
+            else
+                printf("\n  expires: no readable certificate\n");
+            printf("  renewal: %s; %s\n", c.due ? "due now" : t2, c.why);
+            if (last != NULL)
+                printf("  last:    %s at %s%s%s\n", last, t3,
+                       json_string_length(json_object_get(c.status, "last_message")) ? ": " : "",
+                       json_string_value(json_object_get(c.status, "last_message")));
+        }
+        cert_clear(&c);
+    }
+    if (status == 0 && r.common.json)
+        cli_print_json(all);
+    else if (status == 0 && n == 0)
+        printf("No certificates in %s yet (certpilot issue obtains one).\n", r.common.state_dir);
+    json_decref(all);
+    names_free(names, n);
+    cli_conf_clear(&r.defaults);
+    cli_args_clear(&r.extra);
+    return status < 0 ? 0 : status;
+}

@@ -1,0 +1,228 @@
+/*
+ * cli/config.c - "key = value" files (the defaults file and each
+ * certificate's renewal.conf), and turning them into long options.
+ *
+ * Syntax: one setting per line; blank lines and lines starting with '#' are
+ * skipped; the key is a long option name of `certpilot issue`, the value is
+ * the rest of the line after '=', trimmed, taken literally (no quoting, no
+ * variables).  Flags take yes/no.  A key may repeat; what that means is up to
+ * the option (names and resolvers add up, other settings: the last wins).
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/file.h"
+
+#define CONF_FILE_MAX (256 * 1024)
+#define CONF_LINE_MAX 4096
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+static enum cp_code add_entry(struct cli_conf *c, const char *key, size_t klen, const char *value,
+                              size_t vlen, unsigned line, struct cp_err *err)
+{
+    struct cli_conf_entry *e = realloc(c->e, (c->n + 1) * sizeof *e);
+    if (e == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    c->e = e;
+    e = &c->e[c->n];
+    e->key = strndup(key, klen);
+    e->value = strndup(value, vlen);
+    e->line = line;
+    if (e->key == NULL || e->value == NULL) {
+        free(e->key);
+        free(e->value);
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    }
+    c->n++;
+    return CP_OK;
+}
+
+enum cp_code cli_conf_parse(const char *path, const char *text, size_t len, struct cli_conf *out,
+                            struct cp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->path, sizeof out->path, "%s", path);
+    if (memchr(text, '\0', len) != NULL)
+        return cp_err_set(err, CP_EINVAL, "%s: a NUL byte: this is not a text file", path);
+    const char *p = text, *end = text + len;
+    for (unsigned line = 1; p < end; line++) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end;
+        if (eol - p > CONF_LINE_MAX) {
+            cli_conf_clear(out);
+            return cp_err_set(err, CP_EINVAL, "%s:%u: line longer than %d bytes", path, line,
+                              CONF_LINE_MAX);
+        }
+        const char *a = p, *b = eol;
+        while (a < b && is_space(*a))
+            a++;
+        while (b > a && is_space(b[-1]))
+            b--;
+        p = eol + (eol < end);
+        if (a == b || *a == '#')
+            continue;
+        const char *eq = memchr(a, '=', (size_t)(b - a));
+        const char *kend = eq ? eq : b;
+        while (kend > a && is_space(kend[-1]))
+            kend--;
+        bool key_ok = kend > a;
+        for (const char *k = a; key_ok && k < kend; k++)
+            key_ok = (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '-' || *k == '_';
+        if (eq == NULL || !key_ok) {
+            cli_conf_clear(out);
+            return cp_err_set(err, CP_EINVAL,
+                              "%s:%u: \"%.*s\" is not a setting: write \"key = value\" "
+                              "(keys are issue's long option names, e.g. server = URL)",
+                              path, line, (int)(b - a > 80 ? 80 : b - a), a);
+        }
+        const char *v = eq + 1;
+        while (v < b && is_space(*v))
+            v++;
+        enum cp_code rc = add_entry(out, a, (size_t)(kend - a), v, (size_t)(b - v), line, err);
+        if (rc != CP_OK) {
+            cli_conf_clear(out);
+            return rc;
+        }
+        /* "reuse_key" and "reuse-key" are the same key. */
+        for (char *k = out->e[out->n - 1].key; *k; k++)
+            if (*k == '_')
+                *k = '-';
+    }
+    return CP_OK;
+}
+
+enum cp_code cli_conf_load(const char *path, bool missing_ok, struct cli_conf *out,
+                           struct cp_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    memset(out, 0, sizeof *out);
+    snprintf(out->path, sizeof out->path, "%s", path);
+    if (missing_ok && access(path, F_OK) != 0 && errno == ENOENT)
+        return CP_OK;
+    enum cp_code rc = cp_file_read(path, CONF_FILE_MAX, &text, &len, err);
+    if (rc == CP_OK)
+        rc = cli_conf_parse(path, text, len, out, err);
+    free(text);
+    return rc;
+}
+
+void cli_conf_clear(struct cli_conf *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->e[i].key);
+        free(c->e[i].value);
+    }
+    free(c->e);
+    c->e = NULL;
+    c->n = 0;
+}
+
+const char *cli_conf_get(const struct cli_conf *c, const char *key)
+{
+    for (size_t i = c->n; i-- > 0;)
+        if (strcmp(c->e[i].key, key) == 0)
+            return c->e[i].value;
+    return NULL;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; list != NULL && *list != NULL; list++)
+        if (strcmp(*list, s) == 0)
+            return true;
+    return false;
+}
+
+enum cp_code cli_args_add(struct cli_args *a, const char *arg, const char *origin)
+{
+    if (a->argc + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 32;
+        char **v = realloc(a->argv, cap * sizeof *v);
+        if (v == NULL)
+            return CP_ENOMEM;
+        a->argv = v;
+        char **o = realloc(a->origin, cap * sizeof *o);
+        if (o == NULL)
+            return CP_ENOMEM;
+        a->origin = o;
+        a->cap = cap;
+    }
+    a->argv[a->argc] = strdup(arg);
+    a->origin[a->argc] = origin ? strdup(origin) : NULL;
+    if (a->argv[a->argc] == NULL) {
+        free(a->origin[a->argc]);
+        return CP_ENOMEM;
+    }
+    a->argc++;
+    a->argv[a->argc] = NULL;
+    a->origin[a->argc] = NULL;
+    return CP_OK;
+}
+
+void cli_args_clear(struct cli_args *a)
+{
+    for (size_t i = 0; i < a->argc; i++) {
+        free(a->argv[i]);
+        free(a->origin[i]);
+    }
+    free(a->argv);
+    free(a->origin);
+    memset(a, 0, sizeof *a);
+}
+
+static const struct option *find_option(const struct option *opts, const char *name)
+{
+    for (; opts->name != NULL; opts++)
+        if (strcmp(opts->name, name) == 0)
+            return opts;
+    return NULL;
+}
+
+enum cp_code cli_conf_to_args(const struct cli_conf *c, const struct option *opts,
+                              const char *const *refused, const char *const *skip,
+                              struct cli_args *a, struct cp_err *err)
+{
+    char arg[CONF_LINE_MAX + 64], origin[4200];
+    for (size_t i = 0; i < c->n; i++) {
+        const struct cli_conf_entry *e = &c->e[i];
+        const struct option *o = find_option(opts, e->key);
+        if (o == NULL || o->has_arg == optional_argument || in_list(refused, e->key))
+            return cp_err_set(err, CP_EINVAL,
+                              "%s:%u: \"%s\" is not a setting this file can hold (see "
+                              "CONFIGURATION in certpilot(1))",
+                              c->path, e->line, e->key);
+        if (in_list(skip, e->key))
+            continue;
+        snprintf(origin, sizeof origin, "%s:%u", c->path, e->line);
+        if (o->has_arg == no_argument) {
+            const char *v = e->value;
+            bool yes = strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0 ||
+                       strcmp(v, "1") == 0;
+            bool no = strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "off") == 0 ||
+                      strcmp(v, "0") == 0;
+            if (!yes && !no)
+                return cp_err_set(err, CP_EINVAL, "%s: %s = \"%s\": use yes or no", origin, e->key,
+                                  v);
+            if (no)
+                continue;
+            snprintf(arg, sizeof arg, "--%s", e->key);
+        } else {
+            if (e->value[0] == '\0')
+                return cp_err_set(err, CP_EINVAL, "%s: %s has no value", origin, e->key);
+            snprintf(arg, sizeof arg, "--%s=%s", e->key, e->value);
+        }
+        if (cli_args_add(a, arg, origin) != CP_OK)
+            return cp_err_set(err, CP_ENOMEM, "out of memory");
+    }
+    return CP_OK;
+}
