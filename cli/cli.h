@@ -18,6 +18,7 @@ enum cli_exit {
     CLI_EXIT_OK = 0,
     CLI_EXIT_CAA_DENIED = 1,   /* at least one identifier refused by CAA (caa check, the
                                   preflight of issue) */
+    CLI_EXIT_RENEW_FAILED = 1, /* renew: at least one due certificate was not renewed */
     CLI_EXIT_CAA_DNS = 2,      /* no refusal, but a DNS failure decided a CAA check */
     CLI_EXIT_CA = 3,           /* the CA refused a request (problem document shown) */
     CLI_EXIT_CHALLENGE = 4,    /* the CA could not validate a challenge */

@@ -514,7 +514,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
         snprintf(c.why + strlen(c.why), sizeof c.why - strlen(c.why), "; forced");
     }
     if (!c.due && !r->dry_run) {
-        cli_log(CLI_LOG_INFO, "%s: not due: %s", name, c.why);
+        cli_log(CLI_LOG_DEBUG, "%s: not due: %s", name, c.why);
         if (info.hook != NULL) {
             char files[4][4400];
             static const char *const f[] = {"privkey.pem", "cert.pem", "fullchain.pem",
@@ -655,7 +655,7 @@ int cmd_renew(int argc, char **argv)
         const char *a[] = {failures ? "ERROR" : ""};
         cli_hook_event(r.started[i], "exit_hook", a, failures ? 1 : 0);
     }
-    status = failures ? CLI_EXIT_CAA_DENIED /* 1: some renewal failed */ : 0;
+    status = failures ? CLI_EXIT_RENEW_FAILED : 0;
     if (r.common.json)
         cli_print_json(json_pack("{s:b, s:i, s:i, s:i, s:O}", "dry_run", r.dry_run, "certificates",
                                  (int)json_array_size(results), "attempted", attempted, "failed",
