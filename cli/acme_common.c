@@ -73,12 +73,13 @@ static void print_problem(const struct acme_problem *prob)
 {
     if (prob == NULL || prob->type == NULL)
         return;
-    fprintf(stderr, "  CA problem: %s\n", prob->type);
+    /* Errors, so that `journalctl -p err` keeps the CA's explanation. */
+    cli_log(CLI_LOG_ERR, "  CA problem: %s", prob->type);
     if (prob->detail != NULL)
-        fprintf(stderr, "  detail:     %s\n", prob->detail);
+        cli_log(CLI_LOG_ERR, "  detail:     %s", prob->detail);
     for (size_t i = 0; i < prob->nsubproblems; i++) {
         const struct acme_subproblem *s = &prob->subproblems[i];
-        fprintf(stderr, "  - %s: %s (%s)\n", s->ident_value ? s->ident_value : "?",
+        cli_log(CLI_LOG_ERR, "  - %s: %s (%s)", s->ident_value ? s->ident_value : "?",
                 s->detail ? s->detail : "", s->type ? s->type : "");
     }
 }
@@ -106,7 +107,7 @@ int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_p
 static void trace(void *ctx, const char *method, const char *url, long status)
 {
     (void)ctx;
-    fprintf(stderr, "certpilot: %s %s -> %ld\n", method, url, status);
+    cli_log(CLI_LOG_DEBUG, "%s %s -> %ld", method, url, status);
 }
 
 static void progress(void *ctx, const char *fmt, ...)
@@ -119,11 +120,9 @@ static void progress(void *ctx, const char *fmt, ...)
 {
     (void)ctx;
     va_list ap;
-    fputs("certpilot: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_vlog(CLI_LOG_DEBUG, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int cli_client_open(const struct cli_common *c, struct acme_client **out)

@@ -61,6 +61,9 @@ void cli_vlog(enum cli_log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)))
 #endif
     ;
+/* Every log line starts with "NAME: " until cli_log_context(NULL). */
+void cli_log_context(const char *name);
+const char *cli_log_context_get(void); /* NULL when none */
 /* The last error said (not warnings), "" when none since the clear. */
 const char *cli_last_error(void);
 void cli_last_error_clear(void);

@@ -117,7 +117,7 @@ static enum cp_code run_dns_hook(const struct solving *s, const char *command, c
                         domain, how, hr.output_len ? "; it said: " : "",
                         (int)strcspn(hr.output ? hr.output : "", "\n"), hr.output ? hr.output : "");
     } else if (rc == CP_OK && s->verbose && hr.output_len)
-        fprintf(stderr, "certpilot: dns hook %s: %s", command, hr.output);
+        cli_log_lines(CLI_LOG_DEBUG, "dns hook: ", hr.output);
     hook_result_clear(&hr);
     return rc;
 }
@@ -154,14 +154,14 @@ static enum cp_code wait_published(const struct solving *s, const char *domain,
     const char *zname = zone[0] ? zone : ".";
     bool alias = strcmp(target, name) != 0;
     if (s->verbose)
-        fprintf(stderr, "certpilot: waiting for %zu nameserver%s of %s to serve %s%s%s\n", nns,
+        cli_log(CLI_LOG_DEBUG, "waiting for %zu nameserver%s of %s to serve %s%s%s", nns,
                 nns == 1 ? "" : "s", zname, name, alias ? ", an alias of " : "",
                 alias ? target : "");
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = caa_txt_wait(ns, nns, s->authoritative_port, target, txt, s->dns_timeout_ms, DNS_POLL_MS,
                       err);
     if (rc == CP_OK && s->verbose)
-        fprintf(stderr, "certpilot: all %zu nameserver%s of %s serve %s (%.1f s)\n", nns,
+        cli_log(CLI_LOG_DEBUG, "all %zu nameserver%s of %s serve %s (%.1f s)", nns,
                 nns == 1 ? "" : "s", zname, name, seconds_since(&t0));
     free(ns);
     return rc;
@@ -410,7 +410,7 @@ static int preflight(struct issue *is)
                                  : CLI_EXIT_SOFTWARE;
     }
     if (is->common.verbose)
-        fprintf(stderr, "certpilot: CAA preflight: %zu identifiers, %zu DNS queries, %.1f ms\n",
+        cli_log(CLI_LOG_DEBUG, "CAA preflight: %zu identifiers, %zu DNS queries, %.1f ms",
                 is->nnames, caa_report_queries(is->pf.report), is->pf.elapsed_ms);
     if (is->account_url == NULL && !is->common.json)
         cli_error("note: no account yet, so records with accounturi= were judged as for "
@@ -438,9 +438,9 @@ static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, s
         types[k++] = cli_method_index(reused[i].type) >= 0 ? reused[i].type : NULL;
     }
     if (is->common.verbose)
-        fprintf(stderr,
-                "certpilot: CAA recheck before finalize: %zu of %zu reused "
-                "authorizations validated more than %d hours ago\n",
+        cli_log(CLI_LOG_DEBUG,
+                "CAA recheck before finalize: %zu of %zu reused "
+                "authorizations validated more than %d hours ago",
                 k, n, CAA_REUSE_WINDOW_S / 3600);
     if (k == 0)
         return CP_OK;
@@ -794,14 +794,23 @@ static int parse_args(struct issue *is, int argc, char **argv)
         if (cli_common_option(&is->common, ch, optarg))
             continue;
         int handled = cli_dns_option(&is->dns, ch, optarg);
-        if (handled < 0)
+        if (handled < 0) {
             status = CLI_EXIT_USAGE;
+            if (origin != NULL)
+                cli_error("(that setting is at %s)", origin);
+        }
         if (handled != 0)
             continue;
+        /* A setting from a file: its errors name FILE:LINE. */
+        char saved[256];
+        const char *ctx = cli_log_context_get();
+        snprintf(saved, sizeof saved, "%s", ctx ? ctx : "");
+        if (origin != NULL)
+            cli_log_context(origin);
         status = parse_one(is, ch, argv);
+        if (origin != NULL)
+            cli_log_context(saved[0] ? saved : NULL);
     }
-    if (status > 0 && is->origin != NULL && is->origin[cur] != NULL)
-        cli_error("(that setting is at %s)", is->origin[cur]);
     if (status == 0 && optind < argc) {
         cli_error("unexpected argument \"%s\" (names go with -d)", argv[optind]);
         return CLI_EXIT_USAGE;

@@ -76,7 +76,7 @@ static void cert_load(const char *state, struct cert *c)
         return;
     if (cp_file_read(path, CERT_FILE_MAX, &pem, &len, &err) != CP_OK ||
         acme_chain_parse(pem, len, path, &chain, &err) != CP_OK) {
-        cli_error("%s: %s", c->name, err.msg);
+        cli_error("%s", err.msg);
         free(pem);
         return;
     }
@@ -287,6 +287,20 @@ struct renew {
     size_t nstarted;
 };
 
+/* Remember a hook for this run (a copy: the certificate's settings go away). */
+static void remember(const char **list, size_t *n, const char *hook)
+{
+    char *copy = *n < HOOKS_MAX ? strdup(hook) : NULL;
+    if (copy != NULL)
+        list[(*n)++] = copy;
+}
+
+static void forget(const char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((char *)list[i]);
+}
+
 static bool listed(const char *const *list, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
@@ -449,20 +463,17 @@ static int cert_args(struct renew *r, const char *name, struct cli_args *a)
     for (size_t i = 0; rc == CP_OK && i < r->extra.argc; i++)
         rc = cli_args_add(a, r->extra.argv[i], NULL);
     if (rc != CP_OK) {
-        cli_error("%s: %s", name, err.msg[0] ? err.msg : "out of memory");
+        cli_error("%s", err.msg[0] ? err.msg : "out of memory");
         return CLI_EXIT_CONFIG;
     }
     return 0;
 }
 
 /* Log what the engine reported for one certificate, a line each. */
-static void log_report(const char *name, char *text, enum cli_log_level level)
+static void log_report(char *text, enum cli_log_level level)
 {
-    char prefix[300];
-    if (text == NULL || *text == '\0')
-        return;
-    snprintf(prefix, sizeof prefix, "%s: ", name);
-    cli_log_lines(level, prefix, text);
+    if (text != NULL)
+        cli_log_lines(level, "", text);
 }
 
 static void record_attempt(struct cert *c, const char *outcome, int status, const char *message,
@@ -486,26 +497,31 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     struct cli_issue *is = cli_issue_new();
     struct cli_issue_info info = {0};
     const char *outcome = "not_due", *not_after = NULL;
-    char *text = NULL;
+    char *text = NULL, config_error[512] = "", reason[512] = "";
     size_t len = 0;
     int status = 0;
 
     snprintf(c.name, sizeof c.name, "%s", name);
     cli_last_error_clear();
+    cli_log_context(name);
     status = is == NULL ? CLI_EXIT_SOFTWARE : cert_args(r, name, &args);
     if (status == 0)
         status = cli_issue_configure(is, &args);
     cert_load(r->common.state_dir, &c);
     if (status != 0) {
+        char why[512];
         outcome = "config_error";
-        cli_error("%s: its settings cannot be used (above); fix %s/certs/%s/renewal.conf", name,
+        snprintf(why, sizeof why, "%s", cli_last_error());
+        cli_error("its settings cannot be used (above); fix %s/certs/%s/renewal.conf",
                   r->common.state_dir, name);
+        snprintf(config_error, sizeof config_error, "%s", why);
+        if (!r->dry_run && c.status != NULL)
+            record_attempt(&c, outcome, status, config_error, now);
         goto out;
     }
     cli_issue_info(is, &info);
-    if (info.hook != NULL && !r->dry_run && !listed(r->started, r->nstarted, info.hook) &&
-        r->nstarted < HOOKS_MAX) {
-        r->started[r->nstarted++] = info.hook;
+    if (info.hook != NULL && !r->dry_run && !listed(r->started, r->nstarted, info.hook)) {
+        remember(r->started, &r->nstarted, info.hook);
         cli_hook_event(info.hook, "startup_hook", NULL, 0);
     }
     judge(&c, &info, r->dry_run ? NULL : cl, now);
@@ -514,7 +530,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
         snprintf(c.why + strlen(c.why), sizeof c.why - strlen(c.why), "; forced");
     }
     if (!c.due && !r->dry_run) {
-        cli_log(CLI_LOG_DEBUG, "%s: not due: %s", name, c.why);
+        cli_log(CLI_LOG_DEBUG, "not due: %s", c.why);
         if (info.hook != NULL) {
             char files[4][4400];
             static const char *const f[] = {"privkey.pem", "cert.pem", "fullchain.pem",
@@ -530,14 +546,14 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     /* Due (or a dry run): the pre-hook once per run, then the engine. */
     const char *pre = r->pre_hook ? r->pre_hook : info.pre_hook;
     const char *post = r->post_hook ? r->post_hook : info.post_hook;
-    if (!r->dry_run && pre != NULL && !listed(r->ran_hooks, r->nran, pre) && r->nran < HOOKS_MAX) {
-        r->ran_hooks[r->nran++] = pre;
+    if (!r->dry_run && pre != NULL && !listed(r->ran_hooks, r->nran, pre)) {
+        remember(r->ran_hooks, &r->nran, pre);
         if (!cli_hook_command("pre-hook", pre, NULL))
-            cli_error("warning: %s: the pre-hook failed; renewing anyway", name);
+            cli_error("warning: the pre-hook failed; renewing anyway");
     }
-    if (!r->dry_run && post != NULL && !listed(r->post, r->npost, post) && r->npost < HOOKS_MAX)
-        r->post[r->npost++] = post;
-    cli_log(r->dry_run ? CLI_LOG_INFO : CLI_LOG_NOTICE, "%s: %s: %s", name,
+    if (!r->dry_run && post != NULL && !listed(r->post, r->npost, post))
+        remember(r->post, &r->npost, post);
+    cli_log(r->dry_run ? CLI_LOG_INFO : CLI_LOG_NOTICE, "%s: %s",
             r->dry_run ? "dry run" : "renewing", c.why);
     FILE *out = open_memstream(&text, &len);
     if (out == NULL) {
@@ -546,27 +562,29 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     }
     status = cli_issue_obtain(is, out, c.ari_id);
     fclose(out);
+    snprintf(reason, sizeof reason, "%s", cli_last_error());
     outcome = cli_issue_outcome(is, &not_after);
-    log_report(name, text, status == 0 ? CLI_LOG_INFO : CLI_LOG_ERR);
+    log_report(text, status == 0 ? CLI_LOG_INFO : CLI_LOG_ERR);
     if (status == 0 && !r->dry_run) {
-        cli_log(CLI_LOG_NOTICE, "%s: renewed; the new certificate expires %s", name,
+        cli_log(CLI_LOG_NOTICE, "renewed; the new certificate expires %s",
                 not_after ? not_after : "?");
         outcome = "renewed";
+        json_object_del(c.status, "ari"); /* it was about the replaced certificate */
         int hs = cli_issue_deploy(is, r->deploy_hook);
         if (hs != 0) {
             status = hs;
             outcome = "deploy_hook_failed";
-            cli_error("%s: renewed, but its deploy hook failed: the new certificate is in place; "
-                      "check the hook",
-                      name);
+            snprintf(reason, sizeof reason, "%s", cli_last_error());
+            cli_error("renewed, but its deploy hook failed: the new certificate is in place; "
+                      "check the hook");
         }
     } else if (status != 0) {
-        cli_error("%s: renewal failed (exit status %d); the current certificate and key are "
+        cli_error("renewal failed (exit status %d); the current certificate and key are "
                   "unchanged",
-                  name, status);
+                  status);
     }
     if (!r->dry_run)
-        record_attempt(&c, outcome, status, status ? cli_last_error() : "", now);
+        record_attempt(&c, outcome, status, status ? reason : "", now);
 out:
     *failed = status != 0;
     if (c.status_changed && !r->dry_run && c.status != NULL) {
@@ -575,20 +593,27 @@ out:
         snprintf(dir, sizeof dir, "%s/certs/%s", r->common.state_dir, name);
         if (access(dir, F_OK) == 0 &&
             cli_cert_status_save(r->common.state_dir, name, c.status, &err) != CP_OK)
-            cli_error("%s: %s", name, err.msg);
+            cli_error("%s", err.msg);
     }
-    char t[32];
+    char t[32], expiry[32];
     cli_time_str(c.renew_at, t);
+    cli_time_str(c.not_after, expiry);
+    if (not_after == NULL && c.have_cert)
+        not_after = expiry; /* not renewed: the current certificate's */
     json_t *names = json_array();
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
     json_t *j =
-        json_pack("{s:s, s:o, s:s, s:i, s:b, s:s, s:s, s:s?, s:s}", "cert_name", name, "names",
-                  names, "outcome", outcome, "exit_status", status, "due", c.due, "renew_at", t,
-                  "why", c.why, "not_after", not_after, "message", status ? cli_last_error() : "");
+        json_pack("{s:s, s:o, s:s, s:i, s:b, s:s?, s:s, s:s?, s:s}", "cert_name", name, "names",
+                  names, "outcome", outcome, "exit_status", status, "due", c.due, "renew_at",
+                  c.renew_at ? t : NULL, "why", c.why, "not_after", not_after, "message",
+                  config_error[0] ? config_error
+                  : status        ? reason
+                                  : "");
     free(text);
     cert_clear(&c);
     cli_issue_free(is);
+    cli_log_context(NULL);
     cli_args_clear(&args);
     return j;
 }
@@ -656,11 +681,13 @@ int cmd_renew(int argc, char **argv)
         cli_hook_event(r.started[i], "exit_hook", a, failures ? 1 : 0);
     }
     status = failures ? CLI_EXIT_RENEW_FAILED : 0;
-    if (r.common.json)
-        cli_print_json(json_pack("{s:b, s:i, s:i, s:i, s:O}", "dry_run", r.dry_run, "certificates",
-                                 (int)json_array_size(results), "attempted", attempted, "failed",
-                                 failures, "results", results));
-    else if (!r.quiet)
+    if (r.common.json) {
+        json_t *j = json_pack("{s:b, s:i, s:i, s:i, s:O}", "dry_run", r.dry_run, "certificates",
+                              (int)json_array_size(results), "attempted", attempted, "failed",
+                              failures, "results", results);
+        cli_print_json(j);
+        json_decref(j);
+    } else if (!r.quiet)
         summary_text(results);
     if (failures)
         cli_error("%d of %d renewal%s failed (see above)", failures, attempted,
@@ -670,6 +697,9 @@ int cmd_renew(int argc, char **argv)
                 json_array_size(results) == 1 ? "" : "s");
 out:
     json_decref(results);
+    forget(r.ran_hooks, r.nran);
+    forget(r.post, r.npost);
+    forget(r.started, r.nstarted);
     names_free(names, n);
     clients_free(&cl);
     cli_args_clear(&r.extra);

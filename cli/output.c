@@ -21,6 +21,22 @@ static struct {
 } log_cfg = {false, CLI_LOG_INFO};
 
 static char last_error[512]; /* for renew's status file and summary */
+static char context[300];    /* "NAME: " before every line while renew works on NAME */
+static char context_name[256];
+
+void cli_log_context(const char *name)
+{
+    snprintf(context_name, sizeof context_name, "%s", name ? name : "");
+    if (name == NULL)
+        context[0] = '\0';
+    else
+        snprintf(context, sizeof context, "%s: ", context_name);
+}
+
+const char *cli_log_context_get(void)
+{
+    return context_name[0] ? context_name : NULL;
+}
 
 const char *cli_last_error(void)
 {
@@ -88,7 +104,7 @@ void cli_log_lines(enum cli_log_level level, const char *prefix, const char *tex
     const char *p = text;
     while (*p) {
         size_t n = strcspn(p, "\n");
-        int k = snprintf(line, sizeof line, "%s%.*s", prefix, (int)n, p);
+        int k = snprintf(line, sizeof line, "%s%s%.*s", context, prefix, (int)n, p);
         if (k > 0)
             log_line(level, line, (size_t)k < sizeof line ? (size_t)k : sizeof line - 1);
         p += n + (p[n] == '\n');

@@ -333,7 +333,9 @@ int cli_state_lock(const char *state, unsigned timeout_s, int *fd)
         holder[n > 0 ? n : 0] = '\0';
         holder[strcspn(holder, "\n")] = '\0';
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - t0.tv_sec >= (time_t)timeout_s) {
+        long long waited_ms =
+            (long long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (waited_ms >= (long long)timeout_s * 1000) {
             cli_error("another certpilot run (pid %s) holds %s; gave up after %u s: try again "
                       "when it has finished, or wait longer with --lock-timeout SECONDS",
                       holder[0] ? holder : "unknown", path, timeout_s);
