@@ -488,6 +488,22 @@ static void record_attempt(struct cert *c, const char *outcome, int status, cons
     c->status_changed = true;
 }
 
+/* The names renewal.conf lists, as JSON (also when its settings are unusable). */
+static json_t *conf_names(const char *state, const char *name)
+{
+    char path[4400];
+    struct cli_conf conf = {0};
+    struct cp_err err = {0};
+    json_t *a = json_array();
+    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", state, name);
+    if (cli_conf_load(path, true, &conf, &err) == CP_OK)
+        for (size_t k = 0; k < conf.n; k++)
+            if (strcmp(conf.e[k].key, "domain") == 0)
+                json_array_append_new(a, json_string(conf.e[k].value));
+    cli_conf_clear(&conf);
+    return a;
+}
+
 /* Renew one certificate; its JSON summary is returned, *failed set. */
 static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, long long now,
                          bool *failed)
@@ -600,7 +616,7 @@ out:
     cli_time_str(c.not_after, expiry);
     if (not_after == NULL && c.have_cert)
         not_after = expiry; /* not renewed: the current certificate's */
-    json_t *names = json_array();
+    json_t *names = info.nnames ? json_array() : conf_names(r->common.state_dir, name);
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
     json_t *j =
@@ -739,20 +755,11 @@ int cmd_list(int argc, char **argv)
     long long now = (long long)time(NULL);
     for (size_t i = 0; status == 0 && i < n; i++) {
         struct cert c = {0};
-        struct cli_conf conf = {0};
-        struct cp_err err = {0};
-        char path[4400], t1[32], t2[32], t3[32];
+        char t1[32], t2[32], t3[32];
         snprintf(c.name, sizeof c.name, "%s", names[i]);
         cert_load(r.common.state_dir, &c);
         judge(&c, NULL, NULL, now);
-        snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", r.common.state_dir, names[i]);
-        json_t *dn = json_array();
-        if (cli_conf_load(path, true, &conf, &err) == CP_OK) {
-            for (size_t k = 0; k < conf.n; k++)
-                if (strcmp(conf.e[k].key, "domain") == 0)
-                    json_array_append_new(dn, json_string(conf.e[k].value));
-        }
-        cli_conf_clear(&conf);
+        json_t *dn = conf_names(r.common.state_dir, names[i]);
         cli_time_str(c.not_after, t1);
         cli_time_str(c.renew_at, t2);
         long long days = c.have_cert ? (c.not_after - now) / 86400 : 0;
