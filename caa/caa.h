@@ -19,6 +19,9 @@
  *      a name, and the dns-01 propagation wait: ask each of them directly until
  *      all serve a TXT value.  The other module doing I/O; the DNS plumbing it
  *      shares with caa/resolve.c is in caa/dns.c (private header caa/dns_int.h).
+ *   8. Diagnosis (caa/diagnose.c): `doctor`: the verdict of step 6 plus every
+ *      authoritative server of every zone on the CAA path asked directly, and
+ *      findings with evidence and a fix (spec §11).  Does I/O, classifies purely.
  *
  * What it does not do: ACME, printing, exiting, reading configuration files.
  * Every function that can fail returns an enum cp_code and fills the optional
@@ -361,5 +364,188 @@ enum cp_code caa_zone_servers(const struct caa_resolver_opts *o, const char *nam
 enum cp_code caa_txt_wait(const struct caa_ns *ns, size_t nns, unsigned port, const char *name,
                           const char *value, unsigned timeout_ms, unsigned interval_ms,
                           struct cp_err *err);
+
+/* ------------------------------------------------------------ diagnosis */
+
+/*
+ * `certpilot doctor` (caa/diagnose.c): why the CA's CAA check would fail, or
+ * fail now and then, and what to fix.  caa_diagnose() does the I/O:
+ * caa_check() for the verdict, then for every name on the CAA path (up to the
+ * relevant RRset, CNAME targets hop by hop) its zone and authoritative
+ * servers, then one parallel round asking CAA of every server address with
+ * recursion off, and of the resolver (again with CD=1).  caa_diag_classify()
+ * is the pure part: from the collected answers to findings with evidence and
+ * a fix.  Nothing is sent to the addresses the identifiers resolve to.
+ */
+
+enum caa_diag_severity {
+    CAA_DIAG_OK,        /* a name's status only: nothing wrong */
+    CAA_DIAG_INFO,      /* worth knowing, nothing to fix (a CNAME chain) */
+    CAA_DIAG_FLAKY,     /* issuance works now, but may fail at some perspectives */
+    CAA_DIAG_WILL_FAIL, /* the CA would fail on DNS */
+    CAA_DIAG_BLOCKED    /* the CA would refuse because of CAA */
+};
+
+enum caa_diag_kind {
+    CAA_DIAG_CAA_DENIED,    /* the records refuse */
+    CAA_DIAG_DNSSEC,        /* SERVFAIL through the resolver, CD=1 answer fine */
+    CAA_DIAG_NOTIMP,        /* a server rejects the CAA type (NOTIMP, FORMERR, ...) */
+    CAA_DIAG_REFUSED,       /* an authoritative server answers REFUSED to CAA */
+    CAA_DIAG_SERVFAIL,      /* a server answers SERVFAIL to CAA */
+    CAA_DIAG_TIMEOUT,       /* a server does not answer CAA */
+    CAA_DIAG_LAME,          /* a listed server that is not authoritative */
+    CAA_DIAG_INCONSISTENT,  /* the servers that answered disagree */
+    CAA_DIAG_CNAME,         /* the chain of aliases, hop by hop */
+    CAA_DIAG_RESOLVER_ERROR /* the resolver fails and nothing more specific is known */
+};
+
+/* "OK", "INFO", "FLAKY", "WILL_FAIL", "BLOCKED"; static storage. */
+const char *caa_diag_severity_name(enum caa_diag_severity s);
+/* "caa_denied", "dnssec", ..., "resolver_error"; static storage. */
+const char *caa_diag_kind_name(enum caa_diag_kind k);
+
+/* One CAA (or SOA) query and what came back. */
+struct caa_diag_answer {
+    bool asked;
+    bool timeout;                 /* no DNS answer: none in time, or none at all */
+    char error[64];               /* "" or why, when not for lack of time */
+    int rcode;                    /* -1 without an answer */
+    bool aa;                      /* the AA bit of the answer */
+    char cname[CAA_NAME_MAX + 1]; /* CNAME target at the asked name, "" for none */
+    struct caa_record *records;   /* CAA records at the end of the answer's CNAME chain */
+    size_t nrecords;
+    long ms; /* from sending to the answer (or to giving up) */
+};
+
+/* One address of one authoritative server of a hop's zone. */
+struct caa_diag_server {
+    char name[CAA_NAME_MAX + 1]; /* the NS name */
+    char addr[64];               /* "" when the NS name has no address (see `why`) */
+    char why[320];               /* why an NS name has no address */
+    struct caa_diag_answer caa;  /* CAA of the hop's name, RD=0 */
+    struct caa_diag_answer soa;  /* SOA of the zone, RD=0: does it serve the zone? */
+    bool authoritative;          /* soa: NOERROR, AA and the zone's SOA record */
+    unsigned long serial;        /* of that SOA record */
+};
+
+/* One name whose CAA set the CA reads: a name of the chain or a CNAME target. */
+struct caa_diag_hop {
+    char name[CAA_NAME_MAX + 1];
+    char zone[CAA_NAME_MAX + 1];     /* the zone holding `name`; "" when unknown */
+    char zone_error[320];            /* why the zone or its servers are unknown */
+    char alias_of[CAA_NAME_MAX + 1]; /* the name whose CNAME led here, "" */
+    size_t chain_index;              /* the identifier's chain name this hop serves */
+    struct caa_diag_answer resolver; /* through the resolver, RD=1 */
+    /* The same with CD=1: asked with it, shown only when `resolver` failed. */
+    struct caa_diag_answer resolver_cd;
+    struct caa_diag_server *servers;
+    size_t nservers;
+    bool agree; /* set by caa_diag_classify(): the usable answers are the same */
+};
+
+struct caa_diag_finding {
+    enum caa_diag_severity severity; /* never CAA_DIAG_OK */
+    enum caa_diag_kind kind;
+    char name[CAA_NAME_MAX + 1];   /* the hop */
+    char zone[CAA_NAME_MAX + 1];   /* "" for none */
+    char server[CAA_NAME_MAX + 1]; /* NS name, "" for none */
+    char address[64];              /* "" for none */
+    char summary[400];             /* a headline for people */
+    char evidence[1024];           /* one line */
+    char fix[640];                 /* one or two sentences */
+};
+
+#define CAA_DIAG_ADDRS_MAX 16
+
+/* What the chosen challenge type needs from DNS; nothing is sent to the addresses. */
+struct caa_diag_readiness {
+    const char *method;                     /* borrowed from the params */
+    char addresses[CAA_DIAG_ADDRS_MAX][64]; /* A and AAAA of the name, through the resolver */
+    size_t naddresses;
+    char addresses_error[320];               /* "" or why there are none */
+    char challenge_name[CAA_NAME_MAX + 1];   /* dns-01: _acme-challenge.NAME, else "" */
+    char challenge_target[CAA_NAME_MAX + 1]; /* where its CNAME chain ends */
+    char challenge_zone[CAA_NAME_MAX + 1];   /* "" when unknown */
+    char nameservers[16][CAA_NAME_MAX + 1];  /* of challenge_zone */
+    size_t nnameservers;
+    char challenge_error[320]; /* "" or why zone/servers are unknown */
+};
+
+/* The diagnosis of one identifier.  In a caa_diag everything is owned by it;
+ * hand-built ones (tests) own their hops; caa_diag_classify() allocates
+ * `findings` (release with free()). */
+struct caa_diag_name {
+    char ident[CAA_IDENT_MAX];
+    const struct caa_result *caa; /* the verdict through the resolver (caa_check) */
+    struct caa_diag_hop *hops;    /* the chain's names from the name up to the relevant one,
+                                     each CNAME target right after its alias */
+    size_t nhops;
+    struct caa_diag_finding *findings; /* worst first */
+    size_t nfindings;
+    enum caa_diag_severity status; /* the worst finding; INFO counts as OK */
+    struct caa_diag_readiness readiness;
+};
+
+/* What classification needs besides the answers. */
+struct caa_diag_context {
+    const char *resolver; /* how evidence names the resolver, e.g. "127.0.0.1:53" */
+    unsigned timeout_ms;  /* the time allowed per round, for evidence */
+    /* No authoritative server answered this host at all: direct queries are
+     * probably blocked here. */
+    bool no_direct_answers;
+};
+
+/*
+ * Findings for `d` from its caa result and hops (spec §11): replaces
+ * d->findings, d->status and every hop's `agree`.  Pure: no I/O.  Rules:
+ * caa_denied is BLOCKED; a server's NOTIMP/REFUSED/SERVFAIL/time-out is FLAKY
+ * while the resolver still gets an answer for the hop and WILL_FAIL when it
+ * does not; REFUSED from a server that does not serve the zone's SOA either,
+ * NOTAUTH, or an answer without AA is lame (same severities); a resolver
+ * SERVFAIL with a good CD=1 answer while every server answers is dnssec
+ * (WILL_FAIL); servers whose usable answers differ are inconsistent (FLAKY,
+ * BLOCKED when the verdict is a refusal); each alias is a cname INFO; a
+ * failed verdict with nothing more specific is resolver_error (WILL_FAIL).
+ * A finding repeated at several hops of one zone is kept once, at its worst.
+ * CP_EINVAL when d->caa is missing; CP_ENOMEM.
+ */
+enum cp_code caa_diag_classify(struct caa_diag_name *d, const struct caa_diag_context *cx,
+                               struct cp_err *err);
+
+struct caa_diag_opts {
+    const struct caa_resolver_opts *resolver; /* NULL: the system's */
+    const struct caa_params *params;          /* borrowed by the result */
+    unsigned auth_port;                       /* of every authoritative server; 0: 53 */
+};
+
+struct caa_diag; /* opaque */
+
+/*
+ * Diagnose a batch of identifiers: caa_check(), then the zones and servers
+ * of every hop (rounds of queries to the resolver: SOA, NS, A/AAAA, with
+ * CD=1 so that a broken DNSSEC chain does not hide the servers), then one
+ * round of CAA queries to every server address and to the resolver, then
+ * caa_diag_classify().  When the resolver cannot name a hop's zone, the
+ * parent's zone is tried and kept only if its servers answer for the name
+ * with authority and do not serve it as an apex.  A CNAME that only the
+ * servers show (the resolver could not follow it) becomes a new hop and
+ * another pass of those rounds.  Each round is bounded by the resolver
+ * options' timeout (default 10 s); at most 32 server addresses are asked at
+ * once, so a batch with more takes one more round per 32.  Errors as for
+ * caa_check(): CP_EINVAL (an identifier or resolver), CP_EDNS, CP_ENOMEM.
+ * Free with caa_diag_free(); `o->params` must outlive the result.
+ */
+enum cp_code caa_diagnose(const char *const *identifiers, size_t n, const struct caa_diag_opts *o,
+                          struct caa_diag **out, struct cp_err *err);
+
+size_t caa_diag_count(const struct caa_diag *d);
+const struct caa_diag_name *caa_diag_get(const struct caa_diag *d, size_t i);
+const struct caa_report *caa_diag_report(const struct caa_diag *d); /* of caa_check() */
+/* The resolver as evidence names it: the first one given, or "the system's resolver". */
+const char *caa_diag_resolver(const struct caa_diag *d);
+void caa_diag_free(struct caa_diag *d);
+
+/* Release what caa_diagnose() put in a hop (answers' records, servers). */
+void caa_diag_hop_clear(struct caa_diag_hop *h);
 
 #endif

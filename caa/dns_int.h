@@ -167,4 +167,9 @@ int caa_zone_read_txt(const unsigned char *abuf, int alen, const char *name, con
 int caa_zone_from_soa_answer(const unsigned char *abuf, int alen, const char *name,
                              char target[CAA_NAME_MAX + 1], char zone[CAA_NAME_MAX + 1]);
 
+/* Can this host send to `addr` (AF_INET or AF_INET6 bytes) at all?  False for
+ * an address without a route, e.g. IPv6 on an IPv4-only host; nothing is sent.
+ * Also used by caa/diagnose.c. */
+bool caa_zone_routable(int family, const void *addr);
+
 #endif

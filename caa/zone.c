@@ -314,7 +314,7 @@ static size_t parents(const char *target, struct reply *r, size_t max)
 
 /* Can this host send to `addr` at all?  Connecting a UDP socket sends nothing
  * but fails without a route (an IPv6 address on an IPv4-only host). */
-static bool routable(int family, const void *addr)
+bool caa_zone_routable(int family, const void *addr)
 {
     struct sockaddr_in sin = {0};
     struct sockaddr_in6 sin6 = {0};
@@ -364,7 +364,7 @@ static enum cp_code take_addresses(const struct reply *r, const char *nsname, st
         if (inet_ntop(family, rr.rdata, text, sizeof text) == NULL)
             continue;
         (*found)++;
-        if (!routable(family, rr.rdata))
+        if (!caa_zone_routable(family, rr.rdata))
             continue;
         bool dup = false;
         for (size_t i = 0; i < *nout && !dup; i++)

@@ -21,6 +21,7 @@ enum cli_exit {
     CLI_EXIT_RENEW_FAILED = 1, /* renew: at least one due certificate was not renewed */
     CLI_EXIT_CAA_DNS = 2,      /* no refusal, but a DNS failure decided a CAA check */
     CLI_EXIT_CA = 3,           /* the CA refused a request (problem document shown) */
+    CLI_EXIT_DOCTOR_WARN = 3,  /* doctor: nothing fails now, but some servers are flaky */
     CLI_EXIT_CHALLENGE = 4,    /* the CA could not validate a challenge */
     CLI_EXIT_NETWORK = 5,      /* the CA could not be reached, or a wait timed out */
     CLI_EXIT_HOOK = 6,         /* a hook failed; the certificate was saved (issue) */
@@ -144,6 +145,7 @@ void cli_preflight_text(FILE *f, const struct cli_preflight *pf);
 int cmd_caa(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 /* ----------------------------------------------------------- ACME commands */
 

@@ -11,6 +11,7 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  caa check IDENTIFIER...   would the CA refuse these names because of CAA? why?\n"
+          "  doctor NAME...            which nameserver would make the CA fail, and the fix\n"
           "  account register|show     the ACME account in the state directory\n"
           "  issue -d NAME...          obtain a certificate (http-01, dns-01, tls-alpn-01)\n"
           "  renew                     renew every certificate that is due (for timers)\n"
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "caa") == 0)
         return cmd_caa(argc - 1, argv + 1);
+    if (strcmp(cmd, "doctor") == 0)
+        return cmd_doctor(argc - 1, argv + 1);
     if (strcmp(cmd, "account") == 0)
         return cmd_account(argc - 1, argv + 1);
     if (strcmp(cmd, "issue") == 0)

@@ -12,8 +12,15 @@ A Lab runs, each as a foreground child process in a fresh temp dir:
 - responder.py (only if a zone is declared with Lab.misbehaving_zone()):
   a scriptable server that answers SERVFAIL, NOTIMP, drops, truncates or
   delays on purpose.
+- zones with several nameservers (Lab.zone(servers=[...])): each server
+  on its own loopback address (127.0.0.2, 127.0.0.3, ...), all on one port,
+  Lab.auth_port, which is also knotd's port on 127.0.0.1.  A server is
+  knotd, a responder serving the zone's data but misbehaving for some
+  query types, a responder serving other data (servers that disagree), or
+  a lame one (not authoritative for the zone); see Lab.zone().
 - unbound, a validating recursive resolver with a stub zone for every lab
-  zone, pointing to knotd or to the responder.  A stub for "." points to
+  zone, pointing to knotd or to the responder, or to every address of a
+  zone with several nameservers.  A stub for "." points to
   knotd's root zone, so names outside test. get NXDOMAIN from the lab and
   nothing is ever sent off the machine.  Signed zones get their real DS as
   a trust anchor (answers carry AD); dnssec="broken" zones get a wrong DS
@@ -30,11 +37,15 @@ Example::
         ''')
         lab.zone("signed.test", '@ CAA 0 issue "letsencrypt.org"', dnssec=True)
         lab.misbehaving_zone("notimp.test", caa="notimp")
+        lab.zone("multi.test", '@ CAA 0 issue "letsencrypt.org"',
+                 servers=["knot", "knot", responder(caa="servfail"), "lame"])
         lab.start()
         print(lab.query("example.test", "CAA"))      # through unbound
+        print(lab.nameservers("multi.test"))  # [("ns1.multi.test", "127.0.0.2"), ...]
+        print(lab.query("multi.test", "CAA", server="127.0.0.4:%d" % lab.auth_port))
 
 Every port is a free one picked at run time; all traffic stays on
-127.0.0.1.  Leaving the with block, close(), SIGTERM/SIGINT of the test
+loopback (127.0.0.0/8).  Leaving the with block, close(), SIGTERM/SIGINT of the test
 process, or its exit stop every process by PID and remove the temp dir;
 with CPLAB_KEEP=1 in the environment the dir (logs, configs, zone files)
 is kept and its path printed.  Children also get SIGTERM from the kernel
@@ -47,6 +58,7 @@ starts a small lab and prints what it answers, for humans debugging.
 import atexit
 import base64
 import ctypes
+import errno
 import json
 import os
 import secrets
@@ -133,26 +145,52 @@ def fqdn(name):
 _ports_given = set()
 
 
-def free_port(udp=True):
+def free_port(udp=True, every_address=False):
     """A port free on 127.0.0.1 for TCP and, if udp, for UDP too.
 
-    Never returns the same port twice in one test process, so that ports
-    picked for different servers cannot collide before they are bound.
+    every_address: free on every IPv4 address (bound as 0.0.0.0) and, if
+    the host has IPv6, on ::1 too (so that an NS address ::1 on that port
+    reaches nothing unless a test puts a server there), for servers that
+    listen on several loopback addresses.  Never returns the same port
+    twice in one test process, so that ports picked for different servers
+    cannot collide before they are bound.
     """
+    host = "0.0.0.0" if every_address else "127.0.0.1"
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp_sock:
-            tcp_sock.bind(("127.0.0.1", 0))
+            tcp_sock.bind((host, 0))
             port = tcp_sock.getsockname()[1]
             if port in _ports_given:
                 continue
             if udp:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp_sock:
                     try:
-                        udp_sock.bind(("127.0.0.1", port))
+                        udp_sock.bind((host, port))
                     except OSError:
                         continue
+            if every_address and not _free_on_ipv6(port, udp):
+                continue
         _ports_given.add(port)
         return port
+
+
+def _free_on_ipv6(port, udp):
+    """False if something is bound to port on IPv6; True if free or no IPv6."""
+    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
+    for kind in kinds:
+        try:
+            sock = socket.socket(socket.AF_INET6, kind)
+        except OSError:
+            return True  # no IPv6 here
+        with sock:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(("::", port))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    return False
+                return True  # e.g. IPv6 disabled
+    return True
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -231,24 +269,47 @@ atexit.register(_close_open_labs)
 
 # --- the lab ---------------------------------------------------------------
 
+SERVER_KINDS = ("knot", "lame", "dead")
+
+
+def responder(text=None, rules=None, aa=True, **rules_by_type):
+    """A nameserver for Lab.zone(servers=[...]): a responder on its own address.
+
+    It serves the zone's own records (text=None) or other ones (text, as
+    for Lab.zone(): servers that disagree), with the lab's SOA, NS and
+    glue added either way.  rules and rules_by_type as for
+    Lab.misbehaving_zone(): responder(caa="servfail"),
+    responder(caa="drop"), responder(rules={"*": {"delay_ms": 300}}).
+    aa=False answers without the AA bit (a lame server that answers from
+    a cache).  Returns a plain dict; the spec is checked by Lab.zone().
+    """
+    all_rules = dict(rules or {})
+    all_rules.update({qtype.upper(): rule for qtype, rule in rules_by_type.items()})
+    return {"kind": "responder", "text": text, "rules": all_rules, "aa": bool(aa)}
+
+
 class Lab:
     """Knot + responder + Unbound (+ Pebble) in one temp dir; see the module doc.
 
     Declare zones, then start(); use as a context manager or call close().
     After start(): resolver, knot and responder are "127.0.0.1:PORT"
-    strings (responder is None without misbehaving zones).  tsig is
+    strings (responder is None without misbehaving zones); auth_port is
+    the port of every authoritative server: knot's (on 127.0.0.1) and
+    that of each nameserver of a zone declared with servers=.  tsig is
     (key name, algorithm, base64 secret) for dynamic updates to knot.
     """
 
     def __init__(self, keep=None):
         self.keep = os.environ.get("CPLAB_KEEP") == "1" if keep is None else keep
         self.dir = tempfile.mkdtemp(prefix="cplab-")
-        self.resolver = self.knot = self.responder = None
+        self.resolver = self.knot = self.responder = self.auth_port = None
         self.tsig = ("cplab-update.", "hmac-sha256",
                      base64.b64encode(secrets.token_bytes(32)).decode())
         self.trust_anchors = {}  # zone -> DS record text given to unbound
         self._zones = {".": ("", False), "test.": ("", False)}  # knotd's: name -> (text, dnssec)
         self._misbehaving = {}  # the responder's: name -> zone config
+        self._ns = {}  # zones declared with servers=: name -> [(NS name, address, spec)]
+        self._addresses = 0  # loopback addresses given out: 127.0.0.2, .3, ...
         self._declared = set()
         self._procs = []  # (name, Popen), in start order
         self._servers = []  # in-process servers (ARI proxies): .stop()
@@ -269,7 +330,7 @@ class Lab:
 
     # -- declaring zones
 
-    def zone(self, name, text="", dnssec=False):
+    def zone(self, name, text="", dnssec=False, servers=None):
         """Serve zone `name` from knotd with the records in `text`.
 
         text is zone-file syntax, owner names relative to the zone (it is
@@ -277,10 +338,74 @@ class Lab:
         address.  "test." exists already (without CAA) and may be given
         records this way too.  dnssec: False, True (signed; unbound trusts its real
         DS), or "broken" (signed; unbound gets a wrong DS).
+
+        servers: None for one nameserver, ns.<zone> at 127.0.0.1 (knotd).
+        Or a list, one entry per nameserver: ns1.<zone>, ns2.<zone>, ... in
+        that order, each on the next free loopback address (127.0.0.2,
+        127.0.0.3, ... in order of declaration across the lab), all on
+        port auth_port, with NS records and A glue in the zone and in its
+        parent.  An entry is
+          "knot"        knotd, listening on that address too;
+          responder(…)  a responder process on that address: the zone's
+                        records (or others) with rules, see responder();
+          "lame"        a responder that serves no zone: REFUSED to
+                        everything, like a server that has forgotten the
+                        zone (responder(aa=False) is the other lame kind);
+          "dead"        nothing listens on that address: queries to it
+                        get ICMP port unreachable (a server that is down).
+        knotd serves the zone on 127.0.0.1 in any case (not listed in NS).
+        Unbound gets a stub zone listing every address, so it spreads its
+        queries over them and retries others after a failure, as a
+        resolver following the delegation does (it cannot follow a
+        delegation to servers off port 53).  Responders know nothing of
+        child zones: ask them only about names of their own zone.
+
+        Returns the nameservers, [(NS name, address)], as nameservers().
+
+            lab.zone("multi.test", '@ CAA 0 issue "letsencrypt.org"',
+                     servers=["knot", "knot", responder(caa="servfail")])
         """
         if dnssec not in (False, True, "broken"):
             raise ValueError("dnssec must be False, True or 'broken'")
-        self._zones[self._declare(name)] = (textwrap.dedent(text), dnssec)
+        if servers is not None:
+            servers = list(servers)
+            if not servers:
+                raise ValueError("servers: give at least one nameserver")
+            for spec in servers:
+                if not (spec in SERVER_KINDS
+                        or isinstance(spec, dict) and spec.get("kind") == "responder"):
+                    raise ValueError("servers: %r is not one of %s or responder(...)"
+                                     % (spec, ", ".join(map(repr, SERVER_KINDS))))
+        origin = self._declare(name)
+        self._zones[origin] = (textwrap.dedent(text), dnssec)
+        if servers is not None:
+            self._ns[origin] = [("ns%d.%s" % (i, origin), self._next_address(), spec)
+                                for i, spec in enumerate(servers, 1)]
+        return self.nameservers(origin)
+
+    def nameservers(self, zone):
+        """[(NS name, IPv4 address)] of a lab zone, in the order declared.
+
+        Names without the final dot: [("ns1.multi.test", "127.0.0.2"), ...].
+        Every one listens on port auth_port (zones without servers= and
+        misbehaving zones: ns.<zone> at 127.0.0.1).
+        """
+        origin = fqdn(zone)
+        if origin not in self._zones and origin not in self._misbehaving:
+            raise KeyError("no lab zone %s" % origin)
+        return [(ns.rstrip(".") or ".", address) for ns, address, _ in self._ns_of(origin)]
+
+    def _ns_of(self, origin):
+        """[(absolute NS name, address, spec)] of a zone; ns.<zone> if none given."""
+        if origin in self._ns:
+            return self._ns[origin]
+        return [("ns." + origin.lstrip("."), "127.0.0.1", "knot")]
+
+    def _next_address(self):
+        self._addresses += 1
+        if self._addresses > 253:
+            raise ValueError("more than 253 nameservers in one lab")
+        return "127.0.0.%d" % (self._addresses + 1)
 
     def misbehaving_zone(self, name, text="", rules=None, **rules_by_type):
         """Serve zone `name` from the responder, misbehaving as told.
@@ -321,6 +446,7 @@ class Lab:
         self._start_knot()
         if self._misbehaving:
             self._start_responder()
+        self._start_nameservers()
         self._start_unbound()
         return self
 
@@ -330,28 +456,35 @@ class Lab:
                  if z != origin and (z == "." or origin.endswith("." + z))]
         return max(above, key=len)
 
+    def _ns_records(self, origin):
+        """The apex records a server of the zone holds: SOA, NS and their A (owners absolute)."""
+        nameservers = self._ns_of(origin)
+        lines = ["%s SOA %s hostmaster.%s %s" % (origin, nameservers[0][0], origin.lstrip("."),
+                                                 SOA_TIMERS)]
+        lines += ["%s NS %s" % (origin, ns) for ns, _, _ in nameservers]
+        lines += ["%s A %s" % (ns, address) for ns, address, _ in nameservers]
+        return lines
+
     def _zone_file(self, origin, text):
-        ns = "ns." + origin.lstrip(".")  # "ns." for the root
-        lines = ["$ORIGIN " + origin, "$TTL 60",
-                 "@ SOA %s hostmaster.%s %s" % (ns, origin.lstrip("."), SOA_TIMERS),
-                 "@ NS " + ns, ns + " A 127.0.0.1", text]
+        lines = ["$ORIGIN " + origin, "$TTL 60"] + self._ns_records(origin) + [text]
         for child in list(self._zones) + list(self._misbehaving):
             if child != "." and self._parent(child) == origin:
-                lines += ["; delegation", "%s NS ns.%s" % (child, child),
-                          "ns.%s A 127.0.0.1" % child]
+                lines += ["; delegation"] + self._ns_records(child)[1:]
         return "\n".join(lines) + "\n"
 
     def _start_knot(self):
         base = os.path.join(self.dir, "knot")
         zones_dir = os.path.join(base, "zones")
         os.makedirs(zones_dir)
-        port = free_port()
+        port = self.auth_port = free_port(every_address=True)
         self.knot = "127.0.0.1:%d" % port
+        addresses = ["127.0.0.1"] + [address for servers in self._ns.values()
+                                     for _, address, spec in servers if spec == "knot"]
         key_name, algorithm, secret = self.tsig
         conf = [
             "server:",
             "    rundir: \"%s\"" % base,
-            "    listen: 127.0.0.1@%d" % port,
+            "    listen: [ %s ]" % ", ".join("%s@%d" % (a, port) for a in addresses),
             "    udp-workers: 1",
             "    tcp-workers: 1",
             "    background-workers: 1",
@@ -437,6 +570,33 @@ class Lab:
         _wait_until("responder", lambda: dns_query(
             self.responder, "stats.responder.invalid", "TXT", timeout=0.5), proc, log)
 
+    def _start_nameservers(self):
+        """One responder process per responder(...) or "lame" nameserver."""
+        started = []
+        for origin, servers in sorted(self._ns.items()):
+            text = self._zones[origin][0]
+            for ns, address, spec in servers:
+                if spec in ("knot", "dead"):
+                    continue
+                zones = {}
+                if spec != "lame":
+                    own = text if spec["text"] is None else textwrap.dedent(spec["text"])
+                    records = self._ns_records(origin)
+                    records += [line for line in own.splitlines() if line.strip()]
+                    zones[origin] = {"records": records, "rules": spec["rules"],
+                                     "aa": spec["aa"]}
+                name = "responder-%s" % address
+                config = os.path.join(self.dir, name + ".json")
+                with open(config, "w") as f:
+                    json.dump({"zones": zones}, f, indent=2)
+                proc, log = self._spawn(name, [sys.executable, RESPONDER, "--config", config,
+                                               "--address", address,
+                                               "--port", str(self.auth_port)])
+                started.append((name, "%s:%d" % (address, self.auth_port), proc, log))
+        for name, server, proc, log in started:  # started all at once, then waited for
+            _wait_until(name, lambda: dns_query(
+                server, "stats.responder.invalid", "TXT", timeout=0.5), proc, log)
+
     def _start_unbound(self):
         base = os.path.join(self.dir, "unbound")
         os.makedirs(base)
@@ -473,11 +633,13 @@ class Lab:
                  "    control-enable: yes",
                  "    control-interface: \"%s/control.sock\"" % base,
                  "    control-use-cert: no"]
-        stubs = [(z, self.knot) for z in self._zones] + \
-                [(z, self.responder) for z in self._misbehaving]
-        for origin, server in sorted(stubs):
-            conf += ["stub-zone:", "    name: \"%s\"" % origin,
-                     "    stub-addr: %s" % server.replace(":", "@")]
+        stubs = [(z, [self.knot]) for z in self._zones if z not in self._ns] + \
+                [(z, [self.responder]) for z in self._misbehaving] + \
+                [(z, ["%s:%d" % (address, self.auth_port) for _, address, _ in servers])
+                 for z, servers in self._ns.items()]
+        for origin, servers in sorted(stubs):
+            conf += ["stub-zone:", "    name: \"%s\"" % origin]
+            conf += ["    stub-addr: %s" % server.replace(":", "@") for server in servers]
         self._unbound_conf = os.path.join(base, "unbound.conf")
         with open(self._unbound_conf, "w") as f:
             f.write("\n".join(conf) + "\n")
@@ -507,9 +669,15 @@ class Lab:
         """Ask the resolver (or server, "IP:PORT") name/qtype; see dns_query()."""
         return dns_query(server or self.resolver, name, qtype, cd=cd, tcp=tcp, timeout=timeout)
 
-    def responder_stats(self):
-        """The responder's query counters: {"total": N, "udp": N, "tcp": N, "type:CAA": N, ...}."""
-        reply = dns_query(self.responder, "stats.responder.invalid", "TXT")
+    def responder_stats(self, server=None):
+        """The responder's query counters: {"total": N, "udp": N, "tcp": N, "type:CAA": N, ...}.
+
+        server: another responder, "IP:PORT" or a nameserver's IP (port
+        auth_port); default the misbehaving zones' responder.
+        """
+        if server is not None and ":" not in server:
+            server = "%s:%d" % (server, self.auth_port)
+        reply = dns_query(server or self.responder, "stats.responder.invalid", "TXT")
         pairs = (b"".join(rr.rdata.data).decode().split("=") for rr in reply.rr)
         return {key: int(value) for key, value in pairs}
 

@@ -10,8 +10,9 @@ Run it as::
 
     /usr/bin/python3 responder.py --config FILE.json --port N
 
-It listens on 127.0.0.1, UDP and TCP on the same port, until SIGTERM or
-SIGINT.  The config is JSON::
+It listens on 127.0.0.1 (or --address, another loopback address such as
+127.0.0.3), UDP and TCP on the same port, until SIGTERM or SIGINT.  The
+config is JSON::
 
     {
       "zones": {
@@ -29,6 +30,8 @@ is the apex), default TTL 60.  Names in a zone are answered
 authoritatively (AA): the RRset of the asked type, else a CNAME at the name
 (followed inside the zone), else NOERROR/empty with the SOA in authority,
 or NXDOMAIN with the SOA when nothing exists at or below the name.
+A zone may say ``"aa": false``: the same answers without the AA bit, the
+way a lame server (a cache or a forwarder listed as a nameserver) answers.
 
 rules: by query type name, or "*" for any other type.  A rule is an action
 name, or an object {"action": NAME, "delay_ms": N}; {"delay_ms": N} alone
@@ -98,6 +101,7 @@ class Zone:
         text = "\n".join(spec.get("records", []))
         self.records = RR.fromZone(text, origin=origin or ".", ttl=DEFAULT_TTL) if text else []
         self.rules = {qtype.upper(): Rule(r) for qtype, r in spec.get("rules", {}).items()}
+        self.authoritative = origin is not None and spec.get("aa", True)
         self.soa = [rr for rr in self.records if self.origin is not None
                     and rr.rtype == QTYPE.SOA and rr.rname == self.origin]
 
@@ -117,7 +121,7 @@ class Zone:
     def answer(self, reply):
         """Fill reply with what this zone holds for its question."""
         qname, qtype = reply.q.qname, reply.q.qtype
-        reply.header.aa = int(self.origin is not None)
+        reply.header.aa = int(self.authoritative)
         for _ in range(8):  # bound on CNAME chain length, and on loops
             found = self.rrs(qname, qtype)
             cname = [] if qtype == QTYPE.CNAME else self.rrs(qname, QTYPE.CNAME)
@@ -251,16 +255,16 @@ async def serve_tcp(responder, reader, writer):
         writer.close()
 
 
-async def serve(responder, port):
-    """Serve UDP and TCP on 127.0.0.1:port until SIGTERM or SIGINT."""
+async def serve(responder, port, address="127.0.0.1"):
+    """Serve UDP and TCP on address:port until SIGTERM or SIGINT."""
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
     udp, _ = await loop.create_datagram_endpoint(
-        lambda: UDPProtocol(responder), local_addr=("127.0.0.1", port))
+        lambda: UDPProtocol(responder), local_addr=(address, port))
     tcp = await asyncio.start_server(
-        lambda r, w: serve_tcp(responder, r, w), "127.0.0.1", port)
+        lambda r, w: serve_tcp(responder, r, w), address, port)
     try:
         await stop
     finally:
@@ -271,11 +275,13 @@ async def serve(responder, port):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="JSON file with zones/default")
-    parser.add_argument("--port", type=int, required=True, help="UDP and TCP port on 127.0.0.1")
+    parser.add_argument("--port", type=int, required=True, help="UDP and TCP port")
+    parser.add_argument("--address", default="127.0.0.1",
+                        help="IPv4 address to listen on (default 127.0.0.1)")
     args = parser.parse_args()
     with open(args.config) as f:
         responder = Responder(json.load(f))
-    asyncio.run(serve(responder, args.port))
+    asyncio.run(serve(responder, args.port, args.address))
 
 
 if __name__ == "__main__":
