@@ -1043,17 +1043,7 @@ static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf, i
     (void)timeouts;
     (*pd->outstanding)--;
     q->ms = (long)(caa_dns_now_ms() - q->sent);
-    q->status = status;
-    if (status == ARES_SUCCESS) {
-        if (abuf == NULL || alen < CAA_DNS_HEADER_LEN) {
-            q->status = ARES_EBADRESP;
-        } else if ((q->buf = malloc((size_t)alen)) == NULL) {
-            q->status = ARES_ENOMEM;
-        } else {
-            memcpy(q->buf, abuf, (size_t)alen);
-            q->len = alen;
-        }
-    }
+    q->status = caa_dns_keep_answer(status, abuf, alen, &q->buf, &q->len);
     free(pd);
 }
 
@@ -1205,34 +1195,11 @@ static void records_free(struct caa_diag_answer *a)
     a->nrecords = 0;
 }
 
-/* RFC 8659 §4.1: flags, tag length, tag, value. */
 static enum cp_code add_record(struct caa_diag_answer *a, const unsigned char *rd, size_t rdlen)
 {
-    if (rdlen < 2 || (size_t)rd[1] > rdlen - 2)
-        return CP_EPROTO;
     if (a->nrecords == RECORDS_MAX)
         return CP_OK;
-    size_t taglen = rd[1], vlen = rdlen - 2 - taglen;
-    struct caa_record *grown = realloc(a->records, (a->nrecords + 1) * sizeof *grown);
-    if (grown == NULL)
-        return CP_ENOMEM;
-    a->records = grown;
-    struct caa_record *r = &a->records[a->nrecords];
-    r->flags = rd[0];
-    r->tag = malloc(taglen + 1);
-    r->value = malloc(vlen + 1);
-    if (r->tag == NULL || r->value == NULL) {
-        free(r->tag);
-        free(r->value);
-        return CP_ENOMEM;
-    }
-    memcpy(r->tag, rd + 2, taglen);
-    r->tag[taglen] = '\0';
-    memcpy(r->value, rd + 2 + taglen, vlen);
-    r->value[vlen] = '\0';
-    r->value_len = vlen;
-    a->nrecords++;
-    return CP_OK;
+    return caa_dns_add_caa(&a->records, &a->nrecords, rd, rdlen);
 }
 
 /* Fill `a` from a CAA query about `name`.  CP_ENOMEM only: an unreadable

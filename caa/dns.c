@@ -319,3 +319,48 @@ const char *caa_dns_aliases_follow(const struct caa_dns_aliases *al, const char 
     }
     return cur;
 }
+
+enum cp_code caa_dns_add_caa(struct caa_record **records, size_t *n, const unsigned char *rd,
+                             size_t rdlen)
+{
+    /* RFC 8659 §4.1: flags (1 octet), tag length (1 octet), tag, value. */
+    if (rdlen < 2 || (size_t)rd[1] > rdlen - 2)
+        return CP_EPROTO;
+    size_t taglen = rd[1];
+    size_t vlen = rdlen - 2 - taglen;
+
+    struct caa_record *grown = realloc(*records, (*n + 1) * sizeof *grown);
+    if (grown == NULL)
+        return CP_ENOMEM;
+    *records = grown;
+    struct caa_record *r = &grown[*n];
+    r->flags = rd[0];
+    r->tag = malloc(taglen + 1);
+    r->value = malloc(vlen + 1);
+    if (r->tag == NULL || r->value == NULL) {
+        free(r->tag);
+        free(r->value);
+        return CP_ENOMEM;
+    }
+    memcpy(r->tag, rd + 2, taglen);
+    r->tag[taglen] = '\0';
+    memcpy(r->value, rd + 2 + taglen, vlen);
+    r->value[vlen] = '\0';
+    r->value_len = vlen;
+    (*n)++;
+    return CP_OK;
+}
+
+int caa_dns_keep_answer(int status, const unsigned char *abuf, int alen, unsigned char **buf,
+                        int *len)
+{
+    if (status != ARES_SUCCESS)
+        return status;
+    if (abuf == NULL || alen < CAA_DNS_HEADER_LEN)
+        return ARES_EBADRESP;
+    if ((*buf = malloc((size_t)alen)) == NULL)
+        return ARES_ENOMEM;
+    memcpy(*buf, abuf, (size_t)alen);
+    *len = alen;
+    return ARES_SUCCESS;
+}

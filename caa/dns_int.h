@@ -40,6 +40,17 @@
 
 unsigned caa_dns_read16(const unsigned char *p);
 
+/* Append the CAA record in RDATA `rd` (RFC 8659 §4.1) to the array *records
+ * of *n; CP_EPROTO when the RDATA is malformed, CP_ENOMEM. */
+enum cp_code caa_dns_add_caa(struct caa_record **records, size_t *n, const unsigned char *rd,
+                             size_t rdlen);
+
+/* In a c-ares callback: copy a successful answer into *buf (heap, *len
+ * bytes); returns the status to keep (ARES_EBADRESP for a short answer,
+ * ARES_ENOMEM). */
+int caa_dns_keep_answer(int status, const unsigned char *abuf, int alen, unsigned char **buf,
+                        int *len);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 long long caa_dns_now_ms(void);
 

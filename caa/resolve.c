@@ -32,32 +32,7 @@ struct pending {
 
 static enum cp_code add_record(struct caa_lookup *l, const unsigned char *rd, size_t rdlen)
 {
-    /* RFC 8659 §4.1: flags (1 octet), tag length (1 octet), tag, value. */
-    if (rdlen < 2 || (size_t)rd[1] > rdlen - 2)
-        return CP_EPROTO;
-    size_t taglen = rd[1];
-    size_t vlen = rdlen - 2 - taglen;
-
-    struct caa_record *grown = realloc(l->records, (l->nrecords + 1) * sizeof *grown);
-    if (grown == NULL)
-        return CP_ENOMEM;
-    l->records = grown;
-    struct caa_record *r = &l->records[l->nrecords];
-    r->flags = rd[0];
-    r->tag = malloc(taglen + 1);
-    r->value = malloc(vlen + 1);
-    if (r->tag == NULL || r->value == NULL) {
-        free(r->tag);
-        free(r->value);
-        return CP_ENOMEM;
-    }
-    memcpy(r->tag, rd + 2, taglen);
-    r->tag[taglen] = '\0';
-    memcpy(r->value, rd + 2 + taglen, vlen);
-    r->value[vlen] = '\0';
-    r->value_len = vlen;
-    l->nrecords++;
-    return CP_OK;
+    return caa_dns_add_caa(&l->records, &l->nrecords, rd, rdlen);
 }
 
 /*

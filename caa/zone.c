@@ -66,17 +66,7 @@ static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf, i
     struct reply *r = pd->r;
     (void)timeouts;
     (*pd->outstanding)--;
-    r->status = status;
-    if (status == ARES_SUCCESS) {
-        if (abuf == NULL || alen < CAA_DNS_HEADER_LEN) {
-            r->status = ARES_EBADRESP;
-        } else if ((r->buf = malloc((size_t)alen)) == NULL) {
-            r->status = ARES_ENOMEM;
-        } else {
-            memcpy(r->buf, abuf, (size_t)alen);
-            r->len = alen;
-        }
-    }
+    r->status = caa_dns_keep_answer(status, abuf, alen, &r->buf, &r->len);
     free(pd);
 }
 

@@ -103,6 +103,17 @@ struct cli_dns {
 void cli_dns_init(struct cli_dns *d);
 /* 1 when `opt` was one of them, 0 when not, -1 for a bad value (said). */
 int cli_dns_option(struct cli_dns *d, int opt, const char *arg);
+/* What a CAA check judges with (caa check, doctor): --ca-identity,
+ * --account-uri, --method. */
+enum { CLI_OPT_CA_IDENTITY = 1201, CLI_OPT_ACCOUNT_URI, CLI_OPT_METHOD };
+#define CLI_CAA_LONGOPTS                                                                           \
+    {"ca-identity", required_argument, NULL, CLI_OPT_CA_IDENTITY},                                 \
+        {"account-uri", required_argument, NULL, CLI_OPT_ACCOUNT_URI},                             \
+    {                                                                                              \
+        "method", required_argument, NULL, CLI_OPT_METHOD                                          \
+    }
+/* 1 when `opt` was one of them, 0 when not, -1 for a bad value (said). */
+int cli_caa_option(struct caa_params *p, int opt, const char *arg);
 /* An issuer domain a CAA record could name (no spaces, no ';'). */
 bool cli_ca_identity_valid(const char *s);
 

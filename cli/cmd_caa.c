@@ -31,12 +31,40 @@ static void usage(FILE *f)
           f);
 }
 
+int cli_caa_option(struct caa_params *p, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLI_OPT_CA_IDENTITY:
+        if (!cli_ca_identity_valid(arg)) {
+            cli_error("--ca-identity \"%s\" is not an issuer domain name (e.g. letsencrypt.org)",
+                      arg);
+            return -1;
+        }
+        p->ca_identity = arg;
+        return 1;
+    case CLI_OPT_ACCOUNT_URI:
+        if (*arg == '\0') {
+            cli_error("--account-uri needs your account URL, e.g. "
+                      "https://acme-v02.api.letsencrypt.org/acme/acct/123456");
+            return -1;
+        }
+        p->account_uri = arg;
+        return 1;
+    case CLI_OPT_METHOD:
+        if (cli_method_index(arg) < 0) {
+            cli_error("--method \"%s\" is not one of http-01, dns-01, tls-alpn-01", arg);
+            return -1;
+        }
+        p->method = arg;
+        return 1;
+    default: return 0;
+    }
+}
+
 static int caa_check_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"ca-identity", required_argument, NULL, 'c'},
-        {"account-uri", required_argument, NULL, 'a'},
-        {"method", required_argument, NULL, 'm'},
+        CLI_CAA_LONGOPTS,
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         CLI_DNS_LONGOPTS,
@@ -52,35 +80,13 @@ static int caa_check_main(int argc, char **argv)
     cli_dns_init(&dns);
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int handled = cli_dns_option(&dns, ch, optarg);
+        if (handled == 0)
+            handled = cli_caa_option(&params, ch, optarg);
         if (handled < 0)
             return CLI_EXIT_USAGE;
         if (handled > 0)
             continue;
         switch (ch) {
-        case 'c':
-            if (!cli_ca_identity_valid(optarg)) {
-                cli_error("--ca-identity \"%s\" is not an issuer domain name "
-                          "(e.g. letsencrypt.org)",
-                          optarg);
-                return CLI_EXIT_USAGE;
-            }
-            params.ca_identity = optarg;
-            break;
-        case 'a':
-            if (*optarg == '\0') {
-                cli_error("--account-uri needs your account URL, e.g. "
-                          "https://acme-v02.api.letsencrypt.org/acme/acct/123456");
-                return CLI_EXIT_USAGE;
-            }
-            params.account_uri = optarg;
-            break;
-        case 'm':
-            if (cli_method_index(optarg) < 0) {
-                cli_error("--method \"%s\" is not one of http-01, dns-01, tls-alpn-01", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            params.method = optarg;
-            break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':':

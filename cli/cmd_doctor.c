@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum { OPT_AUTH_PORT = 1201 };
+enum { OPT_AUTH_PORT = 1301 }; /* clear of CLI_DNS_LONGOPTS and CLI_CAA_LONGOPTS */
 
 static void usage(FILE *f)
 {
@@ -356,9 +356,7 @@ static int exit_status(const struct caa_diag *dg)
 int cmd_doctor(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"ca-identity", required_argument, NULL, 'c'},
-        {"account-uri", required_argument, NULL, 'a'},
-        {"method", required_argument, NULL, 'm'},
+        CLI_CAA_LONGOPTS,
         {"authoritative-port", required_argument, NULL, OPT_AUTH_PORT},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -376,35 +374,13 @@ int cmd_doctor(int argc, char **argv)
     cli_dns_init(&dns);
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int handled = cli_dns_option(&dns, ch, optarg);
+        if (handled == 0)
+            handled = cli_caa_option(&params, ch, optarg);
         if (handled < 0)
             return CLI_EXIT_USAGE;
         if (handled > 0)
             continue;
         switch (ch) {
-        case 'c':
-            if (!cli_ca_identity_valid(optarg)) {
-                cli_error("--ca-identity \"%s\" is not an issuer domain name "
-                          "(e.g. letsencrypt.org)",
-                          optarg);
-                return CLI_EXIT_USAGE;
-            }
-            params.ca_identity = optarg;
-            break;
-        case 'a':
-            if (*optarg == '\0') {
-                cli_error("--account-uri needs your account URL, e.g. "
-                          "https://acme-v02.api.letsencrypt.org/acme/acct/123456");
-                return CLI_EXIT_USAGE;
-            }
-            params.account_uri = optarg;
-            break;
-        case 'm':
-            if (cli_method_index(optarg) < 0) {
-                cli_error("--method \"%s\" is not one of http-01, dns-01, tls-alpn-01", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            params.method = optarg;
-            break;
         case OPT_AUTH_PORT: {
             char *end;
             errno = 0;
