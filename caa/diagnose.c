@@ -26,7 +26,6 @@
 
 #include <sys/socket.h>
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1178,12 +1177,6 @@ static void no_answer_why(int status, char *buf, size_t size)
         snprintf(buf, size, "%s", ares_strerror(status));
 }
 
-static void lower(char *s)
-{
-    for (; *s; s++)
-        *s = (char)tolower((unsigned char)*s);
-}
-
 static void records_free(struct caa_diag_answer *a)
 {
     for (size_t i = 0; i < a->nrecords; i++) {
@@ -1240,7 +1233,7 @@ static enum cp_code take_caa(const struct query *q, const char *name, struct caa
     for (size_t i = 0; i < al.n; i++)
         if (strcasecmp(al.a[i].owner, name) == 0)
             snprintf(a->cname, sizeof a->cname, "%s", al.a[i].target);
-    lower(a->cname);
+    caa_dns_lower(a->cname);
     const char *end = caa_dns_aliases_follow(&al, name);
     if (caa_dns_walk_start(&w, q->buf, q->len) != 0)
         goto unreadable;
@@ -1379,8 +1372,8 @@ static struct caa_diag_hop *hop_insert(struct item *it, size_t at, const char *n
     h->agree = true;
     snprintf(h->name, sizeof h->name, "%s", name);
     snprintf(h->alias_of, sizeof h->alias_of, "%s", alias_of);
-    lower(h->name);
-    lower(h->alias_of);
+    caa_dns_lower(h->name);
+    caa_dns_lower(h->alias_of);
     h->chain_index = chain_index;
     d->nhops++;
     return h;
@@ -1526,32 +1519,15 @@ static void take_ns_names(struct ctx *cx)
     for (size_t z = 0; z < cx->nzones; z++) {
         struct zinfo *zi = &cx->zones[z];
         const struct query *q = Q(cx, zi->q_ns);
-        struct caa_dns_walk w;
-        struct caa_dns_rr rr;
         if (zi->taken || q == NULL)
             continue;
         zi->taken = true;
         if (failed(q, zi->why, sizeof zi->why) != NULL)
             continue;
-        if (caa_dns_walk_start(&w, q->buf, q->len) != 0)
+        int found = caa_dns_ns_names(q->buf, q->len, zi->zone, zi->names, NS_NAMES_MAX);
+        if (found < 0)
             goto unreadable;
-        while (w.section == CAA_DNS_ANSWER) {
-            const unsigned char *after;
-            char host[CAA_NAME_MAX + 1];
-            if (caa_dns_walk_next(&w, &rr) != 1)
-                goto unreadable;
-            if (rr.rrclass != CAA_DNS_CLASS_IN || rr.type != CAA_DNS_TYPE_NS ||
-                strcasecmp(rr.owner, zi->zone) != 0)
-                continue;
-            if (caa_dns_expand_name(rr.rdata, w.abuf, w.alen, host, &after) != 0)
-                goto unreadable;
-            lower(host);
-            bool dup = false;
-            for (size_t i = 0; i < zi->nnames && !dup; i++)
-                dup = strcmp(zi->names[i], host) == 0;
-            if (!dup && zi->nnames < NS_NAMES_MAX)
-                memcpy(zi->names[zi->nnames++], host, sizeof host);
-        }
+        zi->nnames = found > NS_NAMES_MAX ? NS_NAMES_MAX : (size_t)found;
         qsort(zi->names, zi->nnames, sizeof zi->names[0], cmp_name);
         if (zi->nnames == 0)
             snprintf(zi->why, sizeof zi->why, "the resolver returns no NS records for %s",

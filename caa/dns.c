@@ -6,6 +6,7 @@
 #include "caa/dns_int.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -363,4 +364,41 @@ int caa_dns_keep_answer(int status, const unsigned char *abuf, int alen, unsigne
     memcpy(*buf, abuf, (size_t)alen);
     *len = alen;
     return ARES_SUCCESS;
+}
+
+void caa_dns_lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+int caa_dns_ns_names(const unsigned char *abuf, int alen, const char *zone,
+                     char (*names)[CAA_NAME_MAX + 1], size_t max)
+{
+    struct caa_dns_walk w;
+    struct caa_dns_rr rr;
+    size_t n = 0;
+    if (caa_dns_walk_start(&w, abuf, alen) != 0)
+        return -1;
+    while (w.section == CAA_DNS_ANSWER) {
+        const unsigned char *after;
+        char host[CAA_NAME_MAX + 1];
+        if (caa_dns_walk_next(&w, &rr) != 1)
+            return -1;
+        if (rr.rrclass != CAA_DNS_CLASS_IN || rr.type != CAA_DNS_TYPE_NS ||
+            strcasecmp(rr.owner, zone) != 0)
+            continue;
+        if (caa_dns_expand_name(rr.rdata, w.abuf, w.alen, host, &after) != 0)
+            return -1;
+        caa_dns_lower(host);
+        bool dup = false;
+        for (size_t i = 0; i < n && i < max && !dup; i++)
+            dup = strcmp(names[i], host) == 0;
+        if (dup)
+            continue;
+        if (n < max)
+            memcpy(names[n], host, sizeof host);
+        n++;
+    }
+    return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
 }

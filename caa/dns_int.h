@@ -51,6 +51,16 @@ enum cp_code caa_dns_add_caa(struct caa_record **records, size_t *n, const unsig
 int caa_dns_keep_answer(int status, const unsigned char *abuf, int alen, unsigned char **buf,
                         int *len);
 
+/* Lower-case `s` in place (ASCII). */
+void caa_dns_lower(char *s);
+
+/* The distinct NS names owned by `zone` in an answer's answer section, lower
+ * case, in answer order: at most `max` are stored in `names`; returns how
+ * many there are (which may exceed `max`), or -1 when the answer is
+ * unreadable. */
+int caa_dns_ns_names(const unsigned char *abuf, int alen, const char *zone,
+                     char (*names)[CAA_NAME_MAX + 1], size_t max);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 long long caa_dns_now_ms(void);
 

@@ -17,7 +17,6 @@
 
 #include <sys/socket.h>
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -133,12 +132,6 @@ static bool within(const char *name, const char *zone)
     return n == z || name[n - z - 1] == '.';
 }
 
-static void lower(char *s)
-{
-    for (; *s; s++)
-        *s = (char)tolower((unsigned char)*s);
-}
-
 int caa_zone_from_soa_answer(const unsigned char *abuf, int alen, const char *name,
                              char target[CAA_NAME_MAX + 1], char zone[CAA_NAME_MAX + 1])
 {
@@ -183,7 +176,7 @@ int caa_zone_from_soa_answer(const unsigned char *abuf, int alen, const char *na
             found = true;
         }
     }
-    lower(zone);
+    caa_dns_lower(zone);
     return found ? 1 : 0;
 }
 
@@ -463,34 +456,16 @@ enum cp_code caa_zone_servers(const struct caa_resolver_opts *o, const char *nam
         rc = recursive_failed(&r[0], why, err);
     if (rc != CP_OK)
         goto cleanup;
-    struct caa_dns_walk w;
-    struct caa_dns_rr rr;
-    if (caa_dns_walk_start(&w, r[0].buf, r[0].len) != 0)
+    int nns_found = caa_dns_ns_names(r[0].buf, r[0].len, zone, names, NS_NAMES_MAX);
+    if (nns_found < 0)
         goto unreadable;
-    while (w.section == CAA_DNS_ANSWER) {
-        const unsigned char *after;
-        char host[CAA_NAME_MAX + 1];
-        if (caa_dns_walk_next(&w, &rr) != 1)
-            goto unreadable;
-        if (rr.rrclass != CAA_DNS_CLASS_IN || rr.type != CAA_DNS_TYPE_NS ||
-            strcasecmp(rr.owner, zone) != 0)
-            continue;
-        if (caa_dns_expand_name(rr.rdata, w.abuf, w.alen, host, &after) != 0)
-            goto unreadable;
-        lower(host);
-        bool dup = false;
-        for (size_t i = 0; i < nnames && !dup; i++)
-            dup = strcmp(names[i], host) == 0;
-        if (dup)
-            continue;
-        if (nnames == NS_NAMES_MAX) {
-            rc = cp_err_set(err, CP_EPROTO,
-                            "zone %s has more than %d nameservers; certpilot waits for at most %d",
-                            zone, NS_NAMES_MAX, NS_NAMES_MAX);
-            goto cleanup;
-        }
-        memcpy(names[nnames++], host, sizeof host);
+    if (nns_found > NS_NAMES_MAX) {
+        rc = cp_err_set(err, CP_EPROTO,
+                        "zone %s has more than %d nameservers; certpilot waits for at most %d",
+                        zone, NS_NAMES_MAX, NS_NAMES_MAX);
+        goto cleanup;
     }
+    nnames = (size_t)nns_found;
     if (nnames == 0) {
         rc = cp_err_set(err, CP_ENET, "%s: the resolver returned no NS records", why);
         goto cleanup;

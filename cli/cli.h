@@ -112,6 +112,10 @@ enum { CLI_OPT_CA_IDENTITY = 1201, CLI_OPT_ACCOUNT_URI, CLI_OPT_METHOD };
     {                                                                                              \
         "method", required_argument, NULL, CLI_OPT_METHOD                                          \
     }
+/* After getopt_long returned ':' or '?' (or an option not handled): say
+ * which argument is wrong and return CLI_EXIT_USAGE.  `operands` names what
+ * the command takes ("names"). */
+int cli_option_error(int ch, char **argv, const char *command, const char *operands);
 /* 1 when `opt` was one of them, 0 when not, -1 for a bad value (said). */
 int cli_caa_option(struct caa_params *p, int opt, const char *arg);
 /* An issuer domain a CAA record could name (no spaces, no ';'). */

@@ -31,6 +31,20 @@ static void usage(FILE *f)
           f);
 }
 
+int cli_option_error(int ch, char **argv, const char *command, const char *operands)
+{
+    if (ch == ':') {
+        cli_error("option \"%s\" needs a value (see certpilot %s --help)", argv[optind - 1],
+                  command);
+        return CLI_EXIT_USAGE;
+    }
+    /* In a cluster like "-a.test" getopt has not moved past the word yet. */
+    const char *bad = argv[optind - 1][0] == '-' ? argv[optind - 1] : argv[optind];
+    cli_error("unknown option \"%s\" (%s cannot start with '-'; see certpilot %s --help)", bad,
+              operands, command);
+    return CLI_EXIT_USAGE;
+}
+
 int cli_caa_option(struct caa_params *p, int opt, const char *arg)
 {
     switch (opt) {
@@ -89,18 +103,7 @@ static int caa_check_main(int argc, char **argv)
         switch (ch) {
         case 'j': json = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
-        case ':':
-            cli_error("option \"%s\" needs a value (see certpilot caa check --help)",
-                      argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        default: {
-            /* In a cluster like "-a.test" getopt has not moved past the word yet. */
-            const char *bad = argv[optind - 1][0] == '-' ? argv[optind - 1] : argv[optind];
-            cli_error("unknown option \"%s\" (identifiers cannot start with '-'; "
-                      "see certpilot caa check --help)",
-                      bad);
-            return CLI_EXIT_USAGE;
-        }
+        default: return cli_option_error(ch, argv, "caa check", "identifiers");
         }
     }
     if (optind >= argc) {

@@ -396,17 +396,7 @@ int cmd_doctor(int argc, char **argv)
         }
         case 'j': json = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
-        case ':':
-            cli_error("option \"%s\" needs a value (see certpilot doctor --help)",
-                      argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        default: {
-            const char *bad = argv[optind - 1][0] == '-' ? argv[optind - 1] : argv[optind];
-            cli_error("unknown option \"%s\" (names cannot start with '-'; "
-                      "see certpilot doctor --help)",
-                      bad);
-            return CLI_EXIT_USAGE;
-        }
+        default: return cli_option_error(ch, argv, "doctor", "names");
         }
     }
     if (optind >= argc) {
