@@ -39,6 +39,7 @@
 #define CAA_NAME_MAX  253 /* octets of a domain name in text form, no trailing dot */
 #define CAA_LABEL_MAX 63
 #define CAA_IDENT_MAX 256 /* CAA_NAME_MAX plus "*." plus NUL */
+#define CAA_EDE_TEXT_MAX 512 /* bytes of an Extended DNS Error's text kept */
 
 /* ---------------------------------------------------------------- names */
 
@@ -134,6 +135,15 @@ struct caa_lookup {
                                       trailing dot); "" when `name` is no alias */
     struct caa_record *records;    /* CAA records of the answer (after CNAMEs) */
     size_t nrecords;
+    /* RFC 8914 Extended DNS Error carried by the answer's OPT record: the
+     * INFO-CODE when `has_ede` (false, the zero value, when the answer has
+     * none).  `ede_text` is its EXTRA-TEXT ("" when absent), at most
+     * CAA_EDE_TEXT_MAX bytes: valid UTF-8 is kept as sent, other bytes
+     * outside printable ASCII become \DDD.  Only answers that fail (spec §3)
+     * use it: the CA's detail then quotes it (spec §10, EDE). */
+    bool has_ede;
+    unsigned ede_code;
+    char ede_text[CAA_EDE_TEXT_MAX + 1];
 };
 
 /* "NOERROR", "SERVFAIL", ... or "RCODE<n>" for unnamed ones; static storage. */
