@@ -36,9 +36,9 @@
 
 #include "common/err.h"
 
-#define CAA_NAME_MAX  253 /* octets of a domain name in text form, no trailing dot */
-#define CAA_LABEL_MAX 63
-#define CAA_IDENT_MAX 256 /* CAA_NAME_MAX plus "*." plus NUL */
+#define CAA_NAME_MAX     253 /* octets of a domain name in text form, no trailing dot */
+#define CAA_LABEL_MAX    63
+#define CAA_IDENT_MAX    256 /* CAA_NAME_MAX plus "*." plus NUL */
 #define CAA_EDE_TEXT_MAX 512 /* bytes of an Extended DNS Error's text kept */
 
 /* ---------------------------------------------------------------- names */
@@ -65,25 +65,31 @@ size_t caa_name_chain(const char *base, const char **out, size_t max);
 
 /* -------------------------------------------------------------- records */
 
-/* Tags Let's Encrypt recognizes (spec §5); compared case-insensitively. */
+/* Tags Let's Encrypt recognizes (spec §5); compared case-insensitively.  The
+ * last three are recognized and ignored, even when flagged critical. */
 enum caa_tag {
     CAA_TAG_ISSUE,
     CAA_TAG_ISSUEWILD,
     CAA_TAG_IODEF,
     CAA_TAG_ISSUEMAIL,
+    CAA_TAG_ISSUEVMC,
     CAA_TAG_UNKNOWN
 };
 
-/* One CAA resource record as received.  Owned by the caa_lookup holding it. */
+/* One CAA resource record as received.  Owned by the caa_lookup holding it.
+ * Tags and values are byte strings from the network: both may hold NUL bytes,
+ * so always use the lengths (spec §5: `issue\000` is not `issue`). */
 struct caa_record {
     uint8_t flags;
-    char *tag;            /* NUL-terminated, as received (case kept) */
-    unsigned char *value; /* raw value bytes; NUL-terminated for convenience but
-                             may contain NUL bytes: always use value_len */
+    char *tag; /* tag_len bytes as received (case kept), NUL-terminated */
+    size_t tag_len;
+    unsigned char *value; /* value_len raw bytes, NUL-terminated */
     size_t value_len;
 };
 
-enum caa_tag caa_tag_kind(const char *tag);
+/* The kind of a tag of `len` bytes; a tag holding any byte outside the name
+ * of a known tag (a NUL included) is CAA_TAG_UNKNOWN. */
+enum caa_tag caa_tag_kind(const char *tag, size_t len);
 
 /* Critical per Let's Encrypt: flag bit 128, or bit 1 (spec §5). */
 bool caa_record_critical(const struct caa_record *r);
@@ -148,6 +154,11 @@ struct caa_lookup {
 
 /* "NOERROR", "SERVFAIL", ... or "RCODE<n>" for unnamed ones; static storage. */
 const char *caa_rcode_name(int rcode);
+
+/* The words Let's Encrypt uses for an Extended DNS Error INFO-CODE (RFC 8914,
+ * spec §10 EDE): static storage for the codes 0-24, else "Unknown Extended
+ * DNS Error code N" written into `buf` (64 bytes are enough). */
+const char *caa_ede_summary(unsigned code, char *buf, size_t size);
 
 /* ------------------------------------------------------------- resolver */
 

@@ -407,7 +407,8 @@ static void server_problem(struct cls *c, const struct caa_diag_hop *h,
 
 static bool same_record(const struct caa_record *a, const struct caa_record *b)
 {
-    return a->flags == b->flags && strcmp(a->tag, b->tag) == 0 && a->value_len == b->value_len &&
+    return a->flags == b->flags && a->tag_len == b->tag_len &&
+           memcmp(a->tag, b->tag, a->tag_len) == 0 && a->value_len == b->value_len &&
            memcmp(a->value, b->value, a->value_len) == 0;
 }
 
@@ -615,7 +616,7 @@ static void dnssec(struct cls *c, const struct caa_diag_hop *h, bool rfail)
 static bool has_tag(const struct caa_lookup *l, enum caa_tag tag)
 {
     for (size_t i = 0; i < l->nrecords; i++)
-        if (caa_tag_kind(l->records[i].tag) == tag)
+        if (caa_tag_kind(l->records[i].tag, l->records[i].tag_len) == tag)
             return true;
     return false;
 }

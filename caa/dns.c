@@ -345,6 +345,7 @@ enum cp_code caa_dns_add_caa(struct caa_record **records, size_t *n, const unsig
     }
     memcpy(r->tag, rd + 2, taglen);
     r->tag[taglen] = '\0';
+    r->tag_len = taglen;
     memcpy(r->value, rd + 2 + taglen, vlen);
     r->value[vlen] = '\0';
     r->value_len = vlen;

@@ -141,6 +141,7 @@ static void say_allow_line(struct sink *s, const char *indent, const char *owner
     }
     struct caa_record r = {.flags = 0,
                            .tag = (char *)tag,
+                           .tag_len = strlen(tag),
                            .value = (unsigned char *)value,
                            .value_len = strlen(value)};
     say_zone(s, indent, owner, &r);
@@ -209,7 +210,7 @@ static enum caa_tag candidate_tag(const struct caa_lookup *set, bool wildcard)
     if (!wildcard)
         return CAA_TAG_ISSUE;
     for (size_t i = 0; i < set->nrecords; i++) {
-        if (caa_tag_kind(set->records[i].tag) == CAA_TAG_ISSUEWILD)
+        if (caa_tag_kind(set->records[i].tag, set->records[i].tag_len) == CAA_TAG_ISSUEWILD)
             return CAA_TAG_ISSUEWILD;
     }
     return CAA_TAG_ISSUE;
@@ -218,7 +219,7 @@ static enum caa_tag candidate_tag(const struct caa_lookup *set, bool wildcard)
 static bool set_has(const struct caa_lookup *set, enum caa_tag t)
 {
     for (size_t i = 0; i < set->nrecords; i++) {
-        if (caa_tag_kind(set->records[i].tag) == t)
+        if (caa_tag_kind(set->records[i].tag, set->records[i].tag_len) == t)
             return true;
     }
     return false;
@@ -362,7 +363,7 @@ static void say_candidate(struct sink *s, const struct caa_record *r, enum caa_v
     case CAA_VERDICT_CRITICAL:
         say(s, "the property \"");
         if (r->tag != NULL)
-            say_bytes(s, r->tag, strlen(r->tag));
+            say_bytes(s, r->tag, r->tag_len);
         say(s,
             "\" is unknown to the CA and flagged critical (flags %u), so no CA may issue "
             "at all.",
@@ -497,6 +498,12 @@ static void text_error(struct sink *s, const char *ident, const struct caa_looku
     case CAA_ANSWER_RCODE:
         say(s, "The CAA lookup for %s failed: the resolver answered %s.", l->name,
             caa_rcode_name(l->rcode));
+        if (l->has_ede) {
+            char buf[64];
+            say(s, " Its Extended DNS Error says: %s%s%s.",
+                caa_ede_summary(l->ede_code, buf, sizeof buf), l->ede_text[0] != '\0' ? ": " : "",
+                l->ede_text);
+        }
         break;
     case CAA_ANSWER_TIMEOUT:
         say(s, "The CAA lookup for %s failed: no answer came in time, after every try.", l->name);
@@ -558,6 +565,14 @@ static void text_error(struct sink *s, const char *ident, const struct caa_looku
         if (l->rcode == 5)
             say(s, " REFUSED can also mean that a nameserver listed for the zone does not "
                    "serve it (a lame delegation).");
+        break;
+    case 3: /* NXDOMAIN, only an error for a name without a dot (spec §3) */
+        say(s,
+            "%s is the top-level domain, and the resolver says it does not exist. The CA "
+            "treats that as a failure, so that it never issues for names under a TLD that "
+            "was removed from the root zone. Either the name is misspelt, or the resolver "
+            "does not see the real root zone.",
+            l->name);
         break;
     case 1: /* FORMERR */
         say(s, "FORMERR means a server could not parse the query; old servers or middleboxes "
@@ -679,7 +694,7 @@ static enum cp_code decide_without_critical(const struct caa_lookup *set, bool w
     }
     for (size_t i = 0; i < set->nrecords; i++) {
         c->records[i] = set->records[i];
-        if (caa_tag_kind(c->records[i].tag) == CAA_TAG_UNKNOWN)
+        if (caa_tag_kind(c->records[i].tag, c->records[i].tag_len) == CAA_TAG_UNKNOWN)
             c->records[i].flags = 0;
     }
     const struct caa_lookup *one[1] = {c};
@@ -808,6 +823,13 @@ static void fix_error(struct sink *s, const struct caa_lookup *const *chain,
             name, name);
         say_allow_line(s, "    ", name, "issue", p);
         return;
+    case 3:
+        say(s,
+            "Check the spelling of the name: %s does not exist as a top-level domain. If it "
+            "should, check that the resolver this check uses answers from the real root zone "
+            "(dig SOA %s.).",
+            name, name);
+        return;
     case 4:
     case 5:
         say(s,
@@ -826,6 +848,71 @@ static void fix_error(struct sink *s, const struct caa_lookup *const *chain,
             name, name, caa_rcode_name(l->rcode));
         return;
     }
+}
+
+/* spec §10 (EDE): the summary Let's Encrypt prints for an Extended DNS Error
+ * INFO-CODE (RFC 8914 §4 names the codes). */
+const char *caa_ede_summary(unsigned code, char *buf, size_t size)
+{
+    static const char *const summaries[] = {
+        "Other",
+        "DNSSEC: Unsupported DNSKEY Algorithm",
+        "DNSSEC: Unsupported DS Digest Type",
+        "Stale Answer",
+        "Forged Answer",
+        "DNSSEC: Indeterminate",
+        "DNSSEC: Bogus",
+        "DNSSEC: Signature Expired",
+        "DNSSEC: Signature Not Yet Valid",
+        "DNSSEC: DNSKEY Missing",
+        "DNSSEC: RRSIGs Missing",
+        "DNSSEC: No Zone Key Bit Set",
+        "DNSSEC: NSEC Missing",
+        "Cached Error",
+        "Not Ready",
+        "Blocked",
+        "Censored",
+        "Filtered",
+        "Prohibited",
+        "Stale NXDOMAIN Answer",
+        "Not Authoritative",
+        "Not Supported",
+        "No Reachable Authority",
+        "Network Error between Resolver and Authority",
+        "Invalid Data",
+    };
+    if (code < sizeof summaries / sizeof summaries[0])
+        return summaries[code];
+    (void)snprintf(buf, size, "Unknown Extended DNS Error code %u", code);
+    return buf;
+}
+
+/* The CA's detail for a failed lookup (spec §9, §10 EDE), heap-allocated. */
+static char *dns_detail(const char *ident, const struct caa_lookup *l)
+{
+    char what[64];
+    const char *extra = "";
+
+    /* An error answer with an Extended DNS Error is described by it. */
+    if (l->answer == CAA_ANSWER_RCODE && l->has_ede) {
+        char buf[64];
+        const char *summary = caa_ede_summary(l->ede_code, buf, sizeof buf);
+        return dup_printf("While processing CAA for %s: DNS problem: looking up CAA for %s: %s%s%s",
+                          ident, l->name, summary, l->ede_text[0] != '\0' ? ": " : "", l->ede_text);
+    }
+    if (l->answer == CAA_ANSWER_RCODE) {
+        (void)snprintf(what, sizeof what, "%s", caa_rcode_name(l->rcode));
+        if (l->rcode == 2)
+            extra = " - the domain's nameservers may be malfunctioning";
+        else if (l->rcode == 3)
+            extra = " - check that a DNS record exists for this domain";
+    } else if (l->answer == CAA_ANSWER_TIMEOUT) {
+        (void)snprintf(what, sizeof what, "query timed out");
+    } else {
+        (void)snprintf(what, sizeof what, "networking error");
+    }
+    return dup_printf("While processing CAA for %s: DNS problem: %s looking up CAA for %s%s", ident,
+                      what, l->name, extra);
 }
 
 /* ------------------------------------------------------------------- entry */
@@ -887,27 +974,12 @@ enum cp_code caa_explain(const char *ident, const struct caa_lookup *const *chai
         fix_denied(&fix, ident, wildcard, chain, params, d);
         break;
     }
-    case CAA_ERROR: {
-        const struct caa_lookup *l = chain[d->at];
-        char what[64];
-        const char *extra = "";
-        if (l->answer == CAA_ANSWER_RCODE) {
-            (void)snprintf(what, sizeof what, "%s", caa_rcode_name(l->rcode));
-            if (l->rcode == 2)
-                extra = " - the domain's nameservers may be malfunctioning";
-        } else if (l->answer == CAA_ANSWER_TIMEOUT) {
-            (void)snprintf(what, sizeof what, "query timed out");
-        } else {
-            (void)snprintf(what, sizeof what, "networking error");
-        }
+    case CAA_ERROR:
         out->problem_type = dup_printf("%s", PROBLEM_DNS);
-        out->problem_detail =
-            dup_printf("While processing CAA for %s: DNS problem: %s looking up CAA for %s%s",
-                       ident, what, l->name, extra);
+        out->problem_detail = dns_detail(ident, chain[d->at]);
         text_error(&text, ident, chain, d);
         fix_error(&fix, chain, d, params);
         break;
-    }
     }
 
     out->text = sink_close(&text);

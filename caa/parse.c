@@ -16,31 +16,37 @@ static unsigned char ascii_lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
 }
 
-/* ASCII-only, locale-independent case-insensitive equality of a C string
- * with a lower-case literal. */
-static bool tag_equals(const char *tag, const char *lower)
+/* ASCII-only, locale-independent case-insensitive equality of `len` bytes
+ * with a lower-case literal.  Lengths, not NULs, end both: a tag is a byte
+ * string, and "issue\0" is six bytes long (spec §5). */
+static bool tag_equals(const char *tag, size_t len, const char *lower)
 {
-    size_t i = 0;
-    for (; tag[i] != '\0' && lower[i] != '\0'; i++) {
+    if (len != strlen(lower))
+        return false;
+    for (size_t i = 0; i < len; i++) {
         if (ascii_lower((unsigned char)tag[i]) != (unsigned char)lower[i])
             return false;
     }
-    return tag[i] == '\0' && lower[i] == '\0';
+    return true;
 }
 
-enum caa_tag caa_tag_kind(const char *tag)
+enum caa_tag caa_tag_kind(const char *tag, size_t len)
 {
     /* spec §5: property tags compare case-insensitively ("ISSUE" is issue). */
+    static const struct {
+        const char *name;
+        enum caa_tag kind;
+    } known[] = {
+        {"issue", CAA_TAG_ISSUE},       {"issuewild", CAA_TAG_ISSUEWILD},
+        {"iodef", CAA_TAG_IODEF},       {"issuemail", CAA_TAG_ISSUEMAIL},
+        {"issuevmc", CAA_TAG_ISSUEVMC},
+    };
     if (tag == NULL)
         return CAA_TAG_UNKNOWN;
-    if (tag_equals(tag, "issue"))
-        return CAA_TAG_ISSUE;
-    if (tag_equals(tag, "issuewild"))
-        return CAA_TAG_ISSUEWILD;
-    if (tag_equals(tag, "iodef"))
-        return CAA_TAG_IODEF;
-    if (tag_equals(tag, "issuemail"))
-        return CAA_TAG_ISSUEMAIL;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (tag_equals(tag, len, known[i].name))
+            return known[i].kind;
+    }
     return CAA_TAG_UNKNOWN;
 }
 
@@ -251,7 +257,7 @@ size_t caa_record_format(const struct caa_record *r, char *buf, size_t size)
     put_char(&w, ' ');
     /* The tag is unquoted in presentation form: escape blanks too. */
     if (r->tag != NULL)
-        put_escaped(&w, (const unsigned char *)r->tag, strlen(r->tag), 0x21);
+        put_escaped(&w, (const unsigned char *)r->tag, r->tag_len, 0x21);
     put_str(&w, " \"");
     if (r->value != NULL)
         put_escaped(&w, r->value, r->value_len, 0x20);

@@ -225,11 +225,12 @@ enum cp_code caa_evaluate(const struct caa_lookup *const *chain, size_t n, bool 
     for (size_t i = 0; i < set->nrecords; i++) {
         const struct caa_record *r = &set->records[i];
         verdicts[i] = CAA_VERDICT_IGNORED;
-        switch (caa_tag_kind(r->tag)) {
+        switch (caa_tag_kind(r->tag, r->tag_len)) {
         case CAA_TAG_ISSUE: nissue++; break;
         case CAA_TAG_ISSUEWILD: nwild++; break;
         case CAA_TAG_IODEF:
         case CAA_TAG_ISSUEMAIL:
+        case CAA_TAG_ISSUEVMC:
             /* Recognized, hence never "unknown critical", even with flags set. */
             break;
         case CAA_TAG_UNKNOWN:
@@ -270,7 +271,7 @@ enum cp_code caa_evaluate(const struct caa_lookup *const *chain, size_t n, bool 
     /* Rule 4: records are additive; any one candidate may authorize. */
     for (size_t i = 0; i < set->nrecords; i++) {
         const struct caa_record *r = &set->records[i];
-        if (caa_tag_kind(r->tag) != cand)
+        if (caa_tag_kind(r->tag, r->tag_len) != cand)
             continue;
         out->verdicts[i] = judge_candidate(r, params);
         if (out->verdicts[i] == CAA_VERDICT_AUTHORIZES && out->authorizing == SIZE_MAX)

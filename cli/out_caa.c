@@ -30,18 +30,18 @@ static const char *answer_word(enum caa_answer a)
 }
 
 /*
- * A record value as text: printable ASCII as is, any other byte as \DDD (the
- * zone-file escape), so the JSON string is always valid UTF-8 and a NUL
- * cannot cut it short.
+ * A record's tag or value as text: printable ASCII as is, any other byte as
+ * \DDD (the zone-file escape), so the JSON string is always valid UTF-8 and a
+ * NUL cannot cut it short.
  */
-static json_t *value_json(const struct caa_record *rec)
+static json_t *bytes_json(const unsigned char *bytes, size_t len)
 {
-    size_t cap = rec->value_len * 4 + 1, n = 0;
+    size_t cap = len * 4 + 1, n = 0;
     char *buf = malloc(cap);
     if (buf == NULL)
         return NULL;
-    for (size_t i = 0; i < rec->value_len; i++) {
-        unsigned char c = rec->value[i];
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = bytes[i];
         if (c >= 0x20 && c < 0x7f && c != '\\') {
             buf[n++] = (char)c;
         } else {
@@ -71,9 +71,11 @@ static json_t *result_json(const struct caa_result *res)
     if (rel != NULL && res->decision->verdicts != NULL) {
         for (size_t i = 0; i < rel->nrecords && i < res->decision->nverdicts; i++) {
             const struct caa_record *rec = &rel->records[i];
-            json_t *o = json_pack("{s:s, s:i, s:s, s:o?, s:s}", "name", rel->name, "flags",
-                                  (int)rec->flags, "tag", rec->tag, "value", value_json(rec),
-                                  "verdict", caa_verdict_name(res->decision->verdicts[i]));
+            json_t *o = json_pack("{s:s, s:i, s:o?, s:o?, s:s}", "name", rel->name, "flags",
+                                  (int)rec->flags, "tag",
+                                  bytes_json((const unsigned char *)rec->tag, rec->tag_len),
+                                  "value", bytes_json(rec->value, rec->value_len), "verdict",
+                                  caa_verdict_name(res->decision->verdicts[i]));
             if (o == NULL || json_array_append_new(records, o) != 0)
                 goto fail;
         }

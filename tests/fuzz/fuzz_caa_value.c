@@ -49,8 +49,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     value[vlen] = '\0'; /* as caa_resolve() delivers it, NUL bytes inside kept */
 
     struct caa_record recs[2] = {
-        {.flags = flags, .tag = (char *)tags[sel & 7], .value = value, .value_len = vlen},
-        {.flags = 0, .tag = (char *)"issuewild", .value = (unsigned char *)";", .value_len = 1},
+        {.flags = flags,
+         .tag = (char *)tags[sel & 7],
+         .tag_len = strlen(tags[sel & 7]),
+         .value = value,
+         .value_len = vlen},
+        {.flags = 0,
+         .tag = (char *)"issuewild",
+         .tag_len = 9,
+         .value = (unsigned char *)";",
+         .value_len = 1},
     };
 
     /* The formatter: measured, then written into exactly that much. */

@@ -20,9 +20,12 @@
 #define REFUSED  5
 #define NOTAUTH  9
 
-static struct caa_record LE[] = {{0, "issue", (unsigned char *)"letsencrypt.org", 15}};
-static struct caa_record GOOG[] = {{0, "issue", (unsigned char *)"pki.goog", 8}};
-static struct caa_record WILD_GOOG[] = {{0, "issuewild", (unsigned char *)"pki.goog", 8}};
+static struct caa_record LE[] = {
+    {0, "issue", sizeof "issue" - 1, (unsigned char *)"letsencrypt.org", 15}};
+static struct caa_record GOOG[] = {
+    {0, "issue", sizeof "issue" - 1, (unsigned char *)"pki.goog", 8}};
+static struct caa_record WILD_GOOG[] = {
+    {0, "issuewild", sizeof "issuewild" - 1, (unsigned char *)"pki.goog", 8}};
 
 /* ------------------------------------------------------------- fixtures */
 

@@ -35,29 +35,29 @@ static void assert_span(const char *p, size_t len, const char *want)
 static void tag_kinds_case_insensitive(void **state)
 {
     (void)state;
-    assert_int_equal(caa_tag_kind("issue"), CAA_TAG_ISSUE);
-    assert_int_equal(caa_tag_kind("ISSUE"), CAA_TAG_ISSUE);
-    assert_int_equal(caa_tag_kind("IsSuE"), CAA_TAG_ISSUE);
-    assert_int_equal(caa_tag_kind("issuewild"), CAA_TAG_ISSUEWILD);
-    assert_int_equal(caa_tag_kind("IssueWild"), CAA_TAG_ISSUEWILD);
-    assert_int_equal(caa_tag_kind("iodef"), CAA_TAG_IODEF);
-    assert_int_equal(caa_tag_kind("IODEF"), CAA_TAG_IODEF);
-    assert_int_equal(caa_tag_kind("issuemail"), CAA_TAG_ISSUEMAIL);
-    assert_int_equal(caa_tag_kind("ISSUEMAIL"), CAA_TAG_ISSUEMAIL);
+    assert_int_equal(caa_tag_kind("issue", sizeof "issue" - 1), CAA_TAG_ISSUE);
+    assert_int_equal(caa_tag_kind("ISSUE", sizeof "ISSUE" - 1), CAA_TAG_ISSUE);
+    assert_int_equal(caa_tag_kind("IsSuE", sizeof "IsSuE" - 1), CAA_TAG_ISSUE);
+    assert_int_equal(caa_tag_kind("issuewild", sizeof "issuewild" - 1), CAA_TAG_ISSUEWILD);
+    assert_int_equal(caa_tag_kind("IssueWild", sizeof "IssueWild" - 1), CAA_TAG_ISSUEWILD);
+    assert_int_equal(caa_tag_kind("iodef", sizeof "iodef" - 1), CAA_TAG_IODEF);
+    assert_int_equal(caa_tag_kind("IODEF", sizeof "IODEF" - 1), CAA_TAG_IODEF);
+    assert_int_equal(caa_tag_kind("issuemail", sizeof "issuemail" - 1), CAA_TAG_ISSUEMAIL);
+    assert_int_equal(caa_tag_kind("ISSUEMAIL", sizeof "ISSUEMAIL" - 1), CAA_TAG_ISSUEMAIL);
 }
 
 static void tag_kinds_unknown(void **state)
 {
     (void)state;
-    assert_int_equal(caa_tag_kind("tbs"), CAA_TAG_UNKNOWN);
-    assert_int_equal(caa_tag_kind("issu"), CAA_TAG_UNKNOWN);
-    assert_int_equal(caa_tag_kind("issues"), CAA_TAG_UNKNOWN);
-    assert_int_equal(caa_tag_kind("issuewilds"), CAA_TAG_UNKNOWN);
-    assert_int_equal(caa_tag_kind("issue "), CAA_TAG_UNKNOWN);
-    assert_int_equal(caa_tag_kind(" issue"), CAA_TAG_UNKNOWN);
-    assert_int_equal(caa_tag_kind("issuevmc"), CAA_TAG_UNKNOWN);
-    assert_int_equal(caa_tag_kind(""), CAA_TAG_UNKNOWN);
-    assert_int_equal(caa_tag_kind(NULL), CAA_TAG_UNKNOWN);
+    assert_int_equal(caa_tag_kind("tbs", sizeof "tbs" - 1), CAA_TAG_UNKNOWN);
+    assert_int_equal(caa_tag_kind("issu", sizeof "issu" - 1), CAA_TAG_UNKNOWN);
+    assert_int_equal(caa_tag_kind("issues", sizeof "issues" - 1), CAA_TAG_UNKNOWN);
+    assert_int_equal(caa_tag_kind("issuewilds", sizeof "issuewilds" - 1), CAA_TAG_UNKNOWN);
+    assert_int_equal(caa_tag_kind("issue ", sizeof "issue " - 1), CAA_TAG_UNKNOWN);
+    assert_int_equal(caa_tag_kind(" issue", sizeof " issue" - 1), CAA_TAG_UNKNOWN);
+    assert_int_equal(caa_tag_kind("issuevmc", sizeof "issuevmc" - 1), CAA_TAG_ISSUEVMC);
+    assert_int_equal(caa_tag_kind("", sizeof "" - 1), CAA_TAG_UNKNOWN);
+    assert_int_equal(caa_tag_kind(NULL, 0), CAA_TAG_UNKNOWN);
 }
 
 static void critical_flag_bits(void **state)
@@ -360,13 +360,14 @@ static void value_fault_reported(void **state)
 static void format_plain_record(void **state)
 {
     (void)state;
-    struct caa_record r = {0, "issue", (unsigned char *)"letsencrypt.org", 15};
+    struct caa_record r = {0, "issue", sizeof "issue" - 1, (unsigned char *)"letsencrypt.org", 15};
     char buf[64];
     size_t n = caa_record_format(&r, buf, sizeof buf);
     assert_string_equal(buf, "0 issue \"letsencrypt.org\"");
     assert_int_equal(n, strlen(buf));
     r.flags = 128;
     r.tag = "issuewild";
+    r.tag_len = strlen(r.tag);
     r.value = (unsigned char *)";";
     r.value_len = 1;
     caa_record_format(&r, buf, sizeof buf);
@@ -381,12 +382,12 @@ static void format_escapes(void **state)
 {
     (void)state;
     static const unsigned char v[] = {'a', '"', 'b', '\\', ' ', 0, 0x7f, 0xff, '\n', ';'};
-    struct caa_record r = {0, "issue", (unsigned char *)v, sizeof v};
+    struct caa_record r = {0, "issue", sizeof "issue" - 1, (unsigned char *)v, sizeof v};
     char buf[128];
     caa_record_format(&r, buf, sizeof buf);
     assert_string_equal(buf, "0 issue \"a\\\"b\\\\ \\000\\127\\255\\010;\"");
     /* The unquoted tag escapes blanks too. */
-    struct caa_record t = {1, "is sue", (unsigned char *)"x", 1};
+    struct caa_record t = {1, "is sue", sizeof "is sue" - 1, (unsigned char *)"x", 1};
     caa_record_format(&t, buf, sizeof buf);
     assert_string_equal(buf, "1 is\\032sue \"x\"");
 }
@@ -394,7 +395,7 @@ static void format_escapes(void **state)
 static void format_truncates_like_snprintf(void **state)
 {
     (void)state;
-    struct caa_record r = {0, "issue", (unsigned char *)"letsencrypt.org", 15};
+    struct caa_record r = {0, "issue", sizeof "issue" - 1, (unsigned char *)"letsencrypt.org", 15};
     char buf[5];
     size_t need = caa_record_format(&r, NULL, 0);
     assert_int_equal(need, strlen("0 issue \"letsencrypt.org\""));
@@ -404,7 +405,7 @@ static void format_truncates_like_snprintf(void **state)
     assert_int_equal(caa_record_format(&r, one, 1), need);
     assert_int_equal(one[0], '\0');
     /* An escape cut in the middle still leaves a terminated prefix. */
-    struct caa_record z = {0, "issue", (unsigned char *)"\0", 1};
+    struct caa_record z = {0, "issue", sizeof "issue" - 1, (unsigned char *)"\0", 1};
     char b9[11];
     assert_int_equal(caa_record_format(&z, b9, sizeof b9), strlen("0 issue \"\\000\""));
     assert_string_equal(b9, "0 issue \"\\");

@@ -52,8 +52,11 @@ static void fx_recn(struct fx *f, size_t at, uint8_t flags, const char *tag, con
 {
     struct caa_lookup *l = &f->l[at];
     assert_true(l->nrecords < MAXR);
-    l->records[l->nrecords++] = (struct caa_record){
-        .flags = flags, .tag = (char *)tag, .value = (unsigned char *)value, .value_len = len};
+    l->records[l->nrecords++] = (struct caa_record){.flags = flags,
+                                                    .tag = (char *)tag,
+                                                    .tag_len = strlen(tag),
+                                                    .value = (unsigned char *)value,
+                                                    .value_len = len};
 }
 
 static void fx_rec(struct fx *f, size_t at, uint8_t flags, const char *tag, const char *value)
