@@ -97,8 +97,9 @@ bool caa_record_critical(const struct caa_record *r);
 /*
  * A parsed issue/issuewild value (spec §6).  Every pointer borrows from the
  * value that was parsed; lengths exclude any terminator.  `accounturi` and
- * `methods` are NULL when the parameter is absent.  When a parameter repeats,
- * the last one wins.
+ * `methods` are NULL when the parameter is absent.  A value that gives
+ * accounturi or validationmethods twice does not parse (spec §6: Let's
+ * Encrypt finds it unsatisfiable); other parameters may repeat.
  */
 struct caa_issue_value {
     const char *issuer;
@@ -204,9 +205,9 @@ enum caa_status {
 enum caa_why {
     CAA_WHY_NO_RECORDS,       /* allowed: no CAA record at any name */
     CAA_WHY_NO_ISSUE,         /* allowed: not a wildcard and no issue record */
+    CAA_WHY_NO_CANDIDATE,     /* allowed: wildcard, neither issue nor issuewild */
     CAA_WHY_AUTHORIZED,       /* allowed: a candidate record authorizes */
     CAA_WHY_CRITICAL_UNKNOWN, /* denied: a critical unknown tag */
-    CAA_WHY_NO_CANDIDATE,     /* denied: wildcard, neither issue nor issuewild */
     CAA_WHY_NOT_AUTHORIZED,   /* denied: no candidate record authorizes */
     CAA_WHY_DNS               /* error: the lookup at `at` failed */
 };
@@ -272,12 +273,16 @@ const char *caa_verdict_name(enum caa_verdict v);
  *   text: one or more sentences for a human, always set.
  *   fix: zone-file lines that would allow issuance (for a denial), or what to
  *     repair (for a DNS error); NULL when allowed.
+ *   warning: what other CAs may read differently in the relevant records
+ *     (a validationmethods element that is not a method name, spec §8), with
+ *     the corrected record; NULL when there is nothing to say.
  */
 struct caa_explanation {
     char *problem_type;
     char *problem_detail;
     char *text;
     char *fix;
+    char *warning;
 };
 
 enum cp_code caa_explain(const char *ident, const struct caa_lookup *const *chain, size_t n,

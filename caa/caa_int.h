@@ -18,7 +18,9 @@ enum caa_parse_fault {
     CAA_PARSE_OK,
     CAA_PARSE_NO_EQUALS, /* a parameter piece without '=' (an empty piece included) */
     CAA_PARSE_BAD_TAG,   /* a parameter tag byte other than an ASCII letter or digit */
-    CAA_PARSE_BAD_VALUE  /* a parameter value byte outside 0x21-0x7E */
+    CAA_PARSE_BAD_VALUE, /* a parameter value byte outside 0x21-0x7E */
+    CAA_PARSE_DUPLICATE  /* accounturi or validationmethods a second time (spec §6);
+                            bad_off is the repeated tag */
 };
 
 /* Where the first fault is.  Offsets are into the parsed value. */
@@ -54,12 +56,18 @@ bool caa_method_token_valid(const char *m, size_t len);
 /*
  * Let's Encrypt's evaluation of a validationmethods list (spec §8): elements
  * in order; an invalid element ends the walk with "no match", an unknown one
- * is skipped, one equal to `method` ends it with "match".  When the list does
- * not match and `bad` is not NULL, *bad and *bad_len receive the invalid element
- * that stopped the walk (NULL if none did).
+ * is skipped, one equal to `method` ends it with "match" (later elements are
+ * not read).  When the list does not match and `bad` is not NULL, *bad and
+ * *bad_len receive the invalid element that stopped the walk (NULL if none
+ * did).
  */
 bool caa_methods_match(const char *list, size_t len, const char *method, const char **bad,
                        size_t *bad_len);
+
+/* The first element of a validationmethods list, wherever it stands, that is
+ * not 1*(ALPHA / DIGIT / "-"): *bad and *bad_len (an empty element has length
+ * 0).  False when every element is well formed. */
+bool caa_methods_first_invalid(const char *list, size_t len, const char **bad, size_t *bad_len);
 
 /* accounturi matching (spec §7), including Let's Encrypt's ACME v1 aliases. */
 bool caa_account_matches(const char *uri, size_t len, const char *account);

@@ -285,6 +285,11 @@ static void say_malformed_reason(struct sink *s, const struct caa_record *r)
         say_byte(s, v[pe.bad_off]);
         say(s, " in its value, where only visible ASCII characters other than ';' are allowed");
         break;
+    case CAA_PARSE_DUPLICATE:
+        say_piece(s, v, pe.piece_off, pe.piece_len);
+        say(s, " repeats one given before; Let's Encrypt cannot satisfy a value that names "
+               "accounturi or validationmethods twice, even with equal copies");
+        break;
     }
 }
 
@@ -353,10 +358,12 @@ static void say_candidate(struct sink *s, const struct caa_record *r, enum caa_v
         say(s, "\", and this order uses %s.", p->method);
         (void)caa_methods_match(iv.methods, iv.methods_len, p->method, &bad, &bad_len);
         if (bad != NULL) {
-            say(s, " The list element \"");
+            say(s, " The CA reads the list from the left and gives up at the element \"");
             say_bytes(s, bad, bad_len);
-            say(s, "\" is not a method name (only letters, digits and hyphens), and the CA "
-                   "rejects the whole record when it reaches it.");
+            say(s,
+                "\", which is not a method name (only letters, digits and hyphens), before "
+                "it reaches %s.",
+                p->method);
         }
         break;
     }
@@ -419,6 +426,14 @@ static void text_allowed(struct sink *s, const char *ident, const struct caa_loo
             chain[d->at]->name, ident);
         say_where(s, chain, d->at);
         return;
+    case CAA_WHY_NO_CANDIDATE:
+        say(s,
+            "%s is a wildcard: for it the CA reads the issuewild records, or the issue records "
+            "when there is no issuewild record. The CAA records at %s hold neither, so they "
+            "do not restrict issuance for %s.",
+            ident, chain[d->at]->name, ident);
+        say_where(s, chain, d->at);
+        return;
     case CAA_WHY_AUTHORIZED:
         say(s, "The record ");
         say_record(s, &chain[d->at]->records[d->authorizing]);
@@ -450,18 +465,6 @@ static void text_denied(struct sink *s, const char *ident, bool wildcard,
         for (size_t i = 0; i < set->nrecords; i++) {
             if (d->verdicts[i] == CAA_VERDICT_CRITICAL)
                 say_candidate(s, &set->records[i], d->verdicts[i], p);
-        }
-        break;
-    case CAA_WHY_NO_CANDIDATE:
-        say(s,
-            "%s is a wildcard: for it the CA reads the issuewild records, or the issue "
-            "records when there is no issuewild record. This set has neither, so it allows no "
-            "CA to issue wildcard certificates. Its records:",
-            ident);
-        for (size_t i = 0; i < set->nrecords; i++) {
-            newline(s);
-            say(s, "- ");
-            say_record(s, &set->records[i]);
         }
         break;
     case CAA_WHY_NOT_AUTHORIZED:
@@ -585,11 +588,42 @@ static void text_error(struct sink *s, const char *ident, const struct caa_looku
 /* --------------------------------------------------------------- the fixes */
 
 /*
- * For a METHOD_MISMATCH record of this CA: the same record with the method
- * in its validationmethods list (elements that are not method names dropped,
- * since the CA would stop at them).  NULL on failure.
+ * An element that is not a method name but plainly means one ("HTTP_01",
+ * "dns_01"): the method it means, else NULL.
  */
-static unsigned char *with_method(const struct caa_record *r, const char *method, size_t *len_out)
+static const char *const known_methods[] = {"http-01", "dns-01", "tls-alpn-01"};
+
+static const char *meant_method(const char *el, size_t n)
+{
+    const char *const *known = known_methods;
+    for (size_t k = 0; k < sizeof known_methods / sizeof known_methods[0]; k++) {
+        if (strlen(known[k]) != n)
+            continue;
+        size_t i = 0;
+        while (i < n) {
+            unsigned char c = (unsigned char)el[i];
+            if (c == '_')
+                c = '-';
+            else if (c >= 'A' && c <= 'Z')
+                c = (unsigned char)(c - 'A' + 'a');
+            if (c != (unsigned char)known[k][i])
+                break;
+            i++;
+        }
+        if (i == n)
+            return known[k];
+    }
+    return NULL;
+}
+
+/*
+ * The record's value with a validationmethods list every CA reads alike:
+ * elements that are not method names dropped, or replaced by the method they
+ * plainly mean, and `method` appended when given and missing.  NULL on
+ * failure or when the value has no list.
+ */
+static unsigned char *corrected_methods(const struct caa_record *r, const char *method,
+                                        size_t *len_out)
 {
     struct caa_issue_value iv;
     struct sink v;
@@ -600,7 +634,8 @@ static unsigned char *with_method(const struct caa_record *r, const char *method
         return NULL;
     size_t off = (size_t)((const unsigned char *)iv.methods - r->value);
     fwrite(r->value, 1, off, v.f);
-    bool sep = false, seen = false;
+    bool sep = false, seen = method == NULL;
+    unsigned emitted = 0;
     size_t start = 0;
     for (;;) {
         size_t end = start;
@@ -608,10 +643,22 @@ static unsigned char *with_method(const struct caa_record *r, const char *method
             end++;
         const char *el = iv.methods + start;
         size_t el_len = end - start;
-        if (caa_method_token_valid(el, el_len)) {
+        if (!caa_method_token_valid(el, el_len)) {
+            el = meant_method(el, el_len);
+            el_len = el != NULL ? strlen(el) : 0;
+        }
+        /* A known method once is enough ("http-01,http_01" repaired). */
+        for (size_t k = 0; el != NULL && k < sizeof known_methods / sizeof known_methods[0]; k++) {
+            if (strlen(known_methods[k]) != el_len || memcmp(el, known_methods[k], el_len) != 0)
+                continue;
+            if (emitted & (1u << k))
+                el = NULL;
+            emitted |= 1u << k;
+        }
+        if (el != NULL) {
             say(&v, "%s%.*s", sep ? "," : "", (int)el_len, el);
             sep = true;
-            if (strlen(method) == el_len && memcmp(el, method, el_len) == 0)
+            if (method != NULL && strlen(method) == el_len && memcmp(el, method, el_len) == 0)
                 seen = true;
         }
         if (end >= iv.methods_len)
@@ -629,14 +676,62 @@ static unsigned char *with_method(const struct caa_record *r, const char *method
     return (unsigned char *)out;
 }
 
+/*
+ * spec §8: a validationmethods element that is not a method name is read
+ * differently by different CAs.  Let's Encrypt stops at the first element
+ * equal to the method in use, so what stands after it does not count; a
+ * stricter CA rejects the record.  Warn about each such record of the
+ * relevant set and show it corrected.
+ */
+static void warn_methods(struct sink *s, const struct caa_lookup *set, const struct caa_params *p)
+{
+    for (size_t i = 0; i < set->nrecords; i++) {
+        const struct caa_record *r = &set->records[i];
+        enum caa_tag t = caa_tag_kind(r->tag, r->tag_len);
+        struct caa_issue_value iv;
+        const char *bad = NULL;
+        size_t bad_len = 0;
+        if ((t != CAA_TAG_ISSUE && t != CAA_TAG_ISSUEWILD) ||
+            !caa_parse_issue_value(r->value, r->value_len, &iv) || iv.methods == NULL ||
+            !caa_methods_first_invalid(iv.methods, iv.methods_len, &bad, &bad_len))
+            continue;
+        const char *owner = set->target[0] != '\0' ? set->target : set->name;
+        newline(s);
+        say(s, "The record ");
+        say_record(s, r);
+        say(s, " at %s has \"", owner);
+        say_bytes(s, bad, bad_len);
+        say(s, "\" in its validationmethods, which is not a method name (only letters, digits "
+               "and hyphens). ");
+        if (caa_methods_match(iv.methods, iv.methods_len, p->method, NULL, NULL))
+            say(s,
+                "Let's Encrypt reads the list from the left and stops at %s, so it accepts "
+                "the record for %s, but ",
+                p->method, p->method);
+        else
+            say(s, "Let's Encrypt gives up on the record when it reaches it, and ");
+        say(s, "other CAs may reject the whole record. Write it as:");
+        size_t vlen = 0;
+        unsigned char *nv = corrected_methods(r, NULL, &vlen);
+        if (nv == NULL) {
+            s->failed = true;
+            return;
+        }
+        struct caa_record nr = *r;
+        nr.value = nv;
+        nr.value_len = vlen;
+        say_zone(s, "    ", owner, &nr);
+        free(nv);
+    }
+}
+
 /* The lines that would make `set` authorize this CA, with records placed at
  * `owner`.  `d` is the decision for `set`. */
 static void fix_records(struct sink *s, const char *owner, const struct caa_lookup *set,
                         bool wildcard, const struct caa_params *p, const struct caa_decision *d)
 {
     const char *tag = "issue";
-    if (wildcard &&
-        (d->why == CAA_WHY_NO_CANDIDATE || candidate_tag(set, true) == CAA_TAG_ISSUEWILD))
+    if (wildcard && candidate_tag(set, true) == CAA_TAG_ISSUEWILD)
         tag = "issuewild";
 
     if (d->why == CAA_WHY_NOT_AUTHORIZED) {
@@ -644,7 +739,7 @@ static void fix_records(struct sink *s, const char *owner, const struct caa_look
             if (d->verdicts[i] != CAA_VERDICT_METHOD_MISMATCH)
                 continue;
             size_t vlen = 0;
-            unsigned char *nv = with_method(&set->records[i], p->method, &vlen);
+            unsigned char *nv = corrected_methods(&set->records[i], p->method, &vlen);
             if (nv == NULL)
                 break;
             struct caa_record nr = set->records[i];
@@ -668,10 +763,6 @@ static void fix_records(struct sink *s, const char *owner, const struct caa_look
         newline(s);
         say(s, "CAA records are additive: one authorizing record is enough, so the existing "
                "records can stay (a \";\" record forbids only when no record authorizes).");
-    } else if (d->why == CAA_WHY_NO_CANDIDATE) {
-        newline(s);
-        say(s, "An issuewild record governs wildcard certificates only; non-wildcard "
-               "certificates stay unrestricted as long as the set has no issue record.");
     }
 }
 
@@ -982,6 +1073,24 @@ enum cp_code caa_explain(const char *ident, const struct caa_lookup *const *chai
         break;
     }
 
+    if (d->status != CAA_ERROR && d->at != SIZE_MAX) {
+        struct sink warn;
+        if (!sink_open(&warn)) {
+            rc = cp_err_set(err, CP_ENOMEM, "out of memory explaining CAA for %s", ident);
+            goto cleanup;
+        }
+        warn_methods(&warn, chain[d->at], params);
+        bool empty = ftell(warn.f) == 0;
+        out->warning = sink_close(&warn);
+        if (out->warning == NULL && !empty) {
+            rc = cp_err_set(err, CP_ENOMEM, "out of memory explaining CAA for %s", ident);
+            goto cleanup;
+        }
+        if (empty) {
+            free(out->warning);
+            out->warning = NULL;
+        }
+    }
     out->text = sink_close(&text);
     if (d->status != CAA_ALLOWED)
         out->fix = sink_close(&fix);
@@ -1008,5 +1117,6 @@ void caa_explanation_clear(struct caa_explanation *e)
     free(e->problem_detail);
     free(e->text);
     free(e->fix);
+    free(e->warning);
     memset(e, 0, sizeof *e);
 }

@@ -163,11 +163,18 @@ bool caa_parse_issue_value_ex(const unsigned char *value, size_t len, struct caa
                 return fail(out, pe, CAA_PARSE_BAD_VALUE, start, end - start, i);
         }
 
-        /* Parameter tags are case-sensitive; a repeated tag: the last wins. */
+        /* Parameter tags are case-sensitive.  spec §6: accounturi or
+         * validationmethods given twice makes the value unsatisfiable at Let's
+         * Encrypt, even when both copies are equal; reading it as malformed
+         * gives the same outcome (it authorizes nothing) and says why. */
         if (tlen == 10 && memcmp(v + toff, "accounturi", 10) == 0) {
+            if (out->accounturi != NULL)
+                return fail(out, pe, CAA_PARSE_DUPLICATE, start, end - start, toff);
             out->accounturi = (const char *)(v + voff);
             out->accounturi_len = vlen;
         } else if (tlen == 17 && memcmp(v + toff, "validationmethods", 17) == 0) {
+            if (out->methods != NULL)
+                return fail(out, pe, CAA_PARSE_DUPLICATE, start, end - start, toff);
             out->methods = (const char *)(v + voff);
             out->methods_len = vlen;
         }

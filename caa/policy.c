@@ -39,18 +39,16 @@ bool caa_method_known(const char *m, size_t len)
 bool caa_methods_match(const char *list, size_t len, const char *method, const char **bad,
                        size_t *bad_len)
 {
-    size_t start = 0;
+    size_t start = 0, mlen = method != NULL ? strlen(method) : 0;
 
     if (bad != NULL)
         *bad = NULL;
     if (bad_len != NULL)
         *bad_len = 0;
-    /* spec §8: if any element is not 1*(ALPHA / DIGIT / "-") the record does
-     * not match at all, wherever that element stands; unknown challenge types
-     * are skipped; the method in use matches.  (Boulder's loop may return on a
-     * match before it reaches a later invalid element; the spec's rule is the
-     * stricter of the two, so the preflight never allows what the CA refuses.) */
-    bool matched = false;
+    /* spec §8: left to right.  An element that is not 1*(ALPHA / DIGIT / "-")
+     * met before a match rejects the record; unknown challenge types are
+     * skipped; the method in use matches at once, and what follows it is
+     * never read (so "http-01," matches http-01). */
     for (;;) {
         size_t end = start;
         while (end < len && list[end] != ',')
@@ -64,11 +62,29 @@ bool caa_methods_match(const char *list, size_t len, const char *method, const c
                 *bad_len = el_len;
             return false;
         }
-        if (caa_method_known(el, el_len) && method != NULL && strlen(method) == el_len &&
+        if (method != NULL && caa_method_known(el, el_len) && el_len == mlen &&
             memcmp(el, method, el_len) == 0)
-            matched = true;
+            return true;
         if (end >= len)
-            return matched;
+            return false;
+        start = end + 1;
+    }
+}
+
+bool caa_methods_first_invalid(const char *list, size_t len, const char **bad, size_t *bad_len)
+{
+    size_t start = 0;
+    for (;;) {
+        size_t end = start;
+        while (end < len && list[end] != ',')
+            end++;
+        if (!caa_method_token_valid(list + start, end - start)) {
+            *bad = list + start;
+            *bad_len = end - start;
+            return true;
+        }
+        if (end >= len)
+            return false;
         start = end + 1;
     }
 }
@@ -261,10 +277,11 @@ enum cp_code caa_evaluate(const struct caa_lookup *const *chain, size_t n, bool 
         goto out;
     }
     /* Rule 3: for a wildcard, issuewild records replace issue records when
-     * there is at least one. */
+     * there is at least one.  A wildcard whose set holds neither (only iodef,
+     * say) has no candidate, and an empty list restricts nothing (spec §5.3). */
     enum caa_tag cand = (wildcard && nwild > 0) ? CAA_TAG_ISSUEWILD : CAA_TAG_ISSUE;
     if ((cand == CAA_TAG_ISSUE ? nissue : nwild) == 0) {
-        out->status = CAA_DENIED;
+        out->status = CAA_ALLOWED;
         out->why = CAA_WHY_NO_CANDIDATE;
         goto out;
     }

@@ -100,18 +100,19 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         l->answer = CAA_ANSWER_RCODE;
         goto out;
     }
-    /* spec §3: NXDOMAIN for a name without a dot (the TLD step of the climb)
-     * is an error, so that a TLD that no longer exists never allows issuance;
-     * below the TLD it is an empty set. */
-    if (l->rcode == 3 && strchr(l->name, '.') == NULL) {
-        l->answer = CAA_ANSWER_RCODE;
-        goto out;
-    }
     enum cp_code rc = parse_answer(l, abuf, alen);
     if (rc == CP_ENOMEM) {
         *pd->fatal = CP_ENOMEM;
     } else if (rc != CP_OK) {
         l->answer = CAA_ANSWER_NETWORK;
+        goto out;
+    }
+    /* spec §3: NXDOMAIN for a name without a dot (the TLD step of the climb,
+     * or the end of a CNAME chain) is an error, so that a TLD that does not
+     * exist never allows issuance; below the TLD it is an empty set. */
+    if (l->rcode == 3 && (strchr(l->name, '.') == NULL ||
+                          (l->target[0] != '\0' && strchr(l->target, '.') == NULL))) {
+        l->answer = CAA_ANSWER_RCODE;
         goto out;
     }
     l->answer = CAA_ANSWER_RECORDS;

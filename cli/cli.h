@@ -78,6 +78,9 @@ void cli_print_json(const json_t *v);
 json_t *cli_caa_report_json(const struct caa_report *r, const struct caa_params *p);
 void cli_caa_report_text(FILE *f, const struct caa_report *r, const struct caa_params *p);
 void cli_caa_result_text(FILE *f, const struct caa_result *res);
+/* The result's warning (spec §8: records other CAs may read differently),
+ * indented under a "Warning:" line; nothing when it has none. */
+void cli_caa_warning_text(FILE *f, const struct caa_result *res);
 
 /* ------------------------------------------------------- CAA preflight */
 

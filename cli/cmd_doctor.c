@@ -332,6 +332,7 @@ static void print_text(FILE *f, const struct caa_diag *dg)
         for (size_t k = 0; k < d->nfindings; k++)
             if (d->findings[k].severity == CAA_DIAG_INFO)
                 print_finding(f, &d->findings[k]);
+        cli_caa_warning_text(f, d->caa);
         print_hops(f, d, caa_diag_resolver(dg));
         print_readiness(f, &d->readiness, d->caa->chain[0]->name);
     }

@@ -92,13 +92,13 @@ static json_t *result_json(const struct caa_result *res)
     if (ex->problem_type != NULL)
         problem = json_pack("{s:s, s:s}", "type", ex->problem_type, "detail",
                             ex->problem_detail ? ex->problem_detail : "");
-    return json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:o, s:o, s:s, s:s?, s:o, s:s?}", "identifier",
-                     res->ident, "wildcard", res->wildcard, "status", status_word(res->status),
-                     "relevant_name", rel ? rel->name : NULL, "alias_target",
-                     rel && rel->target[0] ? rel->target : NULL, "records", records, "problem",
-                     problem ? problem : json_null(), "explanation", ex->text ? ex->text : "",
-                     "fix", ex->fix, "lookups", lookups, "method",
-                     res->params ? res->params->method : NULL);
+    return json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:o, s:o, s:s, s:s?, s:s?, s:o, s:s?}",
+                     "identifier", res->ident, "wildcard", res->wildcard, "status",
+                     status_word(res->status), "relevant_name", rel ? rel->name : NULL,
+                     "alias_target", rel && rel->target[0] ? rel->target : NULL, "records", records,
+                     "problem", problem ? problem : json_null(), "explanation",
+                     ex->text ? ex->text : "", "fix", ex->fix, "warning", ex->warning, "lookups",
+                     lookups, "method", res->params ? res->params->method : NULL);
 fail:
     json_decref(records);
     json_decref(lookups);
@@ -169,6 +169,15 @@ void cli_caa_result_text(FILE *f, const struct caa_result *res)
         fputs("  Fix:\n", f);
         print_indented(f, "    ", ex->fix);
     }
+    cli_caa_warning_text(f, res);
+}
+
+void cli_caa_warning_text(FILE *f, const struct caa_result *res)
+{
+    if (res->explanation->warning == NULL)
+        return;
+    fputs("  Warning:\n", f);
+    print_indented(f, "    ", res->explanation->warning);
 }
 
 void cli_caa_report_text(FILE *f, const struct caa_report *r, const struct caa_params *p)

@@ -281,6 +281,7 @@ void cli_preflight_text(FILE *f, const struct cli_preflight *pf)
         const struct caa_result *res = caa_report_result(pf->report, i);
         if (res->status == CAA_ALLOWED) {
             fprintf(f, "%s: allowed (%s)\n", res->ident, pf->chosen[i]);
+            cli_caa_warning_text(f, res);
             continue;
         }
         cli_caa_result_text(f, res);

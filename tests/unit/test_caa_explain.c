@@ -300,17 +300,66 @@ static void wildcard_fix_uses_issuewild_when_it_governs(void **state)
     done(&f);
 }
 
-static void wildcard_fix_issuewild_when_no_candidate(void **state)
+static void wildcard_without_candidates_allowed(void **state)
 {
     (void)state;
     struct fx f;
     fx_chain(&f, "example.com");
     fx_rec(&f, 0, 0, "iodef", "mailto:security@example.com");
     explain(&f, "*.example.com", NULL, "dns-01");
+    assert_int_equal(f.d.status, CAA_ALLOWED);
     assert_int_equal(f.d.why, CAA_WHY_NO_CANDIDATE);
-    has(f.e.text, "neither");
-    has(f.e.text, "0 iodef \"mailto:security@example.com\"");
-    has(f.e.fix, "example.com. CAA 0 issuewild \"letsencrypt.org\"");
+    has(f.e.text, "hold neither");
+    has(f.e.text, "do not restrict issuance for *.example.com");
+    assert_null(f.e.problem_detail);
+    assert_null(f.e.fix);
+    assert_null(f.e.warning);
+    done(&f);
+}
+
+static void methods_warning_after_match(void **state)
+{
+    (void)state;
+    struct fx f;
+    /* Allowed at Let's Encrypt (the walk stops at http-01), but another CA
+     * may reject the record: a warning with the record corrected. */
+    fx_chain(&f, "example.com");
+    fx_rec(&f, 0, 0, "issue", "letsencrypt.org; validationmethods=http-01,http_01,");
+    explain(&f, "example.com", NULL, "http-01");
+    assert_int_equal(f.d.status, CAA_ALLOWED);
+    has(f.e.warning, "\"http_01\" in its validationmethods");
+    has(f.e.warning, "stops at http-01, so it accepts the record for http-01");
+    has(f.e.warning, "example.com. CAA 0 issue \"letsencrypt.org; validationmethods=http-01\"");
+    lacks(f.e.warning, "http-01,http-01");
+    done(&f);
+    /* Denied for dns-01 because the walk reaches the bad element first. */
+    fx_chain(&f, "example.com");
+    fx_rec(&f, 0, 0, "issue", "letsencrypt.org; validationmethods=http-01,x/y,dns-01");
+    explain(&f, "example.com", NULL, "dns-01");
+    assert_int_equal(f.d.status, CAA_DENIED);
+    has(f.e.warning, "\"x/y\"");
+    has(f.e.warning, "gives up on the record");
+    has(f.e.warning, "\"letsencrypt.org; validationmethods=http-01,dns-01\"");
+    has(f.e.fix, "validationmethods=http-01,dns-01");
+    done(&f);
+    /* Nothing to say about well-formed lists. */
+    fx_chain(&f, "example.com");
+    fx_rec(&f, 0, 0, "issue", "letsencrypt.org; validationmethods=dns-01,http-01");
+    explain(&f, "example.com", NULL, "http-01");
+    assert_null(f.e.warning);
+    done(&f);
+}
+
+static void duplicate_parameter_explained(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_chain(&f, "example.com");
+    fx_rec(&f, 0, 0, "issue", "letsencrypt.org; accounturi=x; accounturi=x");
+    explain(&f, "example.com", "x", "http-01");
+    assert_int_equal(f.d.status, CAA_DENIED);
+    has(f.e.text, "is malformed");
+    has(f.e.text, "the parameter \"accounturi=x\" repeats one given before");
     done(&f);
 }
 
@@ -375,7 +424,7 @@ static void method_invalid_token_explained_and_dropped(void **state)
     fx_chain(&f, "example.com");
     fx_rec(&f, 0, 0, "issue", "letsencrypt.org; validationmethods=http_01; accounturi=x");
     explain(&f, "example.com", "x", "http-01");
-    has(f.e.text, "\"http_01\" is not a method name");
+    has(f.e.text, "gives up at the element \"http_01\", which is not a method name");
     has(f.e.fix, "\"letsencrypt.org; validationmethods=http-01; accounturi=x\"");
     done(&f);
 }
@@ -546,7 +595,9 @@ int main(void)
         cmocka_unit_test(fix_has_accounturi_when_given),
         cmocka_unit_test(fix_at_parent_and_override_at_base),
         cmocka_unit_test(wildcard_fix_uses_issuewild_when_it_governs),
-        cmocka_unit_test(wildcard_fix_issuewild_when_no_candidate),
+        cmocka_unit_test(wildcard_without_candidates_allowed),
+        cmocka_unit_test(methods_warning_after_match),
+        cmocka_unit_test(duplicate_parameter_explained),
         cmocka_unit_test(wildcard_fix_issue_when_only_issue),
         cmocka_unit_test(github_pages_alias),
         cmocka_unit_test(method_mismatch_fix_adds_method),

@@ -266,15 +266,24 @@ static void value_empty_parameter_tag_accepted_like_lets_encrypt(void **state)
     free(k);
 }
 
-static void value_duplicate_parameter_last_wins(void **state)
+static void value_duplicate_parameter_unsatisfiable(void **state)
 {
     (void)state;
     struct caa_issue_value iv;
+    struct caa_parse_error pe;
     unsigned char *k;
-    assert_true(PARSE("letsencrypt.org; validationmethods=dns-01; accounturi=a; "
-                      "validationmethods=http-01; accounturi=b",
-                      &iv, &k));
-    assert_span(iv.methods, iv.methods_len, "http-01");
+    /* spec §6: accounturi or validationmethods a second time. */
+    assert_false(PARSE("letsencrypt.org; validationmethods=dns-01; accounturi=a; "
+                       "validationmethods=http-01",
+                       &iv, &k));
+    free(k);
+    const char *v = "letsencrypt.org; accounturi=a; accounturi=a";
+    assert_false(caa_parse_issue_value_ex((const unsigned char *)v, strlen(v), &iv, &pe));
+    assert_int_equal(pe.fault, CAA_PARSE_DUPLICATE);
+    assert_int_equal(pe.bad_off, strlen("letsencrypt.org; accounturi=a; "));
+    assert_null(iv.accounturi);
+    /* Other parameters may repeat; the case of a tag matters. */
+    assert_true(PARSE("letsencrypt.org; x=1; x=2; AccountUri=a; accounturi=b", &iv, &k));
     assert_span(iv.accounturi, iv.accounturi_len, "b");
     free(k);
 }
@@ -461,7 +470,7 @@ int main(void)
         cmocka_unit_test(value_bad_tag_characters_are_malformed),
         cmocka_unit_test(value_empty_parameter_value_allowed),
         cmocka_unit_test(value_empty_parameter_tag_accepted_like_lets_encrypt),
-        cmocka_unit_test(value_duplicate_parameter_last_wins),
+        cmocka_unit_test(value_duplicate_parameter_unsatisfiable),
         cmocka_unit_test(value_parameter_tags_case_sensitive),
         cmocka_unit_test(value_unknown_parameters_ignored),
         cmocka_unit_test(value_nul_bytes_use_lengths),

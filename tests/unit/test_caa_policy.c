@@ -374,18 +374,84 @@ static void non_wildcard_without_issue_allowed(void **state)
     }
 }
 
-static void wildcard_with_only_iodef_denied(void **state)
+static void wildcard_without_issue_or_issuewild_allowed(void **state)
 {
     (void)state;
+    /* spec §5 rule 3 (issue 12, cause 1): a wildcard whose relevant set holds
+     * neither issue nor issuewild has no candidate records, and an empty list
+     * restricts nothing. */
+    static const char *const tags[] = {"iodef", "issuemail", "issuevmc", "tbs", "issue\0"};
+    static const size_t lens[] = {5, 9, 8, 3, 6};
+    for (size_t t = 0; t < sizeof tags / sizeof tags[0]; t++) {
+        struct fx f = {0};
+        struct caa_params p = params(NULL, "dns-01");
+        fx_chain(&f, "example.com");
+        fx_rec(&f, 0, 0, tags[t], "mailto:a@example.com");
+        f.l[0].records[0].tag_len = lens[t];
+        eval(&f, true, &p);
+        assert_int_equal(f.d.status, CAA_ALLOWED);
+        assert_int_equal(f.d.why, CAA_WHY_NO_CANDIDATE);
+        assert_int_equal(f.d.verdicts[0], CAA_VERDICT_IGNORED);
+        caa_decision_clear(&f.d);
+    }
+    /* An empty set of records at the name is no set: the parent decides. */
+    struct fx f = {0};
+    struct caa_params p = params(NULL, "dns-01");
+    fx_chain(&f, "example.com");
+    fx_rec(&f, 0, 0, "issue", "pki.goog");
+    eval(&f, true, &p);
+    assert_int_equal(f.d.status, CAA_DENIED);
+    caa_decision_clear(&f.d);
+}
+
+static void tag_with_nul_is_unknown(void **state)
+{
+    (void)state;
+    /* spec §5 (issue 12, cause 2): "issue\0" is six bytes, an unknown tag:
+     * ignored when not critical, blocking when critical. */
     struct fx f = {0};
     struct caa_params p = params(NULL, "http-01");
     fx_chain(&f, "example.com");
-    fx_rec(&f, 0, 0, "iodef", "mailto:a@example.com");
-    eval(&f, true, &p);
+    fx_rec(&f, 0, 0, "issue", "pki.goog");
+    f.l[0].records[0].tag_len = 6;
+    f.l[0].records[0].tag = "issue\0";
+    eval(&f, false, &p);
+    assert_int_equal(f.d.status, CAA_ALLOWED);
+    assert_int_equal(f.d.why, CAA_WHY_NO_ISSUE);
+    caa_decision_clear(&f.d);
+    f.l[0].records[0].flags = 128;
+    eval(&f, false, &p);
     assert_int_equal(f.d.status, CAA_DENIED);
-    assert_int_equal(f.d.why, CAA_WHY_NO_CANDIDATE);
+    assert_int_equal(f.d.why, CAA_WHY_CRITICAL_UNKNOWN);
+    assert_int_equal(f.d.verdicts[0], CAA_VERDICT_CRITICAL);
+    caa_decision_clear(&f.d);
+    /* Beside a real issue record for this CA, the non-critical one is inert. */
+    f.l[0].records[0].flags = 0;
+    fx_rec(&f, 0, 0, "issue", "letsencrypt.org");
+    eval(&f, false, &p);
+    assert_int_equal(f.d.status, CAA_ALLOWED);
+    assert_int_equal(f.d.authorizing, 1);
     assert_int_equal(f.d.verdicts[0], CAA_VERDICT_IGNORED);
     caa_decision_clear(&f.d);
+}
+
+static void critical_issuevmc_does_not_block(void **state)
+{
+    (void)state;
+    /* spec §5 (issue 12, cause 4): issuevmc is known, so never "unknown
+     * critical"; likewise iodef and issuemail. */
+    static const char *const tags[] = {"issuevmc", "IssueVMC", "iodef", "issuemail"};
+    for (size_t t = 0; t < sizeof tags / sizeof tags[0]; t++) {
+        struct fx f = {0};
+        struct caa_params p = params(NULL, "http-01");
+        fx_chain(&f, "example.com");
+        fx_rec(&f, 0, 128, tags[t], "x");
+        fx_rec(&f, 0, 0, "issue", "letsencrypt.org");
+        eval(&f, false, &p);
+        assert_int_equal(f.d.status, CAA_ALLOWED);
+        assert_int_equal(f.d.verdicts[0], CAA_VERDICT_IGNORED);
+        caa_decision_clear(&f.d);
+    }
 }
 
 static void issuewild_governs_wildcard_when_present(void **state)
@@ -601,13 +667,20 @@ static void accounturi_staging_alias(void **state)
                    staging, "http-01", CAA_VERDICT_ACCOUNT_MISMATCH);
 }
 
-static void accounturi_last_repeat_wins(void **state)
+static void accounturi_twice_unsatisfiable(void **state)
 {
     (void)state;
+    /* spec §6 (issue 12, cause 6): a second accounturi makes the value
+     * unsatisfiable, whichever copy is the account, and when both are. */
     char v[256];
     snprintf(v, sizeof v, "letsencrypt.org; accounturi=%s; accounturi=https://x/1", ACCT);
-    ASSERT_VERDICT(v, ACCT, "http-01", CAA_VERDICT_ACCOUNT_MISMATCH);
+    ASSERT_VERDICT(v, ACCT, "http-01", CAA_VERDICT_MALFORMED);
     snprintf(v, sizeof v, "letsencrypt.org; accounturi=https://x/1; accounturi=%s", ACCT);
+    ASSERT_VERDICT(v, ACCT, "http-01", CAA_VERDICT_MALFORMED);
+    snprintf(v, sizeof v, "letsencrypt.org; accounturi=%s; accounturi=%s", ACCT, ACCT);
+    ASSERT_VERDICT(v, ACCT, "http-01", CAA_VERDICT_MALFORMED);
+    /* Tags are case-sensitive: "AccountURI" is another parameter. */
+    snprintf(v, sizeof v, "letsencrypt.org; accounturi=%s; AccountURI=https://x/1", ACCT);
     ASSERT_VERDICT(v, ACCT, "http-01", CAA_VERDICT_AUTHORIZES);
 }
 
@@ -660,23 +733,35 @@ static void methods_invalid_token_rejects_record(void **state)
                    CAA_VERDICT_METHOD_MISMATCH);
 }
 
-static void methods_invalid_token_anywhere_voids_record(void **state)
+static void methods_first_match_ends_the_walk(void **state)
 {
     (void)state;
-    /* spec §8: an invalid element voids the record even after a match. */
+    /* spec §8 (issue 12, cause 5): the walk stops at the first element equal
+     * to the method in use; what follows it is never read. */
     ASSERT_VERDICT("letsencrypt.org; validationmethods=http-01,http_01", NULL, "http-01",
-                   CAA_VERDICT_METHOD_MISMATCH);
+                   CAA_VERDICT_AUTHORIZES);
     ASSERT_VERDICT("letsencrypt.org; validationmethods=http-01,", NULL, "http-01",
+                   CAA_VERDICT_AUTHORIZES);
+    ASSERT_VERDICT("letsencrypt.org; validationmethods=dns-01,http-01,,x/y", NULL, "http-01",
+                   CAA_VERDICT_AUTHORIZES);
+    /* ...but the same element before the match still rejects the record, and
+     * for another method the walk reaches it. */
+    ASSERT_VERDICT("letsencrypt.org; validationmethods=http-01,", NULL, "dns-01",
+                   CAA_VERDICT_METHOD_MISMATCH);
+    ASSERT_VERDICT("letsencrypt.org; validationmethods=http-01,http_01,dns-01", NULL, "dns-01",
                    CAA_VERDICT_METHOD_MISMATCH);
 }
 
-static void methods_last_repeat_wins(void **state)
+static void methods_twice_unsatisfiable(void **state)
 {
     (void)state;
+    /* spec §6 (issue 12, cause 7): validationmethods twice is unsatisfiable. */
     ASSERT_VERDICT("letsencrypt.org; validationmethods=dns-01; validationmethods=http-01", NULL,
-                   "http-01", CAA_VERDICT_AUTHORIZES);
+                   "http-01", CAA_VERDICT_MALFORMED);
     ASSERT_VERDICT("letsencrypt.org; validationmethods=http-01; validationmethods=dns-01", NULL,
-                   "http-01", CAA_VERDICT_METHOD_MISMATCH);
+                   "http-01", CAA_VERDICT_MALFORMED);
+    ASSERT_VERDICT("letsencrypt.org; validationmethods=http-01; validationmethods=http-01", NULL,
+                   "http-01", CAA_VERDICT_MALFORMED);
 }
 
 static void methods_and_account_together(void **state)
@@ -776,7 +861,9 @@ int main(void)
         cmocka_unit_test(critical_iodef_and_issuemail_not_denied),
         cmocka_unit_test(critical_issue_record_is_known),
         cmocka_unit_test(non_wildcard_without_issue_allowed),
-        cmocka_unit_test(wildcard_with_only_iodef_denied),
+        cmocka_unit_test(wildcard_without_issue_or_issuewild_allowed),
+        cmocka_unit_test(tag_with_nul_is_unknown),
+        cmocka_unit_test(critical_issuevmc_does_not_block),
         cmocka_unit_test(issuewild_governs_wildcard_when_present),
         cmocka_unit_test(issue_only_set_governs_wildcard),
         cmocka_unit_test(tag_case_insensitive),
@@ -790,12 +877,12 @@ int main(void)
         cmocka_unit_test(accounturi_unknown_account_does_not_match),
         cmocka_unit_test(accounturi_lets_encrypt_v1_alias),
         cmocka_unit_test(accounturi_staging_alias),
-        cmocka_unit_test(accounturi_last_repeat_wins),
+        cmocka_unit_test(accounturi_twice_unsatisfiable),
         cmocka_unit_test(methods_match_listed),
         cmocka_unit_test(methods_unknown_types_skipped),
         cmocka_unit_test(methods_invalid_token_rejects_record),
-        cmocka_unit_test(methods_invalid_token_anywhere_voids_record),
-        cmocka_unit_test(methods_last_repeat_wins),
+        cmocka_unit_test(methods_first_match_ends_the_walk),
+        cmocka_unit_test(methods_twice_unsatisfiable),
         cmocka_unit_test(methods_and_account_together),
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(decision_clear_frees_and_zeroes),
