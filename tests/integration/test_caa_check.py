@@ -211,8 +211,11 @@ class CaaCheck(unittest.TestCase):
 
     def test_iodef_only_set(self):
         self.one("iodef.test", expect=0)
-        r = self.one("*.iodef.test", expect=1)
-        self.assert_denied(r, "*.iodef.test", "iodef.test")
+        # spec §5 rule 3: a wildcard with neither issue nor issuewild has no
+        # candidate records, and that restricts nothing.
+        r = self.one("*.iodef.test", expect=0)
+        self.assertEqual(r["status"], "allowed")
+        self.assertEqual(r["relevant_name"], "iodef.test")
 
     def test_critical_unknown_tag(self):
         r = self.one("crit.test", expect=1)

@@ -120,6 +120,9 @@ class PreflightCase(unittest.TestCase):
         lab.zone("acctok.test")  # gets the class's real account URL after registration
         lab.zone("methods.test", '@ CAA 0 issue "%s; validationmethods=dns-01"' % CA_ID)
         lab.zone("crit.test", '@ CAA 128 tbs "x"')
+        # Let's Encrypt stops at http-01; the malformed element after it is a
+        # warning (other CAs may reject the record), not a refusal.
+        lab.zone("methwarn.test", '@ CAA 0 issue "%s; validationmethods=http-01,http_01"' % CA_ID)
         # The hosting-provider case: a name aliased into a provider's zone
         # whose CAA allows this CA, but only another one for wildcards.
         lab.zone("site.test", "blog CNAME pages.hosting.test.")
@@ -592,6 +595,23 @@ class DryRun(PreflightCase):
         before = tree_snapshot(self.state)
         proc = self.issue("--dry-run", "-d", "www.otherca.test", *self.http(), expect=1)
         self.assertEqual(tree_snapshot(self.state), before)
+        self.assert_nothing_ordered(proc)
+        self.assertEqual(proc.doc["preflight"]["results"][0]["status"], "denied")
+
+    def test_check_warns_about_a_malformed_method_after_the_match(self):
+        proc = self.issue("--dry-run", "-d", "www.methwarn.test", *self.http())
+        self.assert_nothing_ordered(proc)
+        result = proc.doc["preflight"]["results"][0]
+        self.assertEqual(result["status"], "allowed")
+        self.assertEqual(result["method"], "http-01")
+        self.assertIn('"http_01" in its validationmethods', result["warning"])
+        self.assertIn('methwarn.test. CAA 0 issue "%s; validationmethods=http-01"' % CA_ID,
+                      result["warning"])
+        text = self.issue("--dry-run", "-d", "www.methwarn.test", *self.http(), json_out=False)
+        self.assertIn("www.methwarn.test: allowed (http-01)\n  Warning:\n", text.stdout)
+        # Judged for dns-01 the walk reaches http_01 first: refused, nothing ordered.
+        proc = self.issue("--dry-run", "-d", "www.methwarn.test", "--challenge", "dns-01",
+                          *self.dns(), expect=1)
         self.assert_nothing_ordered(proc)
         self.assertEqual(proc.doc["preflight"]["results"][0]["status"], "denied")
 
