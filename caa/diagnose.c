@@ -659,10 +659,7 @@ static void denied(struct cls *c)
     if (dec->why == CAA_WHY_CRITICAL_UNKNOWN) {
         put(&fix, "Remove the record flagged critical at %s, or publish it with flags 0", where);
     } else {
-        const char *tag =
-            r->wildcard && (dec->why == CAA_WHY_NO_CANDIDATE || has_tag(set, CAA_TAG_ISSUEWILD))
-                ? "issuewild"
-                : "issue";
+        const char *tag = r->wildcard && has_tag(set, CAA_TAG_ISSUEWILD) ? "issuewild" : "issue";
         put(&fix, "Publish at %s: %s. CAA 0 %s \"%s", where, where, tag, c->p->ca_identity);
         if (c->p->account_uri != NULL)
             put(&fix, "; accounturi=%s", c->p->account_uri);

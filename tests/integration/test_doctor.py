@@ -92,6 +92,10 @@ class Doctor(unittest.TestCase):
                 pages CAA 0 issue "letsencrypt.org"
                 pages CAA 0 issuewild "digicert.com"
             """, servers=two_knots),
+            # Let's Encrypt stops at http-01; other CAs may reject the record.
+            "methwarn": lab.zone(
+                "methwarn.test", '@ CAA 0 issue "letsencrypt.org; validationmethods=http-01,"',
+                servers=two_knots),
             # dns-01 challenges delegated to a zone of their own.
             "deleg": lab.zone("deleg.test", "www A 192.0.2.12", servers=two_knots),
             "challenge": lab.zone("_acme-challenge.www.deleg.test", servers=["knot"]),
@@ -212,6 +216,15 @@ class Doctor(unittest.TestCase):
                   % (FINDING_LINE[severity], words, out))
 
     # -- a healthy zone
+
+    def test_malformed_method_after_the_match_is_a_warning(self):
+        result = self.one("www.methwarn.test", expect=0)
+        self.assertEqual(result["caa"]["status"], "allowed")
+        self.assertIn('"" in its validationmethods', result["caa"]["warning"])
+        self.assertIn('methwarn.test. CAA 0 issue "letsencrypt.org; validationmethods=http-01"',
+                      result["caa"]["warning"])
+        text = self.doctor("www.methwarn.test", expect=0).stdout
+        self.assertIn("  Warning:\n    The record 0 issue", text)
 
     def test_clean_zone_is_ok(self):
         r = self.one("ok.test", expect=0)
