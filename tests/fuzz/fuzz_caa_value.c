@@ -26,8 +26,12 @@ static void check(bool ok)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const tags[] = {"issue", "issuewild", "iodef", "issuemail",
-                                       "ISSUE", "IssueWild", "tbs",   ""};
+    /* Tags are bytes with a length: "issue\0" is an unknown tag. */
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } tags[] = {{"issue", 5}, {"issuewild", 9}, {"iodef", 5},   {"issuemail", 9},
+                {"ISSUE", 5}, {"IssueVMC", 8},  {"issue\0", 6}, {"", 0}};
     static const char *const methods[] = {"http-01", "dns-01", "tls-alpn-01", "future-01"};
     struct caa_issue_value iv;
 
@@ -50,8 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct caa_record recs[2] = {
         {.flags = flags,
-         .tag = (char *)tags[sel & 7],
-         .tag_len = strlen(tags[sel & 7]),
+         .tag = (char *)tags[sel & 7].bytes,
+         .tag_len = tags[sel & 7].len,
          .value = value,
          .value_len = vlen},
         {.flags = 0,
@@ -110,8 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check((e.problem_type == NULL) == (d.status == CAA_ALLOWED));
             check((e.fix == NULL) == (d.status == CAA_ALLOWED));
             /* Record bytes reach the user only escaped. */
-            const char *texts[2] = {e.text, e.fix};
-            for (size_t t = 0; t < 2; t++) {
+            const char *texts[3] = {e.text, e.fix, e.warning};
+            for (size_t t = 0; t < 3; t++) {
                 for (const char *c = texts[t]; c != NULL && *c != '\0'; c++)
                     check(*c == '\n' || ((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f));
             }
