@@ -159,6 +159,9 @@ const char *cli_preflight_chosen(const struct cli_preflight *pf, const char *ide
 json_t *cli_preflight_json(const struct cli_preflight *pf);
 /* Allowed names in one line each, the others with the whole explanation. */
 void cli_preflight_text(FILE *f, const struct cli_preflight *pf);
+/* When every identifier is allowed: those whose records carry a warning
+ * (spec §8), each with its warning; nothing for the others. */
+void cli_preflight_warnings(FILE *f, const struct cli_preflight *pf);
 
 int cmd_caa(int argc, char **argv);
 int cmd_account(int argc, char **argv);

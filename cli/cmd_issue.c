@@ -355,8 +355,11 @@ static void print_caa_stop(struct issue *is, const struct cli_preflight *pf, con
 static int caa_verdict(struct issue *is, const struct cli_preflight *pf, const char *stage)
 {
     enum caa_status outcome = cli_preflight_outcome(pf);
-    if (outcome == CAA_ALLOWED)
+    if (outcome == CAA_ALLOWED) {
+        if (!is->common.json)
+            cli_preflight_warnings(is->out, pf);
         return 0;
+    }
     bool recheck = strcmp(stage, "recheck") == 0;
     if (is->pf_mode == PF_WARN) {
         if (!is->common.json)

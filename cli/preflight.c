@@ -275,6 +275,18 @@ json_t *cli_preflight_json(const struct cli_preflight *pf)
     return j;
 }
 
+void cli_preflight_warnings(FILE *f, const struct cli_preflight *pf)
+{
+    for (size_t i = 0; i < caa_report_count(pf->report); i++) {
+        const struct caa_result *res = caa_report_result(pf->report, i);
+        if (res->explanation->warning == NULL)
+            continue;
+        fprintf(f, "%s: allowed (%s)\n", res->ident,
+                pf->chosen[i] ? pf->chosen[i] : res->params->method);
+        cli_caa_warning_text(f, res);
+    }
+}
+
 void cli_preflight_text(FILE *f, const struct cli_preflight *pf)
 {
     for (size_t i = 0; i < caa_report_count(pf->report); i++) {
