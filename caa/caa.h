@@ -142,12 +142,18 @@ struct caa_lookup {
                                       trailing dot); "" when `name` is no alias */
     struct caa_record *records;    /* CAA records of the answer (after CNAMEs) */
     size_t nrecords;
-    /* RFC 8914 Extended DNS Error carried by the answer's OPT record: the
-     * INFO-CODE when `has_ede` (false, the zero value, when the answer has
-     * none).  `ede_text` is its EXTRA-TEXT ("" when absent), at most
-     * CAA_EDE_TEXT_MAX bytes: valid UTF-8 is kept as sent, other bytes
-     * outside printable ASCII become \DDD.  Only answers that fail (spec §3)
-     * use it: the CA's detail then quotes it (spec §10, EDE). */
+    /* RFC 8914 Extended DNS Error: the first EDE option of the answer's OPT
+     * record, filled only for answers classified CAA_ANSWER_RCODE (the CA's
+     * detail then quotes it, spec §10 EDE; on other answers the CA ignores
+     * it).  `ede_code` is the INFO-CODE when `has_ede` (false, the zero
+     * value, when there is none or it is malformed).  `ede_text` is the
+     * EXTRA-TEXT ("" when absent) as valid UTF-8: well-formed sequences as
+     * sent, every other byte as U+FFFD, one per byte, as the CA's Go code
+     * shows it.  A NUL byte also becomes U+FFFD, where the CA would keep
+     * U+0000, because this is a C string: the one place where certpilot's
+     * detail cannot be byte for byte the CA's (besides texts longer than
+     * CAA_EDE_TEXT_MAX bytes, cut at a character boundary; real ones are a
+     * line or two). */
     bool has_ede;
     unsigned ede_code;
     char ede_text[CAA_EDE_TEXT_MAX + 1];

@@ -403,3 +403,118 @@ int caa_dns_ns_names(const unsigned char *abuf, int alen, const char *zone,
     }
     return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
 }
+
+/* ------------------------------------------------ Extended DNS Errors */
+
+int caa_dns_find_ede(const unsigned char *abuf, int alen, unsigned *code,
+                     const unsigned char **text, size_t *text_len)
+{
+    struct caa_dns_walk w;
+    struct caa_dns_rr rr;
+
+    *code = 0;
+    *text = NULL;
+    *text_len = 0;
+    if (caa_dns_walk_start(&w, abuf, alen) != 0)
+        return -1;
+    for (;;) {
+        int got = caa_dns_walk_next(&w, &rr);
+        if (got < 0)
+            return -1;
+        if (got == 0)
+            return 0; /* no OPT record */
+        if (rr.section == CAA_DNS_ADDITIONAL && rr.type == CAA_DNS_TYPE_OPT)
+            break;
+    }
+    /* RFC 6891 §6.1.1 allows one OPT record; a second one is not looked at. */
+    const unsigned char *p = rr.rdata, *end = rr.rdata + rr.rdlen;
+    while (end - p >= 4) {
+        unsigned opt = caa_dns_read16(p);
+        size_t optlen = caa_dns_read16(p + 2);
+        p += 4;
+        if ((size_t)(end - p) < optlen)
+            return 0; /* the option runs past its record */
+        if (opt == CAA_DNS_EDNS_OPT_EDE) {
+            /* RFC 8914 §2: a 16-bit INFO-CODE, then EXTRA-TEXT. */
+            if (optlen < 2)
+                return 0;
+            *code = caa_dns_read16(p);
+            if (optlen > 2) {
+                *text = p + 2;
+                *text_len = optlen - 2;
+            }
+            return 1;
+        }
+        p += optlen;
+    }
+    return 0; /* no EDE option (or a few stray bytes after the last one) */
+}
+
+/* The length of the well-formed UTF-8 sequence at `s` (RFC 3629 §4), or 0. */
+static size_t utf8_seq_len(const unsigned char *s, size_t left)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* bounds of the second byte */
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong below U+0800 */
+        else if (c == 0xED)
+            hi = 0x9F; /* U+D800-U+DFFF are surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong below U+10000 */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return 0; /* a continuation byte, C0/C1 (always overlong) or F5-FF */
+    }
+    if (left < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    }
+    return n;
+}
+
+size_t caa_dns_utf8_clean(const unsigned char *in, size_t len, char *out, size_t size)
+{
+    static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+    size_t o = 0, i = 0;
+
+    if (size == 0)
+        return 0;
+    while (i < len) {
+        size_t n = in[i] == 0 ? 0 : utf8_seq_len(in + i, len - i);
+        const char *src = n > 0 ? (const char *)in + i : replacement;
+        size_t outlen = n > 0 ? n : 3;
+        if (outlen >= size - o)
+            break; /* keep room for the NUL; never split a character */
+        memcpy(out + o, src, outlen);
+        o += outlen;
+        i += n > 0 ? n : 1;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+void caa_dns_lookup_ede(struct caa_lookup *l, const unsigned char *abuf, int alen)
+{
+    unsigned code;
+    const unsigned char *text;
+    size_t text_len;
+
+    l->has_ede = caa_dns_find_ede(abuf, alen, &code, &text, &text_len) == 1;
+    l->ede_code = l->has_ede ? code : 0;
+    l->ede_text[0] = '\0';
+    if (l->has_ede && text_len > 0)
+        (void)caa_dns_utf8_clean(text, text_len, l->ede_text, sizeof l->ede_text);
+}

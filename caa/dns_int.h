@@ -31,10 +31,12 @@
 #define CAA_DNS_TYPE_SOA       6
 #define CAA_DNS_TYPE_TXT       16
 #define CAA_DNS_TYPE_AAAA      28
+#define CAA_DNS_TYPE_OPT       41 /* RFC 6891 EDNS pseudo-record */
 #define CAA_DNS_TYPE_CAA       257
 #define CAA_DNS_RCODE_NOERROR  0
 #define CAA_DNS_RCODE_NXDOMAIN 3
 #define CAA_DNS_EDNS_UDP_SIZE  1232 /* the DNS flag day 2020 recommendation */
+#define CAA_DNS_EDNS_OPT_EDE   15   /* RFC 8914 Extended DNS Error option code */
 #define CAA_DNS_CNAME_HOPS_MAX 16   /* more than any sane chain; bounds the walk */
 #define CAA_DNS_CHANNELS_MAX   32   /* channels one caa_dns_run() drives */
 
@@ -137,6 +139,35 @@ int caa_dns_walk_start(struct caa_dns_walk *w, const unsigned char *abuf, int al
  * is malformed (the walk is over then).  Terminates: every record consumes at
  * least 11 bytes of the buffer. */
 int caa_dns_walk_next(struct caa_dns_walk *w, struct caa_dns_rr *rr);
+
+/* ------------------------------------------ Extended DNS Errors (RFC 8914) */
+
+/*
+ * The first EDE option of an answer: the first OPT record (type 41) of the
+ * additional section, then its options in order; the first with code 15 is
+ * the one (spec §10 EDE).  On 1, *code is its INFO-CODE and *text / *text_len
+ * its EXTRA-TEXT, borrowed from `abuf` (NULL and 0 when empty).  0 when there
+ * is none, or when the OPT RDATA or that first EDE option is cut short or
+ * overlong (then there is no usable EDE: nothing later is taken in its
+ * place).  -1 when the answer itself is malformed.  Every length is checked
+ * against the buffer before a byte is read.
+ */
+int caa_dns_find_ede(const unsigned char *abuf, int alen, unsigned *code,
+                     const unsigned char **text, size_t *text_len);
+
+/*
+ * Copy `len` bytes to `out` (`size` bytes, > 0) as valid UTF-8: every
+ * well-formed sequence (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF) as is, every other byte and every NUL as U+FFFD (EF BF BD),
+ * one per byte, which is how Go decodes bad bytes.  Stops before a character
+ * that would not fit, so the output is cut at a character boundary; always
+ * NUL-terminates.  Returns the length written.
+ */
+size_t caa_dns_utf8_clean(const unsigned char *in, size_t len, char *out, size_t size);
+
+/* caa_dns_find_ede() into l->has_ede, l->ede_code and l->ede_text (cleaned
+ * by caa_dns_utf8_clean()); with no usable EDE, has_ede false and "". */
+void caa_dns_lookup_ede(struct caa_lookup *l, const unsigned char *abuf, int alen);
 
 /* CNAME records of an answer section and the chain they form. */
 struct caa_dns_aliases {

@@ -502,10 +502,17 @@ static void text_error(struct sink *s, const char *ident, const struct caa_looku
         say(s, "The CAA lookup for %s failed: the resolver answered %s.", l->name,
             caa_rcode_name(l->rcode));
         if (l->has_ede) {
+            /* The text comes from the resolver: escaped here like record
+             * contents; the problem detail quotes it as the CA does. */
             char buf[64];
-            say(s, " Its Extended DNS Error says: %s%s%s.",
-                caa_ede_summary(l->ede_code, buf, sizeof buf), l->ede_text[0] != '\0' ? ": " : "",
-                l->ede_text);
+            say(s, " Its Extended DNS Error (RFC 8914) says: %s",
+                caa_ede_summary(l->ede_code, buf, sizeof buf));
+            if (l->ede_text[0] != '\0') {
+                say(s, ": \"");
+                say_bytes(s, l->ede_text, strlen(l->ede_text));
+                say(s, "\"");
+            }
+            say(s, ".");
         }
         break;
     case CAA_ANSWER_TIMEOUT:

@@ -98,6 +98,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
      * RCODE is an error for this name. */
     if (l->rcode != 0 && l->rcode != 3) {
         l->answer = CAA_ANSWER_RCODE;
+        caa_dns_lookup_ede(l, abuf, alen); /* spec §10 EDE: quoted in the detail */
         goto out;
     }
     enum cp_code rc = parse_answer(l, abuf, alen);
@@ -113,6 +114,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     if (l->rcode == 3 && (strchr(l->name, '.') == NULL ||
                           (l->target[0] != '\0' && strchr(l->target, '.') == NULL))) {
         l->answer = CAA_ANSWER_RCODE;
+        caa_dns_lookup_ede(l, abuf, alen);
         goto out;
     }
     l->answer = CAA_ANSWER_RECORDS;

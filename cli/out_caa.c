@@ -54,6 +54,17 @@ static json_t *bytes_json(const unsigned char *bytes, size_t len)
     return j;
 }
 
+/* The Extended DNS Error of a failed lookup (RFC 8914), or NULL when it has
+ * none.  Its text is valid UTF-8 already (caa.h), so jansson takes it. */
+static json_t *ede_json(const struct caa_lookup *l)
+{
+    char buf[64];
+    if (!l->has_ede)
+        return NULL;
+    return json_pack("{s:I, s:s, s:s}", "code", (json_int_t)l->ede_code, "summary",
+                     caa_ede_summary(l->ede_code, buf, sizeof buf), "text", l->ede_text);
+}
+
 static const struct caa_lookup *relevant(const struct caa_result *res)
 {
     size_t at = res->decision->at;
@@ -88,6 +99,11 @@ static json_t *result_json(const struct caa_result *res)
                               l->target[0] ? l->target : NULL, "records", (json_int_t)l->nrecords);
         if (o == NULL || json_array_append_new(lookups, o) != 0)
             goto fail;
+        if (l->has_ede) {
+            json_t *ede = ede_json(l);
+            if (ede == NULL || json_object_set_new(o, "ede", ede) != 0)
+                goto fail;
+        }
     }
     if (ex->problem_type != NULL)
         problem = json_pack("{s:s, s:s}", "type", ex->problem_type, "detail",
@@ -134,6 +150,29 @@ static void print_indented(FILE *f, const char *indent, const char *text)
     }
 }
 
+/*
+ * The CA's detail for a terminal: it may quote a resolver's Extended DNS
+ * Error text, which is valid UTF-8 but may hold control characters (line
+ * breaks, escape sequences).  Those are shown as \DDD, C1 controls
+ * (U+0080-U+009F) as the \DDD of their two bytes; everything else as is.
+ */
+static void print_detail(FILE *f, const char *indent, const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    fputs(indent, f);
+    for (; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            fprintf(f, "\\%03u", *p);
+        } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+            fprintf(f, "\\%03u\\%03u", p[0], p[1]);
+            p++;
+        } else {
+            fputc(*p, f);
+        }
+    }
+    fputc('\n', f);
+}
+
 void cli_caa_result_text(FILE *f, const struct caa_result *res)
 {
     const struct caa_lookup *rel = relevant(res);
@@ -163,7 +202,7 @@ void cli_caa_result_text(FILE *f, const struct caa_result *res)
     if (ex->problem_detail != NULL) {
         fputs("  The CA would answer:\n", f);
         fprintf(f, "    %s\n", ex->problem_type);
-        print_indented(f, "    ", ex->problem_detail);
+        print_detail(f, "    ", ex->problem_detail);
     }
     if (ex->fix != NULL) {
         fputs("  Fix:\n", f);

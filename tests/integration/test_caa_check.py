@@ -242,9 +242,13 @@ class CaaCheck(unittest.TestCase):
         self.assertEqual(r["status"], "error")
         self.assertEqual(r["relevant_name"], "www.bogus.test")
         self.assertEqual(r["problem"]["type"], "urn:ietf:params:acme:error:dns")
-        self.assertEqual(r["problem"]["detail"],
-                         dns_detail("www.bogus.test", "SERVFAIL", "www.bogus.test",
-                                    SERVFAIL_EXTRA))
+        # Unbound (ede: yes) explains its SERVFAIL with an Extended DNS Error,
+        # which the CA quotes: 9 with a text when fresh, 6 from its cache.
+        # test_caa_ede.py checks the whole detail against Unbound's answer.
+        self.assertTrue(r["problem"]["detail"].startswith(
+            "While processing CAA for www.bogus.test: DNS problem: looking up CAA for "
+            "www.bogus.test: DNSSEC: "), r["problem"]["detail"])
+        self.assertEqual(self.lookup(r, "www.bogus.test")["rcode"], "SERVFAIL")
         self.assertIn("DNSSEC", r["explanation"])
 
     def test_servfail_from_authoritative_through_resolver(self):

@@ -25,7 +25,9 @@ A Lab runs, each as a foreground child process in a fresh temp dir:
   nothing is ever sent off the machine.  Signed zones get their real DS as
   a trust anchor (answers carry AD); dnssec="broken" zones get a wrong DS
   (SERVFAIL, while the same query with CD=1 returns the records).  The
-  cache keeps nothing longer than 1 s; Lab.flush() empties it.
+  cache keeps nothing longer than 1 s; Lab.flush() empties it.  Unbound
+  adds Extended DNS Errors (RFC 8914) to its answers (ede: yes), with a
+  text for DNSSEC failures not served from its cache.
 - on request, Pebble and pebble-challtestsrv (Lab.pebble()).
 
 Example::
@@ -297,10 +299,14 @@ class Lab:
     the port of every authoritative server: knot's (on 127.0.0.1) and
     that of each nameserver of a zone declared with servers=.  tsig is
     (key name, algorithm, base64 secret) for dynamic updates to knot.
+
+    unbound_options: more lines for unbound's server: clause, e.g.
+    ["outbound-msg-retry: 1"], for tests that need other timing.
     """
 
-    def __init__(self, keep=None):
+    def __init__(self, keep=None, unbound_options=()):
         self.keep = os.environ.get("CPLAB_KEEP") == "1" if keep is None else keep
+        self.unbound_options = list(unbound_options)
         self.dir = tempfile.mkdtemp(prefix="cplab-")
         self.resolver = self.knot = self.responder = self.auth_port = None
         self.tsig = ("cplab-update.", "hmac-sha256",
@@ -615,7 +621,8 @@ class Lab:
             "    logfile: \"\"",
             "    use-syslog: no",
             "    verbosity: 1",
-            "    val-log-level: 2",
+            "    val-log-level: 2",  # with ede: a DNSSEC failure's EDE gets a text
+            "    ede: yes",  # RFC 8914 Extended DNS Errors in answers, as the CA's resolver
             "    log-servfail: yes",
             "    num-threads: 1",
             "    so-reuseport: no",
@@ -628,6 +635,7 @@ class Lab:
             "    local-zone: \"test.\" nodefault",
             "    domain-insecure: \"test.\"",
         ]
+        conf += ["    " + option for option in self.unbound_options]
         conf += ["    trust-anchor: \"%s\"" % ds for ds in self.trust_anchors.values()]
         conf += ["remote-control:",
                  "    control-enable: yes",

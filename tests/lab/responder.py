@@ -39,6 +39,11 @@ means a normal answer sent N ms late (the other queries are not held up).
 Actions: "answer" (the default), "servfail", "notimp", "refused",
 "formerr" (that RCODE, no records), "drop" (no reply at all), "truncate"
 (over UDP an empty reply with TC=1; over TCP the full answer).
+A rule object may also hold "ede": [[INFO-CODE, "HEX"], ...]: the reply
+then carries an OPT record with one Extended DNS Error option (RFC 8914)
+per entry, in that order, EXTRA-TEXT given as hex bytes so that any byte
+can be sent ({"action": "servfail", "ede": [[22, "6e6f6e65"]]}), the way a
+resolver explains its failures; only to queries that have an OPT record.
 
 default: optional; used for names in no zone, so that the responder can
 stand in for a recursive resolver.  A benchmark's fake resolver that
@@ -68,7 +73,7 @@ import signal
 import socket
 import struct
 
-from dnslib import CLASS, DNSLabel, DNSRecord, QTYPE, RCODE, RR, TXT
+from dnslib import CLASS, EDNS0, DNSLabel, DNSRecord, EDNSOption, QTYPE, RCODE, RR, TXT
 
 STATS_NAME = DNSLabel("stats.responder.invalid.")
 ACTIONS = ("answer", "servfail", "notimp", "refused", "formerr", "drop", "truncate")
@@ -91,6 +96,7 @@ class Rule:
         self.delay = spec.get("delay_ms", 0) / 1000.0
         if self.action not in ACTIONS:
             raise ValueError("unknown action %r" % self.action)
+        self.ede = [(int(code), bytes.fromhex(text)) for code, text in spec.get("ede", [])]
 
 
 class Zone:
@@ -189,6 +195,9 @@ class Responder:
             reply = empty_reply(query)
             reply.header.aa = aa
             reply.header.tc = 1
+        if rule.ede and any(rr.rtype == QTYPE.OPT for rr in query.ar):
+            reply.add_ar(EDNS0(udp_len=1232, opts=[
+                EDNSOption(15, struct.pack("!H", code) + text) for code, text in rule.ede]))
         wire = reply.pack()
         if rule.delay:
             asyncio.get_running_loop().call_later(rule.delay, send, wire)

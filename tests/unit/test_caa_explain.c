@@ -248,6 +248,132 @@ static void dns_error_behind_alias_names_target(void **state)
     done(&f);
 }
 
+/* ------------------------------------------- Extended DNS Errors (spec §10) */
+
+static void fx_ede(struct fx *f, size_t at, unsigned code, const char *text)
+{
+    f->l[at].has_ede = true;
+    f->l[at].ede_code = code;
+    snprintf(f->l[at].ede_text, sizeof f->l[at].ede_text, "%s", text);
+}
+
+static void ede_detail_with_text(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_chain(&f, "www.example.com");
+    fx_fail(&f, 0, CAA_ANSWER_RCODE, 2);
+    fx_ede(&f, 0, 1, "no supported DNSKEY algorithm for example.com.");
+    explain(&f, "*.www.example.com", NULL, "dns-01");
+    assert_string_equal(f.e.problem_type, "urn:ietf:params:acme:error:dns");
+    assert_string_equal(f.e.problem_detail,
+                        "While processing CAA for *.www.example.com: DNS problem: looking up CAA "
+                        "for www.example.com: DNSSEC: Unsupported DNSKEY Algorithm: no supported "
+                        "DNSKEY algorithm for example.com.");
+    lacks(f.e.problem_detail, "SERVFAIL");
+    has(f.e.text, "the resolver answered SERVFAIL");
+    has(f.e.text, "Extended DNS Error (RFC 8914) says: DNSSEC: Unsupported DNSKEY Algorithm: "
+                  "\"no supported DNSKEY algorithm for example.com.\"");
+    done(&f);
+}
+
+static void ede_detail_without_text(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_chain(&f, "example.com");
+    fx_fail(&f, 0, CAA_ANSWER_RCODE, 2);
+    fx_ede(&f, 0, 6, "");
+    explain(&f, "example.com", NULL, "http-01");
+    assert_string_equal(f.e.problem_detail, "While processing CAA for example.com: DNS problem: "
+                                            "looking up CAA for example.com: DNSSEC: Bogus");
+    has(f.e.text, "says: DNSSEC: Bogus.");
+    done(&f);
+}
+
+static void ede_unknown_code(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_chain(&f, "example.com");
+    fx_fail(&f, 0, CAA_ANSWER_RCODE, 5);
+    fx_ede(&f, 0, 1337, "mysterious");
+    explain(&f, "example.com", NULL, "http-01");
+    assert_string_equal(f.e.problem_detail,
+                        "While processing CAA for example.com: DNS problem: looking up CAA for "
+                        "example.com: Unknown Extended DNS Error code 1337: mysterious");
+    char buf[64];
+    assert_string_equal(caa_ede_summary(24, buf, sizeof buf), "Invalid Data");
+    assert_string_equal(caa_ede_summary(25, buf, sizeof buf), "Unknown Extended DNS Error code 25");
+    assert_string_equal(caa_ede_summary(65535, buf, sizeof buf),
+                        "Unknown Extended DNS Error code 65535");
+    done(&f);
+}
+
+static void ede_text_escaped_in_explanation_exact_in_detail(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_chain(&f, "example.com");
+    fx_fail(&f, 0, CAA_ANSWER_RCODE, 2);
+    fx_ede(&f, 0, 0, "caf\xc3\xa9\n\x1b[31m");
+    explain(&f, "example.com", NULL, "http-01"); /* checks: no raw byte in the text */
+    assert_string_equal(f.e.problem_detail, "While processing CAA for example.com: DNS problem: "
+                                            "looking up CAA for example.com: Other: caf\xc3\xa9\n"
+                                            "\x1b[31m");
+    has(f.e.text, "Other: \"caf\\195\\169\\010\\027[31m\"");
+    done(&f);
+}
+
+static void nxdomain_at_tld(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_chain(&f, "example.invalidtld");
+    fx_fail(&f, 1, CAA_ANSWER_RCODE, 3);
+    explain(&f, "example.invalidtld", NULL, "http-01");
+    assert_string_equal(f.e.problem_detail,
+                        "While processing CAA for example.invalidtld: DNS problem: NXDOMAIN "
+                        "looking up CAA for invalidtld - check that a DNS record exists for this "
+                        "domain");
+    has(f.e.text, "top-level domain");
+    done(&f);
+
+    fx_chain(&f, "example.invalidtld");
+    fx_fail(&f, 1, CAA_ANSWER_RCODE, 3);
+    fx_ede(&f, 1, 6, "proof of non-existence of invalidtld. NSEC");
+    explain(&f, "example.invalidtld", NULL, "http-01");
+    assert_string_equal(f.e.problem_detail,
+                        "While processing CAA for example.invalidtld: DNS problem: looking up CAA "
+                        "for invalidtld: DNSSEC: Bogus: proof of non-existence of invalidtld. "
+                        "NSEC");
+    has(f.e.text, "top-level domain");
+    done(&f);
+}
+
+static void ede_ignored_unless_rcode_failure(void **state)
+{
+    (void)state;
+    struct fx f;
+    /* A NOERROR answer with an EDE (e.g. 3 Stale Answer) is still a set. */
+    fx_chain(&f, "example.com");
+    fx_ede(&f, 0, 3, "stale");
+    fx_rec(&f, 0, 0, "issue", "digicert.com");
+    explain(&f, "example.com", NULL, "http-01");
+    assert_string_equal(f.e.problem_detail, "While processing CAA for example.com: CAA record "
+                                            "for example.com prevents issuance");
+    lacks(f.e.text, "Extended DNS Error");
+    done(&f);
+    /* A time-out never carries one, whatever the fields say. */
+    fx_chain(&f, "example.com");
+    fx_fail(&f, 0, CAA_ANSWER_TIMEOUT, -1);
+    fx_ede(&f, 0, 22, "x");
+    explain(&f, "example.com", NULL, "http-01");
+    assert_string_equal(f.e.problem_detail, "While processing CAA for example.com: DNS problem: "
+                                            "query timed out looking up CAA for example.com");
+    done(&f);
+}
+
 /* ------------------------------------------------------------------- fixes */
 
 static void fix_has_accounturi_when_given(void **state)
@@ -592,6 +718,12 @@ int main(void)
         cmocka_unit_test(timeout_detail),
         cmocka_unit_test(network_detail),
         cmocka_unit_test(dns_error_behind_alias_names_target),
+        cmocka_unit_test(ede_detail_with_text),
+        cmocka_unit_test(ede_detail_without_text),
+        cmocka_unit_test(ede_unknown_code),
+        cmocka_unit_test(ede_text_escaped_in_explanation_exact_in_detail),
+        cmocka_unit_test(nxdomain_at_tld),
+        cmocka_unit_test(ede_ignored_unless_rcode_failure),
         cmocka_unit_test(fix_has_accounturi_when_given),
         cmocka_unit_test(fix_at_parent_and_override_at_base),
         cmocka_unit_test(wildcard_fix_uses_issuewild_when_it_governs),
