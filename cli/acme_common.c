@@ -52,6 +52,12 @@ int cli_common_finish(struct cli_common *c)
             return CLI_EXIT_CONFIG;
         }
     }
+    struct cp_err err = {0};
+    enum cp_code rc = cli_state_check(c->state_dir, &err);
+    if (rc != CP_OK) {
+        cli_error("%s", err.msg);
+        return rc == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
+    }
     return 0;
 }
 
@@ -97,6 +103,7 @@ int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_p
     case CP_EPROTO: return CLI_EXIT_NETWORK;
     case CP_EINVAL: return CLI_EXIT_USAGE;
     case CP_EIO: return CLI_EXIT_IO;
+    case CP_EUNSAFE: return CLI_EXIT_UNSAFE;
     case CP_EDNS: return CLI_EXIT_UNAVAILABLE;
     default: return CLI_EXIT_SOFTWARE;
     }

@@ -29,6 +29,8 @@ enum cli_exit {
     CLI_EXIT_UNAVAILABLE = 69, /* a needed local service is unusable, e.g. DNS set-up */
     CLI_EXIT_SOFTWARE = 70,    /* internal error: a bug */
     CLI_EXIT_IO = 74,          /* a local file could not be read or written */
+    CLI_EXIT_UNSAFE = 77,      /* the state directory is not safe to use: another owner, open
+                                  to group/others, or a symlink where none belongs (EX_NOPERM) */
     CLI_EXIT_LOCKED = 75,      /* another run holds the state directory's lock (EX_TEMPFAIL) */
     CLI_EXIT_CONFIG = 78       /* missing set-up, e.g. no account and no --agree-tos */
 };
@@ -297,6 +299,20 @@ const char *cli_issue_outcome(const struct cli_issue *is, const char **not_after
 
 /* cli/state.c */
 const char *cli_default_state_dir(char *buf, size_t size);
+/*
+ * Refuse a state directory someone else could have changed: the directory
+ * (a symlink to it is followed) and its accounts/ and certs/ must, where they
+ * exist, be directories owned by this user and not writable by group or
+ * others.  CP_EUNSAFE with a message naming the path, its owner and mode and
+ * the fix; CP_EIO when it cannot be examined; CP_OK when it does not exist yet.
+ */
+enum cp_code cli_state_check(const char *state, struct cp_err *err);
+/*
+ * The same for one lineage, STATE/certs/NAME and its versions/ (no symlinks
+ * there), and its `current` link, which must name versions/STAMP, a real
+ * directory of the lineage.  CP_OK when the lineage does not exist yet.
+ */
+enum cp_code cli_lineage_check(const char *state, const char *cert_name, struct cp_err *err);
 /* The account directory of a CA; created (0700) when `create`. */
 enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out, size_t size,
                              bool create, struct cp_err *err);

@@ -516,10 +516,22 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     char *text = NULL, config_error[512] = "", reason[512] = "";
     size_t len = 0;
     int status = 0;
+    bool unsafe = false;
 
     snprintf(c.name, sizeof c.name, "%s", name);
     cli_last_error_clear();
     cli_log_context(name);
+    /* Nothing is read from a lineage someone else could have changed, and
+     * nothing written into it. */
+    struct cp_err uerr = {0};
+    if (cli_lineage_check(r->common.state_dir, name, &uerr) != CP_OK) {
+        cli_error("%s", uerr.msg);
+        outcome = "unsafe";
+        status = uerr.code == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
+        snprintf(config_error, sizeof config_error, "%s", uerr.msg);
+        unsafe = true;
+        goto out;
+    }
     status = is == NULL ? CLI_EXIT_SOFTWARE : cert_args(r, name, &args);
     if (status == 0)
         status = cli_issue_configure(is, &args);
@@ -616,7 +628,7 @@ out:
     cli_time_str(c.not_after, expiry);
     if (not_after == NULL && c.have_cert)
         not_after = expiry; /* not renewed: the current certificate's */
-    json_t *names = info.nnames ? json_array() : conf_names(r->common.state_dir, name);
+    json_t *names = info.nnames || unsafe ? json_array() : conf_names(r->common.state_dir, name);
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
     json_t *j =
@@ -740,6 +752,7 @@ int cmd_list(int argc, char **argv)
     struct renew r = {0};
     char **names = NULL;
     size_t n = 0;
+    int unsafe = 0;
     json_t *all = json_array();
 
     cli_common_init(&r.common);
@@ -756,6 +769,14 @@ int cmd_list(int argc, char **argv)
     for (size_t i = 0; status == 0 && i < n; i++) {
         struct cert c = {0};
         char t1[32], t2[32], t3[32];
+        struct cp_err uerr = {0};
+        if (cli_lineage_check(r.common.state_dir, names[i], &uerr) != CP_OK) {
+            cli_error("%s", uerr.msg); /* listed by name only, nothing read from it */
+            unsafe = uerr.code == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
+            json_array_append_new(
+                all, json_pack("{s:s, s:s}", "cert_name", names[i], "unsafe", uerr.msg));
+            continue;
+        }
         snprintf(c.name, sizeof c.name, "%s", names[i]);
         cert_load(r.common.state_dir, &c);
         judge(&c, NULL, NULL, now);
@@ -790,6 +811,8 @@ int cmd_list(int argc, char **argv)
     }
     if (status == 0 && r.common.json)
         cli_print_json(all);
+    if (status == 0)
+        status = unsafe;
     else if (status == 0 && n == 0)
         printf("No certificates in %s yet (certpilot issue obtains one).\n", r.common.state_dir);
     json_decref(all);

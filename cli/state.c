@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,14 +87,125 @@ static enum cp_code join(char *out, size_t size, struct cp_err *err, const char 
     return CP_OK;
 }
 
+/* ------------------------------------------------------- who may write here */
+
+/* "root (uid 0)" or "uid 1234" for messages. */
+static void owner_words(uid_t uid, char *out, size_t size)
+{
+    struct passwd pw, *found = NULL;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != NULL)
+        snprintf(out, size, "%s (uid %u)", found->pw_name, (unsigned)uid);
+    else
+        snprintf(out, size, "uid %u", (unsigned)uid);
+}
+
+/*
+ * `path` must be, if it exists, a directory owned by this user that group and
+ * others cannot write: anyone who can write a directory can replace what
+ * certpilot reads from it (a key, a symlink where a file was).  `follow`:
+ * stat() rather than lstat(), for the state directory itself, which may be a
+ * symlink an administrator made on purpose.
+ */
+static enum cp_code dir_safe(const char *path, bool follow, struct cp_err *err)
+{
+    struct stat st;
+    if ((follow ? stat(path, &st) : lstat(path, &st)) != 0) {
+        if (errno == ENOENT)
+            return CP_OK;
+        return cp_err_set(err, CP_EIO, "cannot examine %s: %s", path, strerror(errno));
+    }
+    if (S_ISLNK(st.st_mode))
+        return cp_err_set(err, CP_EUNSAFE,
+                          "refusing %s: it is a symbolic link where certpilot keeps a directory "
+                          "of its own; remove the link (certpilot recreates the directory)",
+                          path);
+    if (!S_ISDIR(st.st_mode))
+        return cp_err_set(err, CP_EUNSAFE, "refusing %s: it is not a directory; move it away",
+                          path);
+    if (st.st_uid == geteuid() && (st.st_mode & 022) == 0)
+        return CP_OK;
+    char owner[300];
+    owner_words(st.st_uid, owner, sizeof owner);
+    return cp_err_set(err, CP_EUNSAFE,
+                      "refusing %s: it is owned by %s with mode %04o, so %s could replace the "
+                      "keys and certificates certpilot keeps there; if it is yours, run: "
+                      "chown %u %s && chmod 0700 %s",
+                      path, owner, (unsigned)(st.st_mode & 07777),
+                      st.st_uid != geteuid() ? "that user" : "other users", (unsigned)geteuid(),
+                      path, path);
+}
+
+enum cp_code cli_state_check(const char *state, struct cp_err *err)
+{
+    static const char *const subdirs[] = {"accounts", "certs"};
+    char path[4200];
+    enum cp_code rc = dir_safe(state, true, err);
+    for (size_t i = 0; rc == CP_OK && i < sizeof subdirs / sizeof subdirs[0]; i++) {
+        rc = join(path, sizeof path, err, "%s/%s", state, subdirs[i]);
+        if (rc == CP_OK)
+            rc = dir_safe(path, false, err);
+    }
+    return rc;
+}
+
+enum cp_code cli_lineage_check(const char *state, const char *cert_name, struct cp_err *err)
+{
+    char base[4200], path[4400], target[256];
+    enum cp_code rc = join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
+    if (rc == CP_OK)
+        rc = dir_safe(base, false, err);
+    if (rc == CP_OK)
+        rc = join(path, sizeof path, err, "%s/versions", base);
+    if (rc == CP_OK)
+        rc = dir_safe(path, false, err);
+    if (rc == CP_OK)
+        rc = join(path, sizeof path, err, "%s/current", base);
+    if (rc != CP_OK)
+        return rc;
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0) {
+        if (errno == ENOENT)
+            return CP_OK; /* no certificate stored yet */
+        return cp_err_set(err, CP_EUNSAFE,
+                          "refusing %s: it should be a symbolic link to versions/<stamp> (%s); "
+                          "move it away",
+                          path, strerror(errno));
+    }
+    target[n] = '\0';
+    /* Only what cli_cert_store() writes: "versions/" and one plain name. */
+    const char *stamp = target + strlen("versions/");
+    if (strncmp(target, "versions/", strlen("versions/")) != 0 || *stamp == '\0' ||
+        strchr(stamp, '/') != NULL || strcmp(stamp, ".") == 0 || strcmp(stamp, "..") == 0)
+        return cp_err_set(err, CP_EUNSAFE,
+                          "refusing %s: it points to \"%s\", outside the lineage's versions/ "
+                          "directory; point it back to one of %s/versions/ (ln -sfn "
+                          "versions/<stamp> %s)",
+                          path, target, base, path);
+    rc = join(path, sizeof path, err, "%s/%s", base, target);
+    struct stat st;
+    if (rc == CP_OK && lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+        return cp_err_set(err, CP_EUNSAFE,
+                          "refusing %s: a version must be a directory of the lineage, not %s; "
+                          "remove it and point %s/current to a real version",
+                          path, S_ISLNK(st.st_mode) ? "a symbolic link" : "a file", base);
+    if (rc == CP_OK)
+        rc = dir_safe(path, false, err);
+    return rc;
+}
+
 enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out, size_t size,
                              bool create, struct cp_err *err)
 {
     char id[200];
     ca_id(directory_url, id, sizeof id);
-    enum cp_code rc = create ? cp_dir_ensure(state, 0700, err) : CP_OK;
+    enum cp_code rc = cli_state_check(state, err);
+    if (rc == CP_OK && create)
+        rc = cp_dir_ensure(state, 0700, err);
     if (rc == CP_OK)
         rc = join(out, size, err, "%s/accounts/%s", state, id);
+    if (rc == CP_OK)
+        rc = dir_safe(out, false, err);
     if (rc == CP_OK && create)
         rc = cp_dir_ensure(out, 0700, err);
     return rc;
@@ -231,7 +343,11 @@ enum cp_code cli_cert_store(const char *state, const char *cert_name, const char
     snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 
-    rc = cp_dir_ensure(state, 0700, err);
+    rc = cli_state_check(state, err);
+    if (rc == CP_OK)
+        rc = cli_lineage_check(state, cert_name, err);
+    if (rc == CP_OK)
+        rc = cp_dir_ensure(state, 0700, err);
     if (rc == CP_OK)
         rc = join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
     if (rc == CP_OK)
@@ -291,7 +407,10 @@ enum cp_code cli_cert_key_load(const char *state, const char *cert_name, struct 
     char path[4096], *pem = NULL;
     size_t len = 0;
     *key = NULL;
-    enum cp_code rc = join(path, sizeof path, err, "%s/certs/%s/privkey.pem", state, cert_name);
+    enum cp_code rc = cli_lineage_check(state, cert_name, err);
+    if (rc != CP_OK)
+        return rc;
+    rc = join(path, sizeof path, err, "%s/certs/%s/privkey.pem", state, cert_name);
     if (rc != CP_OK || access(path, F_OK) != 0)
         return rc; /* no previous certificate: nothing to reuse */
     rc = cp_file_read(path, KEY_FILE_MAX, &pem, &len, err);
@@ -316,10 +435,25 @@ int cli_state_lock(const char *state, unsigned timeout_s, int *fd)
         cli_error("%s", err.msg);
         return CLI_EXIT_IO;
     }
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* O_NOFOLLOW: a symlink planted under this name must not make certpilot
+     * truncate and write whatever file it points to. */
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    struct stat st;
+    if (f < 0 && errno == ELOOP) {
+        cli_error("refusing the lock file %s: it is a symbolic link; remove it (certpilot "
+                  "creates the lock file itself)",
+                  path);
+        return CLI_EXIT_UNSAFE;
+    }
     if (f < 0) {
         cli_error("cannot open the lock file %s: %s", path, strerror(errno));
         return CLI_EXIT_IO;
+    }
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        cli_error("refusing the lock file %s: it is not a regular file of this user; remove it",
+                  path);
+        close(f);
+        return CLI_EXIT_UNSAFE;
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool said = false;

@@ -38,6 +38,7 @@ const char *cp_code_name(enum cp_code code)
     case CP_ECHALLENGE: return "challenge failed";
     case CP_ETIMEOUT: return "timed out";
     case CP_EINTERNAL: return "internal error";
+    case CP_EUNSAFE: return "unsafe local file";
     }
     return "unknown error";
 }
