@@ -70,8 +70,8 @@ static const char *jstr(const json_t *o, const char *key)
 }
 
 /* POST-as-GET `url` until its "status" is not one of `waiting` (a NULL-ended
- * list), honouring Retry-After within the client's deadline.  *out is the
- * last object. */
+ * list), honouring Retry-After within the client's deadline.  On CP_OK *out is
+ * the last object (the caller's); on failure it is NULL. */
 static enum cp_code poll_status(struct acme_client *c, const char *url, const char *const *waiting,
                                 long long deadline, json_t **out, struct acme_problem *prob,
                                 struct cp_err *err)
@@ -98,8 +98,14 @@ static enum cp_code poll_status(struct acme_client *c, const char *url, const ch
             ms = POLL_FIRST_MS;
         if (ms > 10000)
             ms = 10000;
-        if (now_ms() + ms > deadline)
-            return cp_err_set(err, CP_ETIMEOUT, "%s still \"%s\" when the wait ended", url, status);
+        if (now_ms() + ms > deadline) {
+            rc = cp_err_set(err, CP_ETIMEOUT,
+                            "%s was still \"%s\" when the wait for the CA ended (after %u s)", url,
+                            status, acme_client_deadline_s(c));
+            json_decref(*out); /* `status` pointed into it: used above, not after */
+            *out = NULL;
+            return rc;
+        }
         json_decref(*out);
         *out = NULL;
         sleep_ms(ms);

@@ -93,6 +93,9 @@ static void print_problem(const struct acme_problem *prob)
 int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_problem *prob)
 {
     cli_error("%s", err->msg[0] ? err->msg : cp_code_name(rc));
+    if (rc == CP_ETIMEOUT)
+        cli_error("nothing was stored; run the same command again to go on (the CA keeps what "
+                  "it has validated), or allow more time with --wait-timeout SECONDS");
     print_problem(prob);
     switch (rc) {
     case CP_OK: return CLI_EXIT_OK;
@@ -134,7 +137,7 @@ static void progress(void *ctx, const char *fmt, ...)
 
 int cli_client_open(const struct cli_common *c, struct acme_client **out)
 {
-    struct acme_client_opts o = {.directory_url = c->server};
+    struct acme_client_opts o = {.directory_url = c->server, .deadline_s = c->wait_s};
     struct acme_problem prob = {0};
     struct cp_err err = {0};
     o.http.ca_bundle = c->ca_bundle;

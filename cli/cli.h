@@ -182,6 +182,7 @@ struct cli_common {
     const char *state_dir;
     bool verbose;
     bool json;
+    unsigned wait_s; /* bound on waits for the CA (issue --wait-timeout); 0: the default */
     char state_buf[1024];
 };
 

@@ -5,6 +5,7 @@
 #define _DEFAULT_SOURCE /* realpath() */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -18,9 +19,10 @@
 #define NAMES_MAX          100
 #define METHODS_MAX        3
 #define HOOK_TIMEOUT_MS    120000
-#define DNS_TIMEOUT_MAX    3600 /* seconds */
-#define DNS_POLL_MS        2000 /* how often the nameservers are asked */
-#define ISSUE_LOCK_TIMEOUT 300  /* seconds to wait for a renew run to finish */
+#define DNS_TIMEOUT_MAX    3600  /* seconds */
+#define DNS_POLL_MS        2000  /* how often the nameservers are asked */
+#define ISSUE_LOCK_TIMEOUT 300   /* seconds to wait for a renew run to finish */
+#define WAIT_MAX_S         86400 /* --wait-timeout: one day at most */
 
 static void usage(FILE *f)
 {
@@ -32,7 +34,8 @@ static void usage(FILE *f)
           "         [--caa-preflight enforce|warn|off] [--ca-identity DOMAIN]\n"
           "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
           "         [--dns-timeout SECONDS] [--authoritative-port N] [--dry-run[=check|order]]\n"
-          "         [--reuse-key] [--agree-tos] [--email ADDR] [--config FILE] [common options]\n"
+          "         [--reuse-key] [--agree-tos] [--email ADDR] [--config FILE]\n"
+          "         [--wait-timeout SECONDS] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
           "\n"
           "CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
@@ -52,6 +55,8 @@ static void usage(FILE *f)
           "  --hook PATH         a dehydrated hook script: dns-01 challenges, deploy_cert,\n"
           "                      startup_hook, exit_hook, ...  (--dns-hook: challenges only)\n"
           "  --config FILE       defaults (default /etc/certpilot/config, if it exists)\n"
+          "--wait-timeout SECONDS: how long to wait for the CA to validate and to issue\n"
+          "  (default: 300); a run that gives up can simply be run again\n"
           "dns-01: after the hook publishes a record, wait until every authoritative\n"
           "nameserver of its zone serves it before the CA is asked to validate:\n"
           "  --dns-timeout SECONDS   how long to wait (default: 120; 0: do not wait)\n"
@@ -690,6 +695,7 @@ static const struct option issue_options[] = {
     {"ca-identity", required_argument, NULL, 2004},
     {"caa-preflight", required_argument, NULL, 2005},
     {"dry-run", optional_argument, NULL, 2006},
+    {"wait-timeout", required_argument, NULL, 2013},
     {"help", no_argument, NULL, 'h'},
     CLI_COMMON_LONGOPTS,
     CLI_DNS_LONGOPTS,
@@ -892,6 +898,19 @@ static int parse_one(struct issue *is, int ch, char **argv)
     case 2008: is->post_hook = optarg; break;
     case 2009: is->deploy_hook = optarg; break;
     case 2010: break; /* --config: read before parsing */
+    case 2013: {
+        char *end = NULL;
+        errno = 0;
+        unsigned long v = strtoul(optarg, &end, 10);
+        if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
+            v > WAIT_MAX_S) {
+            cli_error("--wait-timeout \"%s\" is not a number of seconds from 1 to %d", optarg,
+                      WAIT_MAX_S);
+            return CLI_EXIT_USAGE;
+        }
+        is->common.wait_s = (unsigned)v;
+        break;
+    }
     case 'h': usage(stdout); return -1;
     default:
         cli_error("unknown option or missing value: \"%s\" (see certpilot issue --help)",
