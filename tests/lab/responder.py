@@ -49,11 +49,22 @@ names with no records get NOERROR and an empty answer, without AA.
 Without a default section such names get REFUSED, as from an
 authoritative server.
 
+serial: optional, {"service_ms": N, "backlog": B}: the whole server behaves
+like a slow single-threaded one.  Queries (UDP and TCP) wait in one FIFO
+queue and are answered strictly one at a time, each N ms after its turn
+comes (rules apply as usual; a rule's delay_ms is added after that).  A UDP
+query that arrives while B queries already wait is dropped, the way a full
+socket receive buffer loses packets (B = 0: no bound); TCP queries are
+never dropped (TCP's flow control holds them back instead).  The stats
+query is answered at once, outside the queue.
+
 Every reply has the query's ID and question, copies RD and sets RA.
 
 Query counting: a TXT query for ``stats.responder.invalid`` (any class,
 UDP or TCP) is answered at once with one TXT string per counter:
-``total=N``, ``udp=N``, ``tcp=N`` and ``type:CAA=N`` per query type seen.
+``total=N``, ``udp=N``, ``tcp=N``, ``type:CAA=N`` per query type seen and, in
+serial mode, ``backlog_dropped=N`` (UDP queries lost to a full backlog) and
+``backlog_max=N`` (the most queries that ever waited at once).
 The stats query itself is not counted; every other query received is,
 including dropped and malformed ones.  Example:
 ``dig @127.0.0.1 -p N stats.responder.invalid TXT +short``.  The same
@@ -149,6 +160,11 @@ class Responder:
         self.zones.sort(key=lambda z: -len(z.origin.label))
         self.default = Zone(None, config["default"]) if "default" in config else None
         self.counts = collections.Counter()
+        serial = config.get("serial")
+        self.service = serial["service_ms"] / 1000.0 if serial else None
+        self.backlog = int(serial.get("backlog", 0)) if serial else 0
+        self.waiting = collections.deque()  # serial mode: (query, transport, send)
+        self.busy = False
 
     def zone_for(self, qname):
         for zone in self.zones:
@@ -173,7 +189,31 @@ class Responder:
         self.counts["total"] += 1
         self.counts[transport] += 1
         self.counts["type:" + qtype_name] += 1
+        if self.service is None:
+            self.answer(query, transport, send)
+            return
+        if transport == "udp" and self.backlog and len(self.waiting) >= self.backlog:
+            self.counts["backlog_dropped"] += 1
+            return
+        self.waiting.append((query, transport, send))
+        self.counts["backlog_max"] = max(self.counts["backlog_max"], len(self.waiting))
+        if not self.busy:
+            self.busy = True
+            asyncio.get_running_loop().create_task(self.serve_serially())
 
+    async def serve_serially(self):
+        """Serial mode: one query at a time, service_ms each, in arrival order."""
+        try:
+            while self.waiting:
+                query, transport, send = self.waiting.popleft()
+                await asyncio.sleep(self.service)
+                self.answer(query, transport, send)
+        finally:
+            self.busy = False
+
+    def answer(self, query, transport, send):
+        """Reply to a parsed query as its zone's rules say."""
+        qtype_name = QTYPE.get(query.q.qtype, str(query.q.qtype))
         reply = empty_reply(query)
         zone = self.zone_for(query.q.qname)
         rule = zone.rule_for(qtype_name) if zone else Rule("refused")
@@ -199,7 +239,8 @@ class Responder:
         reply = empty_reply(query)
         reply.header.aa = 1
         types = sorted(k for k in self.counts if k.startswith("type:"))
-        for key in ["total", "udp", "tcp"] + types:
+        extra = ["backlog_dropped", "backlog_max"] if self.service is not None else []
+        for key in ["total", "udp", "tcp"] + extra + types:
             reply.add_answer(RR(query.q.qname, QTYPE.TXT, CLASS.IN, 0,
                                 TXT("%s=%d" % (key, self.counts[key]))))
         return reply
