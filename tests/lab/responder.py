@@ -38,7 +38,11 @@ name, or an object {"action": NAME, "delay_ms": N}; {"delay_ms": N} alone
 means a normal answer sent N ms late (the other queries are not held up).
 Actions: "answer" (the default), "servfail", "notimp", "refused",
 "formerr" (that RCODE, no records), "drop" (no reply at all), "truncate"
-(over UDP an empty reply with TC=1; over TCP the full answer).
+(over UDP an empty reply with TC=1; over TCP the full answer), "tcpfail"
+(over UDP an empty reply with TC=1; over TCP the connection is closed
+without a reply, like a server or firewall that blocks DNS over TCP).
+Any answer larger than 65535 octets, which TCP's length prefix cannot
+frame, goes out as an empty reply with TC=1 over TCP too.
 
 default: optional; used for names in no zone, so that the responder can
 stand in for a recursive resolver.  A benchmark's fake resolver that
@@ -82,7 +86,9 @@ import struct
 from dnslib import CLASS, DNSLabel, DNSRecord, QTYPE, RCODE, RR, TXT
 
 STATS_NAME = DNSLabel("stats.responder.invalid.")
-ACTIONS = ("answer", "servfail", "notimp", "refused", "formerr", "drop", "truncate")
+ACTIONS = ("answer", "servfail", "notimp", "refused", "formerr", "drop", "truncate",
+           "tcpfail")
+TCP_MAX = 65535  # the largest message a 16-bit length prefix frames
 RCODE_OF_ACTION = {
     "servfail": RCODE.SERVFAIL,
     "notimp": RCODE.NOTIMP,
@@ -219,12 +225,16 @@ class Responder:
         rule = zone.rule_for(qtype_name) if zone else Rule("refused")
         if rule.action == "drop":
             return
+        if rule.action == "tcpfail" and transport == "tcp":
+            send(None)
+            return
         if rule.action in RCODE_OF_ACTION:
             reply.header.rcode = RCODE_OF_ACTION[rule.action]
         else:
             zone.answer(reply)
-        if transport == "udp" and (rule.action == "truncate"
-                                   or len(reply.pack()) > udp_limit(query)):
+        limit = udp_limit(query) if transport == "udp" else TCP_MAX
+        if (transport == "udp" and rule.action in ("truncate", "tcpfail")
+                or len(reply.pack()) > limit):
             aa = reply.header.aa
             reply = empty_reply(query)
             reply.header.aa = aa
@@ -276,7 +286,7 @@ class UDPProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data, addr):
         def send(wire):
-            if not self.transport.is_closing():
+            if wire is not None and not self.transport.is_closing():
                 self.transport.sendto(wire, addr)
         self.responder.handle(data, "udp", send)
 
@@ -284,7 +294,11 @@ class UDPProtocol(asyncio.DatagramProtocol):
 async def serve_tcp(responder, reader, writer):
     """One TCP connection: any number of length-prefixed queries."""
     def send(wire):
-        if not writer.is_closing():
+        if writer.is_closing():
+            return
+        if wire is None:  # "tcpfail": hang up instead of answering
+            writer.close()
+        else:
             writer.write(struct.pack("!H", len(wire)) + wire)
     try:
         while True:
