@@ -178,10 +178,11 @@ struct caa_resolver_opts {
  * completes); each query's timeout counts from when it is sent, so the call
  * returns at most about `timeout_ms` after its last query went out.  A
  * truncated answer is asked again over TCP; an answer too large even for that
- * is a network failure of that name, never a partial set.  On CP_OK, *out is an array of n lookups in
- * the order of `names` (each classified: a DNS failure of one name is not an
- * error of the call).  Errors are only for set-up: bad server syntax
- * (CP_EINVAL naming it), c-ares initialization (CP_EDNS), memory.
+ * is a network failure of that name, never a partial set.  On CP_OK, *out is
+ * an array of n lookups in the order of `names` (each classified: a DNS
+ * failure of one name is not an error of the call).  Errors are only for
+ * set-up: bad server syntax (CP_EINVAL naming it), c-ares initialization
+ * (CP_EDNS), memory.
  * `*queries_sent`, when not NULL, receives the number of queries issued.
  */
 enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names, size_t n,
