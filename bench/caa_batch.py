@@ -7,9 +7,16 @@ name).  certpilot checks N identifiers of 4 labels each (default 100) in one
 `caa check` run.  Reported, not asserted: wall time (median of the runs),
 queries sent (certpilot's count and the responder's), and wall time divided
 by one round trip.  A checker that waits for each answer before sending the
-next needs one round trip per query; certpilot sends them all at once.
+next needs one round trip per query; certpilot keeps 32 in flight.
+
+With --serial-ms N the responder is a slow single-threaded resolver instead:
+one answer at a time, N ms each, UDP queries dropped while --backlog B
+already wait (0: never).  Then the figures also count the identifiers whose
+verdict came out as a DNS error (every name has an answer, so each is wrong).
 
     /usr/bin/python3 bench/caa_batch.py [--identifiers 100] [--delay-ms 20] [--runs 5]
+                                        [--serial-ms N [--backlog B]] [--timeout S]
+                                        [--certpilot PATH]
 
 Prints a Markdown table; --json prints the figures as JSON.
 """
@@ -35,12 +42,15 @@ def stats(server):
     return {key: int(value) for key, value in pairs}
 
 
-def start_responder(tmp, delay_ms):
+def start_responder(tmp, delay_ms, serial_ms=0, backlog=0):
     port = free_port()
     server = "127.0.0.1:%d" % port
     config = os.path.join(tmp, "responder.json")
+    doc = {"zones": {}, "default": {"rules": {"*": {"delay_ms": delay_ms}}}}
+    if serial_ms:
+        doc["serial"] = {"service_ms": serial_ms, "backlog": backlog}
     with open(config, "w") as f:
-        json.dump({"zones": {}, "default": {"rules": {"*": {"delay_ms": delay_ms}}}}, f)
+        json.dump(doc, f)
     log = open(os.path.join(tmp, "responder.log"), "w")
     proc = subprocess.Popen([sys.executable, RESPONDER, "--config", config, "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
@@ -59,11 +69,12 @@ def start_responder(tmp, delay_ms):
 GNU_TIME = "/usr/bin/time"  # its %M is the child's own peak RSS (see bench/issue.py)
 
 
-def one_run(certpilot, server, idents, rss_file):
+def one_run(certpilot, server, idents, rss_file, timeout_s=30):
     before = stats(server)["total"]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    argv = [certpilot, "caa", "check", "--json", "--resolver", server, "--timeout", "30"]
+    argv = [certpilot, "caa", "check", "--json", "--resolver", server, "--timeout",
+            str(timeout_s)]
     proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", rss_file] + argv + idents,
                           capture_output=True, text=True)
     wall = time.monotonic() - t0
@@ -73,9 +84,10 @@ def one_run(certpilot, server, idents, rss_file):
         raise RuntimeError("certpilot failed: %s" % proc.stderr)
     doc = json.loads(proc.stdout)
     statuses = {r["status"] for r in doc["results"]}
+    errors = sum(r["status"] == "error" for r in doc["results"])
     with open(rss_file) as f:
         maxrss = int(f.read().split()[-1])
-    return wall, doc["queries"], stats(server)["total"] - before, statuses, cpu, maxrss
+    return wall, doc["queries"], stats(server)["total"] - before, statuses, cpu, maxrss, errors
 
 
 def main():
@@ -84,19 +96,25 @@ def main():
     ap.add_argument("--identifiers", type=int, default=100)
     ap.add_argument("--delay-ms", type=int, default=20)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--serial-ms", type=int, default=0,
+                    help="slow single-threaded resolver: ms per answer, one at a time")
+    ap.add_argument("--backlog", type=int, default=0,
+                    help="with --serial-ms: queries waiting beyond which UDP ones are dropped")
+    ap.add_argument("--timeout", type=int, default=30, help="certpilot's --timeout (s)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     idents = ["www.site%d.bench.test" % i for i in range(args.identifiers)]
     rtt = args.delay_ms / 1000.0
     with tempfile.TemporaryDirectory(prefix="cpbench-") as tmp:
-        proc, server = start_responder(tmp, args.delay_ms)
+        proc, server = start_responder(tmp, args.delay_ms, args.serial_ms, args.backlog)
         try:
             # The same binary on one identifier: process start-up plus one round.
             rss = os.path.join(tmp, "maxrss")
-            single = [one_run(args.certpilot, server, idents[:1], rss)[0]
+            single = [one_run(args.certpilot, server, idents[:1], rss, args.timeout)[0]
                       for _ in range(args.runs)]
-            runs = [one_run(args.certpilot, server, idents, rss) for _ in range(args.runs)]
+            runs = [one_run(args.certpilot, server, idents, rss, args.timeout)
+                    for _ in range(args.runs)]
         finally:
             proc.terminate()
             proc.wait(5)
@@ -106,6 +124,9 @@ def main():
         "identifiers": args.identifiers,
         "labels_per_identifier": 4,
         "answer_delay_ms": args.delay_ms,
+        "timeout_s": args.timeout,
+        "serial_ms": args.serial_ms,
+        "backlog": args.backlog,
         "runs": args.runs,
         "wall_s_median": round(wall, 4),
         "wall_s_min": round(min(r[0] for r in runs), 4),
@@ -115,18 +136,21 @@ def main():
         "certpilot_peak_rss_kb": max(r[5] for r in runs),
         "queries_certpilot": runs[0][1],
         "queries_at_resolver": runs[0][2],
-        "round_trips": round(wall / rtt, 2),
-        "sequential_estimate_s": round(runs[0][1] * rtt, 2),
+        "round_trips": round(wall / rtt, 2) if rtt else None,
+        "sequential_estimate_s": round(runs[0][1] * (rtt or args.serial_ms / 1000.0), 2),
         "statuses": sorted(runs[0][3]),
+        "error_identifiers_per_run": [r[6] for r in runs],
     }
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
     print("| figure | value |\n| --- | --- |")
-    for key in ("identifiers", "answer_delay_ms", "runs", "wall_s_median", "wall_s_min",
+    for key in ("identifiers", "answer_delay_ms", "serial_ms", "backlog", "runs",
+                "wall_s_median", "wall_s_min",
                 "wall_s_max", "one_identifier_wall_s_median", "certpilot_cpu_s_median",
                 "certpilot_peak_rss_kb", "queries_certpilot",
-                "queries_at_resolver", "round_trips", "sequential_estimate_s"):
+                "queries_at_resolver", "round_trips", "sequential_estimate_s",
+                "error_identifiers_per_run"):
         print("| %s | %s |" % (key, figures[key]))
     return 0
 

@@ -174,16 +174,22 @@ struct caa_resolver_opts {
      * None: the system's (/etc/resolv.conf). */
     const char *const *servers;
     size_t nservers;
-    unsigned timeout_ms; /* per try; 0 means the default, 5000 */
-    unsigned tries;      /* 0 means the default, 3 */
+    unsigned timeout_ms; /* per query, all its tries, from when it is sent;
+                            0 means the default, 10000 */
+    unsigned tries;      /* 1-10; 0 means the default, 2 */
 };
 
 /*
- * Look up CAA for each of `names` (normalized, distinct), all queries in flight
- * together in one c-ares event loop.  On CP_OK, *out is an array of n lookups in
- * the order of `names` (each classified: a DNS failure of one name is not an
- * error of the call).  Errors are only for set-up: bad server syntax
- * (CP_EINVAL naming it), c-ares initialization (CP_EDNS), memory.
+ * Look up CAA for each of `names` (normalized, distinct) in one c-ares event
+ * loop, at most 32 queries in flight at a time (the next sent as one
+ * completes); each query's timeout counts from when it is sent, so the call
+ * returns at most about `timeout_ms` after its last query went out.  A
+ * truncated answer is asked again over TCP; an answer too large even for that
+ * is a network failure of that name, never a partial set.  On CP_OK, *out is
+ * an array of n lookups in the order of `names` (each classified: a DNS
+ * failure of one name is not an error of the call).  Errors are only for
+ * set-up: bad server syntax (CP_EINVAL naming it), c-ares initialization
+ * (CP_EDNS), memory.
  * `*queries_sent`, when not NULL, receives the number of queries issued.
  */
 enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names, size_t n,
@@ -316,7 +322,7 @@ struct caa_report; /* opaque */
 /*
  * Check a batch: normalize every identifier (a bad one fails the whole call
  * with CP_EINVAL naming it, before any query), query every distinct name once,
- * all in parallel, then evaluate and explain each identifier.  Free the report
+ * in parallel (as caa_resolve() does), then evaluate and explain each identifier.  Free the report
  * with caa_report_free().  Each result borrows `params`: keep it (and its
  * strings) alive as long as the report.
  */

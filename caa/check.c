@@ -1,7 +1,8 @@
 /*
  * caa/check.c - check a batch of identifiers: validate them all, look up every
  * distinct name once (parents shared by several identifiers are queried once),
- * all in one parallel round, then evaluate and explain each identifier.
+ * in parallel (caa_resolve() keeps a bounded number in flight), then evaluate
+ * and explain each identifier.
  */
 #include "caa/caa.h"
 

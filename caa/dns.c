@@ -120,6 +120,28 @@ enum cp_code caa_dns_parse_servers(const char *const *servers, size_t n,
     return CP_OK;
 }
 
+/* The first try's share of a budget: each try waits twice as long as the one
+ * before (c-ares doubles it per round), so the budget is split into
+ * 2^tries - 1 parts. */
+static unsigned try_ms(unsigned budget_ms, unsigned tries)
+{
+    if (tries < 1)
+        tries = 1;
+    if (tries > 10)
+        tries = 10;
+    unsigned t = budget_ms / ((1u << tries) - 1);
+    return t < 50 ? 50 : t;
+}
+
+unsigned caa_dns_query_ms(unsigned budget_ms, unsigned tries)
+{
+    if (tries < 1)
+        tries = 1;
+    if (tries > 10)
+        tries = 10;
+    return try_ms(budget_ms, tries) * ((1u << tries) - 1);
+}
+
 enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned budget_ms,
                           unsigned tries, int extra_flags, ares_channel *out, struct cp_err *err)
 {
@@ -129,15 +151,13 @@ enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned bu
     if (status != ARES_SUCCESS)
         return cp_err_set(err, CP_EDNS, "c-ares initialization failed: %s", ares_strerror(status));
 
-    /* Each try waits twice as long as the one before (c-ares doubles it per
-     * round), so split the overall budget into 2^tries - 1 parts. */
     struct ares_options o = {0};
     o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH | ARES_FLAG_STAYOPEN | extra_flags;
-    o.timeout = (int)(budget_ms / ((1u << tries) - 1));
-    if (o.timeout < 50)
-        o.timeout = 50;
+    o.timeout = (int)try_ms(budget_ms, tries);
     o.tries = (int)tries;
-    status = ares_init_options(&ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+    o.ednspsz = CAA_DNS_EDNS_UDP_SIZE; /* used only with ARES_FLAG_EDNS */
+    status = ares_init_options(
+        &ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_EDNSPSZ);
     if (status != ARES_SUCCESS) {
         ares_library_cleanup();
         return cp_err_set(err, CP_EDNS, "cannot set up DNS resolution: %s%s", ares_strerror(status),
@@ -165,7 +185,9 @@ void caa_dns_close(ares_channel ch)
     ares_library_cleanup();
 }
 
-void caa_dns_run(ares_channel *chs, size_t nch, const size_t *outstanding, long long deadline)
+/* One wait for events on `nch` channels and their processing, bounded by
+ * `deadline`; false (and every pending query cancelled) once it has passed. */
+static bool step(ares_channel *chs, size_t nch, long long deadline)
 {
     enum { PER = ARES_GETSOCK_MAXNUM };
     struct pollfd pfd[CAA_DNS_CHANNELS_MAX * PER];
@@ -174,63 +196,126 @@ void caa_dns_run(ares_channel *chs, size_t nch, const size_t *outstanding, long 
 
     if (nch > CAA_DNS_CHANNELS_MAX)
         nch = CAA_DNS_CHANNELS_MAX; /* callers check; never drive past the arrays */
-    while (*outstanding > 0) {
-        long long left = deadline - caa_dns_now_ms();
-        if (left <= 0) {
-            for (size_t c = 0; c < nch; c++)
-                ares_cancel(chs[c]); /* pending callbacks get ARES_ECANCELLED */
-            return;
-        }
-        nfds_t nfds = 0;
-        struct timeval max = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
-        for (size_t c = 0; c < nch; c++) {
-            ares_socket_t socks[PER];
-            /* Test the bits as unsigned: c-ares's ARES_GETSOCK_WRITABLE shifts a
-             * signed 1 by up to 31 places, which is undefined behaviour. */
-            unsigned mask = (unsigned)ares_getsock(chs[c], socks, PER);
-            for (unsigned i = 0; i < PER; i++) {
-                short ev = 0;
-                if (mask & (1u << i))
-                    ev |= POLLIN;
-                if (mask & (1u << (i + PER)))
-                    ev |= POLLOUT;
-                if (ev == 0)
-                    continue;
-                pfd[nfds].fd = socks[i];
-                pfd[nfds].events = ev;
-                pfd[nfds].revents = 0;
-                owner[nfds] = c;
-                nfds++;
-            }
-            /* The earliest time-out of any channel bounds the wait. */
-            struct timeval tv;
-            struct timeval *wait = ares_timeout(chs[c], &max, &tv);
-            max = *wait;
-        }
-        int ms = (int)(max.tv_sec * 1000 + (max.tv_usec + 999) / 1000);
-        int n = poll(pfd, nfds, ms);
-        if (n < 0 && errno != EINTR)
-            n = 0;
-        if (n <= 0) {
-            for (size_t c = 0; c < nch; c++)
-                ares_process_fd(chs[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* time-outs */
-            continue;
-        }
-        memset(served, 0, sizeof served);
-        for (nfds_t i = 0; i < nfds; i++) {
-            ares_socket_t r =
-                (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd : ARES_SOCKET_BAD;
-            ares_socket_t w = (pfd[i].revents & POLLOUT) ? pfd[i].fd : ARES_SOCKET_BAD;
-            if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD) {
-                ares_process_fd(chs[owner[i]], r, w);
-                served[owner[i]] = true;
-            }
-        }
-        /* A busy channel must not hold back another one's time-outs. */
-        for (size_t c = 0; c < nch && nch > 1; c++)
-            if (!served[c])
-                ares_process_fd(chs[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    long long left = deadline - caa_dns_now_ms();
+    if (left <= 0) {
+        for (size_t c = 0; c < nch; c++)
+            ares_cancel(chs[c]); /* pending callbacks get ARES_ECANCELLED */
+        return false;
     }
+    nfds_t nfds = 0;
+    struct timeval max = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+    for (size_t c = 0; c < nch; c++) {
+        ares_socket_t socks[PER];
+        /* Test the bits as unsigned: c-ares's ARES_GETSOCK_WRITABLE shifts a
+         * signed 1 by up to 31 places, which is undefined behaviour. */
+        unsigned mask = (unsigned)ares_getsock(chs[c], socks, PER);
+        for (unsigned i = 0; i < PER; i++) {
+            short ev = 0;
+            if (mask & (1u << i))
+                ev |= POLLIN;
+            if (mask & (1u << (i + PER)))
+                ev |= POLLOUT;
+            if (ev == 0)
+                continue;
+            pfd[nfds].fd = socks[i];
+            pfd[nfds].events = ev;
+            pfd[nfds].revents = 0;
+            owner[nfds] = c;
+            nfds++;
+        }
+        /* The earliest time-out of any channel bounds the wait. */
+        struct timeval tv;
+        struct timeval *wait = ares_timeout(chs[c], &max, &tv);
+        max = *wait;
+    }
+    int ms = (int)(max.tv_sec * 1000 + (max.tv_usec + 999) / 1000);
+    int n = poll(pfd, nfds, ms);
+    if (n < 0 && errno != EINTR)
+        n = 0;
+    if (n <= 0) {
+        for (size_t c = 0; c < nch; c++)
+            ares_process_fd(chs[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* time-outs */
+        return true;
+    }
+    memset(served, 0, sizeof served);
+    for (nfds_t i = 0; i < nfds; i++) {
+        ares_socket_t r =
+            (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd : ARES_SOCKET_BAD;
+        ares_socket_t w = (pfd[i].revents & POLLOUT) ? pfd[i].fd : ARES_SOCKET_BAD;
+        if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD) {
+            ares_process_fd(chs[owner[i]], r, w);
+            served[owner[i]] = true;
+        }
+    }
+    /* A busy channel must not hold back another one's time-outs. */
+    for (size_t c = 0; c < nch && nch > 1; c++)
+        if (!served[c])
+            ares_process_fd(chs[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    return true;
+}
+
+void caa_dns_run(ares_channel *chs, size_t nch, const size_t *outstanding, long long deadline)
+{
+    while (*outstanding > 0 && step(chs, nch, deadline))
+        ;
+}
+
+struct caa_dns_batch {
+    size_t inflight;
+};
+
+/* Every answer passes here on its way to the job's callback. */
+static void on_job_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    struct caa_dns_job *job = arg;
+    job->batch->inflight--;
+    /* c-ares hands over a TC answer only from TCP (it re-asks a truncated UDP
+     * one over TCP): the set is larger than a DNS message can hold, and part
+     * of it must never be judged as the whole (spec §3). */
+    if (status == ARES_SUCCESS && abuf != NULL && alen >= CAA_DNS_HEADER_LEN &&
+        (abuf[2] & 0x02) != 0) {
+        status = ARES_EBADRESP;
+        abuf = NULL;
+        alen = 0;
+    }
+    job->cb(job->arg, status, timeouts, abuf, alen);
+}
+
+size_t caa_dns_send_all(ares_channel ch, struct caa_dns_job *jobs, size_t n, unsigned query_ms)
+{
+    struct caa_dns_batch batch = {0};
+    size_t next = 0, sent = 0;
+    long long last_sent = caa_dns_now_ms();
+
+    for (;;) {
+        while (batch.inflight < CAA_DNS_INFLIGHT_MAX && next < n) {
+            struct caa_dns_job *job = &jobs[next++];
+            unsigned char *q = NULL;
+            int qlen = 0;
+            int status = ares_create_query(job->name, CAA_DNS_CLASS_IN, (int)job->type, 0, job->rd,
+                                           &q, &qlen, CAA_DNS_EDNS_UDP_SIZE);
+            if (status != ARES_SUCCESS) {
+                job->cb(job->arg, status, 0, NULL, 0); /* a name c-ares cannot encode */
+                continue;
+            }
+            job->batch = &batch;
+            batch.inflight++;
+            sent++;
+            last_sent = caa_dns_now_ms();
+            /* c-ares starts this query's time-outs now; it may call back at once. */
+            ares_send(ch, q, qlen, on_job_done, job);
+            ares_free_string(q);
+        }
+        if (batch.inflight == 0)
+            break;
+        if (!step(&ch, 1, last_sent + (long long)query_ms + 250)) {
+            /* The cancelled callbacks have run; nothing more is sent. */
+            for (; next < n; next++)
+                jobs[next].cb(jobs[next].arg, ARES_ECANCELLED, 0, NULL, 0);
+            break;
+        }
+    }
+    return sent;
 }
 
 /* Move to the first section, from the current one, that still has records. */

@@ -39,6 +39,12 @@
 #define CAA_DNS_EDNS_OPT_EDE   15   /* RFC 8914 Extended DNS Error option code */
 #define CAA_DNS_CNAME_HOPS_MAX 16   /* more than any sane chain; bounds the walk */
 #define CAA_DNS_CHANNELS_MAX   32   /* channels one caa_dns_run() drives */
+/* Queries caa_dns_send_all() keeps in flight on its channel.  A burst of
+ * hundreds overflows a slow resolver's socket buffer or queue, and the losses
+ * would come back as time-outs; 32 keep a single-threaded server busy without
+ * more waiting than its first try allows unless each answer takes over 100 ms
+ * (at the default 10 s budget and 2 tries). */
+#define CAA_DNS_INFLIGHT_MAX 32
 
 unsigned caa_dns_read16(const unsigned char *p);
 
@@ -85,12 +91,21 @@ enum cp_code caa_dns_parse_servers(const char *const *servers, size_t n,
 /*
  * Initialize c-ares and open a channel asking `servers` (NULL: the system's,
  * from /etc/resolv.conf) with ARES_FLAG_NOCHECKRESP (every RCODE reaches the
- * callback), NOSEARCH, STAYOPEN and `extra_flags`.  `tries` tries share
- * `budget_ms`: each waits twice as long as the one before.  Close with
- * caa_dns_close(), which also undoes the initialization.
+ * callback), NOSEARCH, STAYOPEN and `extra_flags`.  With ARES_FLAG_EDNS among
+ * them c-ares accepts UDP answers of up to CAA_DNS_EDNS_UDP_SIZE octets (and,
+ * after a FORMERR without OPT record, asks again without EDNS); without it,
+ * c-ares 1.18 treats any UDP answer over 512 octets as truncated and asks
+ * again over TCP.  `tries` tries share `budget_ms`, counted by c-ares for each
+ * query from when it is sent: each try waits twice as long as the one before.
+ * Close with caa_dns_close(), which also undoes the initialization.
  */
 enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned budget_ms,
                           unsigned tries, int extra_flags, ares_channel *out, struct cp_err *err);
+
+/* How long c-ares may spend on one query of a channel opened with `budget_ms`
+ * and `tries` (1-10), all tries together: about `budget_ms`, more when the
+ * share of a try is raised to c-ares's floor of 50 ms. */
+unsigned caa_dns_query_ms(unsigned budget_ms, unsigned tries);
 
 /* Destroy the channel (pending callbacks run with ARES_EDESTRUCTION) and undo
  * caa_dns_open()'s library initialization.  NULL is a no-op. */
@@ -103,6 +118,31 @@ void caa_dns_close(ares_channel ch);
  * (its callbacks get ARES_ECANCELLED).
  */
 void caa_dns_run(ares_channel *chs, size_t nch, const size_t *outstanding, long long deadline);
+
+/* One query for caa_dns_send_all(). */
+struct caa_dns_job {
+    const char *name; /* the question: `name`, class IN, `type` */
+    unsigned type;
+    bool rd;          /* recursion desired */
+    ares_callback cb; /* runs exactly once, with the answer or why there is none */
+    void *arg;
+    struct caa_dns_batch *batch; /* private to caa_dns_send_all() */
+};
+
+/*
+ * Send the n jobs on `ch` in order, at most CAA_DNS_INFLIGHT_MAX at a time,
+ * each next one as soon as one completes, and drive the channel until every
+ * callback has run.  The queries carry EDNS (CAA_DNS_EDNS_UDP_SIZE).  c-ares
+ * counts each query's budget (`query_ms`, see caa_dns_query_ms()) from when
+ * that query is sent and resends a lost UDP query within it; a truncated
+ * answer is asked again over TCP.  An answer that still has TC set (one over
+ * TCP: the set does not fit in 65535 octets) reaches the callback as
+ * ARES_EBADRESP without the answer, never as a partial set.  As a safety net,
+ * what is still pending `query_ms` plus 250 ms after the last query was sent
+ * is cancelled (ARES_ECANCELLED).  Returns the number of queries handed to
+ * c-ares.
+ */
+size_t caa_dns_send_all(ares_channel ch, struct caa_dns_job *jobs, size_t n, unsigned query_ms);
 
 /* ------------------------------------------------------------ RR walker */
 

@@ -1,10 +1,12 @@
 /*
  * caa/resolve.c - CAA look-ups for many names at once over c-ares.
  *
- * Every query is handed to one c-ares channel before the event loop starts, so
- * a batch costs one round trip to the resolver however many names it holds.
- * An overall deadline bounds the whole batch; whatever is still pending then is
- * classified as a time-out (spec §3).
+ * The queries share one c-ares channel and go out CAA_DNS_INFLIGHT_MAX at a
+ * time, the next as soon as one completes (caa/dns.c): a batch costs a round
+ * trip per that many names, and a slow resolver is never flooded with more
+ * than it can queue.  Each query has its own budget (the timeout, over all its
+ * tries), counted from when it is sent; one still unanswered then is a
+ * time-out (spec §3).
  *
  * c-ares builds the queries, retries, falls back to TCP on truncation and
  * decompresses names (ares_expand_name).  The answer section is walked here
@@ -129,6 +131,7 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
     struct caa_lookup *lookups = NULL;
     struct ares_addr_port_node *servers = NULL;
     ares_channel ch = NULL;
+    struct caa_dns_job *jobs = NULL;
     size_t outstanding = 0, sent = 0;
 
     *out = NULL;
@@ -156,24 +159,22 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
         if (rc != CP_OK)
             goto cleanup;
     }
-    rc = caa_dns_open(servers, timeout_ms, tries, 0, &ch, err);
+    /* EDNS: UDP answers up to CAA_DNS_EDNS_UDP_SIZE octets are taken as they
+     * come; only truncated ones are asked again over TCP. */
+    rc = caa_dns_open(servers, timeout_ms, tries, ARES_FLAG_EDNS, &ch, err);
     if (rc != CP_OK)
         goto cleanup;
 
-    long long deadline = caa_dns_now_ms() + timeout_ms;
+    jobs = calloc(n ? n : 1, sizeof *jobs);
+    if (jobs == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory for DNS queries");
+        goto cleanup;
+    }
     for (size_t i = 0; i < n; i++) {
-        unsigned char *q = NULL;
-        int qlen = 0;
-        int status = ares_create_query(lookups[i].name, CAA_DNS_CLASS_IN, CAA_DNS_TYPE_CAA, 0, 1,
-                                       &q, &qlen, CAA_DNS_EDNS_UDP_SIZE);
-        if (status != ARES_SUCCESS) {
-            /* Only a name c-ares cannot encode gets here; it was validated. */
-            lookups[i].answer = CAA_ANSWER_NETWORK;
-            continue;
-        }
         struct pending *pd = malloc(sizeof *pd);
         if (pd == NULL) {
-            ares_free_string(q);
+            for (size_t j = 0; j < i; j++)
+                free(jobs[j].arg);
             rc = cp_err_set(err, CP_ENOMEM, "out of memory for DNS queries");
             goto cleanup;
         }
@@ -181,11 +182,15 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
         pd->outstanding = &outstanding;
         pd->fatal = &fatal;
         outstanding++;
-        sent++;
-        ares_send(ch, q, qlen, on_answer, pd); /* may call back at once */
-        ares_free_string(q);
+        jobs[i] = (struct caa_dns_job){.name = lookups[i].name,
+                                       .type = CAA_DNS_TYPE_CAA,
+                                       .rd = true,
+                                       .cb = on_answer,
+                                       .arg = pd};
     }
-    caa_dns_run(&ch, 1, &outstanding, deadline);
+    /* A bounded number in flight, each query's budget counted from when it
+     * is sent: a slow resolver delays the batch but does not fail it. */
+    sent = caa_dns_send_all(ch, jobs, n, caa_dns_query_ms(timeout_ms, tries));
     if (fatal != CP_OK) {
         rc = cp_err_set(err, fatal, "out of memory while reading DNS answers");
         goto cleanup;
@@ -197,6 +202,7 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
         *queries_sent = sent;
 cleanup:
     caa_dns_close(ch); /* outstanding callbacks run here and free their state */
+    free(jobs);
     free(servers);
     caa_lookups_free(lookups, n);
     return rc;

@@ -46,7 +46,7 @@ static void usage(FILE *f)
           "                          (default: the directory's caaIdentities)\n"
           "  --resolver IP[:PORT]    recursive resolver for the CAA look-ups and for finding\n"
           "                          a dns-01 zone (repeatable; default: /etc/resolv.conf)\n"
-          "  --timeout SECONDS       time allowed for the CAA look-ups (default: 10)\n"
+          "  --timeout SECONDS       time allowed for each CAA query (default: 10)\n"
           "  --tries N               attempts per query within that time (default: 2)\n"
           "Hooks: CMD is a program and its arguments separated by spaces (no shell).\n"
           "  --pre-hook CMD / --post-hook CMD   before ordering / after, whatever happened\n"

@@ -314,6 +314,7 @@ class Lab:
         self.trust_anchors = {}  # zone -> DS record text given to unbound
         self._zones = {".": ("", False), "test.": ("", False)}  # knotd's: name -> (text, dnssec)
         self._misbehaving = {}  # the responder's: name -> zone config
+        self._serial = None  # the responder's "serial" section, see serial_responder()
         self._ns = {}  # zones declared with servers=: name -> [(NS name, address, spec)]
         self._addresses = 0  # loopback addresses given out: 127.0.0.2, .3, ...
         self._declared = set()
@@ -429,6 +430,18 @@ class Lab:
         all_rules = dict(rules or {})
         all_rules.update({qtype.upper(): rule for qtype, rule in rules_by_type.items()})
         self._misbehaving[origin] = {"records": records, "rules": all_rules}
+
+    def serial_responder(self, service_ms, backlog=0):
+        """Make the misbehaving zones' responder a slow single-threaded server.
+
+        It answers one query at a time, service_ms each, in arrival order;
+        UDP queries arriving while `backlog` already wait are dropped (0: no
+        bound).  See "serial" in responder.py; responder_stats() then also
+        reports backlog_dropped and backlog_max.
+        """
+        if self.resolver is not None:
+            raise RuntimeError("configure the responder before start()")
+        self._serial = {"service_ms": int(service_ms), "backlog": int(backlog)}
 
     def _declare(self, name):
         """Check that a zone may be declared; return its absolute name."""
@@ -570,7 +583,10 @@ class Lab:
         self.responder = "127.0.0.1:%d" % port
         config = os.path.join(self.dir, "responder.json")
         with open(config, "w") as f:
-            json.dump({"zones": self._misbehaving}, f, indent=2)
+            config_doc = {"zones": self._misbehaving}
+            if self._serial is not None:
+                config_doc["serial"] = self._serial
+            json.dump(config_doc, f, indent=2)
         proc, log = self._spawn("responder", [sys.executable, RESPONDER,
                                               "--config", config, "--port", str(port)])
         _wait_until("responder", lambda: dns_query(

@@ -38,7 +38,11 @@ name, or an object {"action": NAME, "delay_ms": N}; {"delay_ms": N} alone
 means a normal answer sent N ms late (the other queries are not held up).
 Actions: "answer" (the default), "servfail", "notimp", "refused",
 "formerr" (that RCODE, no records), "drop" (no reply at all), "truncate"
-(over UDP an empty reply with TC=1; over TCP the full answer).
+(over UDP an empty reply with TC=1; over TCP the full answer), "tcpfail"
+(over UDP an empty reply with TC=1; over TCP the connection is closed
+without a reply, like a server or firewall that blocks DNS over TCP).
+Any answer larger than 65535 octets, which TCP's length prefix cannot
+frame, goes out as an empty reply with TC=1 over TCP too.
 A rule object may also hold "ede": [[INFO-CODE, "HEX"], ...]: the reply
 then carries an OPT record with one Extended DNS Error option (RFC 8914)
 per entry, in that order, EXTRA-TEXT given as hex bytes so that any byte
@@ -54,11 +58,22 @@ names with no records get NOERROR and an empty answer, without AA.
 Without a default section such names get REFUSED, as from an
 authoritative server.
 
+serial: optional, {"service_ms": N, "backlog": B}: the whole server behaves
+like a slow single-threaded one.  Queries (UDP and TCP) wait in one FIFO
+queue and are answered strictly one at a time, each N ms after its turn
+comes (rules apply as usual; a rule's delay_ms is added after that).  A UDP
+query that arrives while B queries already wait is dropped, the way a full
+socket receive buffer loses packets (B = 0: no bound); TCP queries are
+never dropped (TCP's flow control holds them back instead).  The stats
+query is answered at once, outside the queue.
+
 Every reply has the query's ID and question, copies RD and sets RA.
 
 Query counting: a TXT query for ``stats.responder.invalid`` (any class,
 UDP or TCP) is answered at once with one TXT string per counter:
-``total=N``, ``udp=N``, ``tcp=N`` and ``type:CAA=N`` per query type seen.
+``total=N``, ``udp=N``, ``tcp=N``, ``type:CAA=N`` per query type seen and, in
+serial mode, ``backlog_dropped=N`` (UDP queries lost to a full backlog) and
+``backlog_max=N`` (the most queries that ever waited at once).
 The stats query itself is not counted; every other query received is,
 including dropped and malformed ones.  Example:
 ``dig @127.0.0.1 -p N stats.responder.invalid TXT +short``.  The same
@@ -76,7 +91,9 @@ import struct
 from dnslib import CLASS, EDNS0, DNSLabel, DNSRecord, EDNSOption, QTYPE, RCODE, RR, TXT
 
 STATS_NAME = DNSLabel("stats.responder.invalid.")
-ACTIONS = ("answer", "servfail", "notimp", "refused", "formerr", "drop", "truncate")
+ACTIONS = ("answer", "servfail", "notimp", "refused", "formerr", "drop", "truncate",
+           "tcpfail")
+TCP_MAX = 65535  # the largest message a 16-bit length prefix frames
 RCODE_OF_ACTION = {
     "servfail": RCODE.SERVFAIL,
     "notimp": RCODE.NOTIMP,
@@ -155,6 +172,11 @@ class Responder:
         self.zones.sort(key=lambda z: -len(z.origin.label))
         self.default = Zone(None, config["default"]) if "default" in config else None
         self.counts = collections.Counter()
+        serial = config.get("serial")
+        self.service = serial["service_ms"] / 1000.0 if serial else None
+        self.backlog = int(serial.get("backlog", 0)) if serial else 0
+        self.waiting = collections.deque()  # serial mode: (query, transport, send)
+        self.busy = False
 
     def zone_for(self, qname):
         for zone in self.zones:
@@ -179,18 +201,46 @@ class Responder:
         self.counts["total"] += 1
         self.counts[transport] += 1
         self.counts["type:" + qtype_name] += 1
+        if self.service is None:
+            self.answer(query, transport, send)
+            return
+        if transport == "udp" and self.backlog and len(self.waiting) >= self.backlog:
+            self.counts["backlog_dropped"] += 1
+            return
+        self.waiting.append((query, transport, send))
+        self.counts["backlog_max"] = max(self.counts["backlog_max"], len(self.waiting))
+        if not self.busy:
+            self.busy = True
+            asyncio.get_running_loop().create_task(self.serve_serially())
 
+    async def serve_serially(self):
+        """Serial mode: one query at a time, service_ms each, in arrival order."""
+        try:
+            while self.waiting:
+                query, transport, send = self.waiting.popleft()
+                await asyncio.sleep(self.service)
+                self.answer(query, transport, send)
+        finally:
+            self.busy = False
+
+    def answer(self, query, transport, send):
+        """Reply to a parsed query as its zone's rules say."""
+        qtype_name = QTYPE.get(query.q.qtype, str(query.q.qtype))
         reply = empty_reply(query)
         zone = self.zone_for(query.q.qname)
         rule = zone.rule_for(qtype_name) if zone else Rule("refused")
         if rule.action == "drop":
             return
+        if rule.action == "tcpfail" and transport == "tcp":
+            send(None)
+            return
         if rule.action in RCODE_OF_ACTION:
             reply.header.rcode = RCODE_OF_ACTION[rule.action]
         else:
             zone.answer(reply)
-        if transport == "udp" and (rule.action == "truncate"
-                                   or len(reply.pack()) > udp_limit(query)):
+        limit = udp_limit(query) if transport == "udp" else TCP_MAX
+        if (transport == "udp" and rule.action in ("truncate", "tcpfail")
+                or len(reply.pack()) > limit):
             aa = reply.header.aa
             reply = empty_reply(query)
             reply.header.aa = aa
@@ -208,7 +258,8 @@ class Responder:
         reply = empty_reply(query)
         reply.header.aa = 1
         types = sorted(k for k in self.counts if k.startswith("type:"))
-        for key in ["total", "udp", "tcp"] + types:
+        extra = ["backlog_dropped", "backlog_max"] if self.service is not None else []
+        for key in ["total", "udp", "tcp"] + extra + types:
             reply.add_answer(RR(query.q.qname, QTYPE.TXT, CLASS.IN, 0,
                                 TXT("%s=%d" % (key, self.counts[key]))))
         return reply
@@ -244,7 +295,7 @@ class UDPProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data, addr):
         def send(wire):
-            if not self.transport.is_closing():
+            if wire is not None and not self.transport.is_closing():
                 self.transport.sendto(wire, addr)
         self.responder.handle(data, "udp", send)
 
@@ -252,7 +303,11 @@ class UDPProtocol(asyncio.DatagramProtocol):
 async def serve_tcp(responder, reader, writer):
     """One TCP connection: any number of length-prefixed queries."""
     def send(wire):
-        if not writer.is_closing():
+        if writer.is_closing():
+            return
+        if wire is None:  # "tcpfail": hang up instead of answering
+            writer.close()
+        else:
             writer.write(struct.pack("!H", len(wire)) + wire)
     try:
         while True:
