@@ -469,6 +469,71 @@ static CURLcode set_method(struct acme_http *h, const char *method, const char *
     return head ? curl_easy_setopt(h->curl, CURLOPT_NOBODY, 1L) : CURLE_OK;
 }
 
+/* ------------------------------------------------------- transport errors */
+
+/*
+ * What went wrong, in words that say whose side it is on, and which URL:
+ * libcurl's own texts are for programmers ("Out of memory" for a header line
+ * that is too long, "SSL peer certificate or SSH remote key was not OK").
+ * The CA's misbehaviour is CP_EPROTO; the network's, CP_ENET.
+ */
+static enum cp_code transport_error(const struct acme_http *h, CURLcode c, const char *method,
+                                    const char *url, struct cp_err *err)
+{
+    const char *what = NULL, *hint = "";
+    enum cp_code code = CP_ENET;
+
+    switch (c) {
+    case CURLE_OUT_OF_MEMORY:
+        /* libcurl 7.88 gives up on a header line it would have to buffer past
+         * its own bound (100 KB) with this code and the bare words "Out of
+         * memory".  Our own allocations fail as FAIL_NOMEM, handled before. */
+        what = "the response header is too large (a header line of more than 100 KB, which "
+               "libcurl reports as running out of memory)";
+        code = CP_EPROTO;
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        what = "the host name does not resolve";
+        hint = "; check the --server URL and this machine's DNS";
+        break;
+    case CURLE_COULDNT_RESOLVE_PROXY: what = "the proxy's host name does not resolve"; break;
+    case CURLE_COULDNT_CONNECT:
+        what = "the connection was refused or the host is unreachable";
+        hint = "; check the --server URL and that nothing blocks outgoing HTTPS";
+        break;
+    case CURLE_OPERATION_TIMEDOUT: what = "no complete answer in time (timed out)"; break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        what = "TLS failure: the server's certificate is not trusted or does not name the host";
+        hint = "; for a test CA, give its certificate with --ca-bundle FILE";
+        break;
+    case CURLE_SSL_CONNECT_ERROR: what = "TLS failure: the handshake did not complete"; break;
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM: what = "TLS failure: the trust store cannot be used"; break;
+    case CURLE_GOT_NOTHING:
+        what = "the server closed the connection without an answer";
+        code = CP_EPROTO;
+        break;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        what = "the answer is not HTTP";
+        code = CP_EPROTO;
+        break;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE: what = "the connection broke in the middle of the exchange"; break;
+    case CURLE_TOO_MANY_REDIRECTS:
+        what = "too many redirects";
+        code = CP_EPROTO;
+        break;
+    default: break;
+    }
+    if (what == NULL)
+        return cp_err_set(err, CP_ENET, "%s %s failed: %s%s%s", method, url, curl_easy_strerror(c),
+                          h->errbuf[0] ? ": " : "", h->errbuf);
+    return cp_err_set(err, code, "%s %s failed: %s%s%s%s%s", method, url, what, hint,
+                      h->errbuf[0] ? " (" : "", h->errbuf, h->errbuf[0] ? ")" : "");
+}
+
 enum cp_code acme_http_request(struct acme_http *h, const char *method, const char *url,
                                const char *body, struct acme_response *resp, struct cp_err *err)
 {
@@ -518,8 +583,7 @@ enum cp_code acme_http_request(struct acme_http *h, const char *method, const ch
         size_t n = strlen(h->errbuf);
         while (n > 0 && is_ows(h->errbuf[n - 1]))
             h->errbuf[--n] = '\0';
-        rc = cp_err_set(err, CP_ENET, "%s %s failed: %s%s%s", method, url, curl_easy_strerror(c),
-                        n ? ": " : "", h->errbuf);
+        rc = transport_error(h, c, method, url, err);
     } else {
         resp->status = status;
     }

@@ -105,8 +105,9 @@ class PebbleHttp(unittest.TestCase):
 
     def test_tls_verification_without_bundle_fails(self):
         err = self.fails("GET", self.pebble.directory_url)
-        self.assertIn(self.pebble.directory_url, err)
-        self.assertIn("certificate", err)
+        self.assertIn("GET %s failed: TLS failure: the server's certificate is not trusted"
+                      % self.pebble.directory_url, err)
+        self.assertIn("give its certificate with --ca-bundle FILE", err)
         self.assertIn("network error", err)
 
     def test_tls_verification_with_other_bundle_fails(self):
@@ -162,7 +163,8 @@ class PebbleHttp(unittest.TestCase):
         port = _free_port()
         err = self.fails("--ca-bundle", self.pebble.ca_bundle, "GET",
                          "https://127.0.0.1:%d/dir" % port)
-        self.assertIn("GET https://127.0.0.1:%d/dir failed" % port, err)
+        self.assertIn("GET https://127.0.0.1:%d/dir failed: the connection was refused or the "
+                      "host is unreachable; check the --server URL" % port, err)
         self.assertIn("network error", err)
 
 
@@ -216,6 +218,11 @@ ROUTES = {
     "/exact": response("200 OK", [], b"d" * 1000),
     "/problem": response("403 Forbidden", ["Content-Type: application/problem+json"], PROBLEM),
     "/post": None,  # echoes the request headers it saw
+    # A hostile or broken CA (issue 13, item 4).
+    "/huge-header": response("200 OK", ["X-Huge: " + "h" * (10 * 1024 * 1024)]),
+    "/garbage": b"HELLO THERE\r\n\r\n",
+    "/nothing": b"",  # the connection is closed without a byte
+    "/silent": "SILENT",  # no answer at all for a while
 }
 ROUTES["/plain"] = ROUTES["/acme/cert/1"]
 
@@ -279,6 +286,11 @@ class ScriptedServer:
                 body = f.read(int(headers.get("content-length", 0)))
                 self.requests.append((method, path, addr[1], headers, body))
                 reply = ROUTES.get(path, response("404 Not Found"))
+                if reply == "SILENT":
+                    time.sleep(5)
+                    return
+                if reply == b"":
+                    return
                 if reply is None:
                     reply = response("200 OK", ["Content-Type: application/json"],
                                      json.dumps({"headers": headers,
@@ -409,6 +421,31 @@ class ScriptedHttp(unittest.TestCase):
         err = self.fails("GET", self.tls.url("/many-headers"))
         self.assertIn("response headers from %s larger than" % self.tls.url("/many-headers"),
                       err)
+
+    def test_huge_header_is_named_not_out_of_memory(self):
+        url = self.tls.url("/huge-header")
+        err = self.fails("GET", url)
+        self.assertIn("GET %s failed: the response header is too large" % url, err)
+        self.assertNotIn("Out of memory", err.split("(")[0])
+        self.assertIn("protocol error", err)
+
+    def test_silent_server_is_a_time_out(self):
+        url = self.tls.url("/silent")
+        err = self.fails("--timeout-ms", "500", "GET", url)
+        self.assertIn("GET %s failed: no complete answer in time (timed out)" % url, err)
+        self.assertIn("network error", err)
+
+    def test_connection_closed_without_answer(self):
+        url = self.tls.url("/nothing")
+        err = self.fails("GET", url)
+        self.assertIn("GET %s failed: the server closed the connection without an answer" % url,
+                      err)
+        self.assertIn("protocol error", err)
+
+    def test_answer_that_is_not_http(self):
+        url = self.plain.url("/garbage")
+        err = self.fails("GET", url)
+        self.assertIn("GET %s failed: the answer is not HTTP" % url, err)
 
     def test_chunked_body_over_cap(self):
         err = self.fails("--max", "1000", "GET", self.tls.url("/chunked"))

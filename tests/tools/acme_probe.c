@@ -133,11 +133,12 @@ static json_t *run(struct acme_http *h, struct probe *p, const char *method, con
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: acme_probe [--ca-bundle FILE] [--max BYTES] [--rel REL]... "
-                    "(METHOD URL [BODY] [--then METHOD URL [BODY]]... | --twice URL)\n"
-                    "       acme_probe ari [--ca-bundle FILE] URL (CERT.pem | --id ID)\n"
-                    "       acme_probe ari-issue [--ca-bundle FILE] URL HTTP_PORT REPLACES|- "
-                    "NAME\n");
+    fprintf(stderr,
+            "usage: acme_probe [--ca-bundle FILE] [--max BYTES] [--timeout-ms MS] [--rel REL]... "
+            "(METHOD URL [BODY] [--then METHOD URL [BODY]]... | --twice URL)\n"
+            "       acme_probe ari [--ca-bundle FILE] URL (CERT.pem | --id ID)\n"
+            "       acme_probe ari-issue [--ca-bundle FILE] URL HTTP_PORT REPLACES|- "
+            "NAME\n");
     return 1;
 }
 
@@ -396,6 +397,12 @@ int main(int argc, char **argv)
             if (*end != '\0' || v == 0)
                 return usage();
             opts.max_response = (size_t)v;
+        } else if (strcmp(argv[i], "--timeout-ms") == 0) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || v <= 0)
+                return usage();
+            opts.timeout_ms = v;
         } else if (strcmp(argv[i], "--rel") == 0 && p.nrels < MAX_RELS) {
             p.rels[p.nrels++] = argv[++i];
         } else {
