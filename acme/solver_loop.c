@@ -93,8 +93,6 @@ static bool out_of_fds(int e)
 static void accept_some(struct loop *l, int lfd)
 {
     for (int n = 0; n < ACCEPT_BATCH; n++) {
-        if (l->nopen == SOLVER_MAX_CONNS)
-            conn_close(l, victim(l));
         int fd = accept(lfd, NULL, NULL);
         if (fd < 0 && out_of_fds(errno) && l->nopen > 0) {
             /* The process is short of descriptors: ours go first. */
@@ -113,6 +111,9 @@ static void accept_some(struct loop *l, int lfd)
             close(fd);
             continue;
         }
+        /* Only now that there is a new one: make room for it. */
+        if (l->nopen == SOLVER_MAX_CONNS)
+            conn_close(l, victim(l));
         struct solver_conn *c = free_slot(l);
         memset(c, 0, sizeof *c);
         c->fd = fd;
