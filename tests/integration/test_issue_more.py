@@ -25,6 +25,7 @@ one Pebble per test class, a fresh state dir per test.
 import base64
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -607,6 +608,13 @@ exec '%(real)s' "$@"
         names = ["*.load.example.test", "load.example.test"]
         idle = []
         seen = {}
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = self.IDLE + 256  # the lab's own descriptors besides
+        if soft != resource.RLIM_INFINITY and soft < need:
+            if hard != resource.RLIM_INFINITY and hard < need:
+                self.skipTest("RLIMIT_NOFILE hard limit %d is below %d" % (hard, need))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
         def flood():
             # The http-01 server was started before the order: it is up.
