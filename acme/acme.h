@@ -289,7 +289,11 @@ enum cp_code acme_webroot_check(const char *webroot, struct cp_err *err);
  * "acme-tls/1" with an SNI of a registered name, presenting a self-signed
  * certificate for that name with the critical id-pe-acmeIdentifier extension
  * holding SHA-256 of the key authorization.  Requests and connections are
- * bounded in size and time.  CP_EIO naming the port when it cannot be bound
+ * bounded in size and time: each server's thread serves up to 256
+ * connections at once without blocking on any, each closed 5 s after it was
+ * accepted if not answered by then, and the oldest unanswered one is dropped
+ * when a new one would exceed the 256.  CP_EINVAL for an `addr` that is not a
+ * numeric IPv4/IPv6 address; CP_EIO naming the port when it cannot be bound
  * (e.g. in use, or below 1024 without privilege).
  */
 struct acme_solver_server; /* opaque (acme/solver_http01.c, acme/solver_tlsalpn01.c) */

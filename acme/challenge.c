@@ -280,7 +280,7 @@ static int listen_one(const struct sockaddr *sa, socklen_t salen, int v6only)
         goto fail;
     if (v6only >= 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) != 0)
         goto fail;
-    if (bind(fd, sa, salen) != 0 || listen(fd, 16) != 0)
+    if (bind(fd, sa, salen) != 0 || listen(fd, SOLVER_BACKLOG) != 0)
         goto fail;
     return fd;
 fail:;

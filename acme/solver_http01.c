@@ -6,7 +6,10 @@
  * within SOLVER_CONN_MS), answer GET or HEAD of
  * /.well-known/acme-challenge/<registered token> with the key authorization,
  * anything else with 404, and close.  No keep-alive, no bodies read, no
- * redirects: the CA's validation requests need nothing more.
+ * redirects: the CA's validation requests need nothing more.  Each
+ * connection is a small state machine (read the head, write the answer,
+ * linger) that the loop in solver_loop.c steps whenever its socket is ready;
+ * nothing here blocks.
  */
 #include "acme/acme.h"
 #include "acme/solver_int.h"
@@ -27,61 +30,6 @@
 #define HTTP_LINGER_MS  500
 #define HTTP_LINGER_MAX ((size_t)64 * 1024) /* bytes read after answering */
 #define HTTP_PREFIX     "/.well-known/acme-challenge/"
-
-/* ---------------------------------------------------------------- timing */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec deadline_in(long ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-struct timespec acme_solver_deadline(void)
-{
-    return deadline_in(SOLVER_CONN_MS);
-}
-
-static bool stop_requested(const struct pollfd *p)
-{
-    return (p->revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-}
-
-int acme_solver_wait(struct acme_solver_server *s, int fd, short events,
-                     const struct timespec *deadline)
-{
-    long long end = (long long)deadline->tv_sec * 1000 + deadline->tv_nsec / 1000000;
-    for (;;) {
-        long long left = end - now_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p[2] = {{.fd = s->stop_pipe[0], .events = POLLIN},
-                              {.fd = fd, .events = events}};
-        int r = poll(p, 2, left > 1000 ? 1000 : (int)left);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (stop_requested(&p[0]))
-            return 0;
-        if (p[1].revents != 0)
-            return 1; /* ready, or an error the next read/write reports */
-    }
-}
 
 /* ----------------------------------------------------------------- table */
 
@@ -206,6 +154,11 @@ static bool fd_flags(int fd, int fl, int fdfl)
     return a >= 0 && b >= 0 && fcntl(fd, F_SETFL, a | fl) == 0 && fcntl(fd, F_SETFD, b | fdfl) == 0;
 }
 
+bool acme_solver_fd_flags(int fd)
+{
+    return fd_flags(fd, O_NONBLOCK, FD_CLOEXEC);
+}
+
 enum cp_code acme_solver_server_new(enum solver_kind kind, const char *addr, int port,
                                     struct acme_solver_server **out, struct cp_err *err)
 {
@@ -241,53 +194,6 @@ fail:
     return rc;
 }
 
-static void handle_http(struct acme_solver_server *s, int fd);
-
-static void serve(struct acme_solver_server *s, int fd)
-{
-    if (!fd_flags(fd, O_NONBLOCK, FD_CLOEXEC))
-        return;
-    if (s->kind == SOLVER_HTTP01)
-        handle_http(s, fd);
-    else
-        acme_tlsalpn01_handle(s, fd);
-}
-
-static void *server_main(void *arg)
-{
-    struct acme_solver_server *s = arg;
-    for (;;) {
-        struct pollfd p[1 + SOLVER_MAX_LISTEN];
-        p[0] = (struct pollfd){.fd = s->stop_pipe[0], .events = POLLIN};
-        for (size_t i = 0; i < s->nlisten; i++)
-            p[1 + i] = (struct pollfd){.fd = s->listen_fds[i], .events = POLLIN};
-        int r = poll(p, 1 + s->nlisten, -1);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (stop_requested(&p[0]))
-            break;
-        for (size_t i = 0; i < s->nlisten; i++) {
-            if ((p[1 + i].revents & POLLIN) == 0)
-                continue;
-            int c = accept(s->listen_fds[i], NULL, NULL);
-            if (c < 0) {
-                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                    /* Out of resources: do not spin on the ready socket. */
-                    struct pollfd q = {.fd = s->stop_pipe[0], .events = POLLIN};
-                    (void)poll(&q, 1, 100);
-                }
-                continue;
-            }
-            serve(s, c);
-            close(c);
-        }
-    }
-    return NULL;
-}
-
 enum cp_code acme_solver_server_run(struct acme_solver_server *s, struct cp_err *err)
 {
     /* The thread takes no signals: they stay with the application's threads,
@@ -296,7 +202,7 @@ enum cp_code acme_solver_server_run(struct acme_solver_server *s, struct cp_err 
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&s->thread, NULL, server_main, s);
+    int e = pthread_create(&s->thread, NULL, acme_solver_loop, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0)
         return cp_err_set(err, CP_EIO, "challenge server: cannot start a thread: %s", strerror(e));
@@ -352,26 +258,7 @@ void acme_solver_server_stop(struct acme_solver_server *s)
 
 /* ------------------------------------------------------------------ HTTP */
 
-/* Send all of buf before the deadline; false on error, time-out or stop. */
-static bool send_all(struct acme_solver_server *s, int fd, const char *buf, size_t len,
-                     const struct timespec *deadline)
-{
-    while (len > 0) {
-        ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
-        if (w > 0) {
-            buf += w;
-            len -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-            acme_solver_wait(s, fd, POLLOUT, deadline) == 1)
-            continue;
-        return false;
-    }
-    return true;
-}
+enum http_phase { HTTP_READ, HTTP_WRITE, HTTP_LINGER };
 
 /* The end of the request head ("\r\n\r\n", or "\n\n" from lax clients). */
 static bool head_complete(const char *buf, size_t from, size_t len)
@@ -383,35 +270,6 @@ static bool head_complete(const char *buf, size_t from, size_t len)
             return true;
     }
     return false;
-}
-
-enum head_result { HEAD_OK, HEAD_TOO_BIG, HEAD_GONE };
-
-static enum head_result read_head(struct acme_solver_server *s, int fd, char *buf, size_t cap,
-                                  size_t *len, const struct timespec *deadline)
-{
-    *len = 0;
-    for (;;) {
-        if (*len == cap)
-            return HEAD_TOO_BIG;
-        ssize_t r = recv(fd, buf + *len, cap - *len, 0);
-        if (r > 0) {
-            /* Only the new bytes and the 2 before them can end the head. */
-            size_t from = *len > 2 ? *len - 2 : 0;
-            *len += (size_t)r;
-            if (head_complete(buf, from, *len))
-                return HEAD_OK;
-            continue;
-        }
-        if (r == 0)
-            return HEAD_GONE;
-        if (errno == EINTR)
-            continue;
-        if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-            acme_solver_wait(s, fd, POLLIN, deadline) == 1)
-            continue;
-        return HEAD_GONE;
-    }
 }
 
 /*
@@ -466,46 +324,14 @@ static int decide(struct acme_solver_server *s, char *buf, size_t len, bool *hea
     return *body == NULL ? 500 : 200;
 }
 
-/* After the answer: stop sending, read what the client still sends (briefly,
- * boundedly) so that closing does not reset the connection before the client
- * has read the response. */
-static void linger_close(struct acme_solver_server *s, int fd)
+/* The whole response into c->out; false when out of memory. */
+static bool build_response(struct acme_solver_server *s, struct solver_conn *c, bool too_big)
 {
-    char sink[4096];
-    size_t total = 0;
-    struct timespec deadline = deadline_in(HTTP_LINGER_MS);
-    (void)shutdown(fd, SHUT_WR);
-    while (total < HTTP_LINGER_MAX) {
-        ssize_t r = recv(fd, sink, sizeof sink, 0);
-        if (r > 0) {
-            total += (size_t)r;
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-            acme_solver_wait(s, fd, POLLIN, &deadline) == 1)
-            continue;
-        break;
-    }
-}
-
-static void handle_http(struct acme_solver_server *s, int fd)
-{
-    struct timespec deadline = acme_solver_deadline();
-    char *buf = malloc(HTTP_MAX_HEAD + 1);
-    if (buf == NULL)
-        return;
-    size_t len = 0;
-    enum head_result hr = read_head(s, fd, buf, HTTP_MAX_HEAD, &len, &deadline);
-    if (hr == HEAD_GONE)
-        goto out;
-
     int status = 431;
     bool head_only = false;
     char *body = NULL;
-    if (hr == HEAD_OK)
-        status = decide(s, buf, len, &head_only, &body);
+    if (!too_big)
+        status = decide(s, c->head, c->head_len, &head_only, &body);
 
     const char *reason = status == 200   ? "OK"
                          : status == 400 ? "Bad Request"
@@ -516,25 +342,158 @@ static void handle_http(struct acme_solver_server *s, int fd)
     if (body == NULL)
         snprintf(fallback, sizeof fallback, "%s\n", reason);
     const char *text = body != NULL ? body : fallback;
-    size_t text_len = strlen(text);
+    size_t text_len = strlen(text); /* at most SOLVER_MAX_KEY_AUTHZ */
 
+    bool ok = false;
     char hdr[256];
     int n = snprintf(hdr, sizeof hdr,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n",
                      status, reason, text_len);
     if (n > 0 && (size_t)n < sizeof hdr) {
-        if (status == 200)
-            atomic_fetch_add(&s->hits, 1); /* counted before the client can see it */
-        if (send_all(s, fd, hdr, (size_t)n, &deadline) &&
-            (head_only || send_all(s, fd, text, text_len, &deadline)))
-            linger_close(s, fd);
+        size_t total = (size_t)n + (head_only ? 0 : text_len);
+        c->out = malloc(total);
+        if (c->out != NULL) {
+            memcpy(c->out, hdr, (size_t)n);
+            if (!head_only)
+                memcpy(c->out + n, text, text_len);
+            c->out_len = total;
+            c->out_off = 0;
+            ok = true;
+            if (status == 200)
+                atomic_fetch_add(&s->hits, 1); /* counted before the client can see it */
+        }
     }
     if (body != NULL) {
         OPENSSL_cleanse(body, strlen(body));
         free(body);
     }
-out:
-    OPENSSL_cleanse(buf, HTTP_MAX_HEAD + 1);
-    free(buf);
+    return ok;
+}
+
+static void wipe_head(struct solver_conn *c)
+{
+    if (c->head != NULL) {
+        OPENSSL_cleanse(c->head, HTTP_MAX_HEAD + 1);
+        free(c->head);
+        c->head = NULL;
+    }
+    c->head_len = 0;
+}
+
+void acme_http01_release(struct solver_conn *c)
+{
+    wipe_head(c);
+    if (c->out != NULL) {
+        OPENSSL_cleanse(c->out, c->out_len);
+        free(c->out);
+        c->out = NULL;
+    }
+}
+
+/* HTTP_READ: true when the head is complete or too big (then answer), false
+ * to wait or close (c->events set, or *gone). */
+static bool read_head(struct solver_conn *c, bool *too_big, bool *gone)
+{
+    if (c->head == NULL) {
+        c->head = malloc(HTTP_MAX_HEAD + 1); /* only once the client has sent something */
+        if (c->head == NULL) {
+            *gone = true;
+            return false;
+        }
+    }
+    for (;;) {
+        if (c->head_len == HTTP_MAX_HEAD) {
+            *too_big = true;
+            return true;
+        }
+        ssize_t r = recv(c->fd, c->head + c->head_len, HTTP_MAX_HEAD - c->head_len, 0);
+        if (r > 0) {
+            /* Only the new bytes and the 2 before them can end the head. */
+            size_t from = c->head_len > 2 ? c->head_len - 2 : 0;
+            c->head_len += (size_t)r;
+            if (head_complete(c->head, from, c->head_len))
+                return true;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->events = POLLIN;
+            return false;
+        }
+        *gone = true; /* closed before a whole head, or an error */
+        return false;
+    }
+}
+
+/* HTTP_WRITE: true when everything is sent; false to wait (c->events) or on
+ * error (*gone). */
+static bool send_out(struct solver_conn *c, bool *gone)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (w > 0) {
+            c->out_off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->events = POLLOUT;
+            return false;
+        }
+        *gone = true;
+        return false;
+    }
+    return true;
+}
+
+/* HTTP_LINGER: after the answer, stop sending and read what the client
+ * still sends (briefly, boundedly) so that closing does not reset the
+ * connection before the client has read the response.  true to keep. */
+static bool drain(struct solver_conn *c)
+{
+    char sink[4096];
+    while (c->drained < HTTP_LINGER_MAX) {
+        ssize_t r = recv(c->fd, sink, sizeof sink, 0);
+        if (r > 0) {
+            c->drained += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->events = POLLIN;
+            return true;
+        }
+        return false; /* the client closed its side: done */
+    }
+    return false;
+}
+
+bool acme_http01_step(struct acme_solver_server *s, struct solver_conn *c)
+{
+    bool gone = false;
+    if (c->phase == HTTP_READ) {
+        bool too_big = false;
+        if (!read_head(c, &too_big, &gone))
+            return !gone;
+        bool ok = build_response(s, c, too_big);
+        wipe_head(c);
+        if (!ok)
+            return false;
+        c->answered = true;
+        c->phase = HTTP_WRITE;
+    }
+    if (c->phase == HTTP_WRITE) {
+        if (!send_out(c, &gone))
+            return !gone;
+        acme_http01_release(c);
+        (void)shutdown(c->fd, SHUT_WR);
+        c->phase = HTTP_LINGER;
+        /* The answer is out: a short grace period of its own. */
+        c->deadline_ms = acme_solver_now_ms() + HTTP_LINGER_MS;
+    }
+    return drain(c);
 }

@@ -3,14 +3,18 @@
  * acme/solver_tlsalpn01.c: the built-in challenge server shared by http-01
  * and tls-alpn-01.
  *
- * One server is one thread running a poll() loop over its listening sockets
- * and a stop pipe.  Connections are handled one at a time, each within a
- * fixed deadline, and every wait also watches the stop pipe, so a slow or
- * idle client can neither hang the thread nor delay acme_solver_server_stop().
- * The generic part (start, table of challenges, stop) lives in
- * solver_http01.c; solver_tlsalpn01.c adds the TLS handshake and the RFC 8737
- * certificate; challenge.c binds the sockets (acme_port_check() uses the same
- * code) and validates tokens.
+ * One server is one thread running one poll() loop (solver_loop.c) over its
+ * listening sockets, its stop pipe and up to SOLVER_MAX_CONNS open
+ * connections.  Every connection is non-blocking and has a deadline fixed
+ * when it is accepted (SOLVER_CONN_MS); the per-protocol step functions read,
+ * write or handshake as far as the socket allows and say what they wait for
+ * next.  When the table is full, the connection accepted first among those
+ * not yet answered is dropped to make room, so that idle or slow clients can
+ * neither hold the server nor delay a CA's validation request, and stopping
+ * never waits for a client.  The rest of the generic part (start, table of
+ * challenges, stop) lives in solver_http01.c; solver_tlsalpn01.c adds the TLS
+ * handshake and the RFC 8737 certificate; challenge.c binds the sockets
+ * (acme_port_check() uses the same code) and validates tokens.
  */
 #ifndef CP_ACME_SOLVER_INT_H
 #define CP_ACME_SOLVER_INT_H
@@ -29,8 +33,10 @@
 #define SOLVER_MAX_ENTRIES   1000 /* registered challenges per server */
 #define SOLVER_MAX_TOKEN     256  /* characters of a token (also for the webroot) */
 #define SOLVER_MAX_KEY_AUTHZ 1024 /* characters of a key authorization */
-#define SOLVER_CONN_MS       5000 /* whole life of one connection */
+#define SOLVER_CONN_MS       5000 /* life of one connection until it is answered */
 #define SOLVER_MAX_LISTEN    2    /* IPv6 (dual-stack) and/or IPv4 */
+#define SOLVER_MAX_CONNS     256  /* open connections per server (file descriptors) */
+#define SOLVER_BACKLOG       128  /* listen() queue: the loop accepts eagerly */
 
 enum solver_kind { SOLVER_HTTP01, SOLVER_TLSALPN01 };
 
@@ -57,6 +63,27 @@ struct acme_solver_server {
     SSL_CTX *ssl_ctx; /* tls-alpn-01 only; read-only once the thread runs */
 };
 
+/* One open connection in the loop's table. */
+struct solver_conn {
+    int fd;                /* -1: the slot is free */
+    unsigned long long id; /* accept order: lower is older */
+    long long deadline_ms; /* CLOCK_MONOTONIC; closed when it passes */
+    short events;          /* what the step waits for: POLLIN and/or POLLOUT */
+    bool answered;         /* request read / handshake done: no longer idle */
+    int phase;             /* the step function's own state */
+
+    /* http-01 */
+    char *head; /* the request head read so far (HTTP_MAX_HEAD + 1), lazily */
+    size_t head_len;
+    char *out; /* the response; wiped before free */
+    size_t out_len, out_off;
+    size_t drained; /* bytes read and dropped after the answer */
+
+    /* tls-alpn-01 */
+    SSL *ssl;
+    bool matched; /* the SNI named a registered challenge */
+};
+
 /* --- challenge.c */
 
 /* A token usable as a file name and URL path segment: 1..SOLVER_MAX_TOKEN
@@ -81,22 +108,38 @@ enum cp_code acme_solver_server_new(enum solver_kind kind, const char *addr, int
 /* Start the thread. */
 enum cp_code acme_solver_server_run(struct acme_solver_server *s, struct cp_err *err);
 
-/* The deadline for a connection accepted now. */
-struct timespec acme_solver_deadline(void);
-
-/* Wait until `fd` is ready for `events` (POLLIN/POLLOUT).  1: ready; 0: the
- * deadline passed or the server is being stopped; -1: poll failed. */
-int acme_solver_wait(struct acme_solver_server *s, int fd, short events,
-                     const struct timespec *deadline);
-
 /* Entry for `name` (exact match: names are stored lower-case for tls-alpn-01)
  * or NULL.  Caller holds s->lock. */
 struct solver_entry *acme_solver_lookup(struct acme_solver_server *s, const char *name);
 
+/* Set `fd` non-blocking and close-on-exec. */
+bool acme_solver_fd_flags(int fd);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+long long acme_solver_now_ms(void);
+
+/* One step of an http-01 connection: read, answer, linger, as far as the
+ * socket allows without blocking.  true: keep it (c->events says what it waits
+ * for); false: done, close it.  Only bounded work per call. */
+bool acme_http01_step(struct acme_solver_server *s, struct solver_conn *c);
+
+/* Free what an http-01 connection holds (not the fd). */
+void acme_http01_release(struct solver_conn *c);
+
+/* --- solver_loop.c */
+
+/* The server thread: accept, step and expire connections until the stop pipe
+ * is readable.  `arg` is the struct acme_solver_server. */
+void *acme_solver_loop(void *arg);
+
 /* --- solver_tlsalpn01.c */
 
-/* Serve one accepted connection: a TLS handshake and nothing else. */
-void acme_tlsalpn01_handle(struct acme_solver_server *s, int fd);
+/* One step of a tls-alpn-01 connection: the TLS handshake and then one
+ * close_notify, non-blocking; as acme_http01_step(). */
+bool acme_tlsalpn01_step(struct acme_solver_server *s, struct solver_conn *c);
+
+/* Free what a tls-alpn-01 connection holds (not the fd). */
+void acme_tlsalpn01_release(struct solver_conn *c);
 
 /* Check a tls-alpn-01 name (a DNS name, not a wildcard) and store its
  * lower-case form in `out`. */

@@ -7,7 +7,12 @@
  * and an SNI of a registered name, and gets that name's self-signed
  * certificate carrying the critical id-pe-acmeIdentifier extension; every
  * other handshake fails with an alert.  No application data is exchanged.
- * The thread, table and stop logic are shared with http-01 (solver_http01.c).
+ * The handshake runs on the non-blocking socket: each call of
+ * acme_tlsalpn01_step() goes as far as the bytes at hand allow and returns
+ * what OpenSSL waits for (WANT_READ/WANT_WRITE) to the poll loop
+ * (solver_loop.c), so a client that stops half-way holds nothing but its
+ * slot until its deadline.  The thread, table and stop logic are shared with
+ * http-01 (solver_http01.c, solver_loop.c).
  */
 #include "acme/acme.h"
 #include "acme/solver_int.h"
@@ -196,10 +201,6 @@ out:
 
 /* ----------------------------------------------------------------- server */
 
-struct tls_conn {
-    bool matched; /* the SNI named a registered challenge */
-};
-
 /* A ClientHello without ALPN never reaches the ALPN callback: refuse it here
  * (RFC 8737 §3: the server must use "acme-tls/1"). */
 static int client_hello_cb(SSL *ssl, int *al, void *arg)
@@ -239,7 +240,7 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 static int servername_cb(SSL *ssl, int *al, void *arg)
 {
     struct acme_solver_server *s = arg;
-    struct tls_conn *c = SSL_get_app_data(ssl);
+    struct solver_conn *c = SSL_get_app_data(ssl);
     const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     char lower[254];
     if (c == NULL || sni == NULL || acme_tlsalpn01_name(sni, lower, NULL) != CP_OK) {
@@ -262,33 +263,54 @@ static int servername_cb(SSL *ssl, int *al, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-void acme_tlsalpn01_handle(struct acme_solver_server *s, int fd)
+enum tls_phase { TLS_HANDSHAKE, TLS_CLOSE };
+
+void acme_tlsalpn01_release(struct solver_conn *c)
 {
-    struct timespec deadline = acme_solver_deadline();
-    struct tls_conn c = {.matched = false};
-    SSL *ssl = SSL_new(s->ssl_ctx);
-    if (ssl == NULL || SSL_set_app_data(ssl, &c) != 1 || SSL_set_fd(ssl, fd) != 1)
-        goto out;
-    for (;;) {
-        ERR_clear_error();
-        int r = SSL_accept(ssl);
-        if (r == 1)
-            break;
-        int e = SSL_get_error(ssl, r);
-        short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
-        if (ev == 0 || acme_solver_wait(s, fd, ev, &deadline) != 1)
-            goto out;
-    }
-    const unsigned char *proto = NULL;
-    unsigned int plen = 0;
-    SSL_get0_alpn_selected(ssl, &proto, &plen);
-    if (c.matched && plen == ACME_TLS_1_LEN && memcmp(proto, ACME_TLS_1, ACME_TLS_1_LEN) == 0)
-        atomic_fetch_add(&s->hits, 1);
-    /* One close_notify and done: nothing else is exchanged. */
-    (void)SSL_shutdown(ssl);
-out:
-    SSL_free(ssl);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     ERR_clear_error();
+}
+
+/* What SSL_accept()/SSL_shutdown() wait for; false: they failed. */
+static bool tls_wants(struct solver_conn *c, int r)
+{
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    c->events = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    return c->events != 0;
+}
+
+bool acme_tlsalpn01_step(struct acme_solver_server *s, struct solver_conn *c)
+{
+    if (c->ssl == NULL) {
+        c->ssl = SSL_new(s->ssl_ctx);
+        /* SSL_set_fd keeps the socket non-blocking: every call below returns
+         * WANT_READ/WANT_WRITE instead of waiting. */
+        if (c->ssl == NULL || SSL_set_app_data(c->ssl, c) != 1 || SSL_set_fd(c->ssl, c->fd) != 1)
+            return false;
+        c->phase = TLS_HANDSHAKE;
+    }
+    if (c->phase == TLS_HANDSHAKE) {
+        ERR_clear_error();
+        int r = SSL_accept(c->ssl);
+        if (r != 1)
+            return tls_wants(c, r);
+        const unsigned char *proto = NULL;
+        unsigned int plen = 0;
+        SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+        if (c->matched && plen == ACME_TLS_1_LEN && memcmp(proto, ACME_TLS_1, ACME_TLS_1_LEN) == 0)
+            atomic_fetch_add(&s->hits, 1);
+        c->answered = true;
+        c->phase = TLS_CLOSE;
+    }
+    /* One close_notify and done: nothing else is exchanged.  Sent, or
+     * failed: close; only a full send buffer is worth waiting for. */
+    ERR_clear_error();
+    int r = SSL_shutdown(c->ssl);
+    if (r >= 0)
+        return false;
+    return tls_wants(c, r) && c->events == POLLOUT;
 }
 
 static bool setup_ctx(struct acme_solver_server *s)

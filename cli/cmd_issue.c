@@ -5,6 +5,7 @@
 #define _DEFAULT_SOURCE /* realpath() */
 #include "cli/cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -29,7 +30,8 @@ static void usage(FILE *f)
     fputs("usage: certpilot issue -d NAME [-d NAME]... [--cert-name NAME]\n"
           "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096]\n"
           "         [--challenge TYPE[,TYPE...]] [--webroot DIR | --standalone]\n"
-          "         [--http-port N] [--tls-port N] [--hook PATH | --dns-hook PATH]\n"
+          "         [--http-port N] [--tls-port N] [--http-address ADDR] [--tls-address ADDR]\n"
+          "         [--hook PATH | --dns-hook PATH]\n"
           "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD] [--preferred-chain CN]\n"
           "         [--caa-preflight enforce|warn|off] [--ca-identity DOMAIN]\n"
           "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
@@ -62,6 +64,9 @@ static void usage(FILE *f)
           "  --dns-timeout SECONDS   how long to wait (default: 120; 0: do not wait)\n"
           "  --authoritative-port N  port of the nameservers (default: 53); for test labs\n"
           "                          whose nameservers listen on another port\n"
+          "--standalone: built-in servers for http-01 (--http-port, default 80) and\n"
+          "tls-alpn-01 (--tls-port, default 443) on all addresses, IPv6 included, or on\n"
+          "the one numeric IPv4/IPv6 address of --http-address / --tls-address.\n"
           "--dry-run (=check): directory, account look-up, preflight and solver checks; no\n"
           "order, nothing written.  --dry-run=order: a real order whose certificate is not\n"
           "saved (the default for letsencrypt-staging; refused for letsencrypt).\n"
@@ -76,6 +81,7 @@ struct solving {
     unsigned webroot_created; /* directories made under the webroot (acme_webroot_write) */
     bool standalone;
     int http_port, tls_port;
+    const char *http_addr, *tls_addr; /* NULL: all addresses */
     const char *dns_hook;
     struct caa_resolver_opts resolvers; /* finds the zone of a dns-01 record */
     unsigned dns_timeout_ms;            /* 0: no propagation wait */
@@ -219,6 +225,20 @@ static int parse_port(const char *opt, const char *arg, int *port)
         return -1;
     }
     *port = (int)v;
+    return 0;
+}
+
+/* A numeric IPv4 or IPv6 address to bind (no names: nothing is resolved). */
+static int parse_address(const char *opt, const char *arg, const char **addr)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, arg, buf) != 1 && inet_pton(AF_INET6, arg, buf) != 1) {
+        cli_error("%s \"%s\" is not a numeric IPv4 or IPv6 address (e.g. 192.0.2.1 or "
+                  "2001:db8::1; leave it out to listen on all addresses)",
+                  opt, arg);
+        return -1;
+    }
+    *addr = arg;
     return 0;
 }
 
@@ -491,7 +511,9 @@ static int dry_checks(struct issue *is, json_t *checks)
         } else {
             int port = strcmp(m, "http-01") == 0 ? is->solving.http_port : is->solving.tls_port;
             snprintf(what, sizeof what, "%s port %d can be bound", m, port);
-            rc = acme_port_check(NULL, port, &err);
+            rc = acme_port_check(strcmp(m, "http-01") == 0 ? is->solving.http_addr
+                                                           : is->solving.tls_addr,
+                                 port, &err);
         }
         json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "check", what, "ok", rc == CP_OK,
                                                 "detail", rc == CP_OK ? "" : err.msg));
@@ -680,6 +702,8 @@ static const struct option issue_options[] = {
     {"standalone", no_argument, NULL, 's'},
     {"http-port", required_argument, NULL, 'p'},
     {"tls-port", required_argument, NULL, 'P'},
+    {"http-address", required_argument, NULL, 2013},
+    {"tls-address", required_argument, NULL, 2014},
     {"hook", required_argument, NULL, 'H'},
     {"dns-hook", required_argument, NULL, 2012},
     {"pre-hook", required_argument, NULL, 2007},
@@ -860,6 +884,14 @@ static int parse_one(struct issue *is, int ch, char **argv)
         if (parse_port("--tls-port", optarg, &is->solving.tls_port) != 0)
             return CLI_EXIT_USAGE;
         break;
+    case 2013:
+        if (parse_address("--http-address", optarg, &is->solving.http_addr) != 0)
+            return CLI_EXIT_USAGE;
+        break;
+    case 2014:
+        if (parse_address("--tls-address", optarg, &is->solving.tls_addr) != 0)
+            return CLI_EXIT_USAGE;
+        break;
     case 'H': is->solving.dns_hook = is->hook = optarg; break;
     case 2012: /* only the challenge commands: deploy_challenge, clean_challenge */
         is->solving.dns_hook = optarg;
@@ -1003,10 +1035,11 @@ static int start_servers(struct issue *is)
     for (size_t i = 0; i < is->nmethods && is->solving.standalone; i++) {
         enum cp_code rc = CP_OK;
         if (strcmp(is->methods[i], "http-01") == 0 && is->solving.http_srv == NULL)
-            rc = acme_http01_server_start(NULL, is->solving.http_port, &is->solving.http_srv, &err);
+            rc = acme_http01_server_start(is->solving.http_addr, is->solving.http_port,
+                                          &is->solving.http_srv, &err);
         else if (strcmp(is->methods[i], "tls-alpn-01") == 0 && is->solving.tls_srv == NULL)
-            rc =
-                acme_tlsalpn01_server_start(NULL, is->solving.tls_port, &is->solving.tls_srv, &err);
+            rc = acme_tlsalpn01_server_start(is->solving.tls_addr, is->solving.tls_port,
+                                             &is->solving.tls_srv, &err);
         if (rc != CP_OK)
             return cli_acme_fail(rc, &err, NULL);
     }

@@ -15,13 +15,20 @@ one Pebble per test class, a fresh state dir per test.
   the key alone; an unknown key is the CA's accountDoesNotExist.
 - A dns-01 hook that fails for one of three names: nothing is stored, the
   challenges already deployed are cleaned up.
+- The built-in http-01 server under load: Pebble's validation request is
+  answered while 500 idle connections are held open to it (the server keeps
+  256 and drops the oldest); --http-address binds that one address only (and
+  is saved in renewal.conf); a bad --http-address/--tls-address is a usage
+  error naming the option and the value.
 """
 
 import base64
 import json
 import os
+import resource
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -511,6 +518,170 @@ exit 0
         self.assertEqual(lines[0][0], "deploy_challenge")
         self.assertIn(lines[0][1], self.NAMES)
         self.assertIn("deploy_challenge", proc.stderr)
+
+
+
+
+class StandaloneUnderLoad(base.PebbleCase):
+    """The built-in http-01 server with many idle connections, and --http-address.
+
+    To know that the connections are open when Pebble validates, the order
+    also has a wildcard, whose dns-01 hook holds certpilot until the test says
+    go: certpilot answers its challenges only once every one is deployed, so
+    Pebble's http-01 request comes after that.
+    """
+
+    IDLE = 500
+    CAP = 256  # SOLVER_MAX_CONNS in acme/solver_int.h
+
+    def popen_issue(self, *args):
+        argv = [CERTPILOT, "issue", "--agree-tos", "--json"] + list(args) + [
+            "--server", self.pebble.directory_url, "--ca-bundle", self.pebble.ca_bundle,
+            "--state-dir", self.state]
+        env = dict(os.environ, CHALLTESTSRV_URL=self.pebble.challtestsrv_url)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+
+    def gated_hook(self):
+        """A dns-01 hook that says it was called, then waits (at most 60 s) for
+        the go file before publishing through challtestsrv."""
+        called = os.path.join(self.tmp.name, "hook.called")
+        go = os.path.join(self.tmp.name, "hook.go")
+        hook = write_hook(os.path.join(self.tmp.name, "gated-hook"), """\
+if [ "$1" = deploy_challenge ]; then
+    : > '%(called)s'
+    i=0
+    while [ ! -e '%(go)s' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+exec '%(real)s' "$@"
+""" % {"called": called, "go": go, "real": base.CHALLTESTSRV_HOOK})
+        return hook, called, go
+
+    def run_gated(self, names, extra, while_held):
+        """Issue `names` (a wildcard first: dns-01 through the gated hook; the
+        others http-01 on the built-in server), calling while_held() once the
+        hook holds certpilot; returns the parsed --json output."""
+        hook, called, go = self.gated_hook()
+        args = sum((["-d", n] for n in names), [])
+        proc = self.popen_issue(*args, "--challenge", "http-01,dns-01", "--standalone",
+                                "--http-port", str(self.pebble.http_port), *extra,
+                                "--dns-hook", hook, "--dns-timeout", "0")
+        try:
+            cplab._wait_until("the dns hook", lambda: os.path.exists(called), proc, timeout=60)
+            while_held()
+            with open(go, "w"):
+                pass
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.assertEqual(proc.returncode, 0, err)
+        return json.loads(out)
+
+    @staticmethod
+    def peer_closed(sock):
+        """Did the server close or reset it?  Reads nothing that would block."""
+        try:
+            while True:
+                data = sock.recv(4096, socket.MSG_DONTWAIT)
+                if not data:
+                    return True
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def closed_oldest_first(self, socks):
+        """How many of socks (in connection order) the server closed; going from
+        the newest to the oldest, once one is closed every older one is too."""
+        closed = 0
+        for i in reversed(range(len(socks))):
+            c = self.peer_closed(socks[i])
+            if closed and not c:
+                self.fail("connection %d of %d is open but a newer one was closed"
+                          % (i, len(socks)))
+            closed += c
+        return closed
+
+    def test_http01_answered_with_500_idle_connections(self):
+        names = ["*.load.example.test", "load.example.test"]
+        idle = []
+        seen = {}
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = self.IDLE + 256  # the lab's own descriptors besides
+        if soft != resource.RLIM_INFINITY and soft < need:
+            if hard != resource.RLIM_INFINITY and hard < need:
+                self.skipTest("RLIMIT_NOFILE hard limit %d is below %d" % (hard, need))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+        def flood():
+            # The http-01 server was started before the order: it is up.
+            for _ in range(self.IDLE):
+                sock = socket.create_connection(("127.0.0.1", self.pebble.http_port), timeout=10)
+                sock.setblocking(False)  # with a time-out, recv() would wait
+                idle.append(sock)
+            # It keeps CAP of them and closes the oldest others.
+            cplab._wait_until("the oldest connections dropped",
+                              lambda: self.closed_oldest_first(idle) >= self.IDLE - self.CAP,
+                              timeout=10)
+            seen["dropped"] = self.closed_oldest_first(idle)
+
+        try:
+            doc = self.run_gated(names, [], flood)
+        finally:
+            for sock in idle:
+                sock.close()
+        self.assertEqual(len(idle), self.IDLE)
+        self.assertGreaterEqual(seen["dropped"], self.IDLE - self.CAP)
+        self.assertLess(seen["dropped"], self.IDLE)  # the newest were still held when released
+        # Pebble's http-01 request was answered while they were held.
+        self.assertEqual(doc["methods"]["load.example.test"], "http-01")
+        self.assertEqual(doc["methods"]["*.load.example.test"], "dns-01")
+        self.assert_certificate(doc, names)
+
+    def test_http_address_binds_only_that_address(self):
+        names = ["*.addr.example.test", "addr.example.test"]
+        port = self.pebble.http_port
+
+        def check_bound():
+            with socket.create_connection(("127.0.0.1", port), timeout=10):
+                pass
+            # Linux answers for all of 127.0.0.0/8: nothing listens on .2 ...
+            with self.assertRaises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.2", port), timeout=10).close()
+            # ... and the port is free there.
+            other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                other.bind(("127.0.0.2", port))
+                other.listen(1)
+            finally:
+                other.close()
+
+        doc = self.run_gated(names, ["--http-address", "127.0.0.1"], check_bound)
+        self.assertEqual(doc["methods"]["addr.example.test"], "http-01")
+        self.assert_certificate(doc, names)
+        conf = read(os.path.join(self.state, "certs", "addr.example.test", "renewal.conf"))
+        self.assertIn("\nhttp-address = 127.0.0.1\n", conf)
+
+    def test_bad_address_is_a_usage_error(self):
+        for opt in ("--http-address", "--tls-address"):
+            for bad in ("localhost", "1.2.3", "[::1]", "::1%lo", "127.0.0.1:80", ""):
+                with self.subTest(option=opt, value=bad):
+                    proc = self.certpilot("issue", "--agree-tos", "-d", "bad.example.test",
+                                          "--challenge", "http-01,tls-alpn-01", "--standalone",
+                                          opt, bad, expect=64)
+                    self.assertIn('%s "%s" is not a numeric IPv4 or IPv6 address' % (opt, bad),
+                                  proc.stderr)
+        # The same from a configuration file, which names the line.
+        conf = os.path.join(self.tmp.name, "config")
+        with open(conf, "w") as f:
+            f.write("standalone = yes\nhttp-address = www.example.test\n")
+        proc = self.certpilot("issue", "--agree-tos", "-d", "bad.example.test", "--config", conf,
+                              expect=64)
+        self.assertIn('--http-address "www.example.test"', proc.stderr)
+        self.assertIn(conf + ":2", proc.stderr)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -31,6 +34,7 @@
 #include <openssl/x509v3.h>
 
 #include "acme/acme.h"
+#include "acme/solver_int.h" /* SOLVER_MAX_CONNS: the cap the flood tests go past */
 
 #define TOKEN   "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 #define THUMB   "9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
@@ -78,6 +82,74 @@ static int connect_local(int port)
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
     return fd;
+}
+
+/* A TCP connection to addr:port (IPv4 text); -1 with errno when refused. */
+static int try_connect(const char *addr, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+    assert_int_equal(inet_pton(AF_INET, addr, &sin.sin_addr), 1);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* Room for `need` open descriptors: raise the soft limit (up to the hard
+ * one) if it is lower.  false when even the hard limit is too low. */
+static bool fd_room(rlim_t need)
+{
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+            return false;
+        rl.rlim_cur = need;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    return true;
+}
+
+/* Did the server close (or reset) this connection?  Reads and drops what
+ * it sent without waiting: EOF or an error is "closed", nothing more to read
+ * is "open". */
+static bool peer_closed(int fd)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r > 0)
+            continue;
+        if (r == 0)
+            return true;
+        if (errno == EINTR)
+            continue;
+        return errno != EAGAIN && errno != EWOULDBLOCK;
+    }
+}
+
+/*
+ * How many of fds[0..n) (in the order they were connected, hence accepted)
+ * the server has closed, asserting that they are the oldest ones: going
+ * from the newest to the oldest, once one is closed every older one must be
+ * closed too.  Scanning in that direction keeps this true even if deadlines
+ * expire during the scan (they expire in accept order too).
+ */
+static size_t closed_oldest_first(const int *fds, size_t n)
+{
+    size_t closed = 0;
+    for (size_t i = n; i-- > 0;) {
+        bool c = peer_closed(fds[i]);
+        if (closed > 0 && !c)
+            fail_msg("connection %zu of %zu is open but a newer one was closed", i, n);
+        closed += c;
+    }
+    return closed;
 }
 
 static char *make_tmpdir(void)
@@ -685,6 +757,149 @@ static void test_http01_slow_client_bounded(void **state)
     close(idle);
 }
 
+/* Slow-loris clients: a byte of a never-ending request head on each every
+ * 100 ms, until the server closes them all, or the hang guard. */
+#define LORIS_N     8
+#define LORIS_GUARD 300 /* rounds of 100 ms: only against a hang */
+
+struct loris {
+    int fds[LORIS_N];
+    bool closed[LORIS_N];
+    size_t nclosed;
+    bool guard_hit;
+    unsigned long bytes; /* sent in all */
+};
+
+static void *loris_main(void *arg)
+{
+    struct loris *l = arg;
+    for (int round = 0; l->nclosed < LORIS_N; round++) {
+        if (round == LORIS_GUARD) {
+            l->guard_hit = true;
+            break;
+        }
+        for (size_t i = 0; i < LORIS_N; i++) {
+            if (l->closed[i])
+                continue;
+            if (send(l->fds[i], "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+                l->bytes++;
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+                l->closed[i] = true;
+            if (!l->closed[i] && peer_closed(l->fds[i]))
+                l->closed[i] = true;
+            l->nclosed += l->closed[i];
+        }
+        sleep_ms(100);
+    }
+    return NULL;
+}
+
+#define FLOOD_IDLE 500
+
+static void test_http01_flood(void **state)
+{
+    (void)state;
+    if (!fd_room(2 * (FLOOD_IDLE + LORIS_N) + 128))
+        skip();
+    struct acme_solver_server *s = NULL;
+    struct cp_err err = {0};
+    int port = free_port();
+    assert_int_equal(acme_http01_server_start("127.0.0.1", port, &s, &err), CP_OK);
+    assert_int_equal(acme_solver_server_add(s, TOKEN, KEYAUTH, &err), CP_OK);
+
+    /* 500 idle connections, then slow-loris clients that keep trickling. */
+    static int idle[FLOOD_IDLE];
+    for (size_t i = 0; i < FLOOD_IDLE; i++)
+        idle[i] = connect_local(port);
+    static struct loris l;
+    memset(&l, 0, sizeof l);
+    for (size_t i = 0; i < LORIS_N; i++) {
+        l.fds[i] = connect_local(port);
+        assert_int_equal(send(l.fds[i], "GET /", 5, MSG_NOSIGNAL), 5);
+    }
+    pthread_t loris_thread;
+    assert_int_equal(pthread_create(&loris_thread, NULL, loris_main, &l), 0);
+
+    /* The CA's request: answered, with the key authorization. */
+    struct reply r;
+    assert_int_equal(http_request("127.0.0.1", port, "GET", PREFIX TOKEN, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, KEYAUTH);
+    assert_int_equal(acme_solver_server_hits(s), 1);
+
+    /* Room for it was made by dropping the oldest idle connections: at
+     * least as many as the connections went over the cap. */
+    size_t dropped = closed_oldest_first(idle, FLOOD_IDLE);
+    print_message("http-01: %d idle + %d slow-loris open, the request answered, %zu oldest "
+                  "idle dropped\n",
+                  FLOOD_IDLE, LORIS_N, dropped);
+    assert_true(dropped >= FLOOD_IDLE + LORIS_N + 1 - SOLVER_MAX_CONNS);
+
+    /* Trickling bytes does not keep a connection past its deadline: the
+     * server closes every slow-loris client (the guard is only a hang
+     * guard), and every idle one by then too. */
+    assert_int_equal(pthread_join(loris_thread, NULL), 0);
+    assert_false(l.guard_hit);
+    assert_int_equal(l.nclosed, LORIS_N);
+    assert_true(l.bytes > LORIS_N); /* they did trickle after the first request bytes */
+    assert_int_equal(closed_oldest_first(idle, FLOOD_IDLE), FLOOD_IDLE);
+
+    /* And it still serves. */
+    assert_int_equal(http_request("127.0.0.1", port, "GET", PREFIX TOKEN, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    for (size_t i = 0; i < FLOOD_IDLE; i++)
+        close(idle[i]);
+    for (size_t i = 0; i < LORIS_N; i++)
+        close(l.fds[i]);
+    acme_solver_server_stop(s);
+}
+
+/* --http-address: a server bound to one address leaves the port free on the
+ * others, so two servers can share a port on two loopback addresses. */
+static void test_http01_one_address(void **state)
+{
+    (void)state;
+    struct cp_err err = {0};
+    struct acme_solver_server *a = NULL, *b = NULL;
+    int port = free_port();
+    assert_int_equal(acme_http01_server_start("127.0.0.1", port, &a, &err), CP_OK);
+    assert_int_equal(acme_solver_server_add(a, TOKEN, KEYAUTH, &err), CP_OK);
+
+    /* Linux routes all of 127.0.0.0/8 to lo; elsewhere 127.0.0.2 may not
+     * exist, and then there is nothing more to see. */
+    int fd = try_connect("127.0.0.2", port);
+    if (fd < 0 && errno != ECONNREFUSED) {
+        acme_solver_server_stop(a);
+        skip();
+    }
+    assert_true(fd < 0); /* refused: nothing listens there */
+    assert_int_equal(acme_port_check("127.0.0.2", port, &err), CP_OK);
+    assert_int_equal(acme_port_check(NULL, port, &err), CP_EIO); /* all addresses: taken */
+
+    assert_int_equal(acme_http01_server_start("127.0.0.2", port, &b, &err), CP_OK);
+    assert_int_equal(acme_solver_server_add(b, TOKEN, TOKEN ".other", &err), CP_OK);
+    struct reply r;
+    assert_int_equal(http_request("127.0.0.1", port, "GET", PREFIX TOKEN, &r), CURLE_OK);
+    assert_string_equal(r.body, KEYAUTH);
+    assert_int_equal(http_request("127.0.0.2", port, "GET", PREFIX TOKEN, &r), CURLE_OK);
+    assert_string_equal(r.body, TOKEN ".other");
+    assert_int_equal(acme_solver_server_hits(a), 1);
+    assert_int_equal(acme_solver_server_hits(b), 1);
+    acme_solver_server_stop(b);
+    acme_solver_server_stop(a);
+
+    /* An IPv6 address binds IPv6 only. */
+    if (acme_http01_server_start("::1", port, &a, &err) == CP_OK) {
+        fd = try_connect("127.0.0.1", port);
+        assert_true(fd < 0);
+        assert_int_equal(errno, ECONNREFUSED);
+        assert_int_equal(acme_solver_server_add(a, TOKEN, KEYAUTH, &err), CP_OK);
+        assert_int_equal(http_request("[::1]", port, "GET", PREFIX TOKEN, &r), CURLE_OK);
+        assert_string_equal(r.body, KEYAUTH);
+        acme_solver_server_stop(a);
+    }
+}
+
 static void test_http01_add(void **state)
 {
     struct http_fixture *fx = *state;
@@ -1018,6 +1233,82 @@ static void test_tlsalpn01_add(void **state)
     X509_free(r.peer);
 }
 
+#define TLS_IDLE    300 /* TCP only */
+#define TLS_PARTIAL 100 /* part of a ClientHello */
+#define TLS_STALLED 50  /* a whole ClientHello, then nothing */
+
+/* A client that sends its ClientHello (ALPN acme-tls/1, a registered SNI)
+ * and stops there, with the server's reply unread: a handshake left half-way.
+ * The SSL is kept (freed by the caller) so that nothing more is sent. */
+static SSL *stalled_handshake(SSL_CTX *ctx, int fd)
+{
+    SSL *ssl = SSL_new(ctx);
+    assert_non_null(ssl);
+    assert_int_equal(SSL_set_alpn_protos(ssl, acme_tls_alpn, sizeof acme_tls_alpn - 1), 0);
+    assert_int_equal(SSL_set_tlsext_host_name(ssl, "www.example.test"), 1);
+    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    assert_int_equal(SSL_set_fd(ssl, fd), 1);
+    int r = SSL_connect(ssl);
+    assert_int_equal(SSL_get_error(ssl, r), SSL_ERROR_WANT_READ);
+    ERR_clear_error();
+    return ssl;
+}
+
+static void test_tlsalpn01_flood(void **state)
+{
+    (void)state;
+    enum { N = TLS_IDLE + TLS_PARTIAL + TLS_STALLED };
+    if (!fd_room(2 * N + 128))
+        skip();
+    struct acme_solver_server *s = NULL;
+    struct cp_err err = {0};
+    int port = free_port();
+    assert_int_equal(acme_tlsalpn01_server_start("127.0.0.1", port, &s, &err), CP_OK);
+    assert_int_equal(acme_solver_server_add(s, "www.example.test", KEYAUTH, &err), CP_OK);
+
+    /* In connection order: idle, a ClientHello record cut short, a whole
+     * ClientHello and then silence. */
+    static int fds[N];
+    static SSL *ssls[TLS_STALLED];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    static const unsigned char partial[] = {0x16, 0x03, 0x01, 0x00, 0xc8, /* 200 bytes... */
+                                            0x01, 0x00, 0x00, 0xc4, 0x03, 0x03};
+    for (size_t i = 0; i < N; i++) {
+        fds[i] = connect_local(port);
+        if (i >= TLS_IDLE && i < TLS_IDLE + TLS_PARTIAL)
+            assert_int_equal(send(fds[i], partial, sizeof partial, MSG_NOSIGNAL),
+                             (ssize_t)sizeof partial);
+        else if (i >= TLS_IDLE + TLS_PARTIAL)
+            ssls[i - TLS_IDLE - TLS_PARTIAL] = stalled_handshake(ctx, fds[i]);
+    }
+
+    /* The CA's handshake: acme-tls/1 and the validation certificate. */
+    struct tls_result r =
+        tls_handshake(port, "www.example.test", acme_tls_alpn, sizeof acme_tls_alpn - 1, 0);
+    assert_true(r.ok);
+    assert_string_equal(r.alpn, "acme-tls/1");
+    assert_non_null(r.peer);
+    check_rfc8737_cert(r.peer, "www.example.test", KEYAUTH);
+    X509_free(r.peer);
+    assert_int_equal(acme_solver_server_hits(s), 1);
+
+    /* The oldest unfinished connections made room for it. */
+    size_t dropped = closed_oldest_first(fds, N);
+    print_message("tls-alpn-01: %d idle, %d partial, %d stalled open, the handshake done, %zu "
+                  "oldest dropped\n",
+                  TLS_IDLE, TLS_PARTIAL, TLS_STALLED, dropped);
+    assert_true(dropped >= N + 1 - SOLVER_MAX_CONNS);
+
+    for (size_t i = 0; i < TLS_STALLED; i++)
+        SSL_free(ssls[i]);
+    SSL_CTX_free(ctx);
+    for (size_t i = 0; i < N; i++)
+        close(fds[i]);
+    ERR_clear_error();
+    acme_solver_server_stop(s);
+}
+
 static void test_tlsalpn01_stop_with_idle_client(void **state)
 {
     (void)state;
@@ -1051,6 +1342,9 @@ int main(void)
         cmocka_unit_test(test_http01_all_addresses),
         cmocka_unit_test(test_tlsalpn01_cert),
         cmocka_unit_test(test_tlsalpn01_stop_with_idle_client),
+        cmocka_unit_test(test_http01_one_address),
+        cmocka_unit_test(test_http01_flood),
+        cmocka_unit_test(test_tlsalpn01_flood),
     };
     const struct CMUnitTest http[] = {
         cmocka_unit_test(test_http01_get), cmocka_unit_test(test_http01_not_found),
