@@ -719,7 +719,7 @@ static const struct option issue_options[] = {
     {"ca-identity", required_argument, NULL, 2004},
     {"caa-preflight", required_argument, NULL, 2005},
     {"dry-run", optional_argument, NULL, 2006},
-    {"wait-timeout", required_argument, NULL, 2013},
+    {"wait-timeout", required_argument, NULL, 2015},
     {"help", no_argument, NULL, 'h'},
     CLI_COMMON_LONGOPTS,
     CLI_DNS_LONGOPTS,
@@ -930,7 +930,7 @@ static int parse_one(struct issue *is, int ch, char **argv)
     case 2008: is->post_hook = optarg; break;
     case 2009: is->deploy_hook = optarg; break;
     case 2010: break; /* --config: read before parsing */
-    case 2013: {
+    case 2015: {
         char *end = NULL;
         errno = 0;
         unsigned long v = strtoul(optarg, &end, 10);
