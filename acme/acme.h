@@ -177,11 +177,17 @@ struct acme_problem {
     int status;   /* the document's "status" member, 0 if absent */
     struct acme_subproblem *subproblems;
     size_t nsubproblems;
+    size_t subproblems_dropped; /* subproblems beyond the bound, not kept */
+    /* When the CA said to ask again (its Retry-After, any size or an HTTP
+     * date): Unix seconds, or 0 when it did not say.  Set by acme_post() and
+     * the other requests of the client, not by acme_problem_parse(). */
+    long long retry_at;
 };
 
 /*
- * Parse a problem document.  Bounded: at most 100 subproblems are kept and
- * strings longer than 4 KiB are cut.  A body that is not a JSON object with a
+ * Parse a problem document.  Bounded: at most 100 subproblems are kept (the
+ * count of the others in subproblems_dropped) and strings longer than 4 KiB
+ * are cut.  A body that is not a JSON object with a
  * string "type" yields CP_EPROTO; the caller then reports the HTTP status.
  */
 enum cp_code acme_problem_parse(const char *body, size_t len, struct acme_problem *out,
@@ -197,6 +203,10 @@ bool acme_problem_is(const struct acme_problem *p, const char *name);
  * the value is missing or unparsable.  Capped at 86400.
  */
 long acme_retry_after(const char *value, time_t now);
+
+/* The same as a point in time: Unix seconds (`now` for a date in the past),
+ * not capped at a day but at a year ahead; -1 when missing or unparsable. */
+long long acme_retry_at(const char *value, time_t now);
 
 /*
  * An RFC 3339 date-time as ACME objects carry them ("expires", "validated"):

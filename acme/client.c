@@ -127,9 +127,13 @@ static void problem_from(const struct acme_response *r, struct acme_problem *pro
 {
     struct cp_err ignored;
     acme_problem_clear(prob);
-    if (r->body != NULL && acme_problem_parse(r->body, r->body_len, prob, &ignored) == CP_OK)
+    long long at = acme_retry_at(r->retry_after, time(NULL));
+    if (r->body != NULL && acme_problem_parse(r->body, r->body_len, prob, &ignored) == CP_OK) {
+        prob->retry_at = at > 0 ? at : 0;
         return;
+    }
     acme_problem_clear(prob);
+    prob->retry_at = at > 0 ? at : 0;
     char detail[64];
     snprintf(detail, sizeof detail, "HTTP status %ld without a problem document", r->status);
     prob->type = strdup("about:blank");

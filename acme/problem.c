@@ -23,6 +23,7 @@
 #define PROBLEM_MAX_SUB 100
 #define PROBLEM_MAX_STR 4096
 #define RETRY_AFTER_MAX 86400L
+#define RETRY_AT_MAX    (366LL * 86400) /* retry_at: a year ahead at most */
 #define ACME_ERR_PREFIX "urn:ietf:params:acme:error:"
 
 /* ------------------------------------------------------ problem documents */
@@ -128,8 +129,10 @@ enum cp_code acme_problem_parse(const char *body, size_t len, struct acme_proble
         for (size_t i = 0; i < json_array_size(subs); i++)
             if (json_is_object(json_array_get(subs, i)))
                 n++;
-        if (n > PROBLEM_MAX_SUB)
+        if (n > PROBLEM_MAX_SUB) {
+            out->subproblems_dropped = n - PROBLEM_MAX_SUB;
             n = PROBLEM_MAX_SUB;
+        }
         if (n > 0) {
             out->subproblems = calloc(n, sizeof *out->subproblems);
             if (out->subproblems == NULL)
@@ -353,7 +356,8 @@ bool acme_timestamp_parse(const char *s, long long *out)
     return true;
 }
 
-long acme_retry_after(const char *value, time_t now)
+/* Seconds from `now` to what `value` names, at most `cap`; -1 when unusable. */
+static long long retry_delta(const char *value, time_t now, long long cap)
 {
     char buf[64];
     if (value == NULL)
@@ -371,10 +375,10 @@ long acme_retry_after(const char *value, time_t now)
     /* delay-seconds = 1*DIGIT, saturating instead of overflowing. */
     size_t ndigits = strspn(value, "0123456789");
     if (ndigits >= len) {
-        long v = 0;
-        for (size_t i = 0; i < len && v <= RETRY_AFTER_MAX; i++)
+        long long v = 0;
+        for (size_t i = 0; i < len && v <= cap; i++)
             v = v * 10 + (value[i] - '0');
-        return v > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : v;
+        return v > cap ? cap : v;
     }
 
     /* HTTP-date: the longest form ("Wednesday, 09-Nov-94 08:49:37 GMT") is 33 bytes. */
@@ -398,5 +402,16 @@ long acme_retry_after(const char *value, time_t now)
     int64_t delta = date_to_unix(&d) - (int64_t)now;
     if (delta <= 0)
         return 0;
-    return delta > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : (long)delta;
+    return delta > cap ? cap : (long long)delta;
+}
+
+long acme_retry_after(const char *value, time_t now)
+{
+    return (long)retry_delta(value, now, RETRY_AFTER_MAX);
+}
+
+long long acme_retry_at(const char *value, time_t now)
+{
+    long long d = retry_delta(value, now, RETRY_AT_MAX);
+    return d < 0 ? -1 : (long long)now + d;
 }

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 
 #include <stdarg.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,8 +72,32 @@ json_t *cli_problem_json(const struct acme_problem *prob)
         json_array_append_new(subs, json_pack("{s:s?, s:s?, s:s?}", "type", s->type, "detail",
                                               s->detail, "identifier", s->ident_value));
     }
-    return json_pack("{s:s, s:s?, s:i, s:o}", "type", prob->type, "detail", prob->detail, "status",
-                     prob->status, "subproblems", subs ? subs : json_array());
+    json_t *retry = json_null();
+    if (prob->retry_at > 0) {
+        char at[32];
+        long long in = prob->retry_at - (long long)time(NULL);
+        cli_time_str(prob->retry_at, at);
+        retry = json_pack("{s:s, s:I}", "at", at, "in_seconds", (json_int_t)(in > 0 ? in : 0));
+    }
+    return json_pack("{s:s, s:s?, s:i, s:o, s:I, s:o}", "type", prob->type, "detail", prob->detail,
+                     "status", prob->status, "subproblems", subs ? subs : json_array(),
+                     "subproblems_dropped", (json_int_t)prob->subproblems_dropped, "retry_after",
+                     retry ? retry : json_null());
+}
+
+/* "2 d 3 h", "3 h 5 min", "4 min 10 s", "12 s": a wait in words. */
+static void duration_words(long long s, char *out, size_t size)
+{
+    if (s < 0)
+        s = 0;
+    if (s >= 86400)
+        snprintf(out, size, "%lld d %lld h", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(out, size, "%lld h %lld min", s / 3600, s % 3600 / 60);
+    else if (s >= 60)
+        snprintf(out, size, "%lld min %lld s", s / 60, s % 60);
+    else
+        snprintf(out, size, "%lld s", s);
 }
 
 static void print_problem(const struct acme_problem *prob)
@@ -87,6 +112,15 @@ static void print_problem(const struct acme_problem *prob)
         const struct acme_subproblem *s = &prob->subproblems[i];
         cli_log(CLI_LOG_ERR, "  - %s: %s (%s)", s->ident_value ? s->ident_value : "?",
                 s->detail ? s->detail : "", s->type ? s->type : "");
+    }
+    if (prob->subproblems_dropped > 0)
+        cli_log(CLI_LOG_ERR, "  ... and %zu more subproblems, not shown",
+                prob->subproblems_dropped);
+    if (prob->retry_at > 0) {
+        char at[32], in[64];
+        cli_time_str(prob->retry_at, at);
+        duration_words(prob->retry_at - (long long)time(NULL), in, sizeof in);
+        cli_log(CLI_LOG_ERR, "  retry after: %s (in %s), as the CA asks", at, in);
     }
 }
 

@@ -166,6 +166,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             payload = None
         refusal = proxy._record_order(payload)
+        limit = proxy._rate_limit
+        if limit is not None:
+            body = json.dumps({"type": "urn:ietf:params:acme:error:rateLimited",
+                               "detail": "too many new orders recently (ari proxy)",
+                               "status": 429}).encode()
+            self._reply(429, body, [("Content-Type", "application/problem+json"),
+                                    ("Retry-After", limit)])
+            return
         if refusal is not None and isinstance(payload, dict) and "replaces" in payload:
             if refusal == "alreadyReplaced":
                 self._problem(409, "alreadyReplaced",
@@ -204,6 +212,7 @@ class AriProxy:
         self._requests = []
         self._orders = []
         self._refusal = None
+        self._rate_limit = None  # Retry-After of a 429 answer to every newOrder
         self._log_path = log_path
         self.new_order_path = None
         server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -251,6 +260,13 @@ class AriProxy:
     def new_orders(self):
         with self._lock:
             return [json.loads(json.dumps(p)) for p in self._orders]
+
+    def rate_limit_orders(self, retry_after):
+        """Answer every newOrder with 429 rateLimited and this Retry-After value
+        (a str: delay-seconds or an HTTP date), without forwarding it; None
+        forwards again."""
+        with self._lock:
+            self._rate_limit = retry_after
 
     def refuse_replaces(self, problem_type):
         if problem_type not in (None, "alreadyReplaced", "malformed", "unauthorized"):

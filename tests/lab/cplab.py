@@ -891,6 +891,11 @@ class Pebble:
         """Decoded JWS payloads of the newOrder requests (dicts), in order."""
         return self._proxy().new_orders()
 
+    def rate_limit_orders(self, retry_after):
+        """Answer every newOrder with 429 rateLimited and Retry-After: retry_after
+        (delay-seconds or an HTTP date, as a str); None forwards again."""
+        self._proxy().rate_limit_orders(retry_after)
+
     def refuse_replaces(self, problem_type="alreadyReplaced"):
         """Answer newOrders carrying "replaces" with this problem instead of
         forwarding them: "alreadyReplaced" (409), "malformed" or "unauthorized"

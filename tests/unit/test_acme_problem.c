@@ -173,6 +173,7 @@ static void many_subproblems_bounded(void **state)
     struct acme_problem pb;
     assert_int_equal(parse(doc, &pb, NULL), CP_OK);
     assert_int_equal(pb.nsubproblems, 100);
+    assert_int_equal(pb.subproblems_dropped, 50); /* said, not silently lost */
     assert_string_equal(pb.subproblems[0].type, "t0");
     assert_string_equal(pb.subproblems[99].type, "t99");
     acme_problem_clear(&pb);
@@ -296,6 +297,26 @@ static void retry_after_garbage(void **state)
     assert_int_equal(acme_retry_after("Sun Nov 6 08:49:37 1994", now), -1);
 }
 
+static void retry_at_is_not_capped_at_a_day(void **state)
+{
+    (void)state;
+    time_t now = (time_t)1700000000;
+    /* What the CA asked for, as a time: beyond a day too (a week-long limit). */
+    assert_int_equal(acme_retry_at("7200", now), 1700000000LL + 7200);
+    assert_int_equal(acme_retry_at("604800", now), 1700000000LL + 604800);
+    assert_int_equal(acme_retry_at("Sun, 06 Nov 1994 08:50:07 GMT", RFC_DATE), RFC_DATE + 30);
+    assert_int_equal(acme_retry_at("Sun, 13 Nov 1994 08:49:37 GMT", RFC_DATE), RFC_DATE + 604800);
+    /* A date in the past is "now"; a year ahead at most. */
+    assert_int_equal(acme_retry_at("Sat, 05 Nov 1994 08:49:37 GMT", RFC_DATE), RFC_DATE);
+    assert_int_equal(acme_retry_at("99999999999", now), 1700000000LL + 366LL * 86400);
+    assert_int_equal(acme_retry_at("Fri, 31 Dec 9999 23:59:59 GMT", now),
+                     1700000000LL + 366LL * 86400);
+    assert_int_equal(acme_retry_at("soon", now), -1);
+    assert_int_equal(acme_retry_at(NULL, now), -1);
+    /* The wait before an automatic retry stays capped at a day. */
+    assert_int_equal(acme_retry_after("604800", now), 86400);
+}
+
 static void retry_after_imf_fixdate(void **state)
 {
     (void)state;
@@ -400,6 +421,7 @@ int main(void)
         cmocka_unit_test(retry_after_seconds),
         cmocka_unit_test(retry_after_garbage),
         cmocka_unit_test(retry_after_imf_fixdate),
+        cmocka_unit_test(retry_at_is_not_capped_at_a_day),
         cmocka_unit_test(retry_after_rfc850),
         cmocka_unit_test(retry_after_asctime),
         cmocka_unit_test(timestamps),
