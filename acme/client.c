@@ -23,6 +23,7 @@ struct acme_client {
     char *kid;
     unsigned deadline_s;
     unsigned long requests;
+    bool bad_nonce_seen; /* a Replay-Nonce that was not base64url was dropped */
     void (*log)(void *ctx, const char *fmt, ...);
     void *log_ctx;
 };
@@ -141,8 +142,30 @@ static void problem_from(const struct acme_response *r, struct acme_problem *pro
     prob->status = (int)r->status;
 }
 
+/* RFC 8555 §6.5.1: a nonce is base64url; one that is not (or is absurdly
+ * long) is not kept, so that the CA's mistake is reported as the CA's, when
+ * no usable nonce is left, and never as bad input of the user. */
+static bool nonce_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > 1024)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)n[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
 static void take_nonce(struct acme_client *c, struct acme_response *r)
 {
+    if (r->replay_nonce != NULL && !nonce_ok(r->replay_nonce)) {
+        logf_(c, "ignoring a Replay-Nonce that is not base64url");
+        c->bad_nonce_seen = true;
+        return;
+    }
     if (r->replay_nonce != NULL) {
         free(c->nonce);
         c->nonce = r->replay_nonce;
@@ -167,8 +190,8 @@ static enum cp_code fresh_nonce(struct acme_client *c, struct cp_err *err)
     struct acme_response r = {0};
     enum cp_code rc = request(c, "HEAD", c->dir.new_nonce, NULL, &r, err);
     if (rc == CP_OK && c->nonce == NULL)
-        rc = cp_err_set(err, CP_EPROTO, "%s gave no Replay-Nonce (HTTP %ld)", c->dir.new_nonce,
-                        r.status);
+        rc = cp_err_set(err, CP_EPROTO, "%s gave no %sReplay-Nonce (HTTP %ld)", c->dir.new_nonce,
+                        c->bad_nonce_seen ? "usable (base64url) " : "", r.status);
     acme_response_clear(&r);
     return rc;
 }

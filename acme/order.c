@@ -7,6 +7,7 @@
  * hooks).  This file only speaks ACME.
  */
 #include "acme/acme.h"
+#include "acme/solver_int.h"
 #include "acme/client_int.h"
 
 #include <openssl/crypto.h>
@@ -272,8 +273,10 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
         }
         if (strcmp(status, "pending") != 0) {
             set_failed(res, ident, NULL);
+            /* The words first: status points into authz. */
+            rc = cp_err_set(err, CP_ECHALLENGE, "the authorization for %s is %s", ident, status);
             json_decref(authz);
-            return cp_err_set(err, CP_ECHALLENGE, "the authorization for %s is %s", ident, status);
+            return rc;
         }
 
         const json_t *chal = NULL;
@@ -292,6 +295,17 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
                               ident);
         }
         const char *token = jstr(chal, "token"), *curl = jstr(chal, "url");
+        /* RFC 8555 §8.1: a token is base64url; it becomes a file name and a
+         * URL path, so anything else is the CA breaking the protocol. */
+        if (token != NULL && !acme_token_valid(token)) {
+            /* The words first: the token points into authz. */
+            rc = cp_err_set(err, CP_EPROTO,
+                            "the CA sent a %s challenge for %s whose token is not 1 to %d "
+                            "base64url characters (\"%.40s\"): refusing it",
+                            type, ident, SOLVER_MAX_TOKEN, token);
+            json_decref(authz);
+            return rc;
+        }
         if (token == NULL || curl == NULL) {
             json_decref(authz);
             return cp_err_set(err, CP_EPROTO, "a %s challenge for %s lacks token or url", type,

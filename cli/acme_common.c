@@ -136,8 +136,8 @@ int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_p
     case CP_ECA: return CLI_EXIT_CA;
     case CP_ECHALLENGE: return CLI_EXIT_CHALLENGE;
     case CP_ENET:
-    case CP_ETIMEOUT:
-    case CP_EPROTO: return CLI_EXIT_NETWORK;
+    case CP_ETIMEOUT: return CLI_EXIT_NETWORK;
+    case CP_EPROTO: return CLI_EXIT_PROTOCOL;
     case CP_EINVAL: return CLI_EXIT_USAGE;
     case CP_EIO: return CLI_EXIT_IO;
     case CP_EUNSAFE: return CLI_EXIT_UNSAFE;

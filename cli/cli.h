@@ -29,6 +29,8 @@ enum cli_exit {
     CLI_EXIT_UNAVAILABLE = 69, /* a needed local service is unusable, e.g. DNS set-up */
     CLI_EXIT_SOFTWARE = 70,    /* internal error: a bug */
     CLI_EXIT_IO = 74,          /* a local file could not be read or written */
+    CLI_EXIT_PROTOCOL = 76,    /* the CA broke the protocol: unreadable or impossible answers
+                                  (EX_PROTOCOL); not the user's fault */
     CLI_EXIT_UNSAFE = 77,      /* the state directory is not safe to use: another owner, open
                                   to group/others, or a symlink where none belongs (EX_NOPERM) */
     CLI_EXIT_LOCKED = 75,      /* another run holds the state directory's lock (EX_TEMPFAIL) */

@@ -17,6 +17,17 @@ static void usage(FILE *f)
           "  renew                     renew every certificate that is due (for timers)\n"
           "  list                      certificates, expiry, next renewal, last result\n"
           "\n"
+          "exit status (whose fault it is):\n"
+          "  0  done            1  refused by CAA (renew: a certificate failed)\n"
+          "  2  CAA look-up failed on DNS          3  the CA refused (its problem shown)\n"
+          "  4  a challenge failed                 5  the CA unreachable, or a wait ran out\n"
+          "  6  a hook failed (certificate stored) 64 your command line (usage)\n"
+          "  69 DNS set-up unusable                70 a bug in certpilot\n"
+          "  74 a local file cannot be read/written\n"
+          "  75 another run holds the lock         76 the CA broke the protocol\n"
+          "  77 state directory unsafe (owner, mode, symlink)\n"
+          "  78 missing set-up (no account, unreadable config)\n"
+          "\n"
           "Run 'certpilot <command> --help' for a command's options; 'man certpilot' for more.\n",
           f);
 }

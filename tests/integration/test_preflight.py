@@ -58,7 +58,8 @@ PREFLIGHT_LINE = (r"(?m)^certpilot: CAA preflight: %d identifiers?, \d+ DNS quer
                   r"\d+(\.\d+)? ms$")
 RECHECK_LINE = "certpilot: CAA recheck before finalize:"
 RESULT_KEYS = {"identifier", "wildcard", "status", "relevant_name", "alias_target", "records",
-               "problem", "explanation", "fix", "lookups", "method", "allowed_methods"}
+               "problem", "explanation", "fix", "warning", "lookups", "method",
+               "allowed_methods"}
 
 
 def caa_deny_detail(ident, name):
@@ -273,8 +274,13 @@ class PreflightCase(unittest.TestCase):
                 self.assertEqual(set(rec), {"name", "flags", "tag", "value", "verdict"})
             self.assertTrue(r["lookups"])
             for lookup in r["lookups"]:
-                self.assertEqual(set(lookup), {"name", "answer", "rcode", "alias_target",
-                                               "records"})
+                # "ede" only on a failed lookup whose answer carried an
+                # Extended DNS Error (RFC 8914).
+                self.assertEqual(set(lookup) - {"ede"}, {"name", "answer", "rcode",
+                                                         "alias_target", "records"})
+                if "ede" in lookup:
+                    self.assertEqual(lookup["answer"], "rcode")
+                    self.assertEqual(set(lookup["ede"]), {"code", "summary", "text"})
 
     def assert_refused_doc(self, doc, names, outcome="caa_refused", stage="preflight",
                            method="http-01"):

@@ -190,9 +190,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _forward(self, body):
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
-        status, out_headers, out_body = self.server.proxy._pebble(
+        proxy = self.server.proxy
+        status, out_headers, out_body = proxy._pebble(
             self.command, self.path, body if self.command == "POST" else None, self._host(),
             headers)
+        with proxy._lock:
+            token, nonce = proxy._token, proxy._nonce
+        if token is not None and b'"challenges"' in out_body:
+            doc = json.loads(out_body)
+            for chal in doc.get("challenges", []):
+                chal["token"] = token
+            out_body = json.dumps(doc).encode()
+        if nonce is not None:
+            out_headers = [(k, nonce if k.lower() == "replay-nonce" else v)
+                           for k, v in out_headers]
         self._reply(status, out_body, out_headers)
 
 
@@ -213,6 +224,8 @@ class AriProxy:
         self._orders = []
         self._refusal = None
         self._rate_limit = None  # Retry-After of a 429 answer to every newOrder
+        self._token = None  # every challenge's token in authorizations, when set
+        self._nonce = None  # every Replay-Nonce, when set
         self._log_path = log_path
         self.new_order_path = None
         server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -267,6 +280,13 @@ class AriProxy:
         forwards again."""
         with self._lock:
             self._rate_limit = retry_after
+
+    def break_protocol(self, token=None, nonce=None):
+        """Be a CA that breaks RFC 8555: give every challenge of every
+        authorization this token, and/or send this Replay-Nonce on every
+        answer (None: as Pebble sent them)."""
+        with self._lock:
+            self._token, self._nonce = token, nonce
 
     def refuse_replaces(self, problem_type):
         if problem_type not in (None, "alreadyReplaced", "malformed", "unauthorized"):

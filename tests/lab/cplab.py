@@ -896,6 +896,11 @@ class Pebble:
         (delay-seconds or an HTTP date, as a str); None forwards again."""
         self._proxy().rate_limit_orders(retry_after)
 
+    def break_protocol(self, token=None, nonce=None):
+        """Through the ARI proxy: every challenge token, and/or every Replay-Nonce,
+        replaced by these values (None restores Pebble's)."""
+        self._proxy().break_protocol(token, nonce)
+
     def refuse_replaces(self, problem_type="alreadyReplaced"):
         """Answer newOrders carrying "replaces" with this problem instead of
         forwarding them: "alreadyReplaced" (409), "malformed" or "unauthorized"

@@ -1,8 +1,13 @@
 #!/usr/bin/python3
-"""When the CA says to come back later (issue 13, item 5): a rateLimited
-answer with a Retry-After longer than certpilot waits by itself (60 s), or
-given as an HTTP date, is shown as a time and a duration, in text and in
---json.  The lab's ARI proxy in front of Pebble answers newOrder with 429.
+"""A CA that refuses for a while or breaks the protocol, played by the lab's
+ARI proxy in front of Pebble (issue 13, items 5 and 6).
+
+- rateLimited with a Retry-After longer than certpilot waits by itself
+  (60 s), or given as an HTTP date: shown as a time and a duration, in text
+  and in --json.
+- A challenge token that is not base64url, a Replay-Nonce that is not
+  base64url: the CA is at fault, so the exit status is 76 (protocol), never
+  64 (the user's usage error), and nothing is written under the webroot.
 """
 
 import email.utils
@@ -44,6 +49,7 @@ class RateLimited(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="cptest-")
         self.addCleanup(self.tmp.cleanup)
         self.addCleanup(self.pebble.rate_limit_orders, None)
+        self.addCleanup(self.pebble.break_protocol)
 
     def issue(self, name, *extra, expect):
         argv = [CERTPILOT, "issue", "--agree-tos", "-d", name, "--standalone", "--http-port",
@@ -84,6 +90,32 @@ class RateLimited(unittest.TestCase):
         proc = self.issue("rl3.example.test", "--json", expect=3)
         self.assertIsNone(json.loads(proc.stdout)["problem"]["retry_after"])
         self.assertNotIn("retry after", proc.stderr)
+
+
+    def test_malformed_token_is_the_cas_fault(self):
+        for token in ("../../etc/passwd", "tok en", "x" * 300):
+            with self.subTest(token=token[:20]):
+                self.pebble.break_protocol(token=token)
+                webroot = os.path.join(self.tmp.name, "webroot")
+                os.makedirs(webroot, exist_ok=True)
+                argv_extra = ("--webroot", webroot)
+                proc = self.issue_with("tok.example.test", argv_extra, expect=76)
+                self.assertIn("whose token is not 1 to 256 base64url characters", proc.stderr)
+                self.assertEqual(os.listdir(webroot), [])
+
+    def test_nonce_that_is_not_base64url(self):
+        self.pebble.break_protocol(nonce="not a nonce!")
+        proc = self.issue("nonce.example.test", expect=76)
+        self.assertIn("gave no usable (base64url) Replay-Nonce", proc.stderr)
+
+    def issue_with(self, name, solver, expect):
+        argv = [CERTPILOT, "issue", "--agree-tos", "-d", name] + list(solver) + [
+            "--server", self.pebble.ari_directory_url, "--ca-bundle", self.pebble.ca_bundle,
+            "--state-dir", os.path.join(self.tmp.name, "state")]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, expect, "stdout:\n%s\nstderr:\n%s"
+                         % (proc.stdout, proc.stderr))
+        return proc
 
 
 if __name__ == "__main__":
