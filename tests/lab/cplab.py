@@ -756,6 +756,10 @@ class Pebble:
     validity (seconds) sets Pebble's certificateValidityPeriod: short-lived
     certificates for renewal tests (notAfter - notBefore = validity - 1 s).
 
+    CPLAB_PEBBLE_AUTHZREUSE in the test's environment overrides
+    PEBBLE_AUTHZREUSE for every Pebble (100: reuse whenever possible), to
+    check that no test depends on Pebble's draw; see tests/lab/README.md.
+
     ari=True puts an ARI proxy in front (tests/lab/ari_proxy.py): use
     ari_directory_url as the client's server; it adds renewalInfo to the
     directory, answers it with set_renewal_window(), records the cert IDs
@@ -806,6 +810,11 @@ class Pebble:
             }, **extra)}, f, indent=2)
         pebble_env = dict(BASE_ENV, PEBBLE_VA_NOSLEEP="1")
         pebble_env.update(env or {})
+        if os.environ.get("CPLAB_PEBBLE_AUTHZREUSE"):
+            # Overrides what the test chose, for every Pebble: 100 makes Pebble
+            # reuse every valid authorization it can, as it does by chance
+            # about 1 time in 100 even with PEBBLE_AUTHZREUSE=0 (README.md).
+            pebble_env["PEBBLE_AUTHZREUSE"] = os.environ["CPLAB_PEBBLE_AUTHZREUSE"]
         proc, self.log = lab._spawn("pebble-%d" % listen, [
             "pebble", "-config", config, "-dnsserver", self.dns_server], env=pebble_env)
         self._opener = urllib.request.build_opener(
