@@ -766,6 +766,7 @@ class Pebble:
     asked for (ari_requests()) and the newOrder payloads (ari_new_orders()),
     and passes everything else to Pebble.  Accounts made through
     directory_url are not known through ari_directory_url (other kid).
+    The proxy can also refuse nonces on a fixed pattern (reject_nonces()).
 
     Attributes: directory_url, management_url, ca_bundle, log (Pebble's
     stdout: request lines like "POST /order-plz"), challtestsrv_url,
@@ -889,6 +890,18 @@ class Pebble:
         forwarding them: "alreadyReplaced" (409), "malformed" or "unauthorized"
         (400, detail naming the field); None forwards again."""
         self._proxy().refuse_replaces(problem_type)
+
+    def reject_nonces(self, every):
+        """Answer the next POST through the proxy and every `every`-th one after
+        it with badNonce (a fresh nonce in Replay-Nonce) instead of forwarding
+        it; 0 stops.  Deterministic,
+        unlike PEBBLE_WFE_NONCEREJECT: with every=2 each signed request of a
+        client that retries at once is refused exactly once."""
+        self._proxy().reject_nonces(every)
+
+    def rejected_nonces(self):
+        """How many POSTs the proxy has answered with badNonce (reject_nonces())."""
+        return self._proxy().rejected_nonces()
 
 
 # --- selfcheck -------------------------------------------------------------
