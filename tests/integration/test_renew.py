@@ -66,6 +66,13 @@ if [ -n "${3-}" ]; then sleep "$3"; fi
 printf '%s\tend\t%s\t%s\n' "$label" "$(date +%s.%N)" "$$" >>"$log"
 """
 
+# waiter.sh LOG LABEL FILE: says so, then waits until FILE exists (a lock
+# holder that lets go when the test says, not after a guessed time).
+WAITER_SH = r"""#!/bin/sh
+printf '%s\tstart\t%s\t%s\n' "$2" "$(date +%s.%N)" "$$" >>"$1"
+while [ ! -e "$3" ]; do sleep 0.05; done
+"""
+
 # sleeper.sh LOG LABEL: says so, then becomes `sleep 60` (same PID).
 SLEEPER_SH = r"""#!/bin/sh
 printf '%s\tstart\t%s\t%s\n' "$2" "$(date +%s.%N)" "$$" >>"$1"
@@ -328,6 +335,19 @@ class RenewCase(unittest.TestCase):
             out.append((f[0], f[1], float(f[2]), int(f[3]), f[4] if len(f) > 4 else None,
                         f[5] if len(f) > 5 else None))
         return out
+
+    def waiter(self, label):
+        """A pre-hook that holds the run (and its lock) until release() is called;
+        (hook command, release)."""
+        path = os.path.join(self.tmp.name, "waiter.sh")
+        if not os.path.exists(path):
+            write(path, WAITER_SH, 0o755)
+        go = os.path.join(self.tmp.name, "release-" + label)
+
+        def release():
+            write(go, "")
+        self.addCleanup(release)  # never leave a run waiting
+        return "%s %s %s %s" % (path, self.hook_log, label, go), release
 
     def wait_for(self, what, predicate, timeout=30):
         deadline = time.monotonic() + timeout
@@ -600,8 +620,13 @@ class Renew(RenewCase):
         self.assert_pair(c)
 
         # --lock-timeout 0: the second gives up at once, naming the lock and its holder.
+        # The first holds the lock until the test releases it.
         os.unlink(self.hook_log)
-        first = start("C")
+        holder, release = self.waiter("pre-C")
+        first = subprocess.Popen([CERTPILOT, "renew", "--state-dir", self.state,
+                                  "--force-renewal", "--pre-hook", holder],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=self.run_env())
         try:
             self.wait_for("the first run's pre-hook",
                           lambda: any(l[0] == "pre-C" for l in self.hook_lines()))
@@ -614,6 +639,7 @@ class Renew(RenewCase):
             self.assertIn(str(first.pid), proc.stderr)  # who holds it
             self.assertIsNone(first.poll(), "the first run ended too early for the test")
         finally:
+            release()
             out = first.communicate(timeout=120)
         self.assertEqual(first.returncode, 0, out)
         self.assertNotIn("never", [l[0] for l in self.hook_lines()])
@@ -626,8 +652,9 @@ class Renew(RenewCase):
         # CLOCK_MONOTONIC (Python's time.monotonic() on Linux), where that
         # mistake would give up after ~0.5 s.
         self.issue("waits.example.test")
+        holder, release = self.waiter("holder")  # the lock is held until release()
         argv = [CERTPILOT, "renew", "--state-dir", self.state, "--force-renewal",
-                "--pre-hook", "%s %s holder 6" % (self.hook, self.hook_log)]
+                "--pre-hook", holder]
         first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, env=self.run_env())
         try:
@@ -641,6 +668,7 @@ class Renew(RenewCase):
                 elapsed.append(time.monotonic() - t0)
             self.assertIsNone(first.poll())
         finally:
+            release()
             first.communicate(timeout=120)
         for e in elapsed:
             self.assertGreaterEqual(e, 0.95, elapsed)
@@ -981,9 +1009,13 @@ class Renew(RenewCase):
 
 
 class ShortLived(RenewCase):
-    """Pebble issuing 10-second certificates: renewed once two thirds are gone."""
+    """Pebble issuing 30-second certificates: renewed once two thirds are gone.
 
-    validity = 10
+    The renewed certificate is checked to be not due before a third of its
+    life is gone: with 30 s that leaves the renewal about 18 s (10 s left
+    about 5 s, too little for a loaded machine)."""
+
+    validity = 30
 
     def not_before_after(self, name):
         out = openssl("x509", "-in", os.path.join(self.live(name), "cert.pem"), "-noout",
