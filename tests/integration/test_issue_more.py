@@ -27,6 +27,7 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -324,6 +325,12 @@ if [ "$1" = deploy_challenge ]; then
 fi
 exit 0
 """ % {"marker": marker})
+        # The second run must reach the dns hook: with the account that has just
+        # validated the name, Pebble 2.4 hands the new order that authorization
+        # about 1 time in 100 even with PEBBLE_AUTHZREUSE=0 (tests/lab/README.md),
+        # and the run ends without a challenge.  So it registers an account of
+        # its own (--agree-tos), which has validated nothing.
+        shutil.rmtree(os.path.join(self.state, "accounts"))
         # The hook outlives certpilot's SIGKILL: as subreaper the test gets it
         # as a child, kills its whole process group and reaps it.
         set_subreaper(True)

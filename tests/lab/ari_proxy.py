@@ -25,6 +25,14 @@ can see that "replaces" went on the wire.  refuse_replaces(type) makes the
 proxy itself answer a newOrder that carries "replaces" with that problem
 (alreadyReplaced 409, or malformed 400 naming the field), as a CA with ARI
 would, without forwarding it.
+
+reject_nonces(every) makes the proxy answer the first POST and then every
+`every`-th one with badNonce (400, with a fresh nonce from Pebble in
+Replay-Nonce) instead of forwarding it: with every=2 a client that sends one
+request at a time and retries at once has each signed request refused once,
+then accepted.
+Unlike Pebble's PEBBLE_WFE_NONCEREJECT, which draws for every request, the
+outcome does not depend on chance (rejected_nonces() counts them).
 """
 
 import base64
@@ -119,7 +127,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             body = self._body()
             path = urllib.parse.urlsplit(self.path).path
-            if self.command == "GET" and path == proxy.dir_path:
+            if self.command == "POST" and proxy._reject_this_post():
+                self._bad_nonce()
+            elif self.command == "GET" and path == proxy.dir_path:
                 self._directory()
             elif self.command == "GET" and path.startswith("/renewalInfo/"):
                 self._renewal_info(path[len("/renewalInfo/"):])
@@ -144,6 +154,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         directory["renewalInfo"] = "https://%s/renewalInfo" % self._host()
         self._reply(200, json.dumps(directory, indent=2).encode(),
                     [("Content-Type", "application/json")])
+
+    def _bad_nonce(self):
+        """RFC 8555 §6.5: badNonce, with a fresh nonce (Pebble's) to retry with."""
+        proxy = self.server.proxy
+        status, headers, _ = proxy._pebble("HEAD", proxy.new_nonce_path, None, self._host(), {})
+        nonce = [v for k, v in headers if k.lower() == "replay-nonce"]
+        if status not in (200, 204) or not nonce:
+            raise ValueError("no nonce from Pebble (HTTP %d)" % status)
+        body = json.dumps({"type": "urn:ietf:params:acme:error:badNonce",
+                           "detail": "ari proxy: nonce refused on purpose (reject_nonces)",
+                           "status": 400}).encode()
+        self._reply(400, body, [("Content-Type", "application/problem+json"),
+                                ("Replay-Nonce", nonce[0])])
 
     def _renewal_info(self, cert_id):
         answer = self.server.proxy._window_for(cert_id)
@@ -226,8 +249,10 @@ class AriProxy:
         self._rate_limit = None  # Retry-After of a 429 answer to every newOrder
         self._token = None  # every challenge's token in authorizations, when set
         self._nonce = None  # every Replay-Nonce, when set
+        self._reject_every = 0
+        self._posts = self._rejected = 0
         self._log_path = log_path
-        self.new_order_path = None
+        self.new_order_path = self.new_nonce_path = None
         server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_tls.load_cert_chain(cert, key)
         self._server = _Server(("127.0.0.1", port), _Handler)
@@ -241,7 +266,9 @@ class AriProxy:
                                        "%s:%d" % (self.pebble_host, self.pebble_port), {})
         if status != 200:
             raise RuntimeError("Pebble's directory answered HTTP %d" % status)
-        self.new_order_path = urllib.parse.urlsplit(json.loads(body)["newOrder"]).path
+        directory = json.loads(body)
+        self.new_order_path = urllib.parse.urlsplit(directory["newOrder"]).path
+        self.new_nonce_path = urllib.parse.urlsplit(directory["newNonce"]).path
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.1},
                                         name="ari-proxy-%d" % self.port, daemon=True)
@@ -294,7 +321,29 @@ class AriProxy:
         with self._lock:
             self._refusal = problem_type
 
+    def reject_nonces(self, every):
+        """From now on answer the next POST and every `every`-th one after it
+        with badNonce; 0 forwards all."""
+        if not isinstance(every, int) or every < 0 or every == 1:
+            raise ValueError("every: 0 (off) or an int >= 2 (1 would refuse every retry)")
+        with self._lock:
+            self._reject_every, self._posts = every, 0
+
+    def rejected_nonces(self):
+        """How many POSTs reject_nonces() has answered with badNonce so far."""
+        with self._lock:
+            return self._rejected
+
     # -- internals
+
+    def _reject_this_post(self):
+        with self._lock:
+            if not self._reject_every:
+                return False
+            reject = self._posts % self._reject_every == 0  # the 1st, every+1-th, ...
+            self._posts += 1
+            self._rejected += reject
+            return reject
 
     def _window_for(self, cert_id):
         with self._lock:

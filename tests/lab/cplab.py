@@ -772,12 +772,17 @@ class Pebble:
     validity (seconds) sets Pebble's certificateValidityPeriod: short-lived
     certificates for renewal tests (notAfter - notBefore = validity - 1 s).
 
+    CPLAB_PEBBLE_AUTHZREUSE in the test's environment overrides
+    PEBBLE_AUTHZREUSE for every Pebble (100: reuse whenever possible), to
+    check that no test depends on Pebble's draw; see tests/lab/README.md.
+
     ari=True puts an ARI proxy in front (tests/lab/ari_proxy.py): use
     ari_directory_url as the client's server; it adds renewalInfo to the
     directory, answers it with set_renewal_window(), records the cert IDs
     asked for (ari_requests()) and the newOrder payloads (ari_new_orders()),
     and passes everything else to Pebble.  Accounts made through
     directory_url are not known through ari_directory_url (other kid).
+    The proxy can also refuse nonces on a fixed pattern (reject_nonces()).
 
     Attributes: directory_url, management_url, ca_bundle, log (Pebble's
     stdout: request lines like "POST /order-plz"), challtestsrv_url,
@@ -822,6 +827,11 @@ class Pebble:
             }, **extra)}, f, indent=2)
         pebble_env = dict(BASE_ENV, PEBBLE_VA_NOSLEEP="1")
         pebble_env.update(env or {})
+        if os.environ.get("CPLAB_PEBBLE_AUTHZREUSE"):
+            # Overrides what the test chose, for every Pebble: 100 makes Pebble
+            # reuse every valid authorization it can, as it does by chance
+            # about 1 time in 100 even with PEBBLE_AUTHZREUSE=0 (README.md).
+            pebble_env["PEBBLE_AUTHZREUSE"] = os.environ["CPLAB_PEBBLE_AUTHZREUSE"]
         proc, self.log = lab._spawn("pebble-%d" % listen, [
             "pebble", "-config", config, "-dnsserver", self.dns_server], env=pebble_env)
         self._opener = urllib.request.build_opener(
@@ -906,6 +916,18 @@ class Pebble:
         forwarding them: "alreadyReplaced" (409), "malformed" or "unauthorized"
         (400, detail naming the field); None forwards again."""
         self._proxy().refuse_replaces(problem_type)
+
+    def reject_nonces(self, every):
+        """Answer the next POST through the proxy and every `every`-th one after
+        it with badNonce (a fresh nonce in Replay-Nonce) instead of forwarding
+        it; 0 stops.  Deterministic,
+        unlike PEBBLE_WFE_NONCEREJECT: with every=2 each signed request of a
+        client that retries at once is refused exactly once."""
+        self._proxy().reject_nonces(every)
+
+    def rejected_nonces(self):
+        """How many POSTs the proxy has answered with badNonce (reject_nonces())."""
+        return self._proxy().rejected_nonces()
 
 
 # --- selfcheck -------------------------------------------------------------
