@@ -202,6 +202,11 @@ bool acme_problem_is(const struct acme_problem *p, const char *name);
  * `now`.  Returns the wait in seconds (0 for a date in the past), or -1 when
  * the value is missing or unparsable.  Capped at 86400.
  */
+/* "scheme://host:port" of an absolute URL, lower case, the port explicit
+ * (the scheme's default when absent), into `out`; false when `url` is not an
+ * absolute URL or it does not fit. */
+bool acme_url_origin(const char *url, char *out, size_t size);
+
 long acme_retry_after(const char *value, time_t now);
 
 /* The same as a point in time: Unix seconds (`now` for a date in the past),

@@ -14,6 +14,9 @@
 #define RETRY_AFTER_MAX_S  60 /* longer waits are reported, not slept through */
 #define DEFAULT_DEADLINE_S 300
 
+#define ORIGINS_MAX 8
+#define ORIGIN_LEN  300
+
 struct acme_client {
     struct acme_http *http;
     struct acme_directory dir;
@@ -23,6 +26,11 @@ struct acme_client {
     char *kid;
     unsigned deadline_s;
     unsigned long requests;
+    /* The CA's origins: its directory's and those of the URLs the directory
+     * names; every request goes to one of them (RFC 8555 does not let a CA
+     * send the client elsewhere, and a signed POST must not leave the CA). */
+    char origins[ORIGINS_MAX][ORIGIN_LEN];
+    size_t norigins;
     bool bad_nonce_seen; /* a Replay-Nonce that was not base64url was dropped */
     void (*log)(void *ctx, const char *fmt, ...);
     void *log_ctx;
@@ -173,9 +181,33 @@ static void take_nonce(struct acme_client *c, struct acme_response *r)
     }
 }
 
+static void add_origin(struct acme_client *c, const char *url)
+{
+    char o[ORIGIN_LEN];
+    if (url == NULL || !acme_url_origin(url, o, sizeof o))
+        return;
+    for (size_t i = 0; i < c->norigins; i++)
+        if (strcmp(c->origins[i], o) == 0)
+            return;
+    if (c->norigins < ORIGINS_MAX)
+        memcpy(c->origins[c->norigins++], o, strlen(o) + 1);
+}
+
 static enum cp_code request(struct acme_client *c, const char *method, const char *url,
                             const char *body, struct acme_response *r, struct cp_err *err)
 {
+    if (c->norigins > 0) {
+        char o[ORIGIN_LEN];
+        bool known = false;
+        if (acme_url_origin(url, o, sizeof o))
+            for (size_t i = 0; i < c->norigins && !known; i++)
+                known = strcmp(c->origins[i], o) == 0;
+        if (!known)
+            return cp_err_set(err, CP_EPROTO,
+                              "refusing %s %s: the CA sent a URL outside its own origins (its "
+                              "directory %s names no resource there); nothing was sent to it",
+                              method, url, c->directory_url);
+    }
     c->requests++;
     enum cp_code rc = acme_http_request(c->http, method, url, body, r, err);
     if (rc == CP_OK)
@@ -229,6 +261,11 @@ enum cp_code acme_client_new(const struct acme_client_opts *o, struct acme_clien
     rc = parse_directory(c->directory_url, &r, &c->dir, err);
     if (rc != CP_OK)
         goto fail;
+    add_origin(c, c->directory_url);
+    const char *named[] = {c->dir.new_nonce,   c->dir.new_account, c->dir.new_order,
+                           c->dir.revoke_cert, c->dir.key_change,  c->dir.renewal_info};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        add_origin(c, named[i]);
     acme_response_clear(&r);
     *out = c;
     return CP_OK;

@@ -404,6 +404,29 @@ void acme_response_clear(struct acme_response *r)
 
 /* ---------------------------------------------------------------- request */
 
+bool acme_url_origin(const char *url, char *out, size_t size)
+{
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    bool ok = false;
+    CURLU *u = curl_url();
+
+    if (u != NULL && url != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        int n = snprintf(out, size, "%s://%s:%s", scheme, host, port);
+        ok = n > 0 && (size_t)n < size;
+        for (char *p = out; ok && *p != '\0'; p++) /* scheme and host compare caselessly */
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+    }
+    curl_free(port);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ok;
+}
+
 /* RFC 8555 §6.1: HTTPS only; http is let through to loopback test servers. */
 static enum cp_code check_url(const char *url, struct cp_err *err)
 {

@@ -108,6 +108,18 @@ class RateLimited(unittest.TestCase):
         proc = self.issue("nonce.example.test", expect=76)
         self.assertIn("gave no usable (base64url) Replay-Nonce", proc.stderr)
 
+    def test_url_outside_the_cas_origins_is_not_requested(self):
+        self.pebble.break_protocol(foreign_urls=True)
+        proc = self.issue("origin.example.test", expect=76)
+        m = re.search(r"refusing POST (https://\S+): the CA sent a URL outside its own origins",
+                      proc.stderr)
+        self.assertIsNotNone(m, proc.stderr)
+        self.assertTrue(m.group(1).startswith("https://127.0.0.1:%d/" % self.pebble_port()))
+        self.assertIn("nothing was sent to it", proc.stderr)
+
+    def pebble_port(self):
+        return int(self.pebble.directory_url.split(":")[2].split("/")[0])
+
     def issue_with(self, name, solver, expect):
         argv = [CERTPILOT, "issue", "--agree-tos", "-d", name] + list(solver) + [
             "--server", self.pebble.ari_directory_url, "--ca-bundle", self.pebble.ca_bundle,

@@ -218,7 +218,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.command, self.path, body if self.command == "POST" else None, self._host(),
             headers)
         with proxy._lock:
-            token, nonce = proxy._token, proxy._nonce
+            token, nonce, foreign = proxy._token, proxy._nonce, proxy._foreign
+        if foreign and b'"authorizations"' in out_body:
+            # URLs of another origin (Pebble's own port) in the order.
+            doc = json.loads(out_body)
+            pebble = "https://%s:%d" % (proxy.pebble_host, proxy.pebble_port)
+            doc["authorizations"] = [pebble + urllib.parse.urlsplit(u).path
+                                     for u in doc["authorizations"]]
+            out_body = json.dumps(doc).encode()
         if token is not None and b'"challenges"' in out_body:
             doc = json.loads(out_body)
             for chal in doc.get("challenges", []):
@@ -248,6 +255,7 @@ class AriProxy:
         self._refusal = None
         self._rate_limit = None  # Retry-After of a 429 answer to every newOrder
         self._token = None  # every challenge's token in authorizations, when set
+        self._foreign = False  # orders name authorizations at Pebble's own origin
         self._nonce = None  # every Replay-Nonce, when set
         self._reject_every = 0
         self._posts = self._rejected = 0
@@ -308,12 +316,13 @@ class AriProxy:
         with self._lock:
             self._rate_limit = retry_after
 
-    def break_protocol(self, token=None, nonce=None):
+    def break_protocol(self, token=None, nonce=None, foreign_urls=False):
         """Be a CA that breaks RFC 8555: give every challenge of every
         authorization this token, and/or send this Replay-Nonce on every
-        answer (None: as Pebble sent them)."""
+        answer (None: as Pebble sent them); foreign_urls: name an order's
+        authorizations at another origin (Pebble's own port)."""
         with self._lock:
-            self._token, self._nonce = token, nonce
+            self._token, self._nonce, self._foreign = token, nonce, foreign_urls
 
     def refuse_replaces(self, problem_type):
         if problem_type not in (None, "alreadyReplaced", "malformed", "unauthorized"):

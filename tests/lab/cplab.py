@@ -906,10 +906,11 @@ class Pebble:
         (delay-seconds or an HTTP date, as a str); None forwards again."""
         self._proxy().rate_limit_orders(retry_after)
 
-    def break_protocol(self, token=None, nonce=None):
+    def break_protocol(self, token=None, nonce=None, foreign_urls=False):
         """Through the ARI proxy: every challenge token, and/or every Replay-Nonce,
-        replaced by these values (None restores Pebble's)."""
-        self._proxy().break_protocol(token, nonce)
+        replaced by these values (None restores Pebble's); foreign_urls: orders
+        name their authorizations at Pebble's own origin."""
+        self._proxy().break_protocol(token, nonce, foreign_urls)
 
     def refuse_replaces(self, problem_type="alreadyReplaced"):
         """Answer newOrders carrying "replaces" with this problem instead of

@@ -253,6 +253,27 @@ static void bad_ca_bundle(void **state)
     assert_null(h);
 }
 
+static void url_origins(void **state)
+{
+    (void)state;
+    char o[64];
+    assert_true(acme_url_origin("https://ACME.Example.org/dir", o, sizeof o));
+    assert_string_equal(o, "https://acme.example.org:443");
+    assert_true(acme_url_origin("https://acme.example.org:443/acme/new-order", o, sizeof o));
+    assert_string_equal(o, "https://acme.example.org:443");
+    assert_true(acme_url_origin("https://127.0.0.1:14000/dir", o, sizeof o));
+    assert_string_equal(o, "https://127.0.0.1:14000");
+    assert_true(acme_url_origin("http://[::1]/x", o, sizeof o));
+    assert_string_equal(o, "http://[::1]:80");
+    /* A user part does not change where the request goes; the origin ignores it. */
+    assert_true(acme_url_origin("https://user@acme.example.org/x", o, sizeof o));
+    assert_string_equal(o, "https://acme.example.org:443");
+    assert_false(acme_url_origin("/relative/path", o, sizeof o));
+    assert_false(acme_url_origin(NULL, o, sizeof o));
+    char tiny[8];
+    assert_false(acme_url_origin("https://acme.example.org/dir", tiny, sizeof tiny));
+}
+
 static void response_clear_everything(void **state)
 {
     (void)state;
@@ -291,6 +312,7 @@ int main(void)
         cmocka_unit_test(plain_http_only_to_loopback),
         cmocka_unit_test(bad_ca_bundle),
         cmocka_unit_test(response_clear_everything),
+        cmocka_unit_test(url_origins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
