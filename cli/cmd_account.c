@@ -4,19 +4,56 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/file.h"
 
 #define CONTACTS_MAX 8
 
 static void usage(FILE *f)
 {
     fputs("usage: certpilot account register [--email ADDR]... --agree-tos\n"
-          "                                  [--eab-kid ID --eab-hmac-key KEY] [common options]\n"
+          "                                  [--eab-kid ID [--eab-hmac-key KEY |\n"
+          "                                   --eab-hmac-key-file FILE]] [common options]\n"
           "       certpilot account show [common options]\n"
           "common options: --server URL|letsencrypt|letsencrypt-staging  --ca-bundle FILE\n"
-          "                --state-dir DIR  -v/--verbose  --json\n",
+          "                --state-dir DIR  -v/--verbose  --json\n"
+          "The EAB MAC key can also come from the environment variable "
+          "CERTPILOT_EAB_HMAC_KEY,\n"
+          "or a file (first line), so that it does not show in the process list.\n",
           f);
+}
+
+#define EAB_KEY_FILE_MAX 4096
+
+/* The first line of `path`, without the line end and trailing blanks, into
+ * *out (heap; the caller cleanses and frees it). */
+static int read_key_file(const char *path, char **out)
+{
+    struct cp_err err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    if (cp_file_read(path, EAB_KEY_FILE_MAX, &text, &len, &err) != CP_OK) {
+        cli_error("--eab-hmac-key-file: %s", err.msg);
+        return CLI_EXIT_CONFIG;
+    }
+    size_t n = strcspn(text, "\r\n");
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+        n--;
+    if (n == 0 || memchr(text, '\0', len) != NULL) {
+        OPENSSL_cleanse(text, len);
+        free(text);
+        cli_error("--eab-hmac-key-file %s: the first line should hold the MAC key the CA gave "
+                  "(base64url)",
+                  path);
+        return CLI_EXIT_CONFIG;
+    }
+    OPENSSL_cleanse(text + n, len - n);
+    text[n] = '\0';
+    *out = text;
+    return 0;
 }
 
 static int print_account(const struct cli_common *c, const struct acme_key *key, const char *url,
@@ -47,6 +84,7 @@ static int account_main(int argc, char **argv, bool reg)
         {"agree-tos", no_argument, NULL, 't'},
         {"eab-kid", required_argument, NULL, 'k'},
         {"eab-hmac-key", required_argument, NULL, 'm'},
+        {"eab-hmac-key-file", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -56,6 +94,8 @@ static int account_main(int argc, char **argv, bool reg)
     char *contacts[CONTACTS_MAX];
     size_t ncontacts = 0;
     int ch, status;
+    const char *key_file = NULL;
+    char *file_key = NULL;
 
     cli_common_init(&common);
     optind = 1;
@@ -80,6 +120,7 @@ static int account_main(int argc, char **argv, bool reg)
         case 't': req.agree_tos = true; break;
         case 'k': req.eab_kid = optarg; break;
         case 'm': req.eab_hmac_key = optarg; break;
+        case 'f': key_file = optarg; break;
         case 'h':
             usage(stdout);
             status = CLI_EXIT_OK;
@@ -93,8 +134,23 @@ static int account_main(int argc, char **argv, bool reg)
         cli_error("unexpected argument \"%s\"", argv[optind]);
         goto usage_error;
     }
+    if (key_file != NULL && req.eab_hmac_key != NULL) {
+        cli_error("give the EAB MAC key once: --eab-hmac-key or --eab-hmac-key-file");
+        goto usage_error;
+    }
+    if (key_file != NULL) {
+        status = read_key_file(key_file, &file_key);
+        if (status != 0)
+            goto out;
+        req.eab_hmac_key = file_key;
+    }
+    /* The environment is the last resort, and only with a key id. */
+    const char *env_key = getenv("CERTPILOT_EAB_HMAC_KEY");
+    if (req.eab_hmac_key == NULL && req.eab_kid != NULL && env_key != NULL && *env_key != '\0')
+        req.eab_hmac_key = env_key;
     if ((req.eab_kid == NULL) != (req.eab_hmac_key == NULL)) {
-        cli_error("--eab-kid and --eab-hmac-key go together");
+        cli_error("--eab-kid and the EAB MAC key go together (--eab-hmac-key, "
+                  "--eab-hmac-key-file or CERTPILOT_EAB_HMAC_KEY)");
         goto usage_error;
     }
     if (reg && !req.agree_tos) {
@@ -126,6 +182,10 @@ usage_error:
 out:
     for (size_t i = 0; i < ncontacts; i++)
         free(contacts[i]);
+    if (file_key != NULL) {
+        OPENSSL_cleanse(file_key, strlen(file_key));
+        free(file_key);
+    }
     return status;
 }
 

@@ -207,6 +207,39 @@ class ExternalAccountBinding(base.PebbleCase):
         self.assertIn("kid", proc.stderr)
         self.assertEqual(self.accounts_dir_keys(), [])
 
+    def test_mac_key_from_a_file_or_the_environment(self):
+        # Not on the command line, where ps shows it (issue 13, item 7).
+        key_file = os.path.join(self.tmp.name, "eab.key")
+        with open(key_file, "w") as f:
+            f.write(self.MAC_KEY + "  \n# a comment line is not read\n")
+        os.chmod(key_file, 0o600)
+        proc = self.certpilot("account", "register", "--agree-tos", "--eab-kid", self.KID,
+                              "--eab-hmac-key-file", key_file, "--json")
+        self.assertTrue(json.loads(proc.stdout)["url"].startswith("https://127.0.0.1:"))
+        self.assertEqual(len(self.accounts_dir_keys()), 1)
+        # The environment, for a second state dir (a new account).
+        self.state = os.path.join(self.tmp.name, "state-env")
+        proc = self.certpilot("account", "register", "--agree-tos", "--eab-kid", self.KID,
+                              "--json", env={"CERTPILOT_EAB_HMAC_KEY": self.MAC_KEY})
+        self.assertTrue(json.loads(proc.stdout)["url"].startswith("https://127.0.0.1:"))
+
+    def test_mac_key_sources_are_checked(self):
+        key_file = os.path.join(self.tmp.name, "eab.key")
+        with open(key_file, "w") as f:
+            f.write(self.MAC_KEY + "\n")
+        proc = self.certpilot("account", "register", "--agree-tos", "--eab-kid", self.KID,
+                              "--eab-hmac-key", self.MAC_KEY, "--eab-hmac-key-file", key_file,
+                              expect=64)
+        self.assertIn("give the EAB MAC key once", proc.stderr)
+        proc = self.certpilot("account", "register", "--agree-tos", "--eab-kid", self.KID,
+                              "--eab-hmac-key-file", key_file + ".missing", expect=78)
+        self.assertIn(key_file + ".missing", proc.stderr)
+        empty = os.path.join(self.tmp.name, "empty.key")
+        open(empty, "w").close()
+        proc = self.certpilot("account", "register", "--agree-tos", "--eab-kid", self.KID,
+                              "--eab-hmac-key-file", empty, expect=78)
+        self.assertIn("the first line should hold the MAC key", proc.stderr)
+
     def test_eab_options_go_together(self):
         proc = self.certpilot("account", "register", "--agree-tos", "--eab-kid", self.KID,
                               expect=64)
