@@ -17,6 +17,7 @@
 #define _DEFAULT_SOURCE /* flock() */
 #include "cli/cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -423,6 +424,95 @@ enum cp_code cli_cert_key_load(const char *state, const char *cert_name, struct 
     return rc;
 }
 
+/* ------------------------------------------------- leftovers of killed runs */
+
+#define LEFTOVER_AGE_S 60 /* younger temp files may belong to a run still going */
+
+/* "NAME.tmp-" and 1 to 16 hex digits: what cp_file_write_atomic() (random
+ * hex) and swap_symlink() (a pid) name their temp files. */
+static bool leftover_name(const char *name)
+{
+    const char *t = strstr(name, ".tmp-");
+    if (t == NULL || t == name)
+        return false;
+    t += 5;
+    size_t n = strspn(t, "0123456789abcdef");
+    return n >= 1 && n <= 16 && t[n] == '\0';
+}
+
+/* Remove this user's old temp files in the directory `dfd`; its
+ * subdirectories (not symlinks, this user's, closed to group/others) are
+ * handed to `sub` when it is not NULL.  Returns how many were removed. */
+static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
+{
+    size_t removed = 0;
+    int copy = dup(dfd);
+    DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
+    if (d == NULL) {
+        if (copy >= 0)
+            close(copy);
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.' || fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            st.st_uid != geteuid())
+            continue;
+        if (S_ISDIR(st.st_mode) && sub != NULL && (st.st_mode & 022) == 0) {
+            int child = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (child >= 0) {
+                removed += sub(child);
+                close(child);
+            }
+        } else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && leftover_name(e->d_name) &&
+                   now - st.st_mtime > LEFTOVER_AGE_S && unlinkat(dfd, e->d_name, 0) == 0) {
+            removed++;
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+static size_t sweep_leaf(int dfd)
+{
+    return sweep_dir(dfd, NULL, time(NULL));
+}
+
+/* certs/NAME/versions/: each version's files. */
+static size_t sweep_versions(int dfd)
+{
+    return sweep_dir(dfd, sweep_leaf, time(NULL));
+}
+
+/* certs/NAME/: its own files and links, and versions/. */
+static size_t sweep_lineage(int dfd)
+{
+    return sweep_dir(dfd, sweep_versions, time(NULL));
+}
+
+/* Under the lock: the temp files that a killed run left in the state
+ * directory (accounts/CA/, certs/NAME/, certs/NAME/versions/STAMP/). */
+static void sweep_leftovers(const char *state)
+{
+    int root = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        return;
+    size_t removed = sweep_leaf(root);
+    static const char *const tops[] = {"accounts", "certs"};
+    for (size_t i = 0; i < 2; i++) {
+        int top = openat(root, tops[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (top < 0)
+            continue;
+        removed += sweep_dir(top, i == 0 ? sweep_leaf : sweep_lineage, time(NULL));
+        close(top);
+    }
+    close(root);
+    if (removed > 0)
+        cli_log(CLI_LOG_INFO, "removed %zu temporary file%s left by an interrupted run in %s",
+                removed, removed == 1 ? "" : "s", state);
+}
+
 int cli_state_lock(const char *state, unsigned timeout_s, int *fd)
 {
     char path[4200], holder[32] = "";
@@ -488,6 +578,7 @@ int cli_state_lock(const char *state, unsigned timeout_s, int *fd)
     if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len)
         cli_log(CLI_LOG_DEBUG, "could not write the pid into %s", path);
     *fd = f;
+    sweep_leftovers(state);
     return 0;
 }
 

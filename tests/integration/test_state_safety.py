@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 CERTPILOT = os.environ.get("CERTPILOT", "build/certpilot")
@@ -176,6 +177,45 @@ class StateSafety(unittest.TestCase):
                            expect=UNSAFE)
         self.assertIn("a version must be a directory of the lineage, not a symbolic link",
                       proc.stderr)
+
+    # -- leftovers of a killed run (issue 13, item 7)
+
+    def plant(self, path, age=3600, symlink=False, owner=None):
+        if symlink:
+            os.symlink("versions/whatever", path)
+        else:
+            with open(path, "w") as f:
+                f.write("half-written\n")
+        if owner is not None:
+            os.lchown(path, owner, owner)
+        old = time.time() - age
+        os.utime(path, (old, old), follow_symlinks=False)
+        return path
+
+    def test_leftover_temp_files_are_removed_under_the_lock(self):
+        base = self.lineage()
+        version = os.path.join(base, "versions", "20260101T000000.000000000Z")
+        acct = os.path.join(self.state, "accounts", "127.0.0.1_9_dir")
+        os.makedirs(acct, 0o700)
+        os.chmod(os.path.join(self.state, "accounts"), 0o700)
+        gone = [self.plant(os.path.join(version, "privkey.pem.tmp-0123456789abcdef")),
+                self.plant(os.path.join(base, "status.json.tmp-00ff00ff00ff00ff")),
+                self.plant(os.path.join(base, "current.tmp-4242"), symlink=True),
+                self.plant(os.path.join(acct, "account.key.tmp-deadbeefdeadbeef"))]
+        kept = [self.plant(os.path.join(version, "cert.pem.tmp-1111111111111111"), age=0),
+                self.plant(os.path.join(base, "fullchain.pem.tmp-2222222222222222"),
+                           owner=NOBODY),
+                self.plant(os.path.join(base, "notes.tmp-not-ours")),
+                self.plant(os.path.join(base, "renewal.conf.tmp-0123456789abcdef0"))]
+        self.renew(expect=1)  # the lineage itself fails: its CA does not answer
+        for path in gone:
+            self.assertFalse(os.path.lexists(path), path)
+        for path in kept:
+            self.assertTrue(os.path.lexists(path), path)
+        # What certpilot itself relies on is untouched.
+        self.assertEqual(os.readlink(os.path.join(base, "current")),
+                         "versions/20260101T000000.000000000Z")
+        self.assertTrue(os.path.exists(os.path.join(version, "privkey.pem")))
 
     def test_safe_lineage_passes_the_checks(self):
         self.lineage()
