@@ -6,7 +6,6 @@
 #include "cli/cli.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -242,16 +241,16 @@ static int parse_address(const char *opt, const char *arg, const char **addr)
     return 0;
 }
 
-static int parse_dns_timeout(const char *arg, unsigned *ms)
+/* A whole number of seconds from min to max for `option`. */
+static int parse_seconds(const char *option, const char *arg, long min, long max, unsigned *s)
 {
     char *end;
     long v = strtol(arg, &end, 10);
-    if (*arg == '\0' || *end != '\0' || v < 0 || v > DNS_TIMEOUT_MAX) {
-        cli_error("--dns-timeout \"%s\" is not a number of seconds from 0 to %d", arg,
-                  DNS_TIMEOUT_MAX);
+    if (*arg == '\0' || *end != '\0' || v < min || v > max) {
+        cli_error("%s \"%s\" is not a number of seconds from %ld to %ld", option, arg, min, max);
         return -1;
     }
-    *ms = (unsigned)v * 1000;
+    *s = (unsigned)v;
     return 0;
 }
 
@@ -902,8 +901,10 @@ static int parse_one(struct issue *is, int ch, char **argv)
     case 'R': is->reuse_key = true; break;
     case 'e': is->email = optarg; break;
     case 2002:
-        if (parse_dns_timeout(optarg, &is->solving.dns_timeout_ms) != 0)
+        if (parse_seconds("--dns-timeout", optarg, 0, DNS_TIMEOUT_MAX,
+                          &is->solving.dns_timeout_ms) != 0)
             return CLI_EXIT_USAGE;
+        is->solving.dns_timeout_ms *= 1000;
         break;
     case 2003:
         if (parse_port("--authoritative-port", optarg, &is->auth_port) != 0)
@@ -930,19 +931,10 @@ static int parse_one(struct issue *is, int ch, char **argv)
     case 2008: is->post_hook = optarg; break;
     case 2009: is->deploy_hook = optarg; break;
     case 2010: break; /* --config: read before parsing */
-    case 2015: {
-        char *end = NULL;
-        errno = 0;
-        unsigned long v = strtoul(optarg, &end, 10);
-        if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
-            v > WAIT_MAX_S) {
-            cli_error("--wait-timeout \"%s\" is not a number of seconds from 1 to %d", optarg,
-                      WAIT_MAX_S);
+    case 2015:
+        if (parse_seconds("--wait-timeout", optarg, 1, WAIT_MAX_S, &is->common.wait_s) != 0)
             return CLI_EXIT_USAGE;
-        }
-        is->common.wait_s = (unsigned)v;
         break;
-    }
     case 'h': usage(stdout); return -1;
     default:
         cli_error("unknown option or missing value: \"%s\" (see certpilot issue --help)",

@@ -200,9 +200,8 @@ enum cp_code cli_account_dir(const char *state, const char *directory_url, char 
 {
     char id[200];
     ca_id(directory_url, id, sizeof id);
-    enum cp_code rc = cli_state_check(state, err);
-    if (rc == CP_OK && create)
-        rc = cp_dir_ensure(state, 0700, err);
+    /* The state directory itself was checked by cli_common_finish(). */
+    enum cp_code rc = create ? cp_dir_ensure(state, 0700, err) : CP_OK;
     if (rc == CP_OK)
         rc = join(out, size, err, "%s/accounts/%s", state, id);
     if (rc == CP_OK)
@@ -344,9 +343,7 @@ enum cp_code cli_cert_store(const char *state, const char *cert_name, const char
     snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 
-    rc = cli_state_check(state, err);
-    if (rc == CP_OK)
-        rc = cli_lineage_check(state, cert_name, err);
+    rc = cli_lineage_check(state, cert_name, err); /* the state dir: cli_common_finish() */
     if (rc == CP_OK)
         rc = cp_dir_ensure(state, 0700, err);
     if (rc == CP_OK)

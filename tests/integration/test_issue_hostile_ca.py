@@ -52,14 +52,9 @@ class RateLimited(unittest.TestCase):
         self.addCleanup(self.pebble.break_protocol)
 
     def issue(self, name, *extra, expect):
-        argv = [CERTPILOT, "issue", "--agree-tos", "-d", name, "--standalone", "--http-port",
-                str(self.pebble.http_port), "--server", self.pebble.ari_directory_url,
-                "--ca-bundle", self.pebble.ca_bundle,
-                "--state-dir", os.path.join(self.tmp.name, "state")] + list(extra)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        self.assertEqual(proc.returncode, expect, "stdout:\n%s\nstderr:\n%s"
-                         % (proc.stdout, proc.stderr))
-        return proc
+        """issue with the built-in http-01 server."""
+        solver = ("--standalone", "--http-port", str(self.pebble.http_port)) + extra
+        return self.issue_with(name, solver, expect)
 
     def test_long_retry_after_in_seconds(self):
         self.pebble.rate_limit_orders("7200")
@@ -98,8 +93,7 @@ class RateLimited(unittest.TestCase):
                 self.pebble.break_protocol(token=token)
                 webroot = os.path.join(self.tmp.name, "webroot")
                 os.makedirs(webroot, exist_ok=True)
-                argv_extra = ("--webroot", webroot)
-                proc = self.issue_with("tok.example.test", argv_extra, expect=76)
+                proc = self.issue_with("tok.example.test", ("--webroot", webroot), expect=76)
                 self.assertIn("whose token is not 1 to 256 base64url characters", proc.stderr)
                 self.assertEqual(os.listdir(webroot), [])
 
