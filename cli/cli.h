@@ -244,6 +244,17 @@ enum cp_code cli_conf_parse(const char *path, const char *text, size_t len, stru
                             struct cp_err *err);
 void cli_conf_clear(struct cli_conf *c);
 const char *cli_conf_get(const struct cli_conf *c, const char *key); /* the last value */
+/*
+ * The text of the file `path` (`text`, `len`) with the settings of `set`
+ * changed and every other line kept as written (comments, blank lines, hand
+ * edits).  Each key of `set` replaces all the lines of that key: its values
+ * (in order, entries with the same key being a list) go where the key's first
+ * line was, or at the end when the file had none; a NULL value only removes.
+ * *out is heap text (free()); errors are those of cli_conf_parse().
+ */
+enum cp_code cli_conf_update(const char *path, const char *text, size_t len,
+                             const struct cli_conf_entry *set, size_t nset, char **out,
+                             size_t *outlen, struct cp_err *err);
 
 /* A growing argv (NULL-terminated), each argument with where it came from. */
 struct cli_args {
@@ -278,6 +289,12 @@ struct cli_issue *cli_issue_new(void);
 void cli_issue_free(struct cli_issue *is);
 /* issue's option table; its long names are the keys of the config files. */
 const struct option *cli_issue_options(void);
+/* The settings of the defaults file and of a lineage's renewal.conf (NULL:
+ * none) as issue arguments, each with its FILE:LINE; keys either file may
+ * not hold are errors, keys in `skip` are left out. */
+enum cp_code cli_issue_settings_args(const struct cli_conf *defaults, const char *renewal_conf,
+                                     const char *const *skip, struct cli_args *a,
+                                     struct cp_err *err);
 /* Parse and check `args` (argv[0] is a command word; they must outlive
  * `is`); 0, or the exit status with the reason said. */
 int cli_issue_configure(struct cli_issue *is, const struct cli_args *args);
@@ -334,6 +351,14 @@ enum cp_code cli_cert_store(const char *state, const char *cert_name, const char
                             const char *fullchain_pem, char *live_dir, size_t live_size,
                             struct cp_err *err);
 
+/*
+ * Remove the old versions of `cert_name` beyond the `keep` newest (0: keep
+ * all); the current version and the one before it always stay.  *removed
+ * counts the versions removed (cli/state_versions.c).
+ */
+enum cp_code cli_cert_prune(const char *state, const char *cert_name, unsigned keep,
+                            size_t *removed, struct cp_err *err);
+
 /* The state directory's lock (flock on STATE/renew.lock), waiting at most
  * timeout_s; 0 with *fd held (close it to release), or CLI_EXIT_LOCKED /
  * CLI_EXIT_IO with the reason said. */
@@ -344,6 +369,12 @@ enum cp_code cli_cert_status_save(const char *state, const char *cert_name, cons
                                   struct cp_err *err);
 /* The time as RFC 3339 UTC ("2026-11-24T18:00:00Z"). */
 void cli_time_str(long long t, char out[32]);
+
+/* Is the current certificate of `cert_name` due, judged as renew judges it
+ * but from what the state directory holds only (the cached ARI answer, else
+ * the lifetime): no request is sent.  *why says on what grounds. */
+void cli_lineage_due(const char *state, const char *cert_name, long long now, bool *due,
+                     long long *renew_at, char *why, size_t size);
 
 int cmd_renew(int argc, char **argv);
 int cmd_list(int argc, char **argv);

@@ -23,6 +23,8 @@
 #define DNS_POLL_MS        2000  /* how often the nameservers are asked */
 #define ISSUE_LOCK_TIMEOUT 300   /* seconds to wait for a renew run to finish */
 #define WAIT_MAX_S         86400 /* --wait-timeout: one day at most */
+#define KEEP_VERSIONS      5     /* --keep-versions default */
+#define KEEP_VERSIONS_MAX  1000
 
 static void usage(FILE *f)
 {
@@ -35,8 +37,9 @@ static void usage(FILE *f)
           "         [--caa-preflight enforce|warn|off] [--ca-identity DOMAIN]\n"
           "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
           "         [--dns-timeout SECONDS] [--authoritative-port N] [--dry-run[=check|order]]\n"
-          "         [--reuse-key] [--agree-tos] [--email ADDR] [--config FILE]\n"
-          "         [--wait-timeout SECONDS] [common options]\n"
+          "         [--reuse-key | --no-reuse-key] [--agree-tos] [--email ADDR] [--config FILE]\n"
+          "         [--wait-timeout SECONDS] [--keep-versions N]\n"
+          "         [--force-renewal] [--expand | --replace-names] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
           "\n"
           "CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
@@ -56,6 +59,16 @@ static void usage(FILE *f)
           "  --hook PATH         a dehydrated hook script: dns-01 challenges, deploy_cert,\n"
           "                      startup_hook, exit_hook, ...  (--dns-hook: challenges only)\n"
           "  --config FILE       defaults (default /etc/certpilot/config, if it exists)\n"
+          "\n"
+          "An existing certificate (--cert-name, or the first name's): its renewal.conf\n"
+          "settings are used, those given here replace theirs key by key (the rest of\n"
+          "the file, comments and hand edits included, stays).  When its names are the\n"
+          "same and it is not due, nothing is sent to the CA (exit 0).\n"
+          "  --force-renewal     replace it even though it is not due\n"
+          "  --expand            the names given add to its names (none may be dropped)\n"
+          "  --replace-names     the names given replace its names, dropping any\n"
+          "  --keep-versions N   old versions kept after a renewal (default 5, 0: all;\n"
+          "                      the current one and the one before it always stay)\n"
           "--wait-timeout SECONDS: how long to wait for the CA to validate and to issue\n"
           "  (default: 300); a run that gives up can simply be run again\n"
           "dns-01: after the hook publishes a record, wait until every authoritative\n"
@@ -298,6 +311,10 @@ struct issue {
     char default_name[CAA_IDENT_MAX];
     enum acme_key_type key_type;
     bool agree_tos, reuse_key;
+    bool force_renewal, expand, replace_names;
+    unsigned keep_versions;
+    const char *webroot_src, *standalone_src; /* where each came from (origins) */
+    bool existing; /* the lineage exists: its renewal.conf is updated, not rewritten */
     enum pf_mode pf_mode;
     enum dry_run dry_run;
     int auth_port;
@@ -314,6 +331,7 @@ struct issue {
     /* the settings as given, to be written into renewal.conf */
     struct setting {
         const char *key, *value;
+        bool command_line; /* not from a file */
     } settings[NAMES_MAX + 64];
     size_t nsettings;
     const char *const *origin; /* per argv index: "FILE:LINE" or NULL */
@@ -609,6 +627,15 @@ static int store(struct issue *is, const struct acme_key *cert_key,
         status = cli_acme_fail(rc, &err, NULL);
         goto out;
     }
+    size_t pruned = 0;
+    if (save && cli_cert_prune(is->common.state_dir, is->cert_name, is->keep_versions, &pruned,
+                               &err) != CP_OK)
+        cli_error("warning: the new certificate is in place, but not every old version could "
+                  "be removed: %s",
+                  err.msg);
+    else if (pruned > 0)
+        cli_log(CLI_LOG_INFO, "removed %zu old version%s (--keep-versions %u)", pruned,
+                pruned == 1 ? "" : "s", is->keep_versions);
     time_t not_after = acme_chain_not_after(chain);
     char expiry[32];
     struct tm tm;
@@ -719,6 +746,11 @@ static const struct option issue_options[] = {
     {"caa-preflight", required_argument, NULL, 2005},
     {"dry-run", optional_argument, NULL, 2006},
     {"wait-timeout", required_argument, NULL, 2015},
+    {"force-renewal", no_argument, NULL, 2016},
+    {"expand", no_argument, NULL, 2017},
+    {"replace-names", no_argument, NULL, 2018},
+    {"keep-versions", required_argument, NULL, 2019},
+    {"no-reuse-key", no_argument, NULL, 2020},
     {"help", no_argument, NULL, 'h'},
     CLI_COMMON_LONGOPTS,
     CLI_DNS_LONGOPTS,
@@ -743,7 +775,10 @@ static bool persistent(int ch)
     case 1003:
     case 1004:
     case 2006:
-    case 2010: return false;
+    case 2010:
+    case 2016:
+    case 2017:
+    case 2018: return false;
     default: return true;
     }
 }
@@ -778,9 +813,9 @@ static void drop_settings(struct issue *is, const char *key)
 }
 
 /* Remember a setting for renewal.conf: lists add up, the rest is replaced. */
-static void record(struct issue *is, int ch, const char *value)
+static void record(struct issue *is, int ch, const char *value, const char *origin)
 {
-    const char *key = option_name(ch);
+    const char *key = ch == 2020 ? "reuse-key" : option_name(ch);
     bool list = ch == 'd' || ch == CLI_OPT_RESOLVER;
     if (!persistent(ch))
         return;
@@ -789,7 +824,11 @@ static void record(struct issue *is, int ch, const char *value)
     if (ch == 'H' || ch == 2012) /* one dehydrated hook: the last given */
         drop_settings(is, ch == 'H' ? "dns-hook" : "hook");
     if (is->nsettings < sizeof is->settings / sizeof is->settings[0])
-        is->settings[is->nsettings++] = (struct setting){key, value ? value : "yes"};
+        is->settings[is->nsettings++] = (struct setting){key,
+                                                         value        ? value
+                                                         : ch == 2020 ? "no"
+                                                                      : "yes",
+                                                         !origin};
 }
 
 static int parse_one(struct issue *is, int ch, char **argv);
@@ -821,8 +860,22 @@ static int parse_args(struct issue *is, int argc, char **argv)
         }
         if (ch == 'd')
             domain_src = origin;
+        /* --webroot and --standalone exclude each other within one source;
+         * a later source's choice replaces an earlier one's. */
+        if (ch == 's' && is->solving.webroot != NULL && !same_source(is->webroot_src, origin)) {
+            is->solving.webroot = NULL;
+            drop_settings(is, "webroot");
+        }
+        if (ch == 'w' && is->solving.standalone && !same_source(is->standalone_src, origin)) {
+            is->solving.standalone = false;
+            drop_settings(is, "standalone");
+        }
+        if (ch == 's')
+            is->standalone_src = origin;
+        if (ch == 'w')
+            is->webroot_src = origin;
         if (ch != ':' && ch != '?')
-            record(is, ch, optarg);
+            record(is, ch, optarg, origin);
         if (cli_common_option(&is->common, ch, optarg))
             continue;
         int handled = cli_dns_option(&is->dns, ch, optarg);
@@ -935,6 +988,22 @@ static int parse_one(struct issue *is, int ch, char **argv)
         if (parse_seconds("--wait-timeout", optarg, 1, WAIT_MAX_S, &is->common.wait_s) != 0)
             return CLI_EXIT_USAGE;
         break;
+    case 2016: is->force_renewal = true; break;
+    case 2020: is->reuse_key = false; break;
+    case 2017: is->expand = true; break;
+    case 2018: is->replace_names = true; break;
+    case 2019: {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*optarg == '\0' || *end != '\0' || v < 0 || v > KEEP_VERSIONS_MAX || v == 1) {
+            cli_error("--keep-versions \"%s\": a number of versions from 2 to %d (the current "
+                      "one and the one before it are always kept), or 0 to keep them all",
+                      optarg, KEEP_VERSIONS_MAX);
+            return CLI_EXIT_USAGE;
+        }
+        is->keep_versions = (unsigned)v;
+        break;
+    }
     case 'h': usage(stdout); return -1;
     default:
         cli_error("unknown option or missing value: \"%s\" (see certpilot issue --help)",
@@ -961,6 +1030,11 @@ static int check_args(struct issue *is)
             return CLI_EXIT_USAGE;
         }
         is->names[i] = is->normalized[i];
+    }
+    if (is->expand && is->replace_names) {
+        cli_error("--expand (names may only be added) and --replace-names (any change) exclude "
+                  "each other: give one");
+        return CLI_EXIT_USAGE;
     }
     if (is->solving.webroot != NULL && is->solving.standalone) {
         cli_error("--webroot and --standalone exclude each other");
@@ -1050,6 +1124,7 @@ static void issue_init(struct issue *is)
     is->solving.http_port = 80;
     is->solving.tls_port = 443;
     is->solving.dns_timeout_ms = 120000;
+    is->keep_versions = KEEP_VERSIONS;
     is->solving.pf = &is->pf; /* empty until the preflight runs: no constraint */
     is->out = stdout;
 }
@@ -1255,6 +1330,258 @@ static int save_settings(struct issue *is)
     return 0;
 }
 
+/* Keys that exclude each other in renewal.conf: setting one removes the other. */
+static const char *exclusive_with(const char *key)
+{
+    static const char *const pairs[][2] = {{"webroot", "standalone"},
+                                           {"standalone", "webroot"},
+                                           {"hook", "dns-hook"},
+                                           {"dns-hook", "hook"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        if (strcmp(pairs[i][0], key) == 0)
+            return pairs[i][1];
+    return NULL;
+}
+
+/* Do the values of `key` in `conf` differ from those in `set`? */
+static bool key_changed(const struct cli_conf *conf, const struct cli_conf_entry *set, size_t n,
+                        const char *key)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < conf->n; i++) {
+        if (strcmp(conf->e[i].key, key) != 0)
+            continue;
+        while (j < n && strcmp(set[j].key, key) != 0)
+            j++;
+        if (j == n || set[j].value == NULL || strcmp(set[j].value, conf->e[i].value) != 0)
+            return true;
+        j++;
+    }
+    while (j < n && strcmp(set[j].key, key) != 0)
+        j++;
+    return j < n && set[j].value != NULL; /* more values than the file has */
+}
+
+/*
+ * An existing lineage's renewal.conf: the settings given on the command line
+ * replace those keys, everything else in the file stays as written.  The keys
+ * changed are appended to `changed` (a JSON array) when it is not NULL.
+ */
+static int update_settings(struct issue *is, json_t *changed)
+{
+    char path[4400], *text = NULL, *out = NULL;
+    size_t len = 0, outlen = 0, n = 0;
+    struct cp_err err = {0};
+    struct cli_conf conf = {0};
+    struct cli_conf_entry set[NAMES_MAX + 64 + 4];
+    char *bufs[NAMES_MAX + 64] = {0};
+    size_t nbufs = 0;
+    int status = 0;
+    bool any = false;
+
+    for (size_t i = 0; i < is->nsettings && n + 1 < sizeof set / sizeof set[0]; i++) {
+        if (!is->settings[i].command_line)
+            continue;
+        char buf[8192];
+        const char *key = is->settings[i].key;
+        const char *v = absolute(key, is->settings[i].value, buf, sizeof buf);
+        if (v == buf && (v = bufs[nbufs++] = strdup(buf)) == NULL) {
+            cli_error("out of memory");
+            status = CLI_EXIT_SOFTWARE;
+            goto out;
+        }
+        set[n++] = (struct cli_conf_entry){(char *)key, (char *)v, 0};
+    }
+    for (size_t i = 0, m = n; i < m && n < sizeof set / sizeof set[0]; i++) {
+        const char *other = exclusive_with(set[i].key);
+        bool given = false;
+        for (size_t k = 0; other != NULL && k < n; k++)
+            given = given || strcmp(set[k].key, other) == 0;
+        if (other != NULL && !given)
+            set[n++] = (struct cli_conf_entry){(char *)other, NULL, 0};
+    }
+    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", is->common.state_dir, is->cert_name);
+    enum cp_code rc = cp_file_read(path, 256 * 1024, &text, &len, &err);
+    if (rc == CP_OK)
+        rc = cli_conf_parse(path, text, len, &conf, &err);
+    for (size_t i = 0; rc == CP_OK && i < n; i++) {
+        bool first = true;
+        for (size_t k = 0; k < i; k++)
+            first = first && strcmp(set[k].key, set[i].key) != 0;
+        if (first && key_changed(&conf, set, n, set[i].key)) {
+            any = true;
+            if (changed != NULL)
+                json_array_append_new(changed, json_string(set[i].key));
+        }
+    }
+    if (rc == CP_OK && any)
+        rc = cli_conf_update(path, text, len, set, n, &out, &outlen, &err);
+    if (rc == CP_OK && any)
+        rc = cp_file_write_atomic(path, out, outlen, 0600, &err);
+    if (rc != CP_OK) {
+        cli_error("updating the renewal settings: %s", err.msg);
+        status = rc == CP_EINVAL ? CLI_EXIT_CONFIG : CLI_EXIT_IO;
+    }
+out:
+    for (size_t i = 0; i < nbufs; i++)
+        free(bufs[i]);
+    cli_conf_clear(&conf);
+    free(text);
+    free(out);
+    return status;
+}
+
+static bool name_in(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void names_line(FILE *f, const char *label, const char *const *names, size_t n)
+{
+    fprintf(f, "  %-22s", label);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%s", i ? ", " : "", names[i]);
+    fputs(n ? "\n" : "(none)\n", f);
+}
+
+/* A run that would change a lineage's names without saying so: refused. */
+static int refuse_names(struct issue *is, const char *const *old, size_t nold,
+                        const char *const *added, size_t nadded, const char *const *dropped,
+                        size_t ndropped)
+{
+    is->outcome = "names_differ";
+    if (is->common.json) {
+        json_t *j =
+            json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:i}", "cert_name", is->cert_name, "outcome",
+                      "names_differ", "names", names_json(is->names, is->nnames), "current_names",
+                      names_json(old, nold), "added", names_json(added, nadded), "dropped",
+                      names_json(dropped, ndropped), "exit_status", CLI_EXIT_USAGE);
+        print_json(is, j);
+    }
+    cli_error("the certificate \"%s\" already exists with other names; nothing was changed",
+              is->cert_name);
+    names_line(stderr, "its names:", old, nold);
+    names_line(stderr, "this run asks for:", is->names, is->nnames);
+    if (ndropped > 0) {
+        names_line(stderr, "it would drop:", dropped, ndropped);
+        fprintf(stderr,
+                "To get a certificate without %s, add --replace-names; to keep %s, "
+                "give %s with -d too%s.\n",
+                ndropped == 1 ? "that name" : "those names", ndropped == 1 ? "it" : "them",
+                ndropped == 1 ? "it" : "them", nadded ? " and add --expand" : "");
+    } else {
+        names_line(stderr, "it would add:", added, nadded);
+        fputs("To add them (none is dropped), add --expand.\n", stderr);
+    }
+    fprintf(stderr, "(A separate certificate: give it its own --cert-name.)\n");
+    return CLI_EXIT_USAGE;
+}
+
+/* Nothing to do: the lineage has these names and is not due. */
+static int report_unchanged(struct issue *is, long long renew_at, const char *why)
+{
+    char when[32];
+    json_t *changed = json_array();
+    int status = is->dry_run == DRY_NONE ? update_settings(is, changed) : 0;
+    cli_time_str(renew_at, when);
+    is->outcome = "unchanged";
+    if (status != 0) {
+        json_decref(changed);
+        return status;
+    }
+    if (is->common.json) {
+        json_t *j =
+            json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:i}", "cert_name", is->cert_name, "outcome",
+                      "unchanged", "names", names_json(is->names, is->nnames), "renew_at", when,
+                      "why", why, "settings_updated", changed, "requests", 0);
+        print_json(is, j);
+        return 0;
+    }
+    fprintf(is->out,
+            "Certificate \"%s\" (%s%s) is not due for renewal: %s.\n"
+            "Nothing was sent to the CA; add --force-renewal to replace it now.\n",
+            is->cert_name, is->names[0], is->nnames > 1 ? " and others" : "", why);
+    if (json_array_size(changed) > 0) {
+        fputs("Settings saved in renewal.conf (used from the next renewal):", is->out);
+        for (size_t i = 0; i < json_array_size(changed); i++)
+            fprintf(is->out, "%s %s", i ? "," : "", json_string_value(json_array_get(changed, i)));
+        fputc('\n', is->out);
+    }
+    json_decref(changed);
+    return 0;
+}
+
+/*
+ * issue on a lineage that exists: 0 to order, -2 when there is nothing to
+ * do (said), or the exit status of a refusal.  The names may change only
+ * as --expand or --replace-names allow; with the same names, a certificate
+ * that is not due is left alone unless --force-renewal.
+ */
+static int lineage_plan(struct issue *is)
+{
+    char path[4400];
+    struct cli_conf conf = {0};
+    struct cp_err err = {0};
+    char old_buf[NAMES_MAX][CAA_IDENT_MAX];
+    const char *old[NAMES_MAX], *added[NAMES_MAX], *dropped[NAMES_MAX];
+    size_t nold = 0, nadded = 0, ndropped = 0;
+    int status = 0;
+
+    if (!is->existing)
+        return 0;
+    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", is->common.state_dir, is->cert_name);
+    if (cli_conf_load(path, false, &conf, &err) != CP_OK) {
+        cli_error("%s", err.msg);
+        return CLI_EXIT_CONFIG;
+    }
+    for (size_t i = 0; i < conf.n && nold < NAMES_MAX; i++) {
+        char base[CAA_IDENT_MAX];
+        bool wildcard;
+        if (strcmp(conf.e[i].key, "domain") != 0)
+            continue;
+        if (caa_name_normalize(conf.e[i].value, old_buf[nold], base, &wildcard, &err) != CP_OK)
+            snprintf(old_buf[nold], sizeof old_buf[nold], "%s", conf.e[i].value);
+        if (!name_in(old_buf[nold], old, nold)) {
+            old[nold] = old_buf[nold];
+            nold++;
+        }
+    }
+    cli_conf_clear(&conf);
+    for (size_t i = 0; i < is->nnames; i++)
+        if (!name_in(is->names[i], old, nold) && !name_in(is->names[i], added, nadded))
+            added[nadded++] = is->names[i];
+    for (size_t i = 0; i < nold; i++)
+        if (!name_in(old[i], is->names, is->nnames))
+            dropped[ndropped++] = old[i];
+    if (nadded > 0 || ndropped > 0) {
+        if (!is->replace_names && !(is->expand && ndropped == 0))
+            return refuse_names(is, old, nold, added, nadded, dropped, ndropped);
+        cli_log(CLI_LOG_NOTICE, "%s: %zu name%s added, %zu dropped (%s)", is->cert_name, nadded,
+                nadded == 1 ? "" : "s", ndropped, is->expand ? "--expand" : "--replace-names");
+        return 0;
+    }
+    if (is->force_renewal)
+        return 0;
+    bool due = false;
+    long long renew_at = 0;
+    char why[300];
+    cli_lineage_due(is->common.state_dir, is->cert_name, (long long)time(NULL), &due, &renew_at,
+                    why, sizeof why);
+    if (due)
+        return 0;
+    if (is->dry_run != DRY_NONE) {
+        cli_log(CLI_LOG_NOTICE,
+                "%s is not due (%s): without --dry-run, nothing would be sent to the CA",
+                is->cert_name, why);
+        return 0;
+    }
+    status = report_unchanged(is, renew_at, why);
+    return status == 0 ? -2 : status;
+}
+
 /* status.json after issue: what `certpilot list` shows as the last result. */
 static void note_status(struct issue *is, int status)
 {
@@ -1273,14 +1600,83 @@ static void note_status(struct issue *is, int status)
     json_decref(st);
 }
 
-/* issue's arguments: the defaults file's settings, then the command line. */
-static int gather_args(int argc, char **argv, struct cli_args *args)
+enum cp_code cli_issue_settings_args(const struct cli_conf *defaults, const char *renewal_conf,
+                                     const char *const *skip, struct cli_args *a,
+                                     struct cp_err *err)
+{
+    static const char *const refused_defaults[] = {"domain",  "cert-name", "config", "help",
+                                                   "verbose", "json",      NULL};
+    static const char *const refused_cert[] = {"cert-name", "config",    "help",      "verbose",
+                                               "json",      "state-dir", "agree-tos", NULL};
+    struct cli_conf conf = {0};
+    enum cp_code rc = cli_conf_to_args(defaults, issue_options, refused_defaults, skip, a, err);
+    if (rc == CP_OK && renewal_conf != NULL)
+        rc = cli_conf_load(renewal_conf, false, &conf, err);
+    if (rc == CP_OK && renewal_conf != NULL)
+        rc = cli_conf_to_args(&conf, issue_options, refused_cert, skip, a, err);
+    cli_conf_clear(&conf);
+    return rc;
+}
+
+/* The arguments in `args`, parsed into a scratch run to learn which lineage
+ * they name: 0 with `path` its renewal.conf ("" when there is none yet), -1
+ * for --help, or an exit status (said). */
+static int find_lineage(const struct cli_args *args, char *path, size_t size)
+{
+    struct issue *scratch = malloc(sizeof *scratch);
+    char state_buf[1024], name[CAA_IDENT_MAX], base[CAA_IDENT_MAX];
+    struct cp_err err = {0};
+    bool wildcard;
+    int status;
+
+    path[0] = '\0';
+    if (scratch == NULL) {
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
+    }
+    issue_init(scratch);
+    scratch->origin = (const char *const *)args->origin;
+    status = parse_args(scratch, (int)args->argc, args->argv);
+    const char *state = scratch->common.state_dir;
+    if (state == NULL)
+        state = cli_default_state_dir(state_buf, sizeof state_buf);
+    if (scratch->cert_name != NULL)
+        snprintf(name, sizeof name, "%s", scratch->cert_name);
+    else if (scratch->nnames > 0 &&
+             caa_name_normalize(scratch->names[0], name, base, &wildcard, &err) == CP_OK)
+        memmove(name, name + (wildcard ? 2 : 0), strlen(name + (wildcard ? 2 : 0)) + 1);
+    else
+        name[0] = '\0';
+    if (status == 0 && state != NULL && cli_cert_name_valid(name)) {
+        enum cp_code rc = cli_lineage_check(state, name, &err);
+        if (rc != CP_OK) {
+            cli_error("%s", err.msg);
+            status = rc == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
+        } else if (snprintf(path, size, "%s/certs/%s/renewal.conf", state, name) >= (int)size ||
+                   access(path, F_OK) != 0) {
+            path[0] = '\0';
+        }
+    }
+    free(scratch);
+    return status;
+}
+
+/*
+ * issue's arguments: the defaults file's settings, then (for a certificate
+ * that exists) its renewal.conf, then the command line; each later source
+ * wins.  *existing says whether there was a renewal.conf.
+ */
+static int gather_args(int argc, char **argv, struct cli_args *args, bool *existing)
 {
     const char *config = NULL;
     bool resolver = false;
+    char lineage[4400] = "";
     struct cp_err err = {0};
     struct cli_conf conf = {0};
+    struct cli_args first = {0};
+    int status = 0;
 
+    *existing = false;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--config=", 9) == 0)
             config = argv[i] + 9;
@@ -1289,22 +1685,29 @@ static int gather_args(int argc, char **argv, struct cli_args *args)
         else if (strncmp(argv[i], "--resolver", 10) == 0)
             resolver = true;
     }
-    static const char *const refused[] = {"domain",  "cert-name", "config", "help",
-                                          "verbose", "json",      NULL};
     const char *const skip[] = {resolver ? "resolver" : NULL, NULL};
-    enum cp_code rc = cli_args_add(args, argv[0], NULL);
-    if (rc == CP_OK)
-        rc = cli_conf_load(config ? config : CLI_DEFAULT_CONFIG, config == NULL, &conf, &err);
-    if (rc == CP_OK)
-        rc = cli_conf_to_args(&conf, issue_options, refused, skip, args, &err);
+    enum cp_code rc =
+        cli_conf_load(config ? config : CLI_DEFAULT_CONFIG, config == NULL, &conf, &err);
+    /* Twice: without the lineage's settings to learn which lineage it is,
+     * then with them. */
+    for (int pass = 0; pass < 2 && rc == CP_OK && status == 0; pass++) {
+        struct cli_args *a = pass == 0 ? &first : args;
+        rc = cli_args_add(a, argv[0], NULL);
+        if (rc == CP_OK)
+            rc = cli_issue_settings_args(&conf, lineage[0] ? lineage : NULL, skip, a, &err);
+        for (int i = 1; rc == CP_OK && i < argc; i++)
+            rc = cli_args_add(a, argv[i], NULL);
+        if (rc == CP_OK && pass == 0)
+            status = find_lineage(&first, lineage, sizeof lineage);
+    }
+    *existing = lineage[0] != '\0';
     cli_conf_clear(&conf);
-    for (int i = 1; rc == CP_OK && i < argc; i++)
-        rc = cli_args_add(args, argv[i], NULL);
+    cli_args_clear(&first);
     if (rc != CP_OK) {
         cli_error("%s", err.msg[0] ? err.msg : "out of memory");
         return rc == CP_EIO ? CLI_EXIT_CONFIG : CLI_EXIT_USAGE;
     }
-    return 0;
+    return status;
 }
 
 int cmd_issue(int argc, char **argv)
@@ -1313,13 +1716,15 @@ int cmd_issue(int argc, char **argv)
     struct cli_args args = {0};
     issue_init(&is);
 
-    int status = gather_args(argc, argv, &args);
+    bool existing = false;
+    int status = gather_args(argc, argv, &args, &existing);
     if (status == 0) {
         is.origin = (const char *const *)args.origin;
         status = parse_args(&is, (int)args.argc, args.argv);
     }
     if (status == 0)
         status = check_args(&is);
+    is.existing = existing;
     if (status != 0) {
         cli_args_clear(&args);
         return status < 0 ? CLI_EXIT_OK : status;
@@ -1332,6 +1737,15 @@ int cmd_issue(int argc, char **argv)
         cli_args_clear(&args);
         return status;
     }
+    /* An existing certificate: its names change only when asked, and one
+     * that is not due is left alone. */
+    status = lineage_plan(&is);
+    if (status != 0) {
+        cli_args_clear(&args);
+        if (lock >= 0)
+            close(lock);
+        return status == -2 ? CLI_EXIT_OK : status;
+    }
     const char *hook = is.hook;
     if (real && hook != NULL)
         cli_hook_event(hook, "startup_hook", NULL, 0);
@@ -1340,7 +1754,7 @@ int cmd_issue(int argc, char **argv)
     if (status == 0)
         status = obtain(&is);
     if (status == 0 && real)
-        status = save_settings(&is);
+        status = is.existing ? update_settings(&is, NULL) : save_settings(&is);
     if (real && is.live_dir[0])
         note_status(&is, status);
     if (status == 0 && real)

@@ -238,6 +238,19 @@ static void judge(struct cert *c, const struct cli_issue_info *info, struct clie
              "expires %s; renewing when a third of its lifetime is left, from %s", t1, t2);
 }
 
+void cli_lineage_due(const char *state, const char *cert_name, long long now, bool *due,
+                     long long *renew_at, char *why, size_t size)
+{
+    struct cert c = {0};
+    snprintf(c.name, sizeof c.name, "%s", cert_name);
+    cert_load(state, &c);
+    judge(&c, NULL, NULL, now);
+    *due = c.due;
+    *renew_at = c.renew_at;
+    snprintf(why, size, "%s", c.why);
+    cert_clear(&c);
+}
+
 /* The names of the certificates: every directory under STATE/certs, sorted. */
 static int cert_names(const char *state, char ***out, size_t *n)
 {
@@ -434,22 +447,12 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
  * renewal.conf, then this run's own. */
 static int cert_args(struct renew *r, const char *name, struct cli_args *a)
 {
-    static const char *const refused_defaults[] = {"domain",  "cert-name", "config", "help",
-                                                   "verbose", "json",      NULL};
-    static const char *const refused_cert[] = {"cert-name", "config",    "help",      "verbose",
-                                               "json",      "state-dir", "agree-tos", NULL};
     char path[4400], arg[4400];
-    struct cli_conf conf = {0};
     struct cp_err err = {0};
     snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", r->common.state_dir, name);
     enum cp_code rc = cli_args_add(a, "renew", NULL);
     if (rc == CP_OK)
-        rc = cli_conf_to_args(&r->defaults, cli_issue_options(), refused_defaults, NULL, a, &err);
-    if (rc == CP_OK)
-        rc = cli_conf_load(path, false, &conf, &err);
-    if (rc == CP_OK)
-        rc = cli_conf_to_args(&conf, cli_issue_options(), refused_cert, NULL, a, &err);
-    cli_conf_clear(&conf);
+        rc = cli_issue_settings_args(&r->defaults, path, NULL, a, &err);
     snprintf(arg, sizeof arg, "--cert-name=%s", name);
     if (rc == CP_OK)
         rc = cli_args_add(a, arg, NULL);

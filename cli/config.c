@@ -226,3 +226,69 @@ enum cp_code cli_conf_to_args(const struct cli_conf *c, const struct option *opt
     }
     return CP_OK;
 }
+
+/* Is `key` one of the keys `set` changes (directly or as the other half of
+ * an exclusive pair)? */
+static bool conf_touched(const struct cli_conf_entry *set, size_t nset, const char *key)
+{
+    for (size_t i = 0; i < nset; i++)
+        if (strcmp(set[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+enum cp_code cli_conf_update(const char *path, const char *text, size_t len,
+                             const struct cli_conf_entry *set, size_t nset, char **out,
+                             size_t *outlen, struct cp_err *err)
+{
+    struct cli_conf old = {0};
+    char *buf = NULL;
+    size_t blen = 0;
+    bool *written = calloc(nset + 1, sizeof *written);
+    enum cp_code rc = written ? cli_conf_parse(path, text, len, &old, err)
+                              : cp_err_set(err, CP_ENOMEM, "out of memory");
+    FILE *f = rc == CP_OK ? open_memstream(&buf, &blen) : NULL;
+    if (rc == CP_OK && f == NULL)
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+    if (rc != CP_OK)
+        goto cleanup;
+
+    const char *p = text, *end = text + len;
+    size_t k = 0; /* the next entry of `old`, in line order */
+    for (unsigned line = 1; p < end; line++) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((eol ? eol : end) - p);
+        const struct cli_conf_entry *e = k < old.n && old.e[k].line == line ? &old.e[k++] : NULL;
+        if (e == NULL || !conf_touched(set, nset, e->key)) {
+            fprintf(f, "%.*s\n", (int)n, p); /* kept as written, comments included */
+        } else {
+            /* The first line of a changed key: all its new values go here. */
+            for (size_t i = 0; i < nset; i++)
+                if (!written[i] && strcmp(set[i].key, e->key) == 0) {
+                    if (set[i].value != NULL)
+                        fprintf(f, "%s = %s\n", set[i].key, set[i].value);
+                    written[i] = true;
+                }
+        }
+        p += n + (eol != NULL);
+    }
+    for (size_t i = 0; i < nset; i++) /* keys the file did not have yet */
+        if (!written[i] && set[i].value != NULL)
+            fprintf(f, "%s = %s\n", set[i].key, set[i].value);
+    if (fclose(f) != 0 || buf == NULL)
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+    f = NULL;
+cleanup:
+    if (f != NULL)
+        fclose(f);
+    cli_conf_clear(&old);
+    free(written);
+    if (rc != CP_OK) {
+        free(buf);
+        buf = NULL;
+        blen = 0;
+    }
+    *out = buf;
+    *outlen = blen;
+    return rc;
+}

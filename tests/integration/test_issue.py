@@ -218,7 +218,7 @@ class Issue(PebbleCase):
         first = self.issue(*args)
         with open(os.path.join(first["live_dir"], "cert.pem")) as f:
             cert1 = f.read()
-        second = self.issue(*args)
+        second = self.issue(*args, "--force-renewal")  # not due: only when forced
         self.assertEqual(first["live_dir"], second["live_dir"])
         with open(os.path.join(second["live_dir"], "cert.pem")) as f:
             self.assertNotEqual(f.read(), cert1)
@@ -233,13 +233,17 @@ class Issue(PebbleCase):
         key_path = os.path.join(first["live_dir"], "privkey.pem")
         with open(key_path) as f:
             key1 = f.read()
-        self.issue(*args, "--reuse-key")
+        self.issue(*args, "--reuse-key", "--force-renewal")
         with open(key_path) as f:
             self.assertEqual(f.read(), key1)  # same key, new certificate
         self.assert_certificate(first, ["reuse.example.test"])
-        self.issue(*args)
+        # The setting is kept in renewal.conf until turned off.
+        self.issue(*args, "--force-renewal")
         with open(key_path) as f:
-            self.assertNotEqual(f.read(), key1)  # without the option: a fresh key
+            self.assertEqual(f.read(), key1)
+        self.issue(*args, "--no-reuse-key", "--force-renewal")
+        with open(key_path) as f:
+            self.assertNotEqual(f.read(), key1)  # turned off: a fresh key
 
     def test_bad_usage(self):
         for args, needle in ((["-d", "a..test", "--standalone"], "a..test"),

@@ -369,8 +369,8 @@ exit 0
         set_subreaper(True)
         hook_pgid = None
         try:
-            proc = self.popen_certpilot("issue", "--agree-tos", "-d", self.NAME, "--challenge",
-                                        "dns-01", "--dns-hook", hook)
+            proc = self.popen_certpilot("issue", "--agree-tos", "--force-renewal", "-d",
+                                        self.NAME, "--challenge", "dns-01", "--dns-hook", hook)
             try:
                 cplab._wait_until("the dns hook", lambda: os.path.getsize(marker) > 0, proc,
                                   timeout=30)
@@ -403,7 +403,7 @@ exit 0
         self.assertEqual(leftovers, [])
 
         # The next run replaces the pair.
-        second = self.issue("-d", self.NAME, *http)
+        second = self.issue("-d", self.NAME, *http, "--force-renewal")
         self.assertEqual(second["live_dir"], live)
         after = self.snapshot(live)
         self.assertNotEqual(after["cert.pem"], before["cert.pem"])

@@ -486,7 +486,8 @@ class Proceed(PreflightCase):
         self.assertIn("Certificate issued for www.otherca.test", text.stdout)
         self.assertNotIn(REFUSED_MSG, text.stderr)
         self.assertIn("order-plz", text.stderr)
-        doc = self.issue("-d", "www.otherca.test", *self.http(), "--caa-preflight", "warn").doc
+        doc = self.issue("-d", "www.otherca.test", *self.http(), "--caa-preflight", "warn",
+                         "--force-renewal").doc
         self.assert_issued(doc, ["www.otherca.test"])
         self.assertEqual(doc["preflight"]["results"][0]["status"], "denied")
         self.assertEqual(doc["methods"], {"www.otherca.test": "http-01"})
@@ -503,12 +504,16 @@ class Proceed(PreflightCase):
         self.assertNotRegex(proc.stderr, PREFLIGHT_LINE % 1)
         self.assertEqual(self.caa_queries_seen(), before)
         # The same name in enforce mode: the CAA queries reach the responder
-        # (so the count above means something), and its record refuses.
-        proc = self.issue("-d", "www.counted.test", *self.http(), expect=1)
+        # (so the count above means something), and its record refuses.  (The
+        # certificate's renewal.conf keeps "off" until the command line says
+        # otherwise.)
+        proc = self.issue("-d", "www.counted.test", *self.http(), "--force-renewal",
+                          "--caa-preflight=enforce", expect=1)
         self.assertGreater(self.caa_queries_seen(), before)
         self.assert_nothing_ordered(proc)
         # The space-separated form.
-        proc = self.issue("-d", "www.counted.test", *self.http(), "--caa-preflight", "off")
+        proc = self.issue("-d", "www.counted.test", *self.http(), "--caa-preflight", "off",
+                          "--force-renewal")
         self.assertIsNone(proc.doc["preflight"])
 
     def test_no_ca_identity_warns_and_issues(self):
@@ -719,7 +724,8 @@ class RecheckBeforeFinalize(PreflightCase):
 
     def test_recent_authorization_is_not_rechecked(self):
         self.validate_with_http01_then_allow_only_dns01("recent.test")
-        proc = self.issue("-d", "recent.test", "--challenge", "dns-01", *self.dns())
+        proc = self.issue("-d", "recent.test", "--challenge", "dns-01", *self.dns(),
+                          "--force-renewal")
         # The authorization was reused (no challenge answered), and it is recent:
         # nothing is rechecked (-v may still say that none was due).
         self.assertNotIn("/chalZ/", proc.stderr)
@@ -740,7 +746,8 @@ class RecheckBeforeFinalize(PreflightCase):
         # validated (with http-01) 8 h ago.  An ASan build must let libfaketime
         # be preloaded before its runtime.
         env = with_asan_option(dict(os.environ), "verify_asan_link_order=0")
-        proc = self.issue("-d", "old.test", "--challenge", "dns-01", *self.dns(), expect=1,
+        proc = self.issue("-d", "old.test", "--challenge", "dns-01", *self.dns(),
+                          "--force-renewal", expect=1,
                           wrap=["faketime", "-f", "+8h"], env=env)
         self.assertIn("order-plz", proc.stderr)  # the preflight (dns-01) let it order
         self.assertNotIn("/chalZ/", proc.stderr)
@@ -755,7 +762,8 @@ class RecheckBeforeFinalize(PreflightCase):
         self.assertEqual(r["problem"]["detail"], caa_deny_detail("old.test", "old.test"))
         self.assertEqual(len(os.listdir(versions)), 1)  # nothing stored
         # The same in text: the refusal message and the report.
-        proc = self.issue("-d", "old.test", "--challenge", "dns-01", *self.dns(), expect=1,
+        proc = self.issue("-d", "old.test", "--challenge", "dns-01", *self.dns(),
+                          "--force-renewal", expect=1,
                           json_out=False, wrap=["faketime", "-f", "+8h"], env=env)
         self.assertIn("old.test: REFUSED by the CAA record set at old.test", proc.stdout)
         self.assertNotIn("finalize", proc.pebble_log)
