@@ -19,9 +19,11 @@
  *      a name, and the dns-01 propagation wait: ask each of them directly until
  *      all serve a TXT value.  The other module doing I/O; the DNS plumbing it
  *      shares with caa/resolve.c is in caa/dns.c (private header caa/dns_int.h).
- *   8. Diagnosis (caa/diagnose.c): `doctor`: the verdict of step 6 plus every
+ *   8. Diagnosis (caa/diagnose.c and its stages caa/diag_*.c, private header
+ *      caa/diagnose_int.h): `doctor`: the verdict of step 6 plus every
  *      authoritative server of every zone on the CAA path asked directly, and
- *      findings with evidence and a fix (spec §11).  Does I/O, classifies purely.
+ *      findings with evidence and a fix (spec §11).  Does I/O, classifies purely
+ *      (caa/diag_classify.c).
  *
  * What it does not do: ACME, printing, exiting, reading configuration files.
  * Every function that can fail returns an enum cp_code and fills the optional
@@ -406,14 +408,15 @@ enum cp_code caa_txt_wait(const struct caa_ns *ns, size_t nns, unsigned port, co
 /* ------------------------------------------------------------ diagnosis */
 
 /*
- * `certpilot doctor` (caa/diagnose.c): why the CA's CAA check would fail, or
- * fail now and then, and what to fix.  caa_diagnose() does the I/O:
- * caa_check() for the verdict, then for every name on the CAA path (up to the
- * relevant RRset, CNAME targets hop by hop) its zone and authoritative
- * servers, then one parallel round asking CAA of every server address with
- * recursion off, and of the resolver (again with CD=1).  caa_diag_classify()
- * is the pure part: from the collected answers to findings with evidence and
- * a fix.  Nothing is sent to the addresses the identifiers resolve to.
+ * `certpilot doctor` (caa/diagnose.c and caa/diag_*.c): why the CA's CAA
+ * check would fail, or fail now and then, and what to fix.  caa_diagnose()
+ * does the I/O: caa_check() for the verdict, then for every name on the CAA
+ * path (up to the relevant RRset, CNAME targets hop by hop) its zone and
+ * authoritative servers, then one parallel round asking CAA of every server
+ * address with recursion off, and of the resolver (again with CD=1).
+ * caa_diag_classify() is the pure part: from the collected answers to
+ * findings with evidence and a fix.  Nothing is sent to the addresses the
+ * identifiers resolve to.
  */
 
 enum caa_diag_severity {

@@ -261,7 +261,7 @@ int caa_zone_from_soa_answer(const unsigned char *abuf, int alen, const char *na
 
 /* Can this host send to `addr` (AF_INET or AF_INET6 bytes) at all?  False for
  * an address without a route, e.g. IPv6 on an IPv4-only host; nothing is sent.
- * Also used by caa/diagnose.c. */
+ * Also used by caa/diag_zone.c. */
 bool caa_zone_routable(int family, const void *addr);
 
 #endif

@@ -1,4 +1,4 @@
-/* tests/unit/test_caa_diagnose.c - caa/diagnose.c: the classification of
+/* tests/unit/test_caa_diagnose.c - caa/diag_classify.c: the classification of
  * hand-built answers into findings (caa_diag_classify), one test per kind,
  * severities, the worst-status rule and de-duplication. */
 #include <stdarg.h>
