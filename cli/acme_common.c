@@ -47,18 +47,51 @@ int cli_common_finish(struct cli_common *c)
         return CLI_EXIT_USAGE;
     }
     if (c->state_dir == NULL) {
-        c->state_dir = cli_default_state_dir(c->state_buf, sizeof c->state_buf);
+        c->state_dir = store_default_dir(c->state_buf, sizeof c->state_buf);
         if (c->state_dir == NULL) {
             cli_error("no state directory: set HOME or XDG_STATE_HOME, or pass --state-dir");
             return CLI_EXIT_CONFIG;
         }
     }
     struct cp_err err = {0};
-    enum cp_code rc = cli_state_check(c->state_dir, &err);
-    if (rc != CP_OK) {
-        cli_error("%s", err.msg);
-        return rc == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
+    cli_common_clear(c);
+    if (store_fs_open(c->state_dir, &c->store, &err) != CP_OK)
+        return cli_store_fail(&err);
+    return 0;
+}
+
+void cli_common_clear(struct cli_common *c)
+{
+    store_close(c->store);
+    c->store = NULL;
+}
+
+int cli_store_fail(const struct cp_err *err)
+{
+    cli_error("%s", err->msg[0] ? err->msg : "the state directory failed");
+    switch (err->code) {
+    case CP_EUNSAFE: return CLI_EXIT_UNSAFE;
+    case CP_ETIMEOUT: return CLI_EXIT_LOCKED;
+    case CP_ENOMEM: return CLI_EXIT_SOFTWARE;
+    default: return CLI_EXIT_IO;
     }
+}
+
+static void lock_waiting(void *ctx, const char *holder)
+{
+    (void)ctx;
+    cli_log(CLI_LOG_INFO, "waiting for another certpilot run (pid %s) to finish", holder);
+}
+
+int cli_store_lock(const struct cli_common *c, unsigned timeout_s)
+{
+    struct cp_err err = {0};
+    size_t swept = 0;
+    if (store_lock(c->store, timeout_s, lock_waiting, NULL, &swept, &err) != CP_OK)
+        return cli_store_fail(&err);
+    if (swept > 0)
+        cli_log(CLI_LOG_INFO, "removed %zu temporary file%s left by an interrupted run in %s",
+                swept, swept == 1 ? "" : "s", store_where(c->store));
     return 0;
 }
 
@@ -190,7 +223,6 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
                        char **url)
 {
     bool write = (flags & CLI_ACCOUNT_NO_WRITE) == 0;
-    char dir[4096];
     struct cp_err err = {0};
     struct acme_problem prob = {0};
     enum cp_code rc;
@@ -199,11 +231,9 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
 
     *key = NULL;
     *url = NULL;
-    rc = cli_account_dir(c->state_dir, c->server, dir, sizeof dir, write, &err);
-    if (rc == CP_OK)
-        rc = cli_account_load(dir, key, url, &err);
+    rc = store_account_load(c->store, c->server, key, url, &err);
     if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, NULL);
+        status = cli_store_fail(&err);
         goto out;
     }
     if (*key != NULL && *url != NULL) { /* a complete saved account: no request needed */
@@ -255,10 +285,10 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
     if (!write)
         goto out;
     /* A look-up learns only the URL: the saved contacts stay as they are. */
-    rc = cli_account_save(dir, c->server, *key, *url, req == &lookup ? NULL : req->contacts,
-                          req->ncontacts, &err);
+    rc = store_account_save(c->store, c->server, *key, *url, req == &lookup ? NULL : req->contacts,
+                            req->ncontacts, &err);
     if (rc != CP_OK)
-        status = cli_acme_fail(rc, &err, NULL);
+        status = cli_store_fail(&err);
 out:
     acme_problem_clear(&prob);
     if (status != 0) {

@@ -12,6 +12,7 @@
 
 #include "acme/acme.h"
 #include "caa/caa.h"
+#include "store/store.h"
 
 /* Exit statuses.  They are a contract: scripts test them (see README). */
 enum cli_exit {
@@ -186,6 +187,7 @@ struct cli_common {
     bool json;
     unsigned wait_s; /* bound on waits for the CA (issue --wait-timeout); 0: the default */
     char state_buf[1024];
+    struct cp_store *store; /* the state directory, opened by cli_common_finish() */
 };
 
 #define CLI_COMMON_LONGOPTS                                                                        \
@@ -198,8 +200,11 @@ struct cli_common {
 void cli_common_init(struct cli_common *c);
 /* Handle one of the common options; false when `opt` is not one of them. */
 bool cli_common_option(struct cli_common *c, int opt, const char *arg);
-/* After parsing: resolve the server name and the state directory; exit status or 0. */
+/* After parsing: resolve the server name and open the state directory
+ * (c->store); exit status or 0. */
 int cli_common_finish(struct cli_common *c);
+/* Close the state directory (its lock released); again: no-op. */
+void cli_common_clear(struct cli_common *c);
 
 /* Map a cp_code from the ACME layer to an exit status, printing the error and
  * the CA's problem document (type, detail, subproblems) when there is one. */
@@ -244,6 +249,10 @@ enum cp_code cli_conf_parse(const char *path, const char *text, size_t len, stru
                             struct cp_err *err);
 void cli_conf_clear(struct cli_conf *c);
 const char *cli_conf_get(const struct cli_conf *c, const char *key); /* the last value */
+/* The renewal.conf of lineage `name` in the store, parsed; empty (n == 0)
+ * when it has none. */
+enum cp_code cli_conf_load_lineage(struct cp_store *st, const char *name, struct cli_conf *out,
+                                   struct cp_err *err);
 /*
  * The text of the file `path` (`text`, `len`) with the settings of `set`
  * changed and every other line kept as written (comments, blank lines, hand
@@ -289,12 +298,12 @@ struct cli_issue *cli_issue_new(void);
 void cli_issue_free(struct cli_issue *is);
 /* issue's option table; its long names are the keys of the config files. */
 const struct option *cli_issue_options(void);
-/* The settings of the defaults file and of a lineage's renewal.conf (NULL:
- * none) as issue arguments, each with its FILE:LINE; keys either file may
+/* The settings of the defaults file and of a lineage's renewal.conf (NULL or
+ * empty: none) as issue arguments, each with its FILE:LINE; keys either file may
  * not hold are errors, keys in `skip` are left out. */
-enum cp_code cli_issue_settings_args(const struct cli_conf *defaults, const char *renewal_conf,
-                                     const char *const *skip, struct cli_args *a,
-                                     struct cp_err *err);
+enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
+                                     const struct cli_conf *lineage, const char *const *skip,
+                                     struct cli_args *a, struct cp_err *err);
 /* Parse and check `args` (argv[0] is a command word; they must outlive
  * `is`); 0, or the exit status with the reason said. */
 int cli_issue_configure(struct cli_issue *is, const struct cli_args *args);
@@ -317,63 +326,21 @@ int cli_issue_deploy(struct cli_issue *is, const char *override);
  * certificate's expiry (RFC 3339) when issued. */
 const char *cli_issue_outcome(const struct cli_issue *is, const char **not_after);
 
-/* cli/state.c */
-const char *cli_default_state_dir(char *buf, size_t size);
-/*
- * Refuse a state directory someone else could have changed: the directory
- * (a symlink to it is followed) and its accounts/ and certs/ must, where they
- * exist, be directories owned by this user and not writable by group or
- * others.  CP_EUNSAFE with a message naming the path, its owner and mode and
- * the fix; CP_EIO when it cannot be examined; CP_OK when it does not exist yet.
- */
-enum cp_code cli_state_check(const char *state, struct cp_err *err);
-/*
- * The same for one lineage, STATE/certs/NAME and its versions/ (no symlinks
- * there), and its `current` link, which must name versions/STAMP, a real
- * directory of the lineage.  CP_OK when the lineage does not exist yet.
- */
-enum cp_code cli_lineage_check(const char *state, const char *cert_name, struct cp_err *err);
-/* The account directory of a CA; created (0700) when `create`. */
-enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out, size_t size,
-                             bool create, struct cp_err *err);
-enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url,
-                              struct cp_err *err);
-enum cp_code cli_account_save(const char *dir, const char *directory_url,
-                              const struct acme_key *key, const char *url,
-                              const char *const *contacts, size_t ncontacts, struct cp_err *err);
-bool cli_cert_name_valid(const char *name);
-/* The private key of the current version of `cert_name`, for --reuse-key;
- * *key stays NULL (CP_OK) when there is none yet. */
-enum cp_code cli_cert_key_load(const char *state, const char *cert_name, struct acme_key **key,
-                               struct cp_err *err);
-enum cp_code cli_cert_store(const char *state, const char *cert_name, const char *privkey_pem,
-                            size_t privkey_len, const char *cert_pem, const char *chain_pem,
-                            const char *fullchain_pem, char *live_dir, size_t live_size,
-                            struct cp_err *err);
+/* The state directory (c->store, opened by cli_common_finish) held by this
+ * run: wait at most timeout_s for another run; 0, or CLI_EXIT_LOCKED /
+ * CLI_EXIT_UNSAFE / CLI_EXIT_IO with the reason said.  Released by
+ * cli_common_clear(). */
+int cli_store_lock(const struct cli_common *c, unsigned timeout_s);
+/* An exit status for a store error (said first). */
+int cli_store_fail(const struct cp_err *err);
 
-/*
- * Remove the old versions of `cert_name` beyond the `keep` newest (0: keep
- * all); the current version and the one before it always stay.  *removed
- * counts the versions removed (cli/state_versions.c).
- */
-enum cp_code cli_cert_prune(const char *state, const char *cert_name, unsigned keep,
-                            size_t *removed, struct cp_err *err);
-
-/* The state directory's lock (flock on STATE/renew.lock), waiting at most
- * timeout_s; 0 with *fd held (close it to release), or CLI_EXIT_LOCKED /
- * CLI_EXIT_IO with the reason said. */
-int cli_state_lock(const char *state, unsigned timeout_s, int *fd);
-/* A certificate's status.json: an object (empty when there is none). */
-json_t *cli_cert_status_load(const char *state, const char *cert_name);
-enum cp_code cli_cert_status_save(const char *state, const char *cert_name, const json_t *st,
-                                  struct cp_err *err);
 /* The time as RFC 3339 UTC ("2026-11-24T18:00:00Z"). */
 void cli_time_str(long long t, char out[32]);
 
 /* Is the current certificate of `cert_name` due, judged as renew judges it
  * but from what the state directory holds only (the cached ARI answer, else
  * the lifetime): no request is sent.  *why says on what grounds. */
-void cli_lineage_due(const char *state, const char *cert_name, long long now, bool *due,
+void cli_lineage_due(struct cp_store *st, const char *cert_name, long long now, bool *due,
                      long long *renew_at, char *why, size_t size);
 
 int cmd_renew(int argc, char **argv);

@@ -180,6 +180,7 @@ static int account_main(int argc, char **argv, bool reg)
 usage_error:
     status = CLI_EXIT_USAGE;
 out:
+    cli_common_clear(&common);
     for (size_t i = 0; i < ncontacts; i++)
         free(contacts[i]);
     if (file_key != NULL) {

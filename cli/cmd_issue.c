@@ -620,16 +620,20 @@ static int store(struct issue *is, const struct acme_key *cert_key,
         rc = acme_chain_pem(chain, &cert, &rest, &full, &err);
     if (rc == CP_OK && save)
         rc = acme_key_to_pem(cert_key, &keypem, &keylen, &err);
-    if (rc == CP_OK && save)
-        rc = cli_cert_store(is->common.state_dir, is->cert_name, keypem, keylen, cert, rest, full,
-                            live, sizeof live, &err);
     if (rc != CP_OK) {
         status = cli_acme_fail(rc, &err, NULL);
         goto out;
     }
+    if (save &&
+        (store_version_add(is->common.store, is->cert_name, keypem, keylen, cert, rest, full,
+                           &err) != CP_OK ||
+         store_lineage_dir(is->common.store, is->cert_name, live, sizeof live, &err) != CP_OK)) {
+        status = cli_store_fail(&err);
+        goto out;
+    }
     size_t pruned = 0;
-    if (save && cli_cert_prune(is->common.state_dir, is->cert_name, is->keep_versions, &pruned,
-                               &err) != CP_OK)
+    if (save && store_versions_prune(is->common.store, is->cert_name, is->keep_versions, &pruned,
+                                     &err) != CP_OK)
         cli_error("warning: the new certificate is in place, but not every old version could "
                   "be removed: %s",
                   err.msg);
@@ -1073,7 +1077,7 @@ static int check_args(struct issue *is)
                  strncmp(is->names[0], "*.", 2) == 0 ? is->names[0] + 2 : is->names[0]);
         is->cert_name = is->default_name;
     }
-    if (!cli_cert_name_valid(is->cert_name)) {
+    if (!store_name_valid(is->cert_name)) {
         cli_error("--cert-name \"%s\": use letters, digits, '.', '-' and '_'", is->cert_name);
         return CLI_EXIT_USAGE;
     }
@@ -1153,8 +1157,8 @@ static int obtain(struct issue *is)
         /* --reuse-key: the current certificate's key, when there is one
          * (useful with key pinning, e.g. TLSA records); otherwise a fresh key. */
         if (is->reuse_key &&
-            cli_cert_key_load(is->common.state_dir, is->cert_name, &cert_key, &err) != CP_OK) {
-            status = cli_acme_fail(err.code, &err, NULL);
+            store_current_key(is->common.store, is->cert_name, &cert_key, &err) != CP_OK) {
+            status = cli_store_fail(&err);
             goto out;
         }
         if (cert_key == NULL && acme_key_generate(is->key_type, &cert_key, &err) != CP_OK) {
@@ -1294,7 +1298,7 @@ static const char *absolute(const char *key, const char *value, char *buf, size_
 /* renewal.conf: the settings of this certificate, for `certpilot renew`. */
 static int save_settings(struct issue *is)
 {
-    char path[4200], *text = NULL;
+    char *text = NULL;
     size_t len = 0;
     struct cp_err err = {0};
     FILE *f = open_memstream(&text, &len);
@@ -1318,10 +1322,7 @@ static int save_settings(struct issue *is)
         fprintf(f, "%s = %s\n", key, absolute(key, is->settings[i].value, buf, sizeof buf));
     }
     fclose(f);
-    enum cp_code rc =
-        snprintf(path, sizeof path, "%s/renewal.conf", is->live_dir) < (int)sizeof path
-            ? cp_file_write_atomic(path, text, len, 0600, &err)
-            : cp_err_set(&err, CP_EINVAL, "path too long");
+    enum cp_code rc = store_settings_save(is->common.store, is->cert_name, text, len, &err);
     free(text);
     if (rc != CP_OK) {
         cli_error("saving the renewal settings: %s", err.msg);
@@ -1400,8 +1401,10 @@ static int update_settings(struct issue *is, json_t *changed)
         if (other != NULL && !given)
             set[n++] = (struct cli_conf_entry){(char *)other, NULL, 0};
     }
-    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", is->common.state_dir, is->cert_name);
-    enum cp_code rc = cp_file_read(path, 256 * 1024, &text, &len, &err);
+    enum cp_code rc =
+        store_settings_load(is->common.store, is->cert_name, &text, &len, path, sizeof path, &err);
+    if (rc == CP_OK && text == NULL)
+        rc = cp_err_set(&err, CP_EIO, "%s has gone", path);
     if (rc == CP_OK)
         rc = cli_conf_parse(path, text, len, &conf, &err);
     for (size_t i = 0; rc == CP_OK && i < n; i++) {
@@ -1417,7 +1420,7 @@ static int update_settings(struct issue *is, json_t *changed)
     if (rc == CP_OK && any)
         rc = cli_conf_update(path, text, len, set, n, &out, &outlen, &err);
     if (rc == CP_OK && any)
-        rc = cp_file_write_atomic(path, out, outlen, 0600, &err);
+        rc = store_settings_save(is->common.store, is->cert_name, out, outlen, &err);
     if (rc != CP_OK) {
         cli_error("updating the renewal settings: %s", err.msg);
         status = rc == CP_EINVAL ? CLI_EXIT_CONFIG : CLI_EXIT_IO;
@@ -1522,7 +1525,6 @@ static int report_unchanged(struct issue *is, long long renew_at, const char *wh
  */
 static int lineage_plan(struct issue *is)
 {
-    char path[4400];
     struct cli_conf conf = {0};
     struct cp_err err = {0};
     char old_buf[NAMES_MAX][CAA_IDENT_MAX];
@@ -1532,8 +1534,9 @@ static int lineage_plan(struct issue *is)
 
     if (!is->existing)
         return 0;
-    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", is->common.state_dir, is->cert_name);
-    if (cli_conf_load(path, false, &conf, &err) != CP_OK) {
+    if (cli_conf_load_lineage(is->common.store, is->cert_name, &conf, &err) != CP_OK) {
+        if (err.code != CP_EINVAL)
+            return cli_store_fail(&err);
         cli_error("%s", err.msg);
         return CLI_EXIT_CONFIG;
     }
@@ -1568,8 +1571,8 @@ static int lineage_plan(struct issue *is)
     bool due = false;
     long long renew_at = 0;
     char why[300];
-    cli_lineage_due(is->common.state_dir, is->cert_name, (long long)time(NULL), &due, &renew_at,
-                    why, sizeof why);
+    cli_lineage_due(is->common.store, is->cert_name, (long long)time(NULL), &due, &renew_at, why,
+                    sizeof why);
     if (due)
         return 0;
     if (is->dry_run != DRY_NONE) {
@@ -1587,7 +1590,7 @@ static void note_status(struct issue *is, int status)
 {
     struct cp_err err = {0};
     long long now = (long long)time(NULL);
-    json_t *st = cli_cert_status_load(is->common.state_dir, is->cert_name);
+    json_t *st = store_status_load(is->common.store, is->cert_name);
     json_object_set_new(st, "last_attempt", json_integer(now));
     json_object_set_new(st, "last_result", json_string(status == 0 ? "issued" : "failed"));
     json_object_set_new(st, "last_exit_status", json_integer(status));
@@ -1595,41 +1598,38 @@ static void note_status(struct issue *is, int status)
     if (status == 0)
         json_object_set_new(st, "last_success", json_integer(now));
     json_object_del(st, "ari"); /* it was about the previous certificate */
-    if (cli_cert_status_save(is->common.state_dir, is->cert_name, st, &err) != CP_OK)
+    if (store_status_save(is->common.store, is->cert_name, st, &err) != CP_OK)
         cli_error("%s", err.msg);
     json_decref(st);
 }
 
-enum cp_code cli_issue_settings_args(const struct cli_conf *defaults, const char *renewal_conf,
-                                     const char *const *skip, struct cli_args *a,
-                                     struct cp_err *err)
+enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
+                                     const struct cli_conf *lineage, const char *const *skip,
+                                     struct cli_args *a, struct cp_err *err)
 {
     static const char *const refused_defaults[] = {"domain",  "cert-name", "config", "help",
                                                    "verbose", "json",      NULL};
     static const char *const refused_cert[] = {"cert-name", "config",    "help",      "verbose",
                                                "json",      "state-dir", "agree-tos", NULL};
-    struct cli_conf conf = {0};
     enum cp_code rc = cli_conf_to_args(defaults, issue_options, refused_defaults, skip, a, err);
-    if (rc == CP_OK && renewal_conf != NULL)
-        rc = cli_conf_load(renewal_conf, false, &conf, err);
-    if (rc == CP_OK && renewal_conf != NULL)
-        rc = cli_conf_to_args(&conf, issue_options, refused_cert, skip, a, err);
-    cli_conf_clear(&conf);
+    if (rc == CP_OK && lineage != NULL)
+        rc = cli_conf_to_args(lineage, issue_options, refused_cert, skip, a, err);
     return rc;
 }
 
 /* The arguments in `args`, parsed into a scratch run to learn which lineage
- * they name: 0 with `path` its renewal.conf ("" when there is none yet), -1
- * for --help, or an exit status (said). */
-static int find_lineage(const struct cli_args *args, char *path, size_t size)
+ * they name: 0 with `lineage` its settings (empty when it has none yet) and
+ * *existing set, -1 for --help, or an exit status (said). */
+static int find_lineage(const struct cli_args *args, struct cli_conf *lineage, bool *existing)
 {
     struct issue *scratch = malloc(sizeof *scratch);
     char state_buf[1024], name[CAA_IDENT_MAX], base[CAA_IDENT_MAX];
     struct cp_err err = {0};
+    struct cp_store *st = NULL;
     bool wildcard;
     int status;
 
-    path[0] = '\0';
+    *existing = false;
     if (scratch == NULL) {
         cli_error("out of memory");
         return CLI_EXIT_SOFTWARE;
@@ -1639,7 +1639,7 @@ static int find_lineage(const struct cli_args *args, char *path, size_t size)
     status = parse_args(scratch, (int)args->argc, args->argv);
     const char *state = scratch->common.state_dir;
     if (state == NULL)
-        state = cli_default_state_dir(state_buf, sizeof state_buf);
+        state = store_default_dir(state_buf, sizeof state_buf);
     if (scratch->cert_name != NULL)
         snprintf(name, sizeof name, "%s", scratch->cert_name);
     else if (scratch->nnames > 0 &&
@@ -1647,16 +1647,17 @@ static int find_lineage(const struct cli_args *args, char *path, size_t size)
         memmove(name, name + (wildcard ? 2 : 0), strlen(name + (wildcard ? 2 : 0)) + 1);
     else
         name[0] = '\0';
-    if (status == 0 && state != NULL && cli_cert_name_valid(name)) {
-        enum cp_code rc = cli_lineage_check(state, name, &err);
-        if (rc != CP_OK) {
-            cli_error("%s", err.msg);
-            status = rc == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
-        } else if (snprintf(path, size, "%s/certs/%s/renewal.conf", state, name) >= (int)size ||
-                   access(path, F_OK) != 0) {
-            path[0] = '\0';
-        }
+    if (status == 0 && state != NULL && store_name_valid(name)) {
+        enum cp_code rc = store_fs_open(state, &st, &err);
+        if (rc == CP_OK)
+            rc = store_lineage_check(st, name, &err);
+        if (rc == CP_OK && (*existing = store_lineage_exists(st, name)))
+            rc = cli_conf_load_lineage(st, name, lineage, &err);
+        if (rc != CP_OK)
+            status = rc == CP_EINVAL ? (cli_error("%s", err.msg), CLI_EXIT_CONFIG)
+                                     : cli_store_fail(&err);
     }
+    store_close(st);
     free(scratch);
     return status;
 }
@@ -1670,9 +1671,8 @@ static int gather_args(int argc, char **argv, struct cli_args *args, bool *exist
 {
     const char *config = NULL;
     bool resolver = false;
-    char lineage[4400] = "";
     struct cp_err err = {0};
-    struct cli_conf conf = {0};
+    struct cli_conf conf = {0}, lineage = {0};
     struct cli_args first = {0};
     int status = 0;
 
@@ -1694,14 +1694,14 @@ static int gather_args(int argc, char **argv, struct cli_args *args, bool *exist
         struct cli_args *a = pass == 0 ? &first : args;
         rc = cli_args_add(a, argv[0], NULL);
         if (rc == CP_OK)
-            rc = cli_issue_settings_args(&conf, lineage[0] ? lineage : NULL, skip, a, &err);
+            rc = cli_issue_settings_args(&conf, &lineage, skip, a, &err);
         for (int i = 1; rc == CP_OK && i < argc; i++)
             rc = cli_args_add(a, argv[i], NULL);
         if (rc == CP_OK && pass == 0)
-            status = find_lineage(&first, lineage, sizeof lineage);
+            status = find_lineage(&first, &lineage, existing);
     }
-    *existing = lineage[0] != '\0';
     cli_conf_clear(&conf);
+    cli_conf_clear(&lineage);
     cli_args_clear(&first);
     if (rc != CP_OK) {
         cli_error("%s", err.msg[0] ? err.msg : "out of memory");
@@ -1727,14 +1727,15 @@ int cmd_issue(int argc, char **argv)
     is.existing = existing;
     if (status != 0) {
         cli_args_clear(&args);
+        cli_common_clear(&is.common);
         return status < 0 ? CLI_EXIT_OK : status;
     }
     cli_log_setup(false, is.common.verbose);
     bool real = is.dry_run == DRY_NONE;
-    int lock = -1;
     /* Not at the same time as a renew of the same state directory. */
-    if (real && (status = cli_state_lock(is.common.state_dir, ISSUE_LOCK_TIMEOUT, &lock)) != 0) {
+    if (real && (status = cli_store_lock(&is.common, ISSUE_LOCK_TIMEOUT)) != 0) {
         cli_args_clear(&args);
+        cli_common_clear(&is.common);
         return status;
     }
     /* An existing certificate: its names change only when asked, and one
@@ -1742,8 +1743,7 @@ int cmd_issue(int argc, char **argv)
     status = lineage_plan(&is);
     if (status != 0) {
         cli_args_clear(&args);
-        if (lock >= 0)
-            close(lock);
+        cli_common_clear(&is.common);
         return status == -2 ? CLI_EXIT_OK : status;
     }
     const char *hook = is.hook;
@@ -1767,8 +1767,7 @@ int cmd_issue(int argc, char **argv)
         cli_hook_event(hook, "exit_hook", args1, status == 0 ? 0 : 1);
     }
     cli_args_clear(&args);
-    if (lock >= 0)
-        close(lock);
+    cli_common_clear(&is.common);
     return status;
 }
 
@@ -1784,6 +1783,8 @@ struct cli_issue *cli_issue_new(void)
 
 void cli_issue_free(struct cli_issue *ci)
 {
+    if (ci != NULL)
+        cli_common_clear(&((struct issue *)ci)->common);
     free(ci);
 }
 

@@ -63,23 +63,23 @@ static long long asn1_time(const ASN1_TIME *t)
 }
 
 /* The current certificate of `c->name`: validity and ARI id. */
-static void cert_load(const char *state, struct cert *c)
+static void cert_load(struct cp_store *st, struct cert *c)
 {
-    char path[4400], *pem = NULL;
+    char what[400], *pem = NULL;
     size_t len = 0;
     struct acme_chain *chain = NULL;
     struct cp_err err = {0};
 
-    c->status = cli_cert_status_load(state, c->name);
-    snprintf(path, sizeof path, "%s/certs/%s/cert.pem", state, c->name);
-    if (access(path, F_OK) != 0)
-        return;
-    if (cp_file_read(path, CERT_FILE_MAX, &pem, &len, &err) != CP_OK ||
-        acme_chain_parse(pem, len, path, &chain, &err) != CP_OK) {
+    c->status = store_status_load(st, c->name);
+    snprintf(what, sizeof what, "the current certificate of %s", c->name);
+    if (store_current_cert(st, c->name, &pem, &len, &err) != CP_OK ||
+        (pem != NULL && acme_chain_parse(pem, len, what, &chain, &err) != CP_OK)) {
         cli_error("%s", err.msg);
         free(pem);
         return;
     }
+    if (pem == NULL)
+        return; /* none yet */
     X509 *leaf = acme_chain_x509(chain, 0);
     c->not_before = asn1_time(X509_get0_notBefore(leaf));
     c->not_after = asn1_time(X509_get0_notAfter(leaf));
@@ -238,45 +238,17 @@ static void judge(struct cert *c, const struct cli_issue_info *info, struct clie
              "expires %s; renewing when a third of its lifetime is left, from %s", t1, t2);
 }
 
-void cli_lineage_due(const char *state, const char *cert_name, long long now, bool *due,
+void cli_lineage_due(struct cp_store *st, const char *cert_name, long long now, bool *due,
                      long long *renew_at, char *why, size_t size)
 {
     struct cert c = {0};
     snprintf(c.name, sizeof c.name, "%s", cert_name);
-    cert_load(state, &c);
+    cert_load(st, &c);
     judge(&c, NULL, NULL, now);
     *due = c.due;
     *renew_at = c.renew_at;
     snprintf(why, size, "%s", c.why);
     cert_clear(&c);
-}
-
-/* The names of the certificates: every directory under STATE/certs, sorted. */
-static int cert_names(const char *state, char ***out, size_t *n)
-{
-    char path[4200];
-    struct dirent **list = NULL;
-    *out = NULL;
-    *n = 0;
-    snprintf(path, sizeof path, "%s/certs", state);
-    int k = scandir(path, &list, NULL, alphasort);
-    if (k < 0)
-        return 0; /* no certificates yet */
-    *out = calloc((size_t)k + 1, sizeof **out);
-    for (int i = 0; i < k; i++) {
-        if (*out != NULL && list[i]->d_name[0] != '.' && cli_cert_name_valid(list[i]->d_name))
-            (*out)[(*n)++] = strdup(list[i]->d_name);
-        free(list[i]);
-    }
-    free(list);
-    return *out == NULL ? CLI_EXIT_SOFTWARE : 0;
-}
-
-static void names_free(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
 }
 
 /* Options of renew and list. */
@@ -377,7 +349,7 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
         }
         switch (ch) {
         case 'n':
-            if (!cli_cert_name_valid(optarg) || r->nonly == 256) {
+            if (!store_name_valid(optarg) || r->nonly == 256) {
                 cli_error("--cert-name \"%s\": use letters, digits, '.', '-' and '_'", optarg);
                 return CLI_EXIT_USAGE;
             }
@@ -447,12 +419,15 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
  * renewal.conf, then this run's own. */
 static int cert_args(struct renew *r, const char *name, struct cli_args *a)
 {
-    char path[4400], arg[4400];
+    char arg[4400];
     struct cp_err err = {0};
-    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", r->common.state_dir, name);
-    enum cp_code rc = cli_args_add(a, "renew", NULL);
+    struct cli_conf conf = {0};
+    enum cp_code rc = cli_conf_load_lineage(r->common.store, name, &conf, &err);
     if (rc == CP_OK)
-        rc = cli_issue_settings_args(&r->defaults, path, NULL, a, &err);
+        rc = cli_args_add(a, "renew", NULL);
+    if (rc == CP_OK)
+        rc = cli_issue_settings_args(&r->defaults, &conf, NULL, a, &err);
+    cli_conf_clear(&conf);
     snprintf(arg, sizeof arg, "--cert-name=%s", name);
     if (rc == CP_OK)
         rc = cli_args_add(a, arg, NULL);
@@ -492,14 +467,12 @@ static void record_attempt(struct cert *c, const char *outcome, int status, cons
 }
 
 /* The names renewal.conf lists, as JSON (also when its settings are unusable). */
-static json_t *conf_names(const char *state, const char *name)
+static json_t *conf_names(struct cp_store *st, const char *name)
 {
-    char path[4400];
     struct cli_conf conf = {0};
     struct cp_err err = {0};
     json_t *a = json_array();
-    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", state, name);
-    if (cli_conf_load(path, true, &conf, &err) == CP_OK)
+    if (cli_conf_load_lineage(st, name, &conf, &err) == CP_OK)
         for (size_t k = 0; k < conf.n; k++)
             if (strcmp(conf.e[k].key, "domain") == 0)
                 json_array_append_new(a, json_string(conf.e[k].value));
@@ -527,7 +500,9 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     /* Nothing is read from a lineage someone else could have changed, and
      * nothing written into it. */
     struct cp_err uerr = {0};
-    if (cli_lineage_check(r->common.state_dir, name, &uerr) != CP_OK) {
+    char live[4400] = "";
+    if (store_lineage_check(r->common.store, name, &uerr) != CP_OK ||
+        store_lineage_dir(r->common.store, name, live, sizeof live, &uerr) != CP_OK) {
         cli_error("%s", uerr.msg);
         outcome = "unsafe";
         status = uerr.code == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
@@ -538,13 +513,12 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     status = is == NULL ? CLI_EXIT_SOFTWARE : cert_args(r, name, &args);
     if (status == 0)
         status = cli_issue_configure(is, &args);
-    cert_load(r->common.state_dir, &c);
+    cert_load(r->common.store, &c);
     if (status != 0) {
         char why[512];
         outcome = "config_error";
         snprintf(why, sizeof why, "%s", cli_last_error());
-        cli_error("its settings cannot be used (above); fix %s/certs/%s/renewal.conf",
-                  r->common.state_dir, name);
+        cli_error("its settings cannot be used (above); fix %s/renewal.conf", live);
         snprintf(config_error, sizeof config_error, "%s", why);
         if (!r->dry_run && c.status != NULL)
             record_attempt(&c, outcome, status, config_error, now);
@@ -563,12 +537,11 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     if (!c.due && !r->dry_run) {
         cli_log(CLI_LOG_DEBUG, "not due: %s", c.why);
         if (info.hook != NULL) {
-            char files[4][4400];
+            char files[4][4500];
             static const char *const f[] = {"privkey.pem", "cert.pem", "fullchain.pem",
                                             "chain.pem"};
             for (size_t i = 0; i < 4; i++)
-                snprintf(files[i], sizeof files[i], "%s/certs/%s/%s", r->common.state_dir, name,
-                         f[i]);
+                snprintf(files[i], sizeof files[i], "%s/%s", live, f[i]);
             const char *a[] = {info.names[0], files[0], files[1], files[2], files[3]};
             cli_hook_event(info.hook, "unchanged_cert", a, 5);
         }
@@ -620,10 +593,8 @@ out:
     *failed = status != 0;
     if (c.status_changed && !r->dry_run && c.status != NULL) {
         struct cp_err err = {0};
-        char dir[4400];
-        snprintf(dir, sizeof dir, "%s/certs/%s", r->common.state_dir, name);
-        if (access(dir, F_OK) == 0 &&
-            cli_cert_status_save(r->common.state_dir, name, c.status, &err) != CP_OK)
+        if (store_lineage_exists(r->common.store, name) &&
+            store_status_save(r->common.store, name, c.status, &err) != CP_OK)
             cli_error("%s", err.msg);
     }
     char t[32], expiry[32];
@@ -631,7 +602,7 @@ out:
     cli_time_str(c.not_after, expiry);
     if (not_after == NULL && c.have_cert)
         not_after = expiry; /* not renewed: the current certificate's */
-    json_t *names = info.nnames || unsafe ? json_array() : conf_names(r->common.state_dir, name);
+    json_t *names = info.nnames || unsafe ? json_array() : conf_names(r->common.store, name);
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
     json_t *j =
@@ -670,7 +641,7 @@ int cmd_renew(int argc, char **argv)
     struct clients cl = {0};
     char **names = NULL;
     size_t n = 0;
-    int lock = -1, failures = 0, attempted = 0;
+    int failures = 0, attempted = 0;
     json_t *results = json_array();
 
     cli_common_init(&r.common);
@@ -679,12 +650,14 @@ int cmd_renew(int argc, char **argv)
         goto out;
     cli_log_setup(r.quiet, r.common.verbose);
     cl.verbose = r.common.verbose;
-    status = cli_state_lock(r.common.state_dir, r.lock_timeout, &lock);
+    status = cli_store_lock(&r.common, r.lock_timeout);
     if (status != 0)
         goto out;
-    status = cert_names(r.common.state_dir, &names, &n);
-    if (status != 0)
+    struct cp_err err = {0};
+    if (store_lineage_names(r.common.store, &names, &n, &err) != CP_OK) {
+        status = cli_store_fail(&err);
         goto out;
+    }
     for (size_t i = 0; i < r.nonly; i++)
         if (!listed((const char *const *)names, n, r.only[i])) {
             cli_error("--cert-name %s: there is no such certificate in %s/certs (see certpilot "
@@ -731,12 +704,11 @@ out:
     forget(r.ran_hooks, r.nran);
     forget(r.post, r.npost);
     forget(r.started, r.nstarted);
-    names_free(names, n);
+    store_names_free(names, n);
     clients_free(&cl);
     cli_args_clear(&r.extra);
     cli_conf_clear(&r.defaults);
-    if (lock >= 0)
-        close(lock);
+    cli_common_clear(&r.common);
     return status < 0 ? CLI_EXIT_OK : status;
 }
 
@@ -765,15 +737,16 @@ int cmd_list(int argc, char **argv)
             json_decref(all);
             return 0;
         }
+    struct cp_err err = {0};
     int status = renew_args(&r, argc, argv, true);
-    if (status == 0)
-        status = cert_names(r.common.state_dir, &names, &n);
+    if (status == 0 && store_lineage_names(r.common.store, &names, &n, &err) != CP_OK)
+        status = cli_store_fail(&err);
     long long now = (long long)time(NULL);
     for (size_t i = 0; status == 0 && i < n; i++) {
         struct cert c = {0};
         char t1[32], t2[32], t3[32];
         struct cp_err uerr = {0};
-        if (cli_lineage_check(r.common.state_dir, names[i], &uerr) != CP_OK) {
+        if (store_lineage_check(r.common.store, names[i], &uerr) != CP_OK) {
             cli_error("%s", uerr.msg); /* listed by name only, nothing read from it */
             unsafe = uerr.code == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
             json_array_append_new(
@@ -781,9 +754,9 @@ int cmd_list(int argc, char **argv)
             continue;
         }
         snprintf(c.name, sizeof c.name, "%s", names[i]);
-        cert_load(r.common.state_dir, &c);
+        cert_load(r.common.store, &c);
         judge(&c, NULL, NULL, now);
-        json_t *dn = conf_names(r.common.state_dir, names[i]);
+        json_t *dn = conf_names(r.common.store, names[i]);
         cli_time_str(c.not_after, t1);
         cli_time_str(c.renew_at, t2);
         long long days = c.have_cert ? (c.not_after - now) / 86400 : 0;
@@ -819,8 +792,9 @@ int cmd_list(int argc, char **argv)
     else if (status == 0 && n == 0)
         printf("No certificates in %s yet (certpilot issue obtains one).\n", r.common.state_dir);
     json_decref(all);
-    names_free(names, n);
+    store_names_free(names, n);
     cli_conf_clear(&r.defaults);
     cli_args_clear(&r.extra);
+    cli_common_clear(&r.common);
     return status < 0 ? 0 : status;
 }

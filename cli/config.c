@@ -116,6 +116,21 @@ enum cp_code cli_conf_load(const char *path, bool missing_ok, struct cli_conf *o
     return rc;
 }
 
+enum cp_code cli_conf_load_lineage(struct cp_store *st, const char *name, struct cli_conf *out,
+                                   struct cp_err *err)
+{
+    char *text = NULL, label[sizeof out->path];
+    size_t len = 0;
+    memset(out, 0, sizeof *out);
+    enum cp_code rc = store_settings_load(st, name, &text, &len, label, sizeof label, err);
+    if (rc == CP_OK)
+        snprintf(out->path, sizeof out->path, "%s", label);
+    if (rc == CP_OK && text != NULL)
+        rc = cli_conf_parse(label, text, len, out, err);
+    free(text);
+    return rc;
+}
+
 void cli_conf_clear(struct cli_conf *c)
 {
     for (size_t i = 0; i < c->n; i++) {

@@ -245,7 +245,8 @@ static int grow_clean(char **buf, size_t used, size_t cap)
     return 0;
 }
 
-enum cp_code cp_file_read(const char *path, size_t max, char **out, size_t *len, struct cp_err *err)
+static enum cp_code file_read(const char *path, int flags, size_t max, char **out, size_t *len,
+                              struct cp_err *err)
 {
     enum cp_code rc = CP_OK;
     char *buf = NULL;
@@ -267,7 +268,14 @@ enum cp_code cp_file_read(const char *path, size_t max, char **out, size_t *len,
     if (max > SIZE_MAX / 4)
         max = SIZE_MAX / 4;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
+    if (fd < 0 && errno == ELOOP && (flags & O_NOFOLLOW)) {
+        rc = cp_err_set(err, CP_EUNSAFE,
+                        "refusing %s: it is a symbolic link where certpilot keeps a file of its "
+                        "own; remove the link",
+                        path);
+        goto out;
+    }
     if (fd < 0) {
         rc = cp_err_set(err, CP_EIO, "cannot open %s: %s", path, strerror(errno));
         goto out;
@@ -340,4 +348,15 @@ out:
     if (fd >= 0)
         (void)close(fd);
     return rc;
+}
+
+enum cp_code cp_file_read(const char *path, size_t max, char **out, size_t *len, struct cp_err *err)
+{
+    return file_read(path, 0, max, out, len, err);
+}
+
+enum cp_code cp_file_read_nofollow(const char *path, size_t max, char **out, size_t *len,
+                                   struct cp_err *err)
+{
+    return file_read(path, O_NOFOLLOW, max, out, len, err);
 }

@@ -53,5 +53,9 @@ enum cp_code cp_file_write_atomic(const char *path, const void *data, size_t len
  */
 enum cp_code cp_file_read(const char *path, size_t max, char **out, size_t *len,
                           struct cp_err *err);
+/* The same, refusing (CP_EUNSAFE) a path whose last component is a symbolic
+ * link: for the files certpilot itself keeps in the state directory. */
+enum cp_code cp_file_read_nofollow(const char *path, size_t max, char **out, size_t *len,
+                                   struct cp_err *err);
 
 #endif

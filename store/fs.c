@@ -1,9 +1,12 @@
 /*
- * cli/state.c - the state directory: accounts per CA, certificates per name.
+ * store/fs.c - the store on the filesystem: the state directory.
  *
  *   STATE/                              0700
+ *     renew.lock                        flock()ed by the run that holds the store
  *     accounts/<ca-id>/account.key      0600, the account's private key
- *     accounts/<ca-id>/account.json     {"directory", "url", "contact"}
+ *     accounts/<ca-id>/account.json     {"directory", "url", "contact", "key_type"}
+ *     certs/<name>/renewal.conf         its settings ("key = value", cli/config.c)
+ *     certs/<name>/status.json          results of the last runs, the cached ARI answer
  *     certs/<name>/versions/<stamp>/    privkey.pem (0600), cert.pem, chain.pem, fullchain.pem
  *     certs/<name>/current              symlink -> versions/<stamp>
  *     certs/<name>/{privkey,cert,chain,fullchain}.pem  symlinks -> current/...
@@ -13,16 +16,20 @@
  * rename() of a new symlink over it.  The stable paths therefore switch from
  * the old key/certificate pair to the new pair at once, and an interruption at
  * any point leaves the old pair in place.
+ *
+ * Nothing is read from, or written into, a directory another user owns or
+ * others may write, and the files certpilot keeps are opened without
+ * following symlinks.
  */
-#define _DEFAULT_SOURCE /* flock() */
-#include "cli/cli.h"
+#define _DEFAULT_SOURCE /* flock(), DT_DIR */
+#include "store/store_int.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +40,21 @@
 
 #include "common/file.h"
 
-#define KEY_FILE_MAX (64 * 1024)
+#define KEY_FILE_MAX   (64 * 1024)
+#define CERT_FILE_MAX  (256 * 1024)
+#define SMALL_FILE_MAX (256 * 1024) /* renewal.conf, status.json, account.json */
+
+struct fs_store {
+    struct cp_store base; /* first: a struct cp_store * is a struct fs_store * */
+    char dir[4096];
+    int lock_fd; /* -1: not held */
+};
+
+#define FS(st) ((struct fs_store *)(st))
 
 static const char *const stable_files[] = {"privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"};
 
-const char *cli_default_state_dir(char *buf, size_t size)
+const char *store_default_dir(char *buf, size_t size)
 {
     if (geteuid() == 0)
         return "/var/lib/certpilot";
@@ -86,6 +103,20 @@ static enum cp_code join(char *out, size_t size, struct cp_err *err, const char 
     if (n < 0 || (size_t)n >= size)
         return cp_err_set(err, CP_EINVAL, "path too long under the state directory");
     return CP_OK;
+}
+
+/* A small JSON file certpilot keeps (no symlink followed); NULL when it is
+ * missing or unreadable. */
+static json_t *json_file_load(const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_error_t jerr;
+    if (cp_file_read_nofollow(path, SMALL_FILE_MAX, &text, &len, NULL) != CP_OK)
+        return NULL;
+    json_t *j = json_loadb(text, len, 0, &jerr);
+    free(text);
+    return j;
 }
 
 /* ------------------------------------------------------- who may write here */
@@ -137,7 +168,7 @@ static enum cp_code dir_safe(const char *path, bool follow, struct cp_err *err)
                       path, path);
 }
 
-enum cp_code cli_state_check(const char *state, struct cp_err *err)
+static enum cp_code state_check(const char *state, struct cp_err *err)
 {
     static const char *const subdirs[] = {"accounts", "certs"};
     char path[4200];
@@ -150,7 +181,7 @@ enum cp_code cli_state_check(const char *state, struct cp_err *err)
     return rc;
 }
 
-enum cp_code cli_lineage_check(const char *state, const char *cert_name, struct cp_err *err)
+static enum cp_code lineage_check(const char *state, const char *cert_name, struct cp_err *err)
 {
     char base[4200], path[4400], target[256];
     enum cp_code rc = join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
@@ -174,7 +205,7 @@ enum cp_code cli_lineage_check(const char *state, const char *cert_name, struct 
                           path, strerror(errno));
     }
     target[n] = '\0';
-    /* Only what cli_cert_store() writes: "versions/" and one plain name. */
+    /* Only what version_add() writes: "versions/" and one plain name. */
     const char *stamp = target + strlen("versions/");
     if (strncmp(target, "versions/", strlen("versions/")) != 0 || *stamp == '\0' ||
         strchr(stamp, '/') != NULL || strcmp(stamp, ".") == 0 || strcmp(stamp, "..") == 0)
@@ -195,12 +226,12 @@ enum cp_code cli_lineage_check(const char *state, const char *cert_name, struct 
     return rc;
 }
 
-enum cp_code cli_account_dir(const char *state, const char *directory_url, char *out, size_t size,
-                             bool create, struct cp_err *err)
+/* The account directory of a CA; created (0700) when `create`. */
+static enum cp_code account_dir(const char *state, const char *directory_url, char *out,
+                                size_t size, bool create, struct cp_err *err)
 {
     char id[200];
     ca_id(directory_url, id, sizeof id);
-    /* The state directory itself was checked by cli_common_finish(). */
     enum cp_code rc = create ? cp_dir_ensure(state, 0700, err) : CP_OK;
     if (rc == CP_OK)
         rc = join(out, size, err, "%s/accounts/%s", state, id);
@@ -211,8 +242,10 @@ enum cp_code cli_account_dir(const char *state, const char *directory_url, char 
     return rc;
 }
 
-enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url,
-                              struct cp_err *err)
+/* ------------------------------------------------------------- accounts */
+
+static enum cp_code fs_account_load(struct cp_store *st, const char *directory_url,
+                                    struct acme_key **key, char **url, struct cp_err *err)
 {
     char path[4096], *pem = NULL, *text = NULL;
     size_t len = 0;
@@ -220,12 +253,15 @@ enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url
 
     *key = NULL;
     *url = NULL;
-    rc = join(path, sizeof path, err, "%s/account.key", dir);
+    char dir[4200];
+    rc = account_dir(FS(st)->dir, directory_url, dir, sizeof dir, false, err);
+    if (rc == CP_OK)
+        rc = join(path, sizeof path, err, "%s/account.key", dir);
     if (rc != CP_OK)
         return rc;
     if (access(path, F_OK) != 0)
         return CP_OK; /* no account yet */
-    rc = cp_file_read(path, KEY_FILE_MAX, &pem, &len, err);
+    rc = cp_file_read_nofollow(path, KEY_FILE_MAX, &pem, &len, err);
     if (rc == CP_OK)
         rc = acme_key_from_pem(pem, len, path, key, err);
     if (pem != NULL) {
@@ -237,7 +273,7 @@ enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url
 
     rc = join(path, sizeof path, err, "%s/account.json", dir);
     if (rc == CP_OK && access(path, F_OK) == 0) {
-        rc = cp_file_read(path, KEY_FILE_MAX, &text, &len, err);
+        rc = cp_file_read_nofollow(path, KEY_FILE_MAX, &text, &len, err);
         if (rc == CP_OK) {
             json_error_t jerr;
             json_t *j = json_loadb(text, len, 0, &jerr);
@@ -251,13 +287,16 @@ enum cp_code cli_account_load(const char *dir, struct acme_key **key, char **url
     return rc;
 }
 
-enum cp_code cli_account_save(const char *dir, const char *directory_url,
-                              const struct acme_key *key, const char *url,
-                              const char *const *contacts, size_t ncontacts, struct cp_err *err)
+static enum cp_code fs_account_save(struct cp_store *st, const char *directory_url,
+                                    const struct acme_key *key, const char *url,
+                                    const char *const *contacts, size_t ncontacts,
+                                    struct cp_err *err)
 {
-    char path[4096], *pem = NULL, *text = NULL;
+    char dir[4200], path[4400], *pem = NULL, *text = NULL;
     size_t len = 0;
-    enum cp_code rc = join(path, sizeof path, err, "%s/account.key", dir);
+    enum cp_code rc = account_dir(FS(st)->dir, directory_url, dir, sizeof dir, true, err);
+    if (rc == CP_OK)
+        rc = join(path, sizeof path, err, "%s/account.key", dir);
     if (rc == CP_OK)
         rc = acme_key_to_pem(key, &pem, &len, err);
     if (rc == CP_OK)
@@ -274,8 +313,7 @@ enum cp_code cli_account_save(const char *dir, const char *directory_url,
     if (rc != CP_OK)
         return rc;
     if (contacts == NULL) { /* keep what was saved before */
-        json_error_t jerr;
-        json_t *old = json_load_file(path, 0, &jerr);
+        json_t *old = json_file_load(path);
         c = json_incref(json_object_get(old, "contact"));
         json_decref(old);
     }
@@ -296,18 +334,119 @@ enum cp_code cli_account_save(const char *dir, const char *directory_url,
     return rc;
 }
 
-bool cli_cert_name_valid(const char *name)
+/* ------------------------------------------------------------- lineages */
+
+static enum cp_code fs_lineage_names(struct cp_store *st, char ***out, size_t *n,
+                                     struct cp_err *err)
 {
-    if (*name == '\0' || *name == '.' || strlen(name) > 255)
-        return false;
-    for (const char *p = name; *p; p++) {
-        char ch = *p;
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_';
-        if (!ok)
-            return false;
+    char path[4200];
+    struct dirent **list = NULL;
+    *out = NULL;
+    *n = 0;
+    enum cp_code rc = join(path, sizeof path, err, "%s/certs", FS(st)->dir);
+    if (rc != CP_OK)
+        return rc;
+    int k = scandir(path, &list, NULL, alphasort);
+    if (k < 0)
+        return errno == ENOENT
+                   ? CP_OK
+                   : cp_err_set(err, CP_EIO, "cannot read %s: %s", path, strerror(errno));
+    *out = calloc((size_t)k + 1, sizeof **out);
+    for (int i = 0; i < k; i++) {
+        if (*out != NULL && store_name_valid(list[i]->d_name) &&
+            ((*out)[*n] = strdup(list[i]->d_name)) != NULL)
+            (*n)++;
+        free(list[i]);
     }
-    return strstr(name, "..") == NULL;
+    free(list);
+    return *out == NULL ? cp_err_set(err, CP_ENOMEM, "out of memory") : CP_OK;
+}
+
+static enum cp_code fs_lineage_check(struct cp_store *st, const char *name, struct cp_err *err)
+{
+    return lineage_check(FS(st)->dir, name, err);
+}
+
+static enum cp_code fs_lineage_dir(struct cp_store *st, const char *name, char *out, size_t size,
+                                   struct cp_err *err)
+{
+    return join(out, size, err, "%s/certs/%s", FS(st)->dir, name);
+}
+
+/* STATE/certs/NAME/FILE into `out`. */
+static enum cp_code lineage_file(struct cp_store *st, const char *name, const char *file, char *out,
+                                 size_t size, struct cp_err *err)
+{
+    return join(out, size, err, "%s/certs/%s/%s", FS(st)->dir, name, file);
+}
+
+static enum cp_code fs_settings_load(struct cp_store *st, const char *name, char **text,
+                                     size_t *len, char *label, size_t label_size,
+                                     struct cp_err *err)
+{
+    char path[4400];
+    enum cp_code rc = lineage_file(st, name, "renewal.conf", path, sizeof path, err);
+    if (rc == CP_OK && label != NULL)
+        snprintf(label, label_size, "%s", path);
+    if (rc != CP_OK || (access(path, F_OK) != 0 && errno == ENOENT))
+        return rc; /* none yet: *text stays NULL */
+    rc = lineage_check(FS(st)->dir, name, err);
+    if (rc == CP_OK)
+        rc = cp_file_read_nofollow(path, SMALL_FILE_MAX, text, len, err);
+    return rc;
+}
+
+static enum cp_code fs_settings_save(struct cp_store *st, const char *name, const char *text,
+                                     size_t len, struct cp_err *err)
+{
+    char path[4400];
+    enum cp_code rc = lineage_check(FS(st)->dir, name, err);
+    if (rc == CP_OK)
+        rc = lineage_file(st, name, "renewal.conf", path, sizeof path, err);
+    if (rc == CP_OK)
+        rc = cp_file_write_atomic(path, text, len, 0600, err);
+    return rc;
+}
+
+static enum cp_code fs_current_cert(struct cp_store *st, const char *name, char **pem, size_t *len,
+                                    struct cp_err *err)
+{
+    char path[4400];
+    enum cp_code rc = lineage_check(FS(st)->dir, name, err);
+    if (rc == CP_OK)
+        rc = lineage_file(st, name, "cert.pem", path, sizeof path, err);
+    if (rc != CP_OK || access(path, F_OK) != 0)
+        return rc; /* none yet */
+    /* cert.pem is a symlink through current/ by design (checked above). */
+    return cp_file_read(path, CERT_FILE_MAX, pem, len, err);
+}
+
+static json_t *fs_status_load(struct cp_store *st, const char *name)
+{
+    char path[4400];
+    json_t *j = lineage_file(st, name, "status.json", path, sizeof path, NULL) == CP_OK
+                    ? json_file_load(path)
+                    : NULL;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return json_object();
+    }
+    return j;
+}
+
+static enum cp_code fs_status_save(struct cp_store *st, const char *name, const json_t *status,
+                                   struct cp_err *err)
+{
+    char path[4400];
+    enum cp_code rc = lineage_file(st, name, "status.json", path, sizeof path, err);
+    if (rc != CP_OK)
+        return rc;
+    char *text = json_dumps(status, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (text == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    rc = cp_file_write_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    return rc;
 }
 
 /* Replace `link` by a symlink to `target`, atomically (new link, rename). */
@@ -328,11 +467,12 @@ static enum cp_code swap_symlink(const char *target, const char *link, struct cp
     return CP_OK;
 }
 
-enum cp_code cli_cert_store(const char *state, const char *cert_name, const char *privkey_pem,
-                            size_t privkey_len, const char *cert_pem, const char *chain_pem,
-                            const char *fullchain_pem, char *live_dir, size_t live_size,
-                            struct cp_err *err)
+static enum cp_code fs_version_add(struct cp_store *st, const char *cert_name,
+                                   const char *privkey_pem, size_t privkey_len,
+                                   const char *cert_pem, const char *chain_pem,
+                                   const char *fullchain_pem, struct cp_err *err)
 {
+    const char *state = FS(st)->dir;
     char base[4096], version[4200], path[4400], stamp[64];
     struct timespec ts;
     struct tm tm;
@@ -343,7 +483,7 @@ enum cp_code cli_cert_store(const char *state, const char *cert_name, const char
     snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 
-    rc = cli_lineage_check(state, cert_name, err); /* the state dir: cli_common_finish() */
+    rc = lineage_check(state, cert_name, err); /* the state dir: store_fs_open() */
     if (rc == CP_OK)
         rc = cp_dir_ensure(state, 0700, err);
     if (rc == CP_OK)
@@ -394,18 +534,17 @@ enum cp_code cli_cert_store(const char *state, const char *cert_name, const char
         if (rc == CP_OK)
             rc = swap_symlink(target, link, err);
     }
-    if (rc == CP_OK && live_dir != NULL)
-        rc = join(live_dir, live_size, err, "%s", base);
     return rc;
 }
 
-enum cp_code cli_cert_key_load(const char *state, const char *cert_name, struct acme_key **key,
-                               struct cp_err *err)
+static enum cp_code fs_current_key(struct cp_store *st, const char *cert_name,
+                                   struct acme_key **key, struct cp_err *err)
 {
+    const char *state = FS(st)->dir;
     char path[4096], *pem = NULL;
     size_t len = 0;
     *key = NULL;
-    enum cp_code rc = cli_lineage_check(state, cert_name, err);
+    enum cp_code rc = lineage_check(state, cert_name, err);
     if (rc != CP_OK)
         return rc;
     rc = join(path, sizeof path, err, "%s/certs/%s/privkey.pem", state, cert_name);
@@ -418,6 +557,130 @@ enum cp_code cli_cert_key_load(const char *state, const char *cert_name, struct 
         OPENSSL_cleanse(pem, len);
         free(pem);
     }
+    return rc;
+}
+
+/* ------------------------------------------------------------- versions */
+
+#define VERSIONS_MAX 10000
+
+/* "20261206T223931.123456789Z": what fs_version_add() names a version. */
+static bool stamp_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 17 || n > 40 || s[8] != 'T' || s[n - 1] != 'Z')
+        return false;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (i != 8 && i != 15 && !(s[i] >= '0' && s[i] <= '9'))
+            return false;
+    return s[15] == '.';
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Remove the version directory `name` under `vfd`: its regular files and
+ * links, then itself.  False (errno set) when it holds anything else. */
+static bool remove_version(int vfd, const char *name)
+{
+    int dfd = openat(vfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (d == NULL) {
+        if (dfd >= 0)
+            close(dfd);
+        return false;
+    }
+    struct dirent *e;
+    bool ok = true;
+    while (ok && (e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            ok = false;
+        else if (S_ISDIR(st.st_mode)) {
+            errno = ENOTEMPTY; /* not something certpilot writes: left alone */
+            ok = false;
+        } else
+            ok = unlinkat(dfd, e->d_name, 0) == 0;
+    }
+    closedir(d);
+    return ok && unlinkat(vfd, name, AT_REMOVEDIR) == 0;
+}
+
+static enum cp_code fs_versions_prune(struct cp_store *st, const char *cert_name, unsigned keep,
+                                      size_t *removed, struct cp_err *err)
+{
+    const char *state = FS(st)->dir;
+    char path[4400], current[256] = "";
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    enum cp_code rc = CP_OK;
+    *removed = 0;
+    if (keep == 0)
+        return CP_OK; /* keep them all */
+    if (snprintf(path, sizeof path, "%s/certs/%s/current", state, cert_name) >= (int)sizeof path)
+        return cp_err_set(err, CP_EINVAL, "state directory path too long");
+    ssize_t len = readlink(path, current, sizeof current - 1);
+    if (len <= 0 || strncmp(current, "versions/", 9) != 0)
+        return CP_OK; /* no current version: nothing is known to be safe to remove */
+    current[len] = '\0';
+    const char *cur = current + 9;
+
+    snprintf(path, sizeof path, "%s/certs/%s/versions", state, cert_name);
+    int vfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int copy = vfd >= 0 ? dup(vfd) : -1;
+    DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
+    if (d == NULL) {
+        rc = cp_err_set(err, CP_EIO, "cannot read %s: %s", path, strerror(errno));
+        if (copy >= 0)
+            close(copy);
+        goto cleanup;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < VERSIONS_MAX) {
+        if (!stamp_name(e->d_name))
+            continue;
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            char **v = realloc(names, c * sizeof *v);
+            if (v == NULL)
+                break;
+            names = v;
+            cap = c;
+        }
+        if ((names[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name); /* the stamps sort by time */
+
+    /* Keep: the `keep` newest, the current one, and the newest before it. */
+    size_t icur = n;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], cur) == 0)
+            icur = i;
+    if (icur == n)
+        goto cleanup; /* current points elsewhere: touch nothing */
+    for (size_t i = 0; i < n; i++) {
+        bool kept = i + keep >= n || i == icur || i + 1 == icur;
+        if (kept)
+            continue;
+        if (!remove_version(vfd, names[i])) {
+            rc = cp_err_set(err, CP_EIO, "cannot remove the old version %s/%s: %s", path, names[i],
+                            strerror(errno));
+            break;
+        }
+        (*removed)++;
+    }
+cleanup:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (vfd >= 0)
+        close(vfd);
     return rc;
 }
 
@@ -490,11 +753,11 @@ static size_t sweep_lineage(int dfd)
 
 /* Under the lock: the temp files that a killed run left in the state
  * directory (accounts/CA/, certs/NAME/, certs/NAME/versions/STAMP/). */
-static void sweep_leftovers(const char *state)
+static size_t sweep_leftovers(const char *state)
 {
     int root = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root < 0)
-        return;
+        return 0;
     size_t removed = sweep_leaf(root);
     static const char *const tops[] = {"accounts", "certs"};
     for (size_t i = 0; i < 2; i++) {
@@ -505,50 +768,51 @@ static void sweep_leftovers(const char *state)
         close(top);
     }
     close(root);
-    if (removed > 0)
-        cli_log(CLI_LOG_INFO, "removed %zu temporary file%s left by an interrupted run in %s",
-                removed, removed == 1 ? "" : "s", state);
+    return removed;
 }
 
-int cli_state_lock(const char *state, unsigned timeout_s, int *fd)
-{
-    char path[4200], holder[32] = "";
-    struct cp_err err = {0};
-    struct timespec t0, now;
+/* ------------------------------------------------------------- the lock */
 
-    *fd = -1;
-    if (cp_dir_ensure(state, 0700, &err) != CP_OK ||
-        join(path, sizeof path, &err, "%s/renew.lock", state) != CP_OK) {
-        cli_error("%s", err.msg);
-        return CLI_EXIT_IO;
-    }
+static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
+                            void (*waiting)(void *ctx, const char *holder), void *ctx,
+                            size_t *swept, struct cp_err *err)
+{
+    struct fs_store *fs = FS(st);
+    char path[4200], holder[32] = "";
+    struct timespec t0, now;
+    enum cp_code rc;
+
+    *swept = 0;
+    if (fs->lock_fd >= 0)
+        return CP_OK; /* held already */
+    if ((rc = cp_dir_ensure(fs->dir, 0700, err)) != CP_OK ||
+        (rc = join(path, sizeof path, err, "%s/renew.lock", fs->dir)) != CP_OK)
+        return rc;
     /* O_NOFOLLOW: a symlink planted under this name must not make certpilot
      * truncate and write whatever file it points to. */
     int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-    struct stat st;
-    if (f < 0 && errno == ELOOP) {
-        cli_error("refusing the lock file %s: it is a symbolic link; remove it (certpilot "
-                  "creates the lock file itself)",
-                  path);
-        return CLI_EXIT_UNSAFE;
-    }
-    if (f < 0) {
-        cli_error("cannot open the lock file %s: %s", path, strerror(errno));
-        return CLI_EXIT_IO;
-    }
-    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-        cli_error("refusing the lock file %s: it is not a regular file of this user; remove it",
-                  path);
+    struct stat sb;
+    if (f < 0 && errno == ELOOP)
+        return cp_err_set(err, CP_EUNSAFE,
+                          "refusing the lock file %s: it is a symbolic link; remove it "
+                          "(certpilot creates the lock file itself)",
+                          path);
+    if (f < 0)
+        return cp_err_set(err, CP_EIO, "cannot open the lock file %s: %s", path, strerror(errno));
+    if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) {
         close(f);
-        return CLI_EXIT_UNSAFE;
+        return cp_err_set(err, CP_EUNSAFE,
+                          "refusing the lock file %s: it is not a regular file of this user; "
+                          "remove it",
+                          path);
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool said = false;
     while (flock(f, LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
-            cli_error("cannot lock %s: %s", path, strerror(errno));
+            rc = cp_err_set(err, CP_EIO, "cannot lock %s: %s", path, strerror(errno));
             close(f);
-            return CLI_EXIT_IO;
+            return rc;
         }
         ssize_t n = pread(f, holder, sizeof holder - 1, 0);
         holder[n > 0 ? n : 0] = '\0';
@@ -557,15 +821,15 @@ int cli_state_lock(const char *state, unsigned timeout_s, int *fd)
         long long waited_ms =
             (long long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
         if (waited_ms >= (long long)timeout_s * 1000) {
-            cli_error("another certpilot run (pid %s) holds %s; gave up after %u s: try again "
-                      "when it has finished, or wait longer with --lock-timeout SECONDS",
-                      holder[0] ? holder : "unknown", path, timeout_s);
             close(f);
-            return CLI_EXIT_LOCKED;
+            return cp_err_set(err, CP_ETIMEOUT,
+                              "another certpilot run (pid %s) holds %s; gave up after %u s: try "
+                              "again when it has finished, or wait longer with --lock-timeout "
+                              "SECONDS",
+                              holder[0] ? holder : "unknown", path, timeout_s);
         }
-        if (!said)
-            cli_log(CLI_LOG_INFO, "waiting for another certpilot run (pid %s) to finish",
-                    holder[0] ? holder : "unknown");
+        if (!said && waiting != NULL)
+            waiting(ctx, holder[0] ? holder : "unknown");
         said = true;
         struct timespec pause = {0, 100 * 1000 * 1000};
         nanosleep(&pause, NULL);
@@ -573,45 +837,63 @@ int cli_state_lock(const char *state, unsigned timeout_s, int *fd)
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len)
-        cli_log(CLI_LOG_DEBUG, "could not write the pid into %s", path);
-    *fd = f;
-    sweep_leftovers(state);
-    return 0;
+        (void)0; /* the pid is only a courtesy to whoever waits */
+    fs->lock_fd = f;
+    *swept = sweep_leftovers(fs->dir);
+    return CP_OK;
 }
 
-json_t *cli_cert_status_load(const char *state, const char *cert_name)
+static void fs_unlock(struct cp_store *st)
 {
-    char path[4200];
-    json_error_t jerr;
-    if (join(path, sizeof path, NULL, "%s/certs/%s/status.json", state, cert_name) != CP_OK)
-        return json_object();
-    json_t *j = json_load_file(path, 0, &jerr);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return json_object();
-    }
-    return j;
+    struct fs_store *fs = FS(st);
+    if (fs->lock_fd >= 0)
+        close(fs->lock_fd);
+    fs->lock_fd = -1;
 }
 
-enum cp_code cli_cert_status_save(const char *state, const char *cert_name, const json_t *st,
-                                  struct cp_err *err)
+/* ------------------------------------------------------------- the handle */
+
+static void fs_close(struct cp_store *st)
 {
-    char path[4200];
-    enum cp_code rc = join(path, sizeof path, err, "%s/certs/%s/status.json", state, cert_name);
+    fs_unlock(st);
+    free(st);
+}
+
+static const struct store_ops fs_ops = {
+    .close = fs_close,
+    .lock = fs_lock,
+    .unlock = fs_unlock,
+    .account_load = fs_account_load,
+    .account_save = fs_account_save,
+    .lineage_names = fs_lineage_names,
+    .lineage_check = fs_lineage_check,
+    .lineage_dir = fs_lineage_dir,
+    .settings_load = fs_settings_load,
+    .settings_save = fs_settings_save,
+    .version_add = fs_version_add,
+    .current_key = fs_current_key,
+    .current_cert = fs_current_cert,
+    .versions_prune = fs_versions_prune,
+    .status_load = fs_status_load,
+    .status_save = fs_status_save,
+};
+
+enum cp_code store_fs_open(const char *dir, struct cp_store **out, struct cp_err *err)
+{
+    *out = NULL;
+    if (dir == NULL || dir[0] == '\0' || strlen(dir) >= sizeof((struct fs_store *)0)->dir)
+        return cp_err_set(err, CP_EINVAL, "the state directory \"%.200s\" is empty or too long",
+                          dir ? dir : "");
+    enum cp_code rc = state_check(dir, err);
     if (rc != CP_OK)
         return rc;
-    char *text = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (text == NULL)
+    struct fs_store *fs = calloc(1, sizeof *fs);
+    if (fs == NULL)
         return cp_err_set(err, CP_ENOMEM, "out of memory");
-    rc = cp_file_write_atomic(path, text, strlen(text), 0600, err);
-    free(text);
-    return rc;
-}
-
-void cli_time_str(long long t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fs->base.ops = &fs_ops;
+    snprintf(fs->base.where, sizeof fs->base.where, "%s", dir);
+    snprintf(fs->dir, sizeof fs->dir, "%s", dir);
+    fs->lock_fd = -1;
+    *out = &fs->base;
+    return CP_OK;
 }

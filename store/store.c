@@ -1,0 +1,167 @@
+/*
+ * store/store.c - the store interface: checks every backend shares (names),
+ * then the call handed to the backend's table (store/store_int.h).
+ */
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Every name reaches a backend only once it is known to be a plain name. */
+#define NAME_CHECK(name, err)                                                                      \
+    do {                                                                                           \
+        if (!store_name_valid(name))                                                               \
+            return cp_err_set(err, CP_EINVAL,                                                      \
+                              "\"%.100s\" is not a certificate name: use letters, digits, '.', "   \
+                              "'-' and '_'",                                                       \
+                              name);                                                               \
+    } while (0)
+
+bool store_name_valid(const char *name)
+{
+    if (*name == '\0' || *name == '.' || strlen(name) > 255)
+        return false;
+    for (const char *p = name; *p; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_';
+        if (!ok)
+            return false;
+    }
+    return strstr(name, "..") == NULL;
+}
+
+void store_close(struct cp_store *st)
+{
+    if (st != NULL)
+        st->ops->close(st);
+}
+
+const char *store_where(const struct cp_store *st)
+{
+    return st->where;
+}
+
+enum cp_code store_lock(struct cp_store *st, unsigned timeout_s,
+                        void (*waiting)(void *ctx, const char *holder), void *ctx, size_t *swept,
+                        struct cp_err *err)
+{
+    return st->ops->lock(st, timeout_s, waiting, ctx, swept, err);
+}
+
+void store_unlock(struct cp_store *st)
+{
+    st->ops->unlock(st);
+}
+
+enum cp_code store_account_load(struct cp_store *st, const char *directory_url,
+                                struct acme_key **key, char **url, struct cp_err *err)
+{
+    return st->ops->account_load(st, directory_url, key, url, err);
+}
+
+enum cp_code store_account_save(struct cp_store *st, const char *directory_url,
+                                const struct acme_key *key, const char *url,
+                                const char *const *contacts, size_t ncontacts, struct cp_err *err)
+{
+    return st->ops->account_save(st, directory_url, key, url, contacts, ncontacts, err);
+}
+
+enum cp_code store_lineage_names(struct cp_store *st, char ***names, size_t *n, struct cp_err *err)
+{
+    return st->ops->lineage_names(st, names, n, err);
+}
+
+void store_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+enum cp_code store_lineage_check(struct cp_store *st, const char *name, struct cp_err *err)
+{
+    NAME_CHECK(name, err);
+    return st->ops->lineage_check(st, name, err);
+}
+
+bool store_lineage_exists(struct cp_store *st, const char *name)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (!store_name_valid(name) ||
+        st->ops->settings_load(st, name, &text, &len, NULL, 0, NULL) != CP_OK)
+        return false;
+    bool exists = text != NULL;
+    free(text);
+    return exists;
+}
+
+enum cp_code store_lineage_dir(struct cp_store *st, const char *name, char *out, size_t size,
+                               struct cp_err *err)
+{
+    NAME_CHECK(name, err);
+    return st->ops->lineage_dir(st, name, out, size, err);
+}
+
+enum cp_code store_settings_load(struct cp_store *st, const char *name, char **text, size_t *len,
+                                 char *label, size_t label_size, struct cp_err *err)
+{
+    *text = NULL;
+    *len = 0;
+    NAME_CHECK(name, err);
+    return st->ops->settings_load(st, name, text, len, label, label_size, err);
+}
+
+enum cp_code store_settings_save(struct cp_store *st, const char *name, const char *text,
+                                 size_t len, struct cp_err *err)
+{
+    NAME_CHECK(name, err);
+    return st->ops->settings_save(st, name, text, len, err);
+}
+
+enum cp_code store_version_add(struct cp_store *st, const char *name, const char *privkey_pem,
+                               size_t privkey_len, const char *cert_pem, const char *chain_pem,
+                               const char *fullchain_pem, struct cp_err *err)
+{
+    NAME_CHECK(name, err);
+    return st->ops->version_add(st, name, privkey_pem, privkey_len, cert_pem, chain_pem,
+                                fullchain_pem, err);
+}
+
+enum cp_code store_current_key(struct cp_store *st, const char *name, struct acme_key **key,
+                               struct cp_err *err)
+{
+    *key = NULL;
+    NAME_CHECK(name, err);
+    return st->ops->current_key(st, name, key, err);
+}
+
+enum cp_code store_current_cert(struct cp_store *st, const char *name, char **pem, size_t *len,
+                                struct cp_err *err)
+{
+    *pem = NULL;
+    *len = 0;
+    NAME_CHECK(name, err);
+    return st->ops->current_cert(st, name, pem, len, err);
+}
+
+enum cp_code store_versions_prune(struct cp_store *st, const char *name, unsigned keep,
+                                  size_t *removed, struct cp_err *err)
+{
+    *removed = 0;
+    NAME_CHECK(name, err);
+    return st->ops->versions_prune(st, name, keep, removed, err);
+}
+
+json_t *store_status_load(struct cp_store *st, const char *name)
+{
+    return store_name_valid(name) ? st->ops->status_load(st, name) : json_object();
+}
+
+enum cp_code store_status_save(struct cp_store *st, const char *name, const json_t *status,
+                               struct cp_err *err)
+{
+    NAME_CHECK(name, err);
+    return st->ops->status_save(st, name, status, err);
+}

@@ -1,0 +1,115 @@
+/*
+ * store/store.h - where certpilot keeps what outlives a run: one account per
+ * CA, and lineages (a certificate's name, its versions, its settings and the
+ * results of its last runs).
+ *
+ * The store is one interface with backends behind it (store/store_int.h); the
+ * filesystem is the first (store/fs.c: the state directory laid out as the
+ * comment there shows).  Callers name things (a CA's directory URL, a
+ * certificate's name), never paths, so that a backend which keeps them
+ * elsewhere (a replicated key-value store) fits behind the same calls.  The
+ * one path it hands out is where a lineage's files are deployed for servers
+ * and hooks to read (store_lineage_dir), which every backend has locally.
+ *
+ * Nothing here prints: errors come back as a cp_code with a message that
+ * names what was refused and what to do.  CP_EUNSAFE is a state someone else
+ * could have changed (another owner, open modes, a symlink where none
+ * belongs); CP_ETIMEOUT a lock another run holds.
+ */
+#ifndef CP_STORE_STORE_H
+#define CP_STORE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "acme/acme.h"
+#include "common/err.h"
+
+struct cp_store; /* opaque: one backend's handle */
+
+/* The state directory `dir` as a store: nothing is created until written.
+ * Refuses (CP_EUNSAFE) a directory another user owns or others may write. */
+enum cp_code store_fs_open(const char *dir, struct cp_store **out, struct cp_err *err);
+void store_close(struct cp_store *st); /* releases the lock; NULL: no-op */
+/* Where it is, for messages ("/var/lib/certpilot"). */
+const char *store_where(const struct cp_store *st);
+
+/* The default state directory: /var/lib/certpilot for root, else
+ * $XDG_STATE_HOME/certpilot or ~/.local/state/certpilot; NULL when neither
+ * variable is usable. */
+const char *store_default_dir(char *buf, size_t size);
+
+/*
+ * One run at a time: wait at most timeout_s for the store's lock (`waiting`,
+ * when not NULL, is called once with the holder's pid as text if it must
+ * wait).  CP_ETIMEOUT when another run still holds it (the message names it);
+ * held until store_unlock() or store_close().  Under the lock, the temp files
+ * a killed run left are removed; *swept counts them.
+ */
+enum cp_code store_lock(struct cp_store *st, unsigned timeout_s,
+                        void (*waiting)(void *ctx, const char *holder), void *ctx, size_t *swept,
+                        struct cp_err *err);
+void store_unlock(struct cp_store *st);
+
+/* ------------------------------------------------------------- accounts */
+
+/* The saved account of the CA at `directory_url`: *key NULL when there is
+ * none; *url NULL when only the key is known (heap, caller frees both;
+ * acme_key_free). */
+enum cp_code store_account_load(struct cp_store *st, const char *directory_url,
+                                struct acme_key **key, char **url, struct cp_err *err);
+/* Save it; `contacts` NULL keeps the saved contacts. */
+enum cp_code store_account_save(struct cp_store *st, const char *directory_url,
+                                const struct acme_key *key, const char *url,
+                                const char *const *contacts, size_t ncontacts, struct cp_err *err);
+
+/* ------------------------------------------------------------- lineages */
+
+/* Letters, digits, '.', '-', '_'; not starting with '.', no "..". */
+bool store_name_valid(const char *name);
+/* Every lineage, sorted (heap array of heap strings; store_names_free). */
+enum cp_code store_lineage_names(struct cp_store *st, char ***names, size_t *n, struct cp_err *err);
+void store_names_free(char **names, size_t n);
+/* Refuse a lineage someone else could have changed (CP_EUNSAFE); CP_OK when
+ * it does not exist yet. */
+enum cp_code store_lineage_check(struct cp_store *st, const char *name, struct cp_err *err);
+/* Does the lineage have settings (a renewal.conf)? */
+bool store_lineage_exists(struct cp_store *st, const char *name);
+/* Where the lineage's stable files are (privkey.pem, cert.pem, chain.pem,
+ * fullchain.pem): what servers and hooks are given. */
+enum cp_code store_lineage_dir(struct cp_store *st, const char *name, char *out, size_t size,
+                               struct cp_err *err);
+
+/* Its settings (renewal.conf): *text NULL when it has none; `label` (when
+ * not NULL) is what error messages call the file.  Saved atomically. */
+enum cp_code store_settings_load(struct cp_store *st, const char *name, char **text, size_t *len,
+                                 char *label, size_t label_size, struct cp_err *err);
+enum cp_code store_settings_save(struct cp_store *st, const char *name, const char *text,
+                                 size_t len, struct cp_err *err);
+
+/*
+ * A new version: key and certificate files written, then made current at
+ * once; an interruption leaves the previous pair in place.
+ */
+enum cp_code store_version_add(struct cp_store *st, const char *name, const char *privkey_pem,
+                               size_t privkey_len, const char *cert_pem, const char *chain_pem,
+                               const char *fullchain_pem, struct cp_err *err);
+/* The current version's private key, and its certificate (PEM, heap): NULL
+ * with CP_OK when there is none. */
+enum cp_code store_current_key(struct cp_store *st, const char *name, struct acme_key **key,
+                               struct cp_err *err);
+enum cp_code store_current_cert(struct cp_store *st, const char *name, char **pem, size_t *len,
+                                struct cp_err *err);
+/* Remove the old versions beyond the `keep` newest (0: keep all); the
+ * current one and the newest before it always stay. */
+enum cp_code store_versions_prune(struct cp_store *st, const char *name, unsigned keep,
+                                  size_t *removed, struct cp_err *err);
+
+/* Its status (results of the last runs, cached ARI answer): an object, empty
+ * when there is none (never NULL but on allocation failure). */
+json_t *store_status_load(struct cp_store *st, const char *name);
+enum cp_code store_status_save(struct cp_store *st, const char *name, const json_t *status,
+                               struct cp_err *err);
+
+#endif

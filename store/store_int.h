@@ -1,0 +1,51 @@
+/*
+ * store/store_int.h - what a store backend provides.  A backend allocates a
+ * struct of its own that starts with `struct cp_store` (whose `ops` points to
+ * its table) and fills every entry; store/store.c dispatches to them, so the
+ * flows above see one interface whatever keeps the data.
+ */
+#ifndef CP_STORE_STORE_INT_H
+#define CP_STORE_STORE_INT_H
+
+#include "store/store.h"
+
+struct store_ops {
+    void (*close)(struct cp_store *st);
+    enum cp_code (*lock)(struct cp_store *st, unsigned timeout_s,
+                         void (*waiting)(void *ctx, const char *holder), void *ctx, size_t *swept,
+                         struct cp_err *err);
+    void (*unlock)(struct cp_store *st);
+    enum cp_code (*account_load)(struct cp_store *st, const char *directory_url,
+                                 struct acme_key **key, char **url, struct cp_err *err);
+    enum cp_code (*account_save)(struct cp_store *st, const char *directory_url,
+                                 const struct acme_key *key, const char *url,
+                                 const char *const *contacts, size_t ncontacts, struct cp_err *err);
+    enum cp_code (*lineage_names)(struct cp_store *st, char ***names, size_t *n,
+                                  struct cp_err *err);
+    enum cp_code (*lineage_check)(struct cp_store *st, const char *name, struct cp_err *err);
+    enum cp_code (*lineage_dir)(struct cp_store *st, const char *name, char *out, size_t size,
+                                struct cp_err *err);
+    enum cp_code (*settings_load)(struct cp_store *st, const char *name, char **text, size_t *len,
+                                  char *label, size_t label_size, struct cp_err *err);
+    enum cp_code (*settings_save)(struct cp_store *st, const char *name, const char *text,
+                                  size_t len, struct cp_err *err);
+    enum cp_code (*version_add)(struct cp_store *st, const char *name, const char *privkey_pem,
+                                size_t privkey_len, const char *cert_pem, const char *chain_pem,
+                                const char *fullchain_pem, struct cp_err *err);
+    enum cp_code (*current_key)(struct cp_store *st, const char *name, struct acme_key **key,
+                                struct cp_err *err);
+    enum cp_code (*current_cert)(struct cp_store *st, const char *name, char **pem, size_t *len,
+                                 struct cp_err *err);
+    enum cp_code (*versions_prune)(struct cp_store *st, const char *name, unsigned keep,
+                                   size_t *removed, struct cp_err *err);
+    json_t *(*status_load)(struct cp_store *st, const char *name);
+    enum cp_code (*status_save)(struct cp_store *st, const char *name, const json_t *status,
+                                struct cp_err *err);
+};
+
+struct cp_store {
+    const struct store_ops *ops;
+    char where[4096]; /* for messages */
+};
+
+#endif
