@@ -19,6 +19,7 @@ enum cli_exit {
     CLI_EXIT_CAA_DENIED = 1,   /* at least one identifier refused by CAA (caa check, the
                                   preflight of issue) */
     CLI_EXIT_RENEW_FAILED = 1, /* renew: at least one due certificate was not renewed */
+    CLI_EXIT_DECLINED = 1,     /* delete: not confirmed at the prompt; nothing removed */
     CLI_EXIT_CAA_DNS = 2,      /* no refusal, but a DNS failure decided a CAA check */
     CLI_EXIT_CA = 3,           /* the CA refused a request (problem document shown) */
     CLI_EXIT_DOCTOR_WARN = 3,  /* doctor: nothing fails now, but some servers are flaky */
@@ -347,5 +348,68 @@ void cli_time_str(long long t, char out[32]);
 
 int cmd_renew(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+
+/* ------------------- certificate lineages as a whole (cli/state_lineage.c) */
+
+/* Is STATE/certs/NAME there, a directory (a symlink there is not)? */
+bool cli_lineage_exists(const char *state, const char *cert_name);
+
+/* What a lineage holds, for saying what `delete` removes: every entry under
+ * STATE/certs/NAME, sorted, a directory before its contents, nothing
+ * followed. */
+struct cli_lineage_entry {
+    char *path;   /* relative to the lineage; a directory's ends in '/' */
+    char *target; /* a symbolic link's target as stored, else NULL */
+};
+struct cli_lineage_contents {
+    struct cli_lineage_entry *e;
+    size_t n;
+    size_t files, links, dirs;
+};
+/* cli_lineage_check() first (its refusal is returned); CP_EINVAL when there
+ * is no such lineage.  Clear `out` after. */
+enum cp_code cli_lineage_list(const char *state, const char *cert_name,
+                              struct cli_lineage_contents *out, struct cp_err *err);
+void cli_lineage_contents_clear(struct cli_lineage_contents *c);
+
+/*
+ * Remove the lineage: its versions, keys, certificates, links, renewal.conf
+ * and status.json; nothing else in the state directory.  Refused when
+ * cli_lineage_check() refuses.  No symbolic link is followed (a link to a
+ * file outside is removed, the file is not), no other file system is
+ * entered.  The lineage is renamed to a hidden name in certs/ first, so that
+ * it is gone for renew and list at once; when removal fails half way the
+ * message names that directory.  Take the state lock around it.  *removed:
+ * entries removed, the lineage's own directory included.
+ */
+enum cp_code cli_lineage_remove(const char *state, const char *cert_name, size_t *removed,
+                                struct cp_err *err);
+
+/* The serial number (lower-case hex) of the lineage's current certificate. */
+enum cp_code cli_lineage_serial(const char *state, const char *cert_name, char *out, size_t size,
+                                struct cp_err *err);
+
+/*
+ * The revocation mark that `certpilot revoke` leaves in status.json:
+ *   "revoked": {"at": UNIX-SECONDS, "reason": NAME or null, "reason_code": N or
+ *               null, "serial": HEX, "signed_with": "account"}
+ * It applies while the lineage's current certificate is the one it names
+ * (same serial): true then, with `note` (if not NULL) a short phrase such as
+ * "revoked 2026-01-02T03:04:05Z (reason keyCompromise, serial 1f...)".  Once
+ * `issue` or a forced renewal has put another certificate in place, the mark
+ * no longer applies.
+ */
+bool cli_lineage_revoked(const char *state, const char *cert_name, const json_t *status, char *note,
+                         size_t size);
+
+/* revoke and delete (cli/cmd_revoke.c): --config FILE (default
+ * CLI_DEFAULT_CONFIG, missing OK then), checked as issue checks it, gives
+ * server, ca-bundle and state-dir to `c` before the command line is parsed
+ * (which then overrides them); `conf` holds the strings (clear it after).
+ * 0 or CLI_EXIT_CONFIG with the reason said. */
+int cli_defaults_load(int argc, char **argv, struct cli_conf *conf, struct cli_common *c);
+
+int cmd_revoke(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
 
 #endif
