@@ -374,13 +374,15 @@ void cli_lineage_contents_clear(struct cli_lineage_contents *c);
 
 /*
  * Remove the lineage: its versions, keys, certificates, links, renewal.conf
- * and status.json; nothing else in the state directory.  Refused when
- * cli_lineage_check() refuses.  No symbolic link is followed (a link to a
- * file outside is removed, the file is not), no other file system is
- * entered.  The lineage is renamed to a hidden name in certs/ first, so that
- * it is gone for renew and list at once; when removal fails half way the
- * message names that directory.  Take the state lock around it.  *removed:
- * entries removed, the lineage's own directory included.
+ * and status.json; nothing else in the state directory.  Refused, before
+ * anything is touched, when cli_lineage_check() refuses, or when the lineage
+ * holds another file system's mount point or directories nested deeper than
+ * certpilot makes them.  No symbolic link is followed (a link to a file
+ * outside is removed, the file is not).  The lineage is renamed to a hidden
+ * name in certs/ first, so that it is gone for renew and list at once; when
+ * removal fails half way the message names that directory.  Take the state
+ * lock around it.  *removed: entries removed, the lineage's own directory
+ * included.
  */
 enum cp_code cli_lineage_remove(const char *state, const char *cert_name, size_t *removed,
                                 struct cp_err *err);

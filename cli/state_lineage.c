@@ -66,6 +66,8 @@ static enum cp_code read_names(int dfd, const char *rel, struct walk *w, char **
             close(copy);
         return cp_err_set(w->err, CP_EIO, "cannot read %s/%s: %s", w->where, rel, strerror(errno));
     }
+    /* The copy shares the offset of `dfd`, which an earlier walk left at the end. */
+    rewinddir(d);
     enum cp_code rc = CP_OK;
     size_t cap = 0;
     struct dirent *e;
@@ -277,6 +279,15 @@ enum cp_code cli_lineage_remove(const char *state, const char *cert_name, size_t
     enum cp_code rc = open_lineage(state, cert_name, &certs, &dfd, &st, where, sizeof where, err);
     if (rc != CP_OK)
         return rc;
+    /* Whatever would stop the removal half way (a mount point, nesting that
+     * certpilot never makes) refuses it now, before anything is touched. */
+    struct cli_lineage_contents dry = {0};
+    struct walk check = {
+        .remove = false, .out = &dry, .dev = st.st_dev, .where = where, .err = err};
+    rc = walk_dir(&check, dfd, "", 0);
+    cli_lineage_contents_clear(&dry);
+    if (rc != CP_OK)
+        goto out;
     /* Out of sight first (renew and list skip names starting with '.'). */
     snprintf(hidden, sizeof hidden, ".deleting-%ld-%lld", (long)getpid(), (long long)time(NULL));
     snprintf(moved, sizeof moved, "%s/certs/%s", state, hidden);
