@@ -67,7 +67,8 @@ int cli_defaults_load(int argc, char **argv, struct cli_conf *conf, struct cli_c
 
 static void usage(FILE *f)
 {
-    fputs("usage: certpilot revoke --cert-name NAME [--reason REASON] [--delete-after-revoke]\n"
+    fputs("usage: certpilot revoke --cert-name NAME [--reason REASON]\n"
+          "                        [--delete-after-revoke]\n"
           "       certpilot revoke --cert-path FILE [--key-path KEY] [--reason REASON]\n"
           "                        [--server URL]\n"
           "         [--config FILE] [--ca-bundle FILE] [--state-dir DIR] [-v] [--json]\n"
