@@ -524,4 +524,60 @@ enum cp_code acme_renewal_info_get(struct acme_client *c, const char *cert_id,
 /* Frees explanation_url and zeroes; NULL is a no-op. */
 void acme_renewal_info_clear(struct acme_renewal_info *r);
 
+/* ------------------------------------------------------------ revocation */
+
+/*
+ * Revocation (RFC 8555 §7.6, acme/revoke.c): revokeCert for a certificate,
+ * signed either by the account (kid) or by the certificate's own key (jwk),
+ * and the reason codes a subscriber may give.  Deciding which certificate to
+ * revoke and what to do with it afterwards is the caller's business.
+ */
+
+/* No "reason" member in the request (the CA records the RFC 5280 default,
+ * unspecified). */
+#define ACME_REVOKE_NO_REASON (-1)
+
+/* An RFC 5280 §5.3.1 CRLReason that ACME CAs accept from a subscriber. */
+struct acme_revoke_reason {
+    const char *name; /* as RFC 5280 spells it: "keyCompromise" */
+    int code;         /* 1 */
+};
+
+/* The accepted reasons, in code order: unspecified (0), keyCompromise (1),
+ * affiliationChanged (3), superseded (4), cessationOfOperation (5).  A static
+ * table of *n entries. */
+const struct acme_revoke_reason *acme_revoke_reasons(size_t *n);
+
+/* A reason name (case-insensitive) to its code; CP_EINVAL naming `name` and
+ * listing the accepted names for anything else. */
+enum cp_code acme_revoke_reason_parse(const char *name, int *code, struct cp_err *err);
+
+/* The name of an accepted code, NULL for any other. */
+const char *acme_revoke_reason_name(int code);
+
+/* The revokeCert payload: {"certificate": base64url(der), "reason": code},
+ * "reason" left out for ACME_REVOKE_NO_REASON.  CP_EINVAL for an empty
+ * certificate or a code not in the table.  *out is JSON text (free()). */
+enum cp_code acme_revoke_payload(const unsigned char *der, size_t der_len, int reason, char **out,
+                                 struct cp_err *err);
+
+/* The leaf's serial number in lower-case hex without leading zeros (as CAs
+ * print it), into `out` of `size` bytes (CP_EINVAL when it does not fit;
+ * 41 bytes hold any serial RFC 5280 §4.1.2.2 allows). */
+enum cp_code acme_chain_serial_hex(const struct acme_chain *c, char *out, size_t size,
+                                   struct cp_err *err);
+
+/*
+ * Ask the CA to revoke the leaf of `cert`.  `cert_key` NULL: signed by the
+ * client's account (acme_client_set_account), which must have issued the
+ * certificate or hold authorizations for all its names.  Otherwise signed by
+ * `cert_key` with its JWK and no account; the leaf's public key must be
+ * cert_key's (CP_EINVAL otherwise, nothing sent).  A refusal (alreadyRevoked,
+ * unauthorized, badRevocationReason, ...) is CP_ECA with `prob` filled (clear
+ * it); a directory without revokeCert is CP_EPROTO.
+ */
+enum cp_code acme_revoke_cert(struct acme_client *c, const struct acme_chain *cert, int reason,
+                              const struct acme_key *cert_key, struct acme_problem *prob,
+                              struct cp_err *err);
+
 #endif

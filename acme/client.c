@@ -332,20 +332,21 @@ static void sleep_s(long s)
         ;
 }
 
-enum cp_code acme_post(struct acme_client *c, const char *url, const char *payload,
-                       struct acme_response *resp, struct acme_problem *prob, struct cp_err *err)
+/* One signed POST with its retries, signed by `key` with `kid`, or with the
+ * key's JWK when `kid` is NULL. */
+static enum cp_code post_signed(struct acme_client *c, const struct acme_key *key, const char *kid,
+                                const char *url, const char *payload, struct acme_response *resp,
+                                struct acme_problem *prob, struct cp_err *err)
 {
     enum cp_code rc = CP_OK;
     bool waited = false;
 
-    if (c->key == NULL)
-        return cp_err_set(err, CP_EINTERNAL, "acme_post without an account key");
     for (int attempt = 0;; attempt++) {
         char *jws = NULL;
         rc = fresh_nonce(c, err);
         if (rc != CP_OK)
             return rc;
-        rc = acme_jws_sign(c->key, c->kid, c->nonce, url, payload, &jws, err);
+        rc = acme_jws_sign(key, kid, c->nonce, url, payload, &jws, err);
         free(c->nonce); /* a nonce is good for one request only */
         c->nonce = NULL;
         if (rc != CP_OK)
@@ -373,6 +374,23 @@ enum cp_code acme_post(struct acme_client *c, const char *url, const char *paylo
         }
         return cp_err_set(err, CP_ECA, "%s: %s", prob->type, prob->detail ? prob->detail : "");
     }
+}
+
+enum cp_code acme_post(struct acme_client *c, const char *url, const char *payload,
+                       struct acme_response *resp, struct acme_problem *prob, struct cp_err *err)
+{
+    if (c->key == NULL)
+        return cp_err_set(err, CP_EINTERNAL, "acme_post without an account key");
+    return post_signed(c, c->key, c->kid, url, payload, resp, prob, err);
+}
+
+enum cp_code acme_post_jwk(struct acme_client *c, const struct acme_key *key, const char *url,
+                           const char *payload, struct acme_response *resp,
+                           struct acme_problem *prob, struct cp_err *err)
+{
+    if (key == NULL)
+        return cp_err_set(err, CP_EINTERNAL, "acme_post_jwk without a key");
+    return post_signed(c, key, NULL, url, payload, resp, prob, err);
 }
 
 enum cp_code acme_account_register(struct acme_client *c, const struct acme_key *key,

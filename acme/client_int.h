@@ -1,4 +1,5 @@
-/* acme/client_int.h - what acme/order.c needs from acme/client.c. Private. */
+/* acme/client_int.h - what acme/order.c, acme/ari.c and acme/revoke.c need
+ * from acme/client.c. Private. */
 #ifndef CP_ACME_CLIENT_INT_H
 #define CP_ACME_CLIENT_INT_H
 
@@ -10,5 +11,12 @@ unsigned acme_client_deadline_s(const struct acme_client *c);
  * counted in acme_client_requests().  Any HTTP status is CP_OK. */
 enum cp_code acme_client_get(struct acme_client *c, const char *url, struct acme_response *r,
                              struct cp_err *err);
+
+/* acme_post() signed by `key` with its JWK instead of the client's account
+ * (RFC 8555 §7.6: revocation by the certificate's own key).  The client's
+ * account is neither used nor changed; nonces and retries as acme_post(). */
+enum cp_code acme_post_jwk(struct acme_client *c, const struct acme_key *key, const char *url,
+                           const char *payload, struct acme_response *resp,
+                           struct acme_problem *prob, struct cp_err *err);
 
 #endif

@@ -54,6 +54,8 @@ int cli_common_finish(struct cli_common *c)
         }
     }
     struct cp_err err = {0};
+    if (c->store != NULL && strcmp(store_where(c->store), c->state_dir) == 0)
+        return 0; /* open already (and its lock, if held, kept) */
     cli_common_clear(c);
     if (store_fs_open(c->state_dir, &c->store, &err) != CP_OK)
         return cli_store_fail(&err);

@@ -20,6 +20,7 @@ enum cli_exit {
     CLI_EXIT_CAA_DENIED = 1,   /* at least one identifier refused by CAA (caa check, the
                                   preflight of issue) */
     CLI_EXIT_RENEW_FAILED = 1, /* renew: at least one due certificate was not renewed */
+    CLI_EXIT_DECLINED = 1,     /* delete: not confirmed at the prompt; nothing removed */
     CLI_EXIT_CAA_DNS = 2,      /* no refusal, but a DNS failure decided a CAA check */
     CLI_EXIT_CA = 3,           /* the CA refused a request (problem document shown) */
     CLI_EXIT_DOCTOR_WARN = 3,  /* doctor: nothing fails now, but some servers are flaky */
@@ -343,7 +344,40 @@ void cli_time_str(long long t, char out[32]);
 void cli_lineage_due(struct cp_store *st, const char *cert_name, long long now, bool *due,
                      long long *renew_at, char *why, size_t size);
 
+/* The names a lineage's renewal.conf lists, as a JSON array (also when its
+ * other settings are unusable; empty when it cannot be read). */
+json_t *cli_lineage_names_json(struct cp_store *st, const char *name);
+
 int cmd_renew(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+
+/* ------------------------- revoked lineages and defaults (cli/cmd_revoke.c) */
+
+/* The serial number (lower-case hex) of the lineage's current certificate. */
+enum cp_code cli_lineage_serial(struct cp_store *st, const char *cert_name, char *out, size_t size,
+                                struct cp_err *err);
+
+/*
+ * The revocation mark that `certpilot revoke` leaves in status.json:
+ *   "revoked": {"at": UNIX-SECONDS, "reason": NAME or null, "reason_code": N or
+ *               null, "serial": HEX, "signed_with": "account"}
+ * It applies while the lineage's current certificate is the one it names
+ * (same serial): true then, with `note` (if not NULL) a short phrase such as
+ * "revoked 2026-01-02T03:04:05Z (reason keyCompromise, serial 1f...)".  Once
+ * `issue` or a forced renewal has put another certificate in place, the mark
+ * no longer applies.
+ */
+bool cli_lineage_revoked(struct cp_store *st, const char *cert_name, const json_t *status,
+                         char *note, size_t size);
+
+/* revoke and delete (cli/cmd_revoke.c): --config FILE (default
+ * CLI_DEFAULT_CONFIG, missing OK then), checked as issue checks it, gives
+ * server, ca-bundle and state-dir to `c` before the command line is parsed
+ * (which then overrides them); `conf` holds the strings (clear it after).
+ * 0 or CLI_EXIT_CONFIG with the reason said. */
+int cli_defaults_load(int argc, char **argv, struct cli_conf *conf, struct cli_common *c);
+
+int cmd_revoke(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
 
 #endif

@@ -1568,6 +1568,16 @@ static int lineage_plan(struct issue *is)
     }
     if (is->force_renewal)
         return 0;
+    char revoked[256];
+    json_t *mark = store_status_load(is->common.store, is->cert_name);
+    bool was_revoked =
+        cli_lineage_revoked(is->common.store, is->cert_name, mark, revoked, sizeof revoked);
+    json_decref(mark);
+    if (was_revoked) { /* asked for by name: a revoked certificate is replaced */
+        cli_log(CLI_LOG_NOTICE, "%s: its certificate was %s; replacing it", is->cert_name,
+                revoked);
+        return 0;
+    }
     bool due = false;
     long long renew_at = 0;
     char why[300];
@@ -1651,8 +1661,13 @@ static int find_lineage(const struct cli_args *args, struct cli_conf *lineage, b
         enum cp_code rc = store_fs_open(state, &st, &err);
         if (rc == CP_OK)
             rc = store_lineage_check(st, name, &err);
-        if (rc == CP_OK && (*existing = store_lineage_exists(st, name)))
-            rc = cli_conf_load_lineage(st, name, lineage, &err);
+        char *text = NULL, label[4400];
+        size_t len = 0;
+        if (rc == CP_OK) /* it exists for issue when it has settings */
+            rc = store_settings_load(st, name, &text, &len, label, sizeof label, &err);
+        if (rc == CP_OK && (*existing = text != NULL))
+            rc = cli_conf_parse(label, text, len, lineage, &err);
+        free(text);
         if (rc != CP_OK)
             status = rc == CP_EINVAL ? (cli_error("%s", err.msg), CLI_EXIT_CONFIG)
                                      : cli_store_fail(&err);

@@ -467,7 +467,7 @@ static void record_attempt(struct cert *c, const char *outcome, int status, cons
 }
 
 /* The names renewal.conf lists, as JSON (also when its settings are unusable). */
-static json_t *conf_names(struct cp_store *st, const char *name)
+json_t *cli_lineage_names_json(struct cp_store *st, const char *name)
 {
     struct cli_conf conf = {0};
     struct cp_err err = {0};
@@ -510,6 +510,22 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
         unsafe = true;
         goto out;
     }
+    /* Revoked (certpilot revoke): renewed only when named and forced. */
+    char revoked[256];
+    json_t *mark = store_status_load(r->common.store, name);
+    bool was_revoked = cli_lineage_revoked(r->common.store, name, mark, revoked, sizeof revoked);
+    json_decref(mark);
+    if (was_revoked && !(r->force && listed(r->only, r->nonly, name))) {
+        cli_log(CLI_LOG_NOTICE,
+                "skipped: its certificate was %s; to replace it: certpilot renew --cert-name %s "
+                "--force-renewal",
+                revoked, name);
+        outcome = "revoked";
+        snprintf(c.why, sizeof c.why, "its certificate was %s", revoked);
+        goto out;
+    }
+    if (was_revoked)
+        cli_log(CLI_LOG_NOTICE, "replacing a certificate that was %s, as asked", revoked);
     status = is == NULL ? CLI_EXIT_SOFTWARE : cert_args(r, name, &args);
     if (status == 0)
         status = cli_issue_configure(is, &args);
@@ -602,7 +618,8 @@ out:
     cli_time_str(c.not_after, expiry);
     if (not_after == NULL && c.have_cert)
         not_after = expiry; /* not renewed: the current certificate's */
-    json_t *names = info.nnames || unsafe ? json_array() : conf_names(r->common.store, name);
+    json_t *names =
+        info.nnames || unsafe ? json_array() : cli_lineage_names_json(r->common.store, name);
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
     json_t *j =
@@ -756,7 +773,10 @@ int cmd_list(int argc, char **argv)
         snprintf(c.name, sizeof c.name, "%s", names[i]);
         cert_load(r.common.store, &c);
         judge(&c, NULL, NULL, now);
-        json_t *dn = conf_names(r.common.store, names[i]);
+        json_t *dn = cli_lineage_names_json(r.common.store, names[i]);
+        char revoked[256] = "";
+        bool was_revoked =
+            cli_lineage_revoked(r.common.store, names[i], c.status, revoked, sizeof revoked);
         cli_time_str(c.not_after, t1);
         cli_time_str(c.renew_at, t2);
         long long days = c.have_cert ? (c.not_after - now) / 86400 : 0;
@@ -768,6 +788,8 @@ int cmd_list(int argc, char **argv)
             dn, "not_after", c.have_cert ? t1 : NULL, "days_left", (json_int_t)days, "renew_at", t2,
             "due", c.due, "why", c.why, "last_result", last, "last_attempt", last_at ? t3 : NULL,
             "last_message", json_string_value(json_object_get(c.status, "last_message")));
+        if (was_revoked) /* only then: the other entries keep their shape */
+            json_object_set(o, "revoked", json_object_get(c.status, "revoked"));
         json_array_append_new(all, o);
         if (!r.common.json) {
             printf("%s\n  names:   ", c.name);
@@ -777,7 +799,10 @@ int cmd_list(int argc, char **argv)
                 printf("\n  expires: %s (%lld days left)\n", t1, days);
             else
                 printf("\n  expires: no readable certificate\n");
-            printf("  renewal: %s; %s\n", c.due ? "due now" : t2, c.why);
+            if (was_revoked)
+                printf("  status:  %s; renew skips it\n", revoked);
+            else
+                printf("  renewal: %s; %s\n", c.due ? "due now" : t2, c.why);
             if (last != NULL)
                 printf("  last:    %s at %s%s%s\n", last, t3,
                        json_string_length(json_object_get(c.status, "last_message")) ? ": " : "",

@@ -16,9 +16,12 @@ static void usage(FILE *f)
           "  issue -d NAME...          obtain a certificate (http-01, dns-01, tls-alpn-01)\n"
           "  renew                     renew every certificate that is due (for timers)\n"
           "  list                      certificates, expiry, next renewal, last result\n"
+          "  revoke --cert-name NAME   have the CA revoke a certificate (or --cert-path)\n"
+          "  delete --cert-name NAME   remove a certificate lineage from the state directory\n"
           "\n"
           "exit status (whose fault it is):\n"
-          "  0  done            1  refused by CAA (renew: a certificate failed)\n"
+          "  0  done            1  refused by CAA (renew: a certificate failed;\n"
+          "                        delete: not confirmed)\n"
           "  2  CAA look-up failed on DNS          3  the CA refused (its problem shown)\n"
           "  4  a challenge failed                 5  the CA unreachable, or a wait ran out\n"
           "  6  a hook failed (certificate stored) 64 your command line (usage)\n"
@@ -59,6 +62,10 @@ int main(int argc, char **argv)
         return cmd_renew(argc - 1, argv + 1);
     if (strcmp(cmd, "list") == 0)
         return cmd_list(argc - 1, argv + 1);
+    if (strcmp(cmd, "revoke") == 0)
+        return cmd_revoke(argc - 1, argv + 1);
+    if (strcmp(cmd, "delete") == 0)
+        return cmd_delete(argc - 1, argv + 1);
     cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;

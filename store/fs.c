@@ -22,7 +22,7 @@
  * following symlinks.
  */
 #define _DEFAULT_SOURCE /* flock(), DT_DIR */
-#include "store/store_int.h"
+#include "store/fs_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,14 +43,6 @@
 #define KEY_FILE_MAX   (64 * 1024)
 #define CERT_FILE_MAX  (256 * 1024)
 #define SMALL_FILE_MAX (256 * 1024) /* renewal.conf, status.json, account.json */
-
-struct fs_store {
-    struct cp_store base; /* first: a struct cp_store * is a struct fs_store * */
-    char dir[4096];
-    int lock_fd; /* -1: not held */
-};
-
-#define FS(st) ((struct fs_store *)(st))
 
 static const char *const stable_files[] = {"privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"};
 
@@ -181,7 +173,7 @@ static enum cp_code state_check(const char *state, struct cp_err *err)
     return rc;
 }
 
-static enum cp_code lineage_check(const char *state, const char *cert_name, struct cp_err *err)
+enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, struct cp_err *err)
 {
     char base[4200], path[4400], target[256];
     enum cp_code rc = join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
@@ -364,7 +356,15 @@ static enum cp_code fs_lineage_names(struct cp_store *st, char ***out, size_t *n
 
 static enum cp_code fs_lineage_check(struct cp_store *st, const char *name, struct cp_err *err)
 {
-    return lineage_check(FS(st)->dir, name, err);
+    return fs_lineage_check_dir(FS(st)->dir, name, err);
+}
+
+static bool fs_lineage_exists(struct cp_store *st, const char *name)
+{
+    char path[4400];
+    struct stat sb;
+    return join(path, sizeof path, NULL, "%s/certs/%s", FS(st)->dir, name) == CP_OK &&
+           lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
 static enum cp_code fs_lineage_dir(struct cp_store *st, const char *name, char *out, size_t size,
@@ -390,7 +390,7 @@ static enum cp_code fs_settings_load(struct cp_store *st, const char *name, char
         snprintf(label, label_size, "%s", path);
     if (rc != CP_OK || (access(path, F_OK) != 0 && errno == ENOENT))
         return rc; /* none yet: *text stays NULL */
-    rc = lineage_check(FS(st)->dir, name, err);
+    rc = fs_lineage_check_dir(FS(st)->dir, name, err);
     if (rc == CP_OK)
         rc = cp_file_read_nofollow(path, SMALL_FILE_MAX, text, len, err);
     return rc;
@@ -400,7 +400,7 @@ static enum cp_code fs_settings_save(struct cp_store *st, const char *name, cons
                                      size_t len, struct cp_err *err)
 {
     char path[4400];
-    enum cp_code rc = lineage_check(FS(st)->dir, name, err);
+    enum cp_code rc = fs_lineage_check_dir(FS(st)->dir, name, err);
     if (rc == CP_OK)
         rc = lineage_file(st, name, "renewal.conf", path, sizeof path, err);
     if (rc == CP_OK)
@@ -412,7 +412,7 @@ static enum cp_code fs_current_cert(struct cp_store *st, const char *name, char 
                                     struct cp_err *err)
 {
     char path[4400];
-    enum cp_code rc = lineage_check(FS(st)->dir, name, err);
+    enum cp_code rc = fs_lineage_check_dir(FS(st)->dir, name, err);
     if (rc == CP_OK)
         rc = lineage_file(st, name, "cert.pem", path, sizeof path, err);
     if (rc != CP_OK || access(path, F_OK) != 0)
@@ -483,7 +483,7 @@ static enum cp_code fs_version_add(struct cp_store *st, const char *cert_name,
     snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 
-    rc = lineage_check(state, cert_name, err); /* the state dir: store_fs_open() */
+    rc = fs_lineage_check_dir(state, cert_name, err); /* the state dir: store_fs_open() */
     if (rc == CP_OK)
         rc = cp_dir_ensure(state, 0700, err);
     if (rc == CP_OK)
@@ -544,7 +544,7 @@ static enum cp_code fs_current_key(struct cp_store *st, const char *cert_name,
     char path[4096], *pem = NULL;
     size_t len = 0;
     *key = NULL;
-    enum cp_code rc = lineage_check(state, cert_name, err);
+    enum cp_code rc = fs_lineage_check_dir(state, cert_name, err);
     if (rc != CP_OK)
         return rc;
     rc = join(path, sizeof path, err, "%s/certs/%s/privkey.pem", state, cert_name);
@@ -874,6 +874,9 @@ static const struct store_ops fs_ops = {
     .current_key = fs_current_key,
     .current_cert = fs_current_cert,
     .versions_prune = fs_versions_prune,
+    .lineage_exists = fs_lineage_exists,
+    .lineage_contents = fs_lineage_contents,
+    .lineage_remove = fs_lineage_remove,
     .status_load = fs_status_load,
     .status_save = fs_status_save,
 };

@@ -87,14 +87,23 @@ enum cp_code store_lineage_check(struct cp_store *st, const char *name, struct c
 
 bool store_lineage_exists(struct cp_store *st, const char *name)
 {
-    char *text = NULL;
-    size_t len = 0;
-    if (!store_name_valid(name) ||
-        st->ops->settings_load(st, name, &text, &len, NULL, 0, NULL) != CP_OK)
-        return false;
-    bool exists = text != NULL;
-    free(text);
-    return exists;
+    return store_name_valid(name) && st->ops->lineage_exists(st, name);
+}
+
+enum cp_code store_lineage_contents(struct cp_store *st, const char *name,
+                                    struct store_contents *out, struct cp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    NAME_CHECK(name, err);
+    return st->ops->lineage_contents(st, name, out, err);
+}
+
+enum cp_code store_lineage_remove(struct cp_store *st, const char *name, size_t *removed,
+                                  struct cp_err *err)
+{
+    *removed = 0;
+    NAME_CHECK(name, err);
+    return st->ops->lineage_remove(st, name, removed, err);
 }
 
 enum cp_code store_lineage_dir(struct cp_store *st, const char *name, char *out, size_t size,

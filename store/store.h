@@ -74,7 +74,7 @@ void store_names_free(char **names, size_t n);
 /* Refuse a lineage someone else could have changed (CP_EUNSAFE); CP_OK when
  * it does not exist yet. */
 enum cp_code store_lineage_check(struct cp_store *st, const char *name, struct cp_err *err);
-/* Does the lineage have settings (a renewal.conf)? */
+/* Is there a lineage of that name (whatever it holds)? */
 bool store_lineage_exists(struct cp_store *st, const char *name);
 /* Where the lineage's stable files are (privkey.pem, cert.pem, chain.pem,
  * fullchain.pem): what servers and hooks are given. */
@@ -105,6 +105,33 @@ enum cp_code store_current_cert(struct cp_store *st, const char *name, char **pe
  * current one and the newest before it always stay. */
 enum cp_code store_versions_prune(struct cp_store *st, const char *name, unsigned keep,
                                   size_t *removed, struct cp_err *err);
+
+/* What a lineage holds, for saying what removing it removes: every entry,
+ * sorted, a directory before its contents, nothing followed. */
+struct store_entry {
+    char *path;   /* relative to the lineage; a directory's ends in '/' */
+    char *target; /* a symbolic link's target as stored, else NULL */
+};
+struct store_contents {
+    struct store_entry *e;
+    size_t n;
+    size_t files, links, dirs;
+};
+/* store_lineage_check() first (its refusal is returned); CP_EINVAL when
+ * there is no such lineage.  Clear `out` after (also on failure). */
+enum cp_code store_lineage_contents(struct cp_store *st, const char *name,
+                                    struct store_contents *out, struct cp_err *err);
+void store_contents_clear(struct store_contents *c);
+/*
+ * Remove the lineage: versions, keys, certificates, links, settings and
+ * status; nothing else.  Refused before anything is touched when the
+ * lineage is unsafe, holds another file system's mount point or nests deeper
+ * than certpilot makes it.  No symbolic link is followed.  It disappears for
+ * every reader at once; when removal fails half way the message says where
+ * the rest is.  Hold the lock.  *removed counts the entries removed.
+ */
+enum cp_code store_lineage_remove(struct cp_store *st, const char *name, size_t *removed,
+                                  struct cp_err *err);
 
 /* Its status (results of the last runs, cached ARI answer): an object, empty
  * when there is none (never NULL but on allocation failure). */

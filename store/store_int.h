@@ -38,6 +38,11 @@ struct store_ops {
                                  struct cp_err *err);
     enum cp_code (*versions_prune)(struct cp_store *st, const char *name, unsigned keep,
                                    size_t *removed, struct cp_err *err);
+    bool (*lineage_exists)(struct cp_store *st, const char *name);
+    enum cp_code (*lineage_contents)(struct cp_store *st, const char *name,
+                                     struct store_contents *out, struct cp_err *err);
+    enum cp_code (*lineage_remove)(struct cp_store *st, const char *name, size_t *removed,
+                                   struct cp_err *err);
     json_t *(*status_load)(struct cp_store *st, const char *name);
     enum cp_code (*status_save)(struct cp_store *st, const char *name, const json_t *status,
                                 struct cp_err *err);
