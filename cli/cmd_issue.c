@@ -1574,8 +1574,7 @@ static int lineage_plan(struct issue *is)
         cli_lineage_revoked(is->common.store, is->cert_name, mark, revoked, sizeof revoked);
     json_decref(mark);
     if (was_revoked) { /* asked for by name: a revoked certificate is replaced */
-        cli_log(CLI_LOG_NOTICE, "%s: its certificate was %s; replacing it", is->cert_name,
-                revoked);
+        cli_log(CLI_LOG_NOTICE, "%s: its certificate was %s; replacing it", is->cert_name, revoked);
         return 0;
     }
     bool due = false;
