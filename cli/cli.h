@@ -221,6 +221,61 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
                        const struct acme_account_req *reg, unsigned flags, struct acme_key **key,
                        char **url);
 
+/* ----------------------------- the account on disk (cli/state_account.c) */
+
+/*
+ * One CA's account in STATE/accounts/<ca-id>/: account.key, account.json and,
+ * while a rollover waits for the CA, account.key.pending (see the file's
+ * head).  Reads never follow a symlink; writes are atomic and 0600.
+ */
+struct cli_account {
+    char dir[4096];
+    struct acme_key *key;     /* account.key; NULL when there is none */
+    struct acme_key *pending; /* account.key.pending; NULL when none is left */
+    json_t *rec;              /* account.json ({} when there is none); unknown members kept */
+};
+/* Load what there is (nothing is no error); the directory is created (0700)
+ * when `create`.  Close it after, also on failure. */
+enum cp_code cli_account_open(const char *state, const char *server, bool create,
+                              struct cli_account *a, struct cp_err *err);
+void cli_account_close(struct cli_account *a);
+const char *cli_account_url(const struct cli_account *a); /* borrowed; NULL when unknown */
+/* When account.json says the CA deactivated the account: the time it did
+ * (RFC 3339), else NULL. */
+const char *cli_account_deactivated_at(const struct cli_account *a);
+/* The saved contacts as a new JSON array of strings. */
+json_t *cli_account_contacts(const struct cli_account *a);
+/* Set a member of a->rec (steals `value`); written by cli_account_write(). */
+enum cp_code cli_account_set(struct cli_account *a, const char *key, json_t *value,
+                             struct cp_err *err);
+/* Write account.json, with "directory" = server and the key's "key_type". */
+enum cp_code cli_account_write(struct cli_account *a, const char *server, struct cp_err *err);
+/* Write account.key; on success `key` belongs to `a` (the old one is freed). */
+enum cp_code cli_account_write_key(struct cli_account *a, struct acme_key *key, struct cp_err *err);
+/* Rollover: write account.key.pending (before keyChange is sent; on success
+ * `key` belongs to `a`), then either make it account.key with one rename
+ * (commit) or remove it. */
+enum cp_code cli_account_pending_write(struct cli_account *a, struct acme_key *key,
+                                       struct cp_err *err);
+enum cp_code cli_account_pending_commit(struct cli_account *a, struct cp_err *err);
+enum cp_code cli_account_pending_remove(struct cli_account *a, struct cp_err *err);
+void cli_account_pending_path(const struct cli_account *a, char *out, size_t size);
+
+/* The account of `c`'s CA for a command (cli/acme_common.c), `a` opened by
+ * the caller: refuses a deactivated one (exit 78, the message says how to
+ * register anew) unless CLI_ACCOUNT_ANY_STATUS; finishes a rollover a crash
+ * interrupted (asks the CA which of account.key and account.key.pending it
+ * knows); looks the URL up when only the key is known; registers a new key
+ * of `key_type` with `reg` when there is none and reg->agree_tos.  On 0 the
+ * client signs with a->key, which is NULL only under CLI_ACCOUNT_LOOKUP_ONLY
+ * when there is no account. */
+enum { CLI_ACCOUNT_ANY_STATUS = 4 };
+int cli_account_use(const struct cli_common *c, struct acme_client *client,
+                    const struct acme_account_req *reg, enum acme_key_type key_type, unsigned flags,
+                    struct cli_account *a);
+/* The refusal for a deactivated account: said, CLI_EXIT_CONFIG. */
+int cli_account_refuse_deactivated(const struct cli_common *c, const struct cli_account *a);
+
 /* ------------------------------------------------- config files (cli/config.c) */
 
 #include <getopt.h>
