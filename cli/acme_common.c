@@ -195,15 +195,20 @@ int cli_account_refuse_deactivated(const struct cli_common *c, const struct cli_
     return CLI_EXIT_CONFIG;
 }
 
-/* onlyReturnExisting with `key`: 1 when the CA knows it (*url set), 0 when it
- * answers accountDoesNotExist, else the exit status with the reason said. */
-static int key_known(struct acme_client *client, const struct acme_key *key, char **url)
+/* onlyReturnExisting with `key`: 0 with *known set (and *url when it is
+ * known; accountDoesNotExist is "not known"), or the exit status of any other
+ * failure, said. */
+static int key_known(struct acme_client *client, const struct acme_key *key, char **url,
+                     bool *known)
 {
     struct acme_account_req lookup = {.only_existing = true};
     struct acme_problem prob = {0};
     struct cp_err err = {0};
+    int status = 0;
+    free(*url);
+    *url = NULL;
     enum cp_code rc = acme_account_register(client, key, &lookup, url, &prob, &err);
-    int status = rc == CP_OK ? 1 : 0;
+    *known = rc == CP_OK;
     if (rc != CP_OK && !(rc == CP_ECA && acme_problem_is(&prob, "accountDoesNotExist")))
         status = cli_acme_fail(rc, &err, &prob);
     acme_problem_clear(&prob);
@@ -229,12 +234,10 @@ static int finish_rollover(const struct cli_common *c, struct acme_client *clien
             "%s is left from an account key rollover that did not finish; asking %s which key "
             "it knows",
             pending, c->server);
-    int old_known = a->key != NULL ? key_known(client, a->key, &url) : 0;
-    if (old_known < 0 || old_known > 1) {
-        status = old_known;
+    bool old_known = false, new_known = false;
+    if (a->key != NULL && (status = key_known(client, a->key, &url, &old_known)) != 0)
         goto out;
-    }
-    if (old_known == 1) {
+    if (old_known) {
         cli_log(CLI_LOG_NOTICE,
                 "the CA still knows the old key: the rollover did not happen; "
                 "%s is removed",
@@ -246,16 +249,13 @@ static int finish_rollover(const struct cli_common *c, struct acme_client *clien
             a->pending = NULL;
         }
     } else {
-        int new_known = key_known(client, a->pending, &url);
-        if (new_known == 0) {
+        if ((status = key_known(client, a->pending, &url, &new_known)) != 0)
+            goto out;
+        if (!new_known) {
             cli_error("%s knows neither %s/account.key nor %s; both are kept. Check the "
                       "--server, or move the account directory away and register anew",
                       c->server, a->dir, pending);
             status = CLI_EXIT_CA;
-            goto out;
-        }
-        if (new_known != 1) {
-            status = new_known;
             goto out;
         }
         cli_log(CLI_LOG_NOTICE, "the CA has the new key: the rollover is complete now");

@@ -432,6 +432,7 @@ class Deactivate(AccountCase):
     def test_deactivate_then_everything_refuses(self):
         reg = self.register("bye@example.test")
         key = load_key(self.path("account.key"))
+        self.issue_one("before.example.test")  # a certificate for renew to try
         doc = self.json_of("account", "deactivate", "--yes")
         self.assertEqual((doc["status"], doc["url"]), ("deactivated", reg["url"]))
         saved = self.saved()
@@ -457,6 +458,12 @@ class Deactivate(AccountCase):
             self.assertIn("was deactivated on %s" % doc["deactivated_at"], proc.stderr)
             self.assertIn(reg["url"], proc.stderr)
             self.assertIn("account register --agree-tos", proc.stderr)
+        # renew reports the certificate failed, for the same reason.
+        proc = subprocess.run([CERTPILOT, "renew", "--force-renewal", "--json", "--state-dir",
+                               self.state], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("was deactivated on %s" % doc["deactivated_at"], proc.stderr)
         self.assertNotIn("POST ", log_since(self.pebble, log_before))
         shown = self.json_of("account", "show")
         self.assertEqual((shown["status"], shown["status_from"]), ("deactivated", "state"))
