@@ -99,6 +99,15 @@ enum cp_code acme_jws_sign(const struct acme_key *k, const char *kid, const char
                            const char *url, const char *payload, char **out, struct cp_err *err);
 
 /*
+ * The inner JWS of a key change (RFC 8555 §7.3.5): protected header {alg,
+ * jwk, url} of `k` (the new key), no nonce and no kid, over `payload` (JSON
+ * text).  *out is the flattened JWS JSON text (free()), to be the payload of
+ * the outer request.
+ */
+enum cp_code acme_jws_sign_inner(const struct acme_key *k, const char *url, const char *payload,
+                                 char **out, struct cp_err *err);
+
+/*
  * External Account Binding (RFC 8555 §7.3.4): a JWS over the account key's JWK,
  * protected header {alg: "HS256", kid: eab_kid, url: newAccount URL}, MAC'd
  * with the base64url-decoded `hmac_key_b64url`.  *out is a new JSON object to
@@ -407,6 +416,64 @@ struct acme_account_req {
 enum cp_code acme_account_register(struct acme_client *c, const struct acme_key *key,
                                    const struct acme_account_req *req, char **kid,
                                    struct acme_problem *prob, struct cp_err *err);
+
+/*
+ * The account object (RFC 8555 §7.1.2) and what an account can do after it
+ * exists (§7.3.2 update and fetch, §7.3.5 key change, §7.3.6
+ * deactivation), in acme/account.c.  Each request is signed with the
+ * client's account key and kid (acme_client_set_account() or
+ * acme_account_register() first); a refusal is CP_ECA with `prob` filled.
+ */
+#define ACME_ACCOUNT_CONTACTS_MAX 16 /* more in an answer is a protocol error */
+
+struct acme_account {
+    char *status;    /* "valid", "deactivated" or "revoked" */
+    char **contacts; /* as the CA holds them, e.g. "mailto:..." */
+    size_t ncontacts;
+    char *orders;            /* the orders list URL, or NULL when the CA names none */
+    int terms_agreed;        /* termsOfServiceAgreed: 1 or 0, -1 when the CA does not say */
+    char key_thumbprint[44]; /* RFC 7638 thumbprint of the object's "key", "" when absent */
+};
+
+/* Parse an account object (untrusted, bounded: at most 64 KiB,
+ * ACME_ACCOUNT_CONTACTS_MAX contacts of at most 1024 bytes, an orders URL of
+ * at most 2048).  A missing or unknown status, or any member of the wrong
+ * type or size, is CP_EPROTO.  Clear `out` afterwards, also on failure. */
+enum cp_code acme_account_parse(const char *body, size_t len, struct acme_account *out,
+                                struct cp_err *err);
+void acme_account_clear(struct acme_account *a); /* frees and zeroes; NULL is a no-op */
+
+/* The account object as the CA has it now: POST-as-GET to the account URL
+ * (§6.3; the "empty update" {} of §7.3.2's older wording is refused by some
+ * CAs, Pebble among them). */
+enum cp_code acme_account_fetch(struct acme_client *c, struct acme_account *out,
+                                struct acme_problem *prob, struct cp_err *err);
+
+/* Replace the contacts (§7.3.2); n == 0 clears them ("contact": []).  *out is
+ * the account object the CA answered with. */
+enum cp_code acme_account_update(struct acme_client *c, const char *const *contacts, size_t n,
+                                 struct acme_account *out, struct acme_problem *prob,
+                                 struct cp_err *err);
+
+/* Deactivate the account (§7.3.6).  CP_EPROTO when the CA answers with
+ * another status than "deactivated". */
+enum cp_code acme_account_deactivate(struct acme_client *c, struct acme_account *out,
+                                     struct acme_problem *prob, struct cp_err *err);
+
+/* The payload of a keyChange request (§7.3.5): the inner JWS signed by
+ * `new_key` over {"account": account_url, "oldKey": JWK of old_key}, with
+ * url = key_change_url.  Heap JSON text (free()).  Exposed for tests. */
+enum cp_code acme_key_change_payload(const struct acme_key *old_key, const struct acme_key *new_key,
+                                     const char *account_url, const char *key_change_url,
+                                     char **out, struct cp_err *err);
+
+/* Roll the account over to `new_key` (borrowed; must outlive the client's
+ * use of it): the outer JWS is signed by the current key with its kid.  On
+ * success the client signs with `new_key` from then on; on any failure it
+ * keeps the old key.  CP_ECA without a problem document (type NULL) when the
+ * directory names no keyChange. */
+enum cp_code acme_account_key_change(struct acme_client *c, const struct acme_key *new_key,
+                                     struct acme_problem *prob, struct cp_err *err);
 
 /* ------------------------------------------------------------------ issue */
 

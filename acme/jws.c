@@ -265,47 +265,22 @@ out:
     return rc;
 }
 
-enum cp_code acme_jws_sign(const struct acme_key *k, const char *kid, const char *nonce,
-                           const char *url, const char *payload, char **out, struct cp_err *err)
+/* Sign `payload` (NULL: the empty payload of POST-as-GET, §6.3) under the
+ * protected header `hdr` and write the flattened JWS JSON text to *out. */
+static enum cp_code sign_under(const struct acme_key *k, const json_t *hdr, const char *url,
+                               const char *payload, char **out, struct cp_err *err)
 {
     enum cp_code rc = CP_OK;
-    json_error_t jerr;
-    json_t *hdr = NULL;
     json_t *jws = NULL;
-    char *protected_b64 = NULL;
-    char *payload_b64 = NULL;
+    char *protected_b64 = json_b64url(hdr);
+    char *payload_b64 = acme_b64url_encode((const unsigned char *)(payload != NULL ? payload : ""),
+                                           payload != NULL ? strlen(payload) : 0);
     char *tbs = NULL;
     size_t tbslen = 0;
     unsigned char *sig = NULL;
     size_t siglen = 0;
     char *sig_b64 = NULL;
 
-    if (out == NULL || k == NULL || nonce == NULL || url == NULL)
-        return cp_err_set(err, CP_EINTERNAL, "acme_jws_sign: key, nonce, url and out are required");
-    *out = NULL;
-
-    /* RFC 8555 §6.2: exactly one of "jwk" and "kid". */
-    if (kid != NULL) {
-        hdr = json_pack_ex(&jerr, 0, "{s:s, s:s, s:s, s:s}", "alg", acme_key_alg(k), "kid", kid,
-                           "nonce", nonce, "url", url);
-    } else {
-        json_t *jwk = acme_key_jwk(k);
-        if (jwk == NULL) {
-            rc = cp_err_set(err, CP_ENOMEM, "cannot build the JWK of the %s key",
-                            acme_key_type_name(acme_key_type_of(k)));
-            goto out;
-        }
-        hdr = json_pack_ex(&jerr, 0, "{s:s, s:o, s:s, s:s}", "alg", acme_key_alg(k), "jwk", jwk,
-                           "nonce", nonce, "url", url);
-    }
-    if (hdr == NULL) {
-        rc = pack_failed(&jerr, "JWS protected header", err);
-        goto out;
-    }
-    protected_b64 = json_b64url(hdr);
-    /* RFC 8555 §6.3: POST-as-GET has the empty string as payload. */
-    payload_b64 = acme_b64url_encode((const unsigned char *)(payload != NULL ? payload : ""),
-                                     payload != NULL ? strlen(payload) : 0);
     if (protected_b64 == NULL || payload_b64 == NULL)
         goto nomem;
     tbs = signing_input(protected_b64, payload_b64, &tbslen);
@@ -334,6 +309,63 @@ out:
     free(tbs);
     free(payload_b64);
     free(protected_b64);
+    return rc;
+}
+
+/* The protected header {alg, jwk, [nonce,] url} as *hdr. */
+static enum cp_code jwk_header(const struct acme_key *k, const char *nonce, const char *url,
+                               const char *what, json_t **hdr, struct cp_err *err)
+{
+    json_error_t jerr;
+    json_t *jwk = acme_key_jwk(k);
+    if (jwk == NULL)
+        return cp_err_set(err, CP_ENOMEM, "cannot build the JWK of the %s key",
+                          acme_key_type_name(acme_key_type_of(k)));
+    *hdr = nonce != NULL ? json_pack_ex(&jerr, 0, "{s:s, s:o, s:s, s:s}", "alg", acme_key_alg(k),
+                                        "jwk", jwk, "nonce", nonce, "url", url)
+                         : json_pack_ex(&jerr, 0, "{s:s, s:o, s:s}", "alg", acme_key_alg(k), "jwk",
+                                        jwk, "url", url);
+    return *hdr != NULL ? CP_OK : pack_failed(&jerr, what, err);
+}
+
+enum cp_code acme_jws_sign(const struct acme_key *k, const char *kid, const char *nonce,
+                           const char *url, const char *payload, char **out, struct cp_err *err)
+{
+    json_error_t jerr;
+    json_t *hdr = NULL;
+
+    if (out == NULL || k == NULL || nonce == NULL || url == NULL)
+        return cp_err_set(err, CP_EINTERNAL, "acme_jws_sign: key, nonce, url and out are required");
+    *out = NULL;
+
+    /* RFC 8555 §6.2: exactly one of "jwk" and "kid". */
+    if (kid != NULL) {
+        hdr = json_pack_ex(&jerr, 0, "{s:s, s:s, s:s, s:s}", "alg", acme_key_alg(k), "kid", kid,
+                           "nonce", nonce, "url", url);
+        if (hdr == NULL)
+            return pack_failed(&jerr, "JWS protected header", err);
+    } else {
+        enum cp_code rc = jwk_header(k, nonce, url, "JWS protected header", &hdr, err);
+        if (rc != CP_OK)
+            return rc;
+    }
+    enum cp_code rc = sign_under(k, hdr, url, payload, out, err);
+    json_decref(hdr);
+    return rc;
+}
+
+enum cp_code acme_jws_sign_inner(const struct acme_key *k, const char *url, const char *payload,
+                                 char **out, struct cp_err *err)
+{
+    if (out == NULL || k == NULL || url == NULL || payload == NULL)
+        return cp_err_set(err, CP_EINTERNAL,
+                          "acme_jws_sign_inner: key, url, payload and out are required");
+    *out = NULL;
+    /* RFC 8555 §7.3.5: "jwk" of the new key, no "nonce", the same "url". */
+    json_t *hdr = NULL;
+    enum cp_code rc = jwk_header(k, NULL, url, "key change JWS header", &hdr, err);
+    if (rc == CP_OK)
+        rc = sign_under(k, hdr, url, payload, out, err);
     json_decref(hdr);
     return rc;
 }

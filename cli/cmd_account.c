@@ -1,5 +1,12 @@
 /*
- * cli/cmd_account.c - `certpilot account register` and `certpilot account show`.
+ * cli/cmd_account.c - `certpilot account register|show|update|rollover|
+ * deactivate`: the account's whole life at one CA.
+ *
+ * Every subcommand reads --server, --ca-bundle and --state-dir from the same
+ * configuration file as issue (--config, default /etc/certpilot/config),
+ * the command line winning.  Those that change something hold the state
+ * directory's lock, so that a renew never signs with a key that is being
+ * replaced.  The protocol is acme/account.c; the files cli/state_account.c.
  */
 #include "cli/cli.h"
 
@@ -7,26 +14,108 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/file.h"
 
-#define CONTACTS_MAX 8
+#define CONTACTS_MAX        8
+#define EAB_KEY_FILE_MAX    4096
+#define ACCOUNT_LOCK_WAIT_S 60
 
 static void usage(FILE *f)
 {
-    fputs("usage: certpilot account register [--email ADDR]... --agree-tos\n"
+    fputs("usage: certpilot account register --agree-tos [--email ADDR]... [--key-type TYPE]\n"
           "                                  [--eab-kid ID [--eab-hmac-key KEY |\n"
           "                                   --eab-hmac-key-file FILE]] [common options]\n"
           "       certpilot account show [common options]\n"
+          "       certpilot account update (--email ADDR... | --no-email) [common options]\n"
+          "       certpilot account rollover [--key-type TYPE] [common options]\n"
+          "       certpilot account deactivate [--yes] [common options]\n"
+          "\n"
+          "  register    create an account key and register it (once per CA; on an existing\n"
+          "              account, different --email addresses update its contacts)\n"
+          "  show        URL, status and contacts as the CA reports them, key type,\n"
+          "              thumbprint, terms of service agreed\n"
+          "  update      replace the contacts at the CA (--email repeatable; --no-email\n"
+          "              removes them all), then in account.json\n"
+          "  rollover    replace the account key (RFC 8555 key change); the account URL\n"
+          "              stays; --key-type defaults to the current key's type\n"
+          "  deactivate  deactivate the account for good (asks on a terminal; --yes\n"
+          "              otherwise); issue and renew then refuse to use it\n"
+          "\n"
+          "TYPE: ec256 (default for register), ec384, rsa2048, rsa3072, rsa4096.\n"
           "common options: --server URL|letsencrypt|letsencrypt-staging  --ca-bundle FILE\n"
-          "                --state-dir DIR  -v/--verbose  --json\n"
+          "                --state-dir DIR  --config FILE  -v/--verbose  --json\n"
+          "--server, --ca-bundle and --state-dir may come from the config file of issue\n"
+          "(--config, default " CLI_DEFAULT_CONFIG "); the command line wins.\n"
           "The EAB MAC key can also come from the environment variable "
           "CERTPILOT_EAB_HMAC_KEY,\n"
           "or a file (first line), so that it does not show in the process list.\n",
           f);
 }
 
-#define EAB_KEY_FILE_MAX 4096
+enum sub { SUB_REGISTER, SUB_SHOW, SUB_UPDATE, SUB_ROLLOVER, SUB_DEACTIVATE };
+
+static const char *const sub_names[] = {"register", "show", "update", "rollover", "deactivate"};
+
+enum {
+    OPT_EMAIL = 'e',
+    OPT_AGREE = 't',
+    OPT_EAB_KID = 'k',
+    OPT_EAB_KEY = 'm',
+    OPT_EAB_FILE = 'f',
+    OPT_KEY_TYPE = 2001,
+    OPT_NO_EMAIL,
+    OPT_YES,
+    OPT_CONFIG
+};
+
+/* Which options each subcommand takes, beyond the common ones. */
+static bool option_allowed(enum sub s, int opt)
+{
+    switch (opt) {
+    case OPT_EMAIL: return s == SUB_REGISTER || s == SUB_UPDATE;
+    case OPT_AGREE:
+    case OPT_EAB_KID:
+    case OPT_EAB_KEY:
+    case OPT_EAB_FILE: return s == SUB_REGISTER;
+    case OPT_KEY_TYPE: return s == SUB_REGISTER || s == SUB_ROLLOVER;
+    case OPT_NO_EMAIL: return s == SUB_UPDATE;
+    case OPT_YES: return s == SUB_DEACTIVATE;
+    default: return true;
+    }
+}
+
+struct acct {
+    enum sub sub;
+    struct cli_common common;
+    struct cli_conf conf;
+    const char *config;
+    bool server_set, ca_bundle_set, state_set;
+    char *contacts[CONTACTS_MAX];
+    size_t ncontacts;
+    bool no_email;
+    struct acme_account_req req;
+    const char *key_file;
+    char *file_key;
+    enum acme_key_type key_type;
+    bool key_type_set;
+    bool yes;
+};
+
+static void acct_clear(struct acct *o)
+{
+    for (size_t i = 0; i < o->ncontacts; i++)
+        free(o->contacts[i]);
+    if (o->file_key != NULL) {
+        OPENSSL_cleanse(o->file_key, strlen(o->file_key));
+        free(o->file_key);
+    }
+    cli_conf_clear(&o->conf);
+    cli_common_clear(&o->common); /* the lock, if held, with it */
+}
 
 /* The first line of `path`, without the line end and trailing blanks, into
  * *out (heap; the caller cleanses and frees it). */
@@ -56,137 +145,655 @@ static int read_key_file(const char *path, char **out)
     return 0;
 }
 
-static int print_account(const struct cli_common *c, const struct acme_key *key, const char *url,
-                         const char *what)
+static int add_email(struct acct *o, const char *addr)
 {
-    char thumb[44] = "";
-    struct cp_err err = {0};
-    (void)acme_key_thumbprint(key, thumb, &err);
-    if (c->json) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "server", c->server, "url", url,
-                              "key_type", acme_key_type_name(acme_key_type_of(key)), "thumbprint",
-                              thumb, "state_dir", c->state_dir);
-        cli_print_json(j);
-        json_decref(j);
-    } else {
-        printf("%s account for %s\n  URL:        %s\n  key:        %s\n  thumbprint: %s\n"
-               "  CAA record allowing only this account:\n"
-               "    example.com. CAA 0 issue \"<CA identity>; accounturi=%s\"\n",
-               what, c->server, url, acme_key_type_name(acme_key_type_of(key)), thumb, url);
+    if (o->ncontacts == CONTACTS_MAX || strchr(addr, '@') == NULL || strchr(addr, ',') != NULL ||
+        strlen(addr) > 512) {
+        cli_error("--email \"%s\": give one address per --email, at most %d", addr, CONTACTS_MAX);
+        return CLI_EXIT_USAGE;
     }
-    return CLI_EXIT_OK;
+    size_t size = strlen(addr) + 8;
+    o->contacts[o->ncontacts] = malloc(size);
+    if (o->contacts[o->ncontacts] == NULL)
+        return CLI_EXIT_SOFTWARE;
+    snprintf(o->contacts[o->ncontacts], size, "mailto:%s", addr);
+    o->ncontacts++;
+    return 0;
 }
 
-static int account_main(int argc, char **argv, bool reg)
+/* --server, --ca-bundle, --state-dir from the config file where the command
+ * line did not give them; the rest of the file is issue's business. */
+static int apply_config(struct acct *o)
+{
+    struct cp_err err = {0};
+    enum cp_code rc = cli_conf_load(o->config ? o->config : CLI_DEFAULT_CONFIG, o->config == NULL,
+                                    &o->conf, &err);
+    if (rc != CP_OK) {
+        cli_error("%s", err.msg[0] ? err.msg : "out of memory");
+        return rc == CP_EIO ? CLI_EXIT_CONFIG : CLI_EXIT_USAGE;
+    }
+    const char *v;
+    if (!o->server_set && (v = cli_conf_get(&o->conf, "server")) != NULL)
+        o->common.server = v;
+    if (!o->ca_bundle_set && (v = cli_conf_get(&o->conf, "ca-bundle")) != NULL)
+        o->common.ca_bundle = v;
+    if (!o->state_set && (v = cli_conf_get(&o->conf, "state-dir")) != NULL)
+        o->common.state_dir = v;
+    return 0;
+}
+
+/* argv[0] is the subcommand.  0, -1 after --help, or the exit status. */
+static int parse(struct acct *o, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"email", required_argument, NULL, 'e'},
-        {"agree-tos", no_argument, NULL, 't'},
-        {"eab-kid", required_argument, NULL, 'k'},
-        {"eab-hmac-key", required_argument, NULL, 'm'},
-        {"eab-hmac-key-file", required_argument, NULL, 'f'},
+        {"email", required_argument, NULL, OPT_EMAIL},
+        {"no-email", no_argument, NULL, OPT_NO_EMAIL},
+        {"agree-tos", no_argument, NULL, OPT_AGREE},
+        {"eab-kid", required_argument, NULL, OPT_EAB_KID},
+        {"eab-hmac-key", required_argument, NULL, OPT_EAB_KEY},
+        {"eab-hmac-key-file", required_argument, NULL, OPT_EAB_FILE},
+        {"key-type", required_argument, NULL, OPT_KEY_TYPE},
+        {"yes", no_argument, NULL, OPT_YES},
+        {"config", required_argument, NULL, OPT_CONFIG},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    struct cli_common common;
-    struct acme_account_req req = {0};
-    char *contacts[CONTACTS_MAX];
-    size_t ncontacts = 0;
+    struct cp_err err = {0};
     int ch, status;
-    const char *key_file = NULL;
-    char *file_key = NULL;
+    char what[64];
 
-    cli_common_init(&common);
+    snprintf(what, sizeof what, "account %s", sub_names[o->sub]);
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
-        if (cli_common_option(&common, ch, optarg))
+        if (ch != ':' && ch != '?' && !option_allowed(o->sub, ch)) {
+            cli_error("%s does not take %s (see certpilot account --help)", what, argv[optind - 1]);
+            return CLI_EXIT_USAGE;
+        }
+        switch (ch) {
+        case 1001: o->server_set = true; break;
+        case 1002: o->ca_bundle_set = true; break;
+        case 1003: o->state_set = true; break;
+        default: break;
+        }
+        if (cli_common_option(&o->common, ch, optarg))
             continue;
         switch (ch) {
-        case 'e':
-            if (!reg || ncontacts == CONTACTS_MAX || strchr(optarg, '@') == NULL ||
-                strchr(optarg, ',') != NULL) {
-                cli_error("--email \"%s\": give one address per --email, at most %d", optarg,
-                          CONTACTS_MAX);
-                goto usage_error;
-            }
-            contacts[ncontacts] = malloc(strlen(optarg) + 8);
-            if (contacts[ncontacts] == NULL)
-                return CLI_EXIT_SOFTWARE;
-            snprintf(contacts[ncontacts], strlen(optarg) + 8, "mailto:%s", optarg);
-            ncontacts++;
+        case OPT_EMAIL:
+            status = add_email(o, optarg);
+            if (status != 0)
+                return status;
             break;
-        case 't': req.agree_tos = true; break;
-        case 'k': req.eab_kid = optarg; break;
-        case 'm': req.eab_hmac_key = optarg; break;
-        case 'f': key_file = optarg; break;
-        case 'h':
-            usage(stdout);
-            status = CLI_EXIT_OK;
-            goto out;
+        case OPT_NO_EMAIL: o->no_email = true; break;
+        case OPT_AGREE: o->req.agree_tos = true; break;
+        case OPT_EAB_KID: o->req.eab_kid = optarg; break;
+        case OPT_EAB_KEY: o->req.eab_hmac_key = optarg; break;
+        case OPT_EAB_FILE: o->key_file = optarg; break;
+        case OPT_KEY_TYPE:
+            if (acme_key_type_parse(optarg, &o->key_type, &err) != CP_OK) {
+                cli_error("--key-type: %s", err.msg);
+                return CLI_EXIT_USAGE;
+            }
+            o->key_type_set = true;
+            break;
+        case OPT_YES: o->yes = true; break;
+        case OPT_CONFIG: o->config = optarg; break;
+        case 'h': usage(stdout); return -1;
+        case ':':
+            cli_error("%s: option \"%s\" needs a value (see certpilot account --help)", what,
+                      argv[optind - 1]);
+            return CLI_EXIT_USAGE;
         default:
-            cli_error("unknown option or missing value: \"%s\"", argv[optind - 1]);
-            goto usage_error;
+            cli_error("%s: unknown option \"%s\" (see certpilot account --help)", what,
+                      argv[optind - 1]);
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc) {
-        cli_error("unexpected argument \"%s\"", argv[optind]);
-        goto usage_error;
+        cli_error("%s: unexpected argument \"%s\"", what, argv[optind]);
+        return CLI_EXIT_USAGE;
     }
-    if (key_file != NULL && req.eab_hmac_key != NULL) {
+    if (o->sub == SUB_UPDATE && (o->ncontacts > 0) == o->no_email) {
+        cli_error("account update: give the new contacts with --email ADDR (repeatable), or "
+                  "--no-email to remove them all");
+        return CLI_EXIT_USAGE;
+    }
+    if (o->key_file != NULL && o->req.eab_hmac_key != NULL) {
         cli_error("give the EAB MAC key once: --eab-hmac-key or --eab-hmac-key-file");
-        goto usage_error;
+        return CLI_EXIT_USAGE;
     }
-    if (key_file != NULL) {
-        status = read_key_file(key_file, &file_key);
+    if (o->key_file != NULL) {
+        status = read_key_file(o->key_file, &o->file_key);
         if (status != 0)
-            goto out;
-        req.eab_hmac_key = file_key;
+            return status;
+        o->req.eab_hmac_key = o->file_key;
     }
     /* The environment is the last resort, and only with a key id. */
     const char *env_key = getenv("CERTPILOT_EAB_HMAC_KEY");
-    if (req.eab_hmac_key == NULL && req.eab_kid != NULL && env_key != NULL && *env_key != '\0')
-        req.eab_hmac_key = env_key;
-    if ((req.eab_kid == NULL) != (req.eab_hmac_key == NULL)) {
+    if (o->req.eab_hmac_key == NULL && o->req.eab_kid != NULL && env_key != NULL &&
+        *env_key != '\0')
+        o->req.eab_hmac_key = env_key;
+    if ((o->req.eab_kid == NULL) != (o->req.eab_hmac_key == NULL)) {
         cli_error("--eab-kid and the EAB MAC key go together (--eab-hmac-key, "
                   "--eab-hmac-key-file or CERTPILOT_EAB_HMAC_KEY)");
-        goto usage_error;
+        return CLI_EXIT_USAGE;
     }
-    if (reg && !req.agree_tos) {
+    if (o->sub == SUB_REGISTER && !o->req.agree_tos) {
         cli_error("registering needs --agree-tos: read the CA's terms of service first");
-        goto usage_error;
+        return CLI_EXIT_USAGE;
     }
-    status = cli_common_finish(&common);
+    if (o->sub == SUB_DEACTIVATE && !o->yes && !isatty(STDIN_FILENO)) {
+        cli_error("account deactivate cannot be undone: without a terminal to ask on, confirm "
+                  "with --yes");
+        return CLI_EXIT_USAGE;
+    }
+    o->req.contacts = (const char *const *)o->contacts;
+    o->req.ncontacts = o->ncontacts;
+    status = apply_config(o);
+    if (status == 0)
+        status = cli_common_finish(&o->common);
+    return status;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static json_t *strings_json(char *const *list, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_array_append_new(a, json_string(list[i]));
+    return a;
+}
+
+/* "mailto:a@x, mailto:b@y" or "(none)". */
+static void print_contacts(const json_t *list)
+{
+    size_t i;
+    const json_t *v;
+    if (json_array_size(list) == 0) {
+        fputs("(none)", stdout);
+        return;
+    }
+    json_array_foreach(list, i, v)
+    {
+        printf("%s%s", i ? ", " : "", json_string_value(v));
+    }
+}
+
+static const char *or_q(const char *s)
+{
+    return s != NULL ? s : "?";
+}
+
+static void thumbprint(const struct acme_key *k, char out[44])
+{
+    struct cp_err err = {0};
+    if (k == NULL || acme_key_thumbprint(k, out, &err) != CP_OK)
+        out[0] = '\0';
+}
+
+/* A held account: lock, open (created), client, and the account in use. */
+static int account_ready(struct acct *o, struct cli_account *a, struct acme_client **client,
+                         const struct acme_account_req *reg, unsigned flags)
+{
+    struct cp_err err = {0};
+    struct acme_account_req lookup = {.only_existing = true};
+    memset(a, 0, sizeof *a);
+    *client = NULL;
+    int status = cli_store_lock(&o->common, ACCOUNT_LOCK_WAIT_S);
+    if (status != 0)
+        return status;
+    enum cp_code rc = cli_account_open(o->common.store, o->common.server, a, &err);
+    if (rc != CP_OK)
+        return cli_acme_fail(rc, &err, NULL);
+    /* Refused before anything is sent, not even the directory request. */
+    if (cli_account_deactivated_at(a) != NULL && !(flags & CLI_ACCOUNT_ANY_STATUS))
+        return cli_account_refuse_deactivated(&o->common, a);
+    status = cli_client_open(&o->common, client);
+    if (status == 0)
+        status = cli_account_use(&o->common, *client, reg ? reg : &lookup,
+                                 o->key_type_set ? o->key_type : ACME_KEY_EC256, flags, a);
+    return status;
+}
+
+/* ---------------------------------------------------------------- show */
+
+/* What the CA reports (NULL when it could not be asked) with what is saved. */
+static void show_print(const struct acct *o, const struct cli_account *a,
+                       const struct acme_account *ca, const char *ca_error)
+{
+    char thumb[44];
+    const char *url = cli_account_url(a);
+    const char *deactivated = cli_account_deactivated_at(a);
+    json_t *saved = cli_account_contacts(a);
+    json_t *contacts = ca ? strings_json(ca->contacts, ca->ncontacts) : json_incref(saved);
+    const json_t *terms = json_object_get(a->rec, "terms_agreed");
+    const char *terms_at = json_string_value(json_object_get(terms, "at"));
+    const char *terms_url = json_string_value(json_object_get(terms, "terms"));
+    const char *key_type = a->key ? acme_key_type_name(acme_key_type_of(a->key)) : "(none)";
+    const char *status = ca ? ca->status : deactivated ? "deactivated" : NULL;
+
+    thumbprint(a->key, thumb);
+    bool key_differs =
+        ca != NULL && ca->key_thumbprint[0] != '\0' && strcmp(ca->key_thumbprint, thumb) != 0;
+    if (o->common.json) {
+        json_t *j = json_pack(
+            "{s:s, s:s?, s:s?, s:s?, s:O, s:O, s:s?, s:o, s:s?, s:s, s:s?, s:s, s:s?, s:s?}",
+            "server", o->common.server, "url", url, "status", status, "status_from",
+            ca            ? "ca"
+            : deactivated ? "state"
+                          : NULL,
+            "contacts", contacts, "saved_contacts", saved, "orders", ca ? ca->orders : NULL,
+            "terms_agreed",
+            ca && ca->terms_agreed >= 0 ? json_boolean(ca->terms_agreed)
+            : terms                     ? json_true()
+                                        : json_null(),
+            "terms_agreed_at", terms_at, "key_type", key_type, "thumbprint",
+            thumb[0] ? thumb : NULL, "state_dir", o->common.state_dir, "deactivated_at",
+            deactivated, "ca_error", ca_error);
+        if (j != NULL && ca != NULL)
+            json_object_set_new(j, "ca_key_thumbprint",
+                                ca->key_thumbprint[0] ? json_string(ca->key_thumbprint)
+                                                      : json_null());
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("Account at %s\n  URL:          %s\n", o->common.server, url ? url : "(unknown)");
+        if (ca != NULL)
+            printf("  status:       %s (as the CA reports it)\n", ca->status);
+        else if (deactivated != NULL)
+            printf("  status:       deactivated on %s (recorded here; the CA was not asked)\n",
+                   deactivated);
+        else
+            printf("  status:       unknown: the CA could not be asked%s%s\n", ca_error ? ": " : "",
+                   ca_error ? ca_error : "");
+        fputs("  contacts:     ", stdout);
+        print_contacts(contacts);
+        puts(ca ? "" : " (saved here)");
+        printf("  key:          %s\n  thumbprint:   %s\n", key_type, thumb);
+        if (key_differs)
+            printf("  CA's key:     %s (NOT the key in %s)\n", ca->key_thumbprint, a->dir);
+        if (ca != NULL && ca->terms_agreed >= 0)
+            printf("  terms agreed: %s (as the CA reports it)\n", ca->terms_agreed ? "yes" : "no");
+        else if (terms != NULL)
+            printf("  terms agreed: yes, on %s%s%s (recorded here)\n", or_q(terms_at),
+                   terms_url ? ": " : "", terms_url ? terms_url : "");
+        else
+            puts("  terms agreed: not recorded");
+        if (ca != NULL && ca->orders != NULL)
+            printf("  orders:       %s\n", ca->orders);
+        if (url != NULL && deactivated == NULL)
+            printf("  CAA record allowing only this account:\n"
+                   "    example.com. CAA 0 issue \"<CA identity>; accounturi=%s\"\n",
+                   url);
+    }
+    json_decref(contacts);
+    json_decref(saved);
+}
+
+static int cmd_show(struct acct *o)
+{
+    struct cli_account a;
+    struct acme_client *client = NULL;
+    struct acme_account ca = {.terms_agreed = -1};
+    struct acme_problem prob = {0};
+    struct cp_err err = {0};
+    struct acme_account_req lookup = {.only_existing = true};
+    int status;
+
+    /* Read-only unless the URL must be found again or a rollover finished:
+     * only then wait for the lock. */
+    enum cp_code rc = cli_account_open(o->common.store, o->common.server, &a, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, NULL);
+        goto out;
+    }
+    if (a.pending != NULL || (a.key != NULL && cli_account_url(&a) == NULL)) {
+        cli_account_close(&a);
+        status = account_ready(o, &a, &client, &lookup, CLI_ACCOUNT_ANY_STATUS);
+    } else if (a.key != NULL && cli_account_deactivated_at(&a) != NULL) {
+        status = 0;
+    } else {
+        status = cli_client_open(&o->common, &client);
+        if (status != 0 && a.key != NULL) {
+            show_print(o, &a, NULL, cli_last_error());
+            goto out;
+        }
+        if (status == 0)
+            status = cli_account_use(&o->common, client, &lookup, ACME_KEY_EC256,
+                                     CLI_ACCOUNT_ANY_STATUS | CLI_ACCOUNT_NO_WRITE, &a);
+    }
     if (status != 0)
         goto out;
-
-    struct acme_client *client = NULL;
-    struct acme_key *key = NULL;
-    char *url = NULL;
-    status = cli_client_open(&common, &client);
-    if (status == 0) {
-        req.contacts = (const char *const *)contacts;
-        req.ncontacts = ncontacts;
-        struct acme_account_req lookup = {.only_existing = true};
-        status = cli_account_ensure(&common, client, reg ? &req : &lookup, 0, &key, &url);
+    if (cli_account_deactivated_at(&a) != NULL) {
+        show_print(o, &a, NULL, NULL); /* the CA refuses a deactivated account's requests */
+        goto out;
     }
-    if (status == 0)
-        status = print_account(&common, key, url, reg ? "Registered" : "Existing");
-    acme_key_free(key);
-    free(url);
-    acme_client_free(client);
-    goto out;
-usage_error:
-    status = CLI_EXIT_USAGE;
+    rc = acme_account_fetch(client, &ca, &prob, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, &prob);
+        show_print(o, &a, NULL, cli_last_error());
+        goto out;
+    }
+    show_print(o, &a, &ca, NULL);
 out:
-    cli_common_clear(&common);
-    for (size_t i = 0; i < ncontacts; i++)
-        free(contacts[i]);
-    if (file_key != NULL) {
-        OPENSSL_cleanse(file_key, strlen(file_key));
-        free(file_key);
+    acme_account_clear(&ca);
+    acme_problem_clear(&prob);
+    acme_client_free(client);
+    cli_account_close(&a);
+    return status;
+}
+
+/* -------------------------------------------------------------- register */
+
+static bool same_contacts(const struct acme_account *ca, char *const *want, size_t n)
+{
+    if (ca->ncontacts != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t j = 0; j < ca->ncontacts && !found; j++)
+            found = strcasecmp(want[i], ca->contacts[j]) == 0;
+        if (!found)
+            return false;
     }
+    return true;
+}
+
+/* Contacts at the CA, then in account.json: what update and register share. */
+static int update_contacts(struct acct *o, struct cli_account *a, struct acme_client *client,
+                           struct acme_account *ca)
+{
+    struct acme_problem prob = {0};
+    struct cp_err err = {0};
+    acme_account_clear(ca);
+    enum cp_code rc = acme_account_update(client, (const char *const *)o->contacts, o->ncontacts,
+                                          ca, &prob, &err);
+    if (rc != CP_OK) {
+        int status = cli_acme_fail(rc, &err, &prob);
+        acme_problem_clear(&prob);
+        return status;
+    }
+    rc = cli_account_set(a, "contact", strings_json(ca->contacts, ca->ncontacts), &err);
+    if (rc == CP_OK)
+        rc = cli_account_write(a, &err);
+    if (rc != CP_OK) {
+        cli_error("the CA has the new contacts, but account.json was not updated");
+        return cli_acme_fail(rc, &err, NULL);
+    }
+    return 0;
+}
+
+static void print_result(const struct acct *o, const struct cli_account *a, const char *outcome,
+                         const char *headline)
+{
+    char thumb[44];
+    json_t *contacts = cli_account_contacts(a);
+    thumbprint(a->key, thumb);
+    if (o->common.json) {
+        json_t *j = json_pack("{s:s, s:s, s:s?, s:O, s:s, s:s, s:s}", "outcome", outcome, "server",
+                              o->common.server, "url", cli_account_url(a), "contacts", contacts,
+                              "key_type", acme_key_type_name(acme_key_type_of(a->key)),
+                              "thumbprint", thumb, "state_dir", o->common.state_dir);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("%s\n  URL:        %s\n  contacts:   ", headline, cli_account_url(a));
+        print_contacts(contacts);
+        printf("\n  key:        %s\n  thumbprint: %s\n",
+               acme_key_type_name(acme_key_type_of(a->key)), thumb);
+    }
+    json_decref(contacts);
+}
+
+static int cmd_register(struct acct *o)
+{
+    struct cli_account a;
+    struct acme_client *client = NULL;
+    struct acme_account ca = {.terms_agreed = -1};
+    struct acme_problem prob = {0};
+    struct cp_err err = {0};
+    char headline[600];
+    const char *outcome = "registered";
+    struct acme_account_req lookup = {.only_existing = true};
+    int status = cli_store_lock(&o->common, ACCOUNT_LOCK_WAIT_S);
+    if (status != 0)
+        return status;
+    enum cp_code rc = cli_account_open(o->common.store, o->common.server, &a, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, NULL);
+        goto out;
+    }
+    bool existing = a.key != NULL || a.pending != NULL;
+    if (cli_account_deactivated_at(&a) != NULL) {
+        /* The CA refuses that key for good: a new account gets a new key. */
+        cli_log(CLI_LOG_NOTICE, "the account %s was deactivated on %s; registering a new one",
+                cli_account_url(&a) ? cli_account_url(&a) : "(URL unknown)",
+                cli_account_deactivated_at(&a));
+        if (a.pending != NULL && (rc = cli_account_pending_remove(&a, &err)) != CP_OK) {
+            status = cli_acme_fail(rc, &err, NULL);
+            goto out;
+        }
+        acme_key_free(a.key);
+        a.key = NULL;
+        existing = false;
+    }
+    status = cli_client_open(&o->common, &client);
+    if (status == 0)
+        status = cli_account_use(&o->common, client, existing ? &lookup : &o->req,
+                                 o->key_type_set ? o->key_type : ACME_KEY_EC256,
+                                 CLI_ACCOUNT_ANY_STATUS, &a);
+    if (status != 0)
+        goto out;
+    snprintf(headline, sizeof headline, "Registered account at %s", o->common.server);
+    if (existing) {
+        /* Already registered: only the contacts can change, and only when
+         * they differ from what the CA holds. */
+        outcome = "existing";
+        snprintf(headline, sizeof headline,
+                 "Already registered at %s; contacts unchanged (change them with 'certpilot "
+                 "account update --email ADDR')",
+                 o->common.server);
+        if (o->key_type_set)
+            cli_log(CLI_LOG_WARNING, "--key-type: the account keeps its key; replace it with "
+                                     "'certpilot account rollover --key-type TYPE'");
+        if (o->ncontacts > 0) {
+            rc = acme_account_fetch(client, &ca, &prob, &err);
+            if (rc != CP_OK) {
+                status = cli_acme_fail(rc, &err, &prob);
+                goto out;
+            }
+            if (!same_contacts(&ca, o->contacts, o->ncontacts)) {
+                status = update_contacts(o, &a, client, &ca);
+                if (status != 0)
+                    goto out;
+                outcome = "contacts_updated";
+                snprintf(headline, sizeof headline,
+                         "Already registered at %s; contacts updated at the CA", o->common.server);
+            }
+        }
+    }
+    print_result(o, &a, outcome, headline);
+out:
+    acme_account_clear(&ca);
+    acme_problem_clear(&prob);
+    acme_client_free(client);
+    cli_account_close(&a);
+    return status;
+}
+
+/* ---------------------------------------------------------------- update */
+
+static int cmd_update(struct acct *o)
+{
+    struct cli_account a;
+    struct acme_client *client = NULL;
+    struct acme_account ca = {.terms_agreed = -1};
+    char headline[600];
+    int status = account_ready(o, &a, &client, NULL, 0);
+    if (status == 0)
+        status = update_contacts(o, &a, client, &ca);
+    if (status == 0) {
+        snprintf(headline, sizeof headline, "Contacts updated at %s", o->common.server);
+        print_result(o, &a, "contacts_updated", headline);
+    }
+    acme_account_clear(&ca);
+    acme_client_free(client);
+    cli_account_close(&a);
+    return status;
+}
+
+/* -------------------------------------------------------------- rollover */
+
+static int cmd_rollover(struct acct *o)
+{
+    struct cli_account a;
+    struct acme_client *client = NULL;
+    struct acme_problem prob = {0};
+    struct cp_err err = {0};
+    struct acme_key *fresh = NULL;
+    char old_thumb[44], pending[4400];
+    enum acme_key_type old_type = ACME_KEY_EC256;
+    int status = account_ready(o, &a, &client, NULL, 0);
+    if (status != 0)
+        goto out;
+    if (acme_client_directory(client)->key_change == NULL) {
+        cli_error("%s names no keyChange in its directory: this CA does not offer account key "
+                  "rollover; the account keeps its key",
+                  o->common.server);
+        status = CLI_EXIT_CA;
+        goto out;
+    }
+    old_type = acme_key_type_of(a.key);
+    thumbprint(a.key, old_thumb);
+    enum cp_code rc = acme_key_generate(o->key_type_set ? o->key_type : old_type, &fresh, &err);
+    /* The new key is on disk before the CA hears of it: whatever happens
+     * next, the key the CA ends up with is in the account directory. */
+    if (rc == CP_OK)
+        rc = cli_account_pending_write(&a, fresh, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, NULL);
+        goto out;
+    }
+    fresh = NULL; /* a.pending now */
+    snprintf(pending, sizeof pending, "%s", a.pending_where);
+    rc = acme_account_key_change(client, a.pending, &prob, &err);
+    if (rc == CP_ECA) {
+        status = cli_acme_fail(rc, &err, &prob);
+        /* Refused: the CA keeps the old key, the new one is of no use. */
+        if (cli_account_pending_remove(&a, &err) != CP_OK)
+            cli_error("%s", err.msg);
+        goto out;
+    }
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, &prob);
+        cli_error("whether the CA changed the key is not known: the new key stays in %s, and "
+                  "the next certpilot command for this account asks the CA which key it has "
+                  "and keeps that one",
+                  pending);
+        goto out;
+    }
+    rc = cli_account_pending_commit(&a, &err);
+    if (rc == CP_OK)
+        rc = cli_account_write(&a, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, NULL);
+        cli_error("the CA has the new key, kept in %s; the next certpilot command for this "
+                  "account makes it the account key",
+                  pending);
+        goto out;
+    }
+    char thumb[44];
+    thumbprint(a.key, thumb);
+    if (o->common.json) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "rolled_over",
+                              "server", o->common.server, "url", cli_account_url(&a),
+                              "old_key_type", acme_key_type_name(old_type), "old_thumbprint",
+                              old_thumb, "key_type", acme_key_type_name(acme_key_type_of(a.key)),
+                              "thumbprint", thumb, "state_dir", o->common.state_dir);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("Account key replaced at %s\n  URL:        %s (unchanged)\n"
+               "  old key:    %s %s (removed)\n  new key:    %s %s\n",
+               o->common.server, cli_account_url(&a), acme_key_type_name(old_type), old_thumb,
+               acme_key_type_name(acme_key_type_of(a.key)), thumb);
+    }
+out:
+    acme_key_free(fresh);
+    acme_problem_clear(&prob);
+    acme_client_free(client);
+    cli_account_close(&a);
+    return status;
+}
+
+/* ------------------------------------------------------------ deactivate */
+
+/* Ask on the terminal; true for "yes". */
+static bool confirm(const struct acct *o, const char *url)
+{
+    char line[16];
+    fprintf(stderr,
+            "Deactivate the account %s at %s?\nThe CA then refuses every request of this "
+            "account, for good; certificates already issued stay valid.\nType yes to go on: ",
+            url, o->common.server);
+    fflush(stderr);
+    if (fgets(line, sizeof line, stdin) == NULL)
+        return false;
+    line[strcspn(line, "\r\n")] = '\0';
+    return strcmp(line, "yes") == 0;
+}
+
+static int cmd_deactivate(struct acct *o)
+{
+    struct cli_account a;
+    struct acme_client *client = NULL;
+    struct acme_account ca = {.terms_agreed = -1};
+    struct acme_problem prob = {0};
+    struct cp_err err = {0};
+    char now[32];
+    int status = account_ready(o, &a, &client, NULL, 0);
+    if (status != 0)
+        goto out;
+    if (!o->yes && !confirm(o, cli_account_url(&a))) {
+        cli_error("not confirmed: the account stays active");
+        status = CLI_EXIT_USAGE;
+        goto out;
+    }
+    enum cp_code rc = acme_account_deactivate(client, &ca, &prob, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, &prob);
+        goto out;
+    }
+    cli_time_str((long long)time(NULL), now);
+    rc = cli_account_set(&a, "status", json_string("deactivated"), &err);
+    if (rc == CP_OK)
+        rc = cli_account_set(&a, "deactivated_at", json_string(now), &err);
+    if (rc == CP_OK)
+        rc = cli_account_write(&a, &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, NULL);
+        cli_error("the CA has deactivated the account, but account.json does not say so");
+        goto out;
+    }
+    if (o->common.json) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "deactivated", "server",
+                              o->common.server, "url", cli_account_url(&a), "status", ca.status,
+                              "deactivated_at", now, "state_dir", o->common.state_dir);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("Account deactivated at %s\n  URL:    %s\n  status: %s (as the CA reports it), "
+               "on %s\nissue and renew refuse this account from now on; register a new one "
+               "with 'certpilot account register --agree-tos'.\n",
+               o->common.server, cli_account_url(&a), ca.status, now);
+    }
+out:
+    acme_account_clear(&ca);
+    acme_problem_clear(&prob);
+    acme_client_free(client);
+    cli_account_close(&a);
     return status;
 }
 
@@ -196,10 +803,31 @@ int cmd_account(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    if (strcmp(argv[1], "register") == 0)
-        return account_main(argc - 1, argv + 1, true);
-    if (strcmp(argv[1], "show") == 0)
-        return account_main(argc - 1, argv + 1, false);
-    cli_error("unknown account command \"%s\" (register, show)", argv[1]);
-    return CLI_EXIT_USAGE;
+    struct acct o;
+    memset(&o, 0, sizeof o);
+    cli_common_init(&o.common);
+    size_t n = sizeof sub_names / sizeof sub_names[0];
+    size_t i = 0;
+    while (i < n && strcmp(argv[1], sub_names[i]) != 0)
+        i++;
+    if (i == n) {
+        cli_error("unknown account command \"%s\" (register, show, update, rollover, "
+                  "deactivate)",
+                  argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    o.sub = (enum sub)i;
+    int status = parse(&o, argc - 1, argv + 1);
+    if (status == 0) {
+        cli_log_setup(false, o.common.verbose);
+        switch (o.sub) {
+        case SUB_REGISTER: status = cmd_register(&o); break;
+        case SUB_SHOW: status = cmd_show(&o); break;
+        case SUB_UPDATE: status = cmd_update(&o); break;
+        case SUB_ROLLOVER: status = cmd_rollover(&o); break;
+        case SUB_DEACTIVATE: status = cmd_deactivate(&o); break;
+        }
+    }
+    acct_clear(&o);
+    return status < 0 ? CLI_EXIT_OK : status;
 }

@@ -288,6 +288,11 @@ static enum cp_code file_read(const char *path, int flags, size_t max, char **ou
         rc = cp_err_set(err, CP_EIO, "cannot read %s: %s", path, strerror(EISDIR));
         goto out;
     }
+    if ((flags & O_NOFOLLOW) && (!S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+        rc = cp_err_set(err, CP_EUNSAFE,
+                        "refusing %s: it is not a regular file of this user; move it away", path);
+        goto out;
+    }
     if (S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size > (uintmax_t)max) {
         rc = cp_err_set(err, CP_EINVAL, "%s is %jd bytes, more than the limit of %zu bytes", path,
                         (intmax_t)st.st_size, max);

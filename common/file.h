@@ -54,7 +54,8 @@ enum cp_code cp_file_write_atomic(const char *path, const void *data, size_t len
 enum cp_code cp_file_read(const char *path, size_t max, char **out, size_t *len,
                           struct cp_err *err);
 /* The same, refusing (CP_EUNSAFE) a path whose last component is a symbolic
- * link: for the files certpilot itself keeps in the state directory. */
+ * link, or anything but a regular file of this user: for the files certpilot
+ * itself keeps in the state directory. */
 enum cp_code cp_file_read_nofollow(const char *path, size_t max, char **out, size_t *len,
                                    struct cp_err *err);
 

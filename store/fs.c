@@ -80,13 +80,7 @@ static void ca_id(const char *url, char *out, size_t size)
     out[n] = '\0';
 }
 
-static enum cp_code join(char *out, size_t size, struct cp_err *err, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static enum cp_code join(char *out, size_t size, struct cp_err *err, const char *fmt, ...)
+enum cp_code fs_join(char *out, size_t size, struct cp_err *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -166,7 +160,7 @@ static enum cp_code state_check(const char *state, struct cp_err *err)
     char path[4200];
     enum cp_code rc = dir_safe(state, true, err);
     for (size_t i = 0; rc == CP_OK && i < sizeof subdirs / sizeof subdirs[0]; i++) {
-        rc = join(path, sizeof path, err, "%s/%s", state, subdirs[i]);
+        rc = fs_join(path, sizeof path, err, "%s/%s", state, subdirs[i]);
         if (rc == CP_OK)
             rc = dir_safe(path, false, err);
     }
@@ -176,15 +170,15 @@ static enum cp_code state_check(const char *state, struct cp_err *err)
 enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, struct cp_err *err)
 {
     char base[4200], path[4400], target[256];
-    enum cp_code rc = join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
+    enum cp_code rc = fs_join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
     if (rc == CP_OK)
         rc = dir_safe(base, false, err);
     if (rc == CP_OK)
-        rc = join(path, sizeof path, err, "%s/versions", base);
+        rc = fs_join(path, sizeof path, err, "%s/versions", base);
     if (rc == CP_OK)
         rc = dir_safe(path, false, err);
     if (rc == CP_OK)
-        rc = join(path, sizeof path, err, "%s/current", base);
+        rc = fs_join(path, sizeof path, err, "%s/current", base);
     if (rc != CP_OK)
         return rc;
     ssize_t n = readlink(path, target, sizeof target - 1);
@@ -206,7 +200,7 @@ enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, stru
                           "directory; point it back to one of %s/versions/ (ln -sfn "
                           "versions/<stamp> %s)",
                           path, target, base, path);
-    rc = join(path, sizeof path, err, "%s/%s", base, target);
+    rc = fs_join(path, sizeof path, err, "%s/%s", base, target);
     struct stat st;
     if (rc == CP_OK && lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
         return cp_err_set(err, CP_EUNSAFE,
@@ -218,111 +212,18 @@ enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, stru
     return rc;
 }
 
-/* The account directory of a CA; created (0700) when `create`. */
-static enum cp_code account_dir(const char *state, const char *directory_url, char *out,
-                                size_t size, bool create, struct cp_err *err)
+enum cp_code fs_account_dir(const char *state, const char *directory_url, char *out, size_t size,
+                            bool create, struct cp_err *err)
 {
     char id[200];
     ca_id(directory_url, id, sizeof id);
     enum cp_code rc = create ? cp_dir_ensure(state, 0700, err) : CP_OK;
     if (rc == CP_OK)
-        rc = join(out, size, err, "%s/accounts/%s", state, id);
+        rc = fs_join(out, size, err, "%s/accounts/%s", state, id);
     if (rc == CP_OK)
         rc = dir_safe(out, false, err);
     if (rc == CP_OK && create)
         rc = cp_dir_ensure(out, 0700, err);
-    return rc;
-}
-
-/* ------------------------------------------------------------- accounts */
-
-static enum cp_code fs_account_load(struct cp_store *st, const char *directory_url,
-                                    struct acme_key **key, char **url, struct cp_err *err)
-{
-    char path[4096], *pem = NULL, *text = NULL;
-    size_t len = 0;
-    enum cp_code rc;
-
-    *key = NULL;
-    *url = NULL;
-    char dir[4200];
-    rc = account_dir(FS(st)->dir, directory_url, dir, sizeof dir, false, err);
-    if (rc == CP_OK)
-        rc = join(path, sizeof path, err, "%s/account.key", dir);
-    if (rc != CP_OK)
-        return rc;
-    if (access(path, F_OK) != 0)
-        return CP_OK; /* no account yet */
-    rc = cp_file_read_nofollow(path, KEY_FILE_MAX, &pem, &len, err);
-    if (rc == CP_OK)
-        rc = acme_key_from_pem(pem, len, path, key, err);
-    if (pem != NULL) {
-        OPENSSL_cleanse(pem, len);
-        free(pem);
-    }
-    if (rc != CP_OK)
-        return rc;
-
-    rc = join(path, sizeof path, err, "%s/account.json", dir);
-    if (rc == CP_OK && access(path, F_OK) == 0) {
-        rc = cp_file_read_nofollow(path, KEY_FILE_MAX, &text, &len, err);
-        if (rc == CP_OK) {
-            json_error_t jerr;
-            json_t *j = json_loadb(text, len, 0, &jerr);
-            const char *u = json_string_value(json_object_get(j, "url"));
-            if (u != NULL)
-                *url = strdup(u);
-            json_decref(j);
-        }
-        free(text);
-    }
-    return rc;
-}
-
-static enum cp_code fs_account_save(struct cp_store *st, const char *directory_url,
-                                    const struct acme_key *key, const char *url,
-                                    const char *const *contacts, size_t ncontacts,
-                                    struct cp_err *err)
-{
-    char dir[4200], path[4400], *pem = NULL, *text = NULL;
-    size_t len = 0;
-    enum cp_code rc = account_dir(FS(st)->dir, directory_url, dir, sizeof dir, true, err);
-    if (rc == CP_OK)
-        rc = join(path, sizeof path, err, "%s/account.key", dir);
-    if (rc == CP_OK)
-        rc = acme_key_to_pem(key, &pem, &len, err);
-    if (rc == CP_OK)
-        rc = cp_file_write_atomic(path, pem, len, 0600, err);
-    if (pem != NULL) {
-        OPENSSL_cleanse(pem, len);
-        free(pem);
-    }
-    if (rc != CP_OK)
-        return rc;
-
-    json_t *c = NULL;
-    rc = join(path, sizeof path, err, "%s/account.json", dir);
-    if (rc != CP_OK)
-        return rc;
-    if (contacts == NULL) { /* keep what was saved before */
-        json_t *old = json_file_load(path);
-        c = json_incref(json_object_get(old, "contact"));
-        json_decref(old);
-    }
-    if (c == NULL) {
-        c = json_array();
-        for (size_t i = 0; c != NULL && contacts != NULL && i < ncontacts; i++)
-            json_array_append_new(c, json_string(contacts[i]));
-    }
-    json_t *j =
-        json_pack("{s:s, s:s?, s:o, s:s}", "directory", directory_url, "url", url, "contact",
-                  c ? c : json_array(), "key_type", acme_key_type_name(acme_key_type_of(key)));
-    text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-    json_decref(j);
-    if (text == NULL)
-        return cp_err_set(err, CP_ENOMEM, "out of memory");
-    rc = cp_file_write_atomic(path, text, strlen(text), 0600, err);
-    free(text);
     return rc;
 }
 
@@ -335,7 +236,7 @@ static enum cp_code fs_lineage_names(struct cp_store *st, char ***out, size_t *n
     struct dirent **list = NULL;
     *out = NULL;
     *n = 0;
-    enum cp_code rc = join(path, sizeof path, err, "%s/certs", FS(st)->dir);
+    enum cp_code rc = fs_join(path, sizeof path, err, "%s/certs", FS(st)->dir);
     if (rc != CP_OK)
         return rc;
     int k = scandir(path, &list, NULL, alphasort);
@@ -363,21 +264,21 @@ static bool fs_lineage_exists(struct cp_store *st, const char *name)
 {
     char path[4400];
     struct stat sb;
-    return join(path, sizeof path, NULL, "%s/certs/%s", FS(st)->dir, name) == CP_OK &&
+    return fs_join(path, sizeof path, NULL, "%s/certs/%s", FS(st)->dir, name) == CP_OK &&
            lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
 static enum cp_code fs_lineage_dir(struct cp_store *st, const char *name, char *out, size_t size,
                                    struct cp_err *err)
 {
-    return join(out, size, err, "%s/certs/%s", FS(st)->dir, name);
+    return fs_join(out, size, err, "%s/certs/%s", FS(st)->dir, name);
 }
 
 /* STATE/certs/NAME/FILE into `out`. */
 static enum cp_code lineage_file(struct cp_store *st, const char *name, const char *file, char *out,
                                  size_t size, struct cp_err *err)
 {
-    return join(out, size, err, "%s/certs/%s/%s", FS(st)->dir, name, file);
+    return fs_join(out, size, err, "%s/certs/%s/%s", FS(st)->dir, name, file);
 }
 
 static enum cp_code fs_settings_load(struct cp_store *st, const char *name, char **text,
@@ -453,7 +354,7 @@ static enum cp_code fs_status_save(struct cp_store *st, const char *name, const 
 static enum cp_code swap_symlink(const char *target, const char *link, struct cp_err *err)
 {
     char tmp[4200];
-    enum cp_code rc = join(tmp, sizeof tmp, err, "%s.tmp-%ld", link, (long)getpid());
+    enum cp_code rc = fs_join(tmp, sizeof tmp, err, "%s.tmp-%ld", link, (long)getpid());
     if (rc != CP_OK)
         return rc;
     (void)unlink(tmp);
@@ -487,11 +388,11 @@ static enum cp_code fs_version_add(struct cp_store *st, const char *cert_name,
     if (rc == CP_OK)
         rc = cp_dir_ensure(state, 0700, err);
     if (rc == CP_OK)
-        rc = join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
+        rc = fs_join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
     if (rc == CP_OK)
         rc = cp_dir_ensure(base, 0700, err);
     if (rc == CP_OK)
-        rc = join(version, sizeof version, err, "%s/versions/%s", base, stamp);
+        rc = fs_join(version, sizeof version, err, "%s/versions/%s", base, stamp);
     if (rc == CP_OK)
         rc = cp_dir_ensure(version, 0700, err);
     if (rc != CP_OK)
@@ -508,7 +409,7 @@ static enum cp_code fs_version_add(struct cp_store *st, const char *cert_name,
         {"fullchain.pem", fullchain_pem, strlen(fullchain_pem), 0644},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        rc = join(path, sizeof path, err, "%s/%s", version, files[i].file);
+        rc = fs_join(path, sizeof path, err, "%s/%s", version, files[i].file);
         if (rc == CP_OK)
             rc = cp_file_write_atomic(path, files[i].data, files[i].len, files[i].mode, err);
         if (rc != CP_OK)
@@ -518,11 +419,11 @@ static enum cp_code fs_version_add(struct cp_store *st, const char *cert_name,
     /* The switch: one rename makes the new pair current. */
     char target[128], link[4200];
     snprintf(target, sizeof target, "versions/%s", stamp);
-    rc = join(link, sizeof link, err, "%s/current", base);
+    rc = fs_join(link, sizeof link, err, "%s/current", base);
     if (rc == CP_OK)
         rc = swap_symlink(target, link, err);
     for (size_t i = 0; rc == CP_OK && i < sizeof stable_files / sizeof stable_files[0]; i++) {
-        rc = join(link, sizeof link, err, "%s/%s", base, stable_files[i]);
+        rc = fs_join(link, sizeof link, err, "%s/%s", base, stable_files[i]);
         snprintf(target, sizeof target, "current/%s", stable_files[i]);
         char existing[128];
         ssize_t n = rc == CP_OK ? readlink(link, existing, sizeof existing - 1) : -1;
@@ -547,7 +448,7 @@ static enum cp_code fs_current_key(struct cp_store *st, const char *cert_name,
     enum cp_code rc = fs_lineage_check_dir(state, cert_name, err);
     if (rc != CP_OK)
         return rc;
-    rc = join(path, sizeof path, err, "%s/certs/%s/privkey.pem", state, cert_name);
+    rc = fs_join(path, sizeof path, err, "%s/certs/%s/privkey.pem", state, cert_name);
     if (rc != CP_OK || access(path, F_OK) != 0)
         return rc; /* no previous certificate: nothing to reuse */
     rc = cp_file_read(path, KEY_FILE_MAX, &pem, &len, err);
@@ -786,7 +687,7 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
     if (fs->lock_fd >= 0)
         return CP_OK; /* held already */
     if ((rc = cp_dir_ensure(fs->dir, 0700, err)) != CP_OK ||
-        (rc = join(path, sizeof path, err, "%s/renew.lock", fs->dir)) != CP_OK)
+        (rc = fs_join(path, sizeof path, err, "%s/renew.lock", fs->dir)) != CP_OK)
         return rc;
     /* O_NOFOLLOW: a symlink planted under this name must not make certpilot
      * truncate and write whatever file it points to. */
@@ -864,7 +765,9 @@ static const struct store_ops fs_ops = {
     .lock = fs_lock,
     .unlock = fs_unlock,
     .account_load = fs_account_load,
-    .account_save = fs_account_save,
+    .account_save_record = fs_account_save_record,
+    .account_save_key = fs_account_save_key,
+    .account_settle = fs_account_settle,
     .lineage_names = fs_lineage_names,
     .lineage_check = fs_lineage_check,
     .lineage_dir = fs_lineage_dir,

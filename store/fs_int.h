@@ -15,12 +15,31 @@ struct fs_store {
 
 #define FS(st) ((struct fs_store *)(st))
 
+/* snprintf into `out`; CP_EINVAL (path too long) when it does not fit. */
+enum cp_code fs_join(char *out, size_t size, struct cp_err *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* STATE/accounts/<ca-id>, refused when unsafe; created (0700) when `create`. */
+enum cp_code fs_account_dir(const char *state, const char *directory_url, char *out, size_t size,
+                            bool create, struct cp_err *err);
+
 /* Refuse STATE/certs/NAME when someone else could have changed it (store.h). */
 enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, struct cp_err *err);
 
 enum cp_code fs_lineage_contents(struct cp_store *st, const char *cert_name,
                                  struct store_contents *out, struct cp_err *err);
 enum cp_code fs_lineage_remove(struct cp_store *st, const char *cert_name, size_t *removed,
+                               struct cp_err *err);
+
+enum cp_code fs_account_load(struct cp_store *st, const char *directory_url,
+                             struct store_account *out, struct cp_err *err);
+enum cp_code fs_account_save_record(struct cp_store *st, const char *directory_url,
+                                    const json_t *rec, struct cp_err *err);
+enum cp_code fs_account_save_key(struct cp_store *st, const char *directory_url, int which,
+                                 const struct acme_key *key, struct cp_err *err);
+enum cp_code fs_account_settle(struct cp_store *st, const char *directory_url, bool commit,
                                struct cp_err *err);
 
 #endif

@@ -55,16 +55,52 @@ void store_unlock(struct cp_store *st)
 }
 
 enum cp_code store_account_load(struct cp_store *st, const char *directory_url,
-                                struct acme_key **key, char **url, struct cp_err *err)
+                                struct store_account *out, struct cp_err *err)
 {
-    return st->ops->account_load(st, directory_url, key, url, err);
+    memset(out, 0, sizeof *out);
+    enum cp_code rc = st->ops->account_load(st, directory_url, out, err);
+    if (rc == CP_OK && out->rec == NULL && (out->rec = json_object()) == NULL)
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+    return rc;
 }
 
-enum cp_code store_account_save(struct cp_store *st, const char *directory_url,
-                                const struct acme_key *key, const char *url,
-                                const char *const *contacts, size_t ncontacts, struct cp_err *err)
+void store_account_clear(struct store_account *a)
 {
-    return st->ops->account_save(st, directory_url, key, url, contacts, ncontacts, err);
+    acme_key_free(a->key);
+    acme_key_free(a->pending);
+    json_decref(a->rec);
+    a->key = a->pending = NULL;
+    a->rec = NULL;
+}
+
+enum cp_code store_account_save_record(struct cp_store *st, const char *directory_url,
+                                       const json_t *rec, struct cp_err *err)
+{
+    return st->ops->account_save_record(st, directory_url, rec, err);
+}
+
+enum cp_code store_account_save_key(struct cp_store *st, const char *directory_url,
+                                    const struct acme_key *key, struct cp_err *err)
+{
+    return st->ops->account_save_key(st, directory_url, 0, key, err);
+}
+
+enum cp_code store_account_save_pending(struct cp_store *st, const char *directory_url,
+                                        const struct acme_key *key, struct cp_err *err)
+{
+    return st->ops->account_save_key(st, directory_url, 1, key, err);
+}
+
+enum cp_code store_account_commit_pending(struct cp_store *st, const char *directory_url,
+                                          struct cp_err *err)
+{
+    return st->ops->account_settle(st, directory_url, true, err);
+}
+
+enum cp_code store_account_remove_pending(struct cp_store *st, const char *directory_url,
+                                          struct cp_err *err)
+{
+    return st->ops->account_settle(st, directory_url, false, err);
 }
 
 enum cp_code store_lineage_names(struct cp_store *st, char ***names, size_t *n, struct cp_err *err)

@@ -54,15 +54,38 @@ void store_unlock(struct cp_store *st);
 
 /* ------------------------------------------------------------- accounts */
 
-/* The saved account of the CA at `directory_url`: *key NULL when there is
- * none; *url NULL when only the key is known (heap, caller frees both;
- * acme_key_free). */
+/*
+ * One CA's account as kept: its key, the new key of a key rollover that has
+ * not been settled (written before keyChange is sent, so that a crash cannot
+ * lose the key the CA may now know), and its record, a JSON object
+ * ({"directory", "url", "contact", "key_type"} and, once deactivated,
+ * "status" and "deactivated_at"; members a later version adds are kept).
+ */
+struct store_account {
+    struct acme_key *key;     /* NULL: none yet */
+    struct acme_key *pending; /* NULL: no rollover left unsettled */
+    json_t *rec;              /* never NULL after a load: {} when there is none */
+    char where[4300];         /* for messages: where the account is kept */
+    char pending_where[4400]; /* ... and its pending key */
+};
+/* Load what there is for the CA at `directory_url` (nothing is no error).
+ * Clear it after, also on failure. */
 enum cp_code store_account_load(struct cp_store *st, const char *directory_url,
-                                struct acme_key **key, char **url, struct cp_err *err);
-/* Save it; `contacts` NULL keeps the saved contacts. */
-enum cp_code store_account_save(struct cp_store *st, const char *directory_url,
-                                const struct acme_key *key, const char *url,
-                                const char *const *contacts, size_t ncontacts, struct cp_err *err);
+                                struct store_account *out, struct cp_err *err);
+void store_account_clear(struct store_account *a);
+/* Write the record / the key / the pending key, each atomically. */
+enum cp_code store_account_save_record(struct cp_store *st, const char *directory_url,
+                                       const json_t *rec, struct cp_err *err);
+enum cp_code store_account_save_key(struct cp_store *st, const char *directory_url,
+                                    const struct acme_key *key, struct cp_err *err);
+enum cp_code store_account_save_pending(struct cp_store *st, const char *directory_url,
+                                        const struct acme_key *key, struct cp_err *err);
+/* Settle a rollover: the pending key becomes the key at once (commit), or
+ * goes (remove). */
+enum cp_code store_account_commit_pending(struct cp_store *st, const char *directory_url,
+                                          struct cp_err *err);
+enum cp_code store_account_remove_pending(struct cp_store *st, const char *directory_url,
+                                          struct cp_err *err);
 
 /* ------------------------------------------------------------- lineages */
 

@@ -16,10 +16,15 @@ struct store_ops {
                          struct cp_err *err);
     void (*unlock)(struct cp_store *st);
     enum cp_code (*account_load)(struct cp_store *st, const char *directory_url,
-                                 struct acme_key **key, char **url, struct cp_err *err);
-    enum cp_code (*account_save)(struct cp_store *st, const char *directory_url,
-                                 const struct acme_key *key, const char *url,
-                                 const char *const *contacts, size_t ncontacts, struct cp_err *err);
+                                 struct store_account *out, struct cp_err *err);
+    enum cp_code (*account_save_record)(struct cp_store *st, const char *directory_url,
+                                        const json_t *rec, struct cp_err *err);
+    /* which: 0 the key, 1 the pending key */
+    enum cp_code (*account_save_key)(struct cp_store *st, const char *directory_url, int which,
+                                     const struct acme_key *key, struct cp_err *err);
+    /* commit: the pending key becomes the key; else it is removed */
+    enum cp_code (*account_settle)(struct cp_store *st, const char *directory_url, bool commit,
+                                   struct cp_err *err);
     enum cp_code (*lineage_names)(struct cp_store *st, char ***names, size_t *n,
                                   struct cp_err *err);
     enum cp_code (*lineage_check)(struct cp_store *st, const char *name, struct cp_err *err);
