@@ -176,6 +176,7 @@ int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_p
     case CP_EINVAL: return CLI_EXIT_USAGE;
     case CP_EIO: return CLI_EXIT_IO;
     case CP_EUNSAFE: return CLI_EXIT_UNSAFE;
+    case CP_ESETUP: return CLI_EXIT_CONFIG;
     case CP_EDNS: return CLI_EXIT_UNAVAILABLE;
     default: return CLI_EXIT_SOFTWARE;
     }

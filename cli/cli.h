@@ -12,6 +12,7 @@
 
 #include "acme/acme.h"
 #include "caa/caa.h"
+#include "flow/flow.h"
 #include "store/store.h"
 
 /* Exit statuses.  They are a contract: scripts test them (see README). */
@@ -76,6 +77,9 @@ const char *cli_last_error(void);
 void cli_last_error_clear(void);
 /* Each line of `text` as its own log line, after `prefix`. */
 void cli_log_lines(enum cli_log_level level, const char *prefix, const char *text);
+
+/* The flows' log (flow/flow.h) as this log's lines, same levels. */
+const struct flow_log *cli_flow_log(void);
 
 /* Print a JSON value on stdout, indented, with a final newline. */
 void cli_print_json(const json_t *v);

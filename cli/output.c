@@ -144,3 +144,15 @@ void cli_time_str(long long t, char out[32])
     gmtime_r(&tt, &tm);
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+static void flow_to_log(void *ctx, enum flow_level level, const char *msg)
+{
+    (void)ctx;
+    cli_log((enum cli_log_level)level, "%s", msg);
+}
+
+const struct flow_log *cli_flow_log(void)
+{
+    static const struct flow_log log = {flow_to_log, NULL};
+    return &log;
+}

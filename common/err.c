@@ -39,6 +39,7 @@ const char *cp_code_name(enum cp_code code)
     case CP_ETIMEOUT: return "timed out";
     case CP_EINTERNAL: return "internal error";
     case CP_EUNSAFE: return "unsafe local file";
+    case CP_ESETUP: return "set-up missing";
     }
     return "unknown error";
 }

@@ -23,7 +23,8 @@ enum cp_code {
     CP_ECHALLENGE, /* the CA could not validate a challenge */
     CP_ETIMEOUT,   /* an overall deadline passed while waiting (e.g. polling) */
     CP_EINTERNAL,  /* a bug: an invariant did not hold */
-    CP_EUNSAFE     /* a local file or directory that someone else could have changed */
+    CP_EUNSAFE,    /* a local file or directory that someone else could have changed */
+    CP_ESETUP      /* set-up missing or unusable: no account yet, a deactivated account */
 };
 
 #define CP_ERR_MSG_MAX 512

@@ -20,7 +20,7 @@ git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 
 echo "== static analysis (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-  --suppress=missingIncludeSystem -I . common caa cli store
+  --suppress=missingIncludeSystem -I . common caa cli store flow
 
 echo "== fuzz (libFuzzer, bounded)"
 CC=clang cmake -S . -B build-fuzz -DCP_FUZZ=ON -DCP_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
