@@ -87,147 +87,6 @@ static void usage(FILE *f)
           f);
 }
 
-/* How this run answers challenges: the struct acme_solver's context. */
-struct solving {
-    const char *webroot;
-    unsigned webroot_created; /* directories made under the webroot (acme_webroot_write) */
-    bool standalone;
-    int http_port, tls_port;
-    const char *http_addr, *tls_addr; /* NULL: all addresses */
-    const char *dns_hook;
-    struct caa_resolver_opts resolvers; /* finds the zone of a dns-01 record */
-    unsigned dns_timeout_ms;            /* 0: no propagation wait */
-    unsigned authoritative_port;
-    struct acme_solver_server *http_srv, *tls_srv;
-    const struct cli_preflight *pf; /* the types CAA allows per name */
-    bool verbose;
-};
-
-static bool supports(void *ctx, const char *type, const char *ident)
-{
-    const struct solving *s = ctx;
-    if (!cli_preflight_allows(s->pf, type, ident))
-        return false;
-    if (strcmp(type, "http-01") == 0)
-        return s->webroot != NULL || s->http_srv != NULL;
-    if (strcmp(type, "tls-alpn-01") == 0)
-        return s->tls_srv != NULL;
-    if (strcmp(type, "dns-01") == 0)
-        return s->dns_hook != NULL;
-    return false;
-}
-
-static enum cp_code run_dns_hook(const struct solving *s, const char *command, const char *domain,
-                                 const char *token, const char *key_authz, struct cp_err *err)
-{
-    char txt[44];
-    struct hook_result hr = {0};
-    enum cp_code rc = acme_dns01_txt(key_authz, txt, err);
-    if (rc != CP_OK)
-        return rc;
-    const char *args[] = {domain, token, txt};
-    rc = hook_dehydrated(s->dns_hook, command, args, 3, NULL, HOOK_TIMEOUT_MS, &hr, err);
-    if (rc == CP_OK && !hook_succeeded(&hr)) {
-        char how[48];
-        if (hr.timed_out)
-            snprintf(how, sizeof how, "timed out");
-        else if (hr.exit_status >= 0)
-            snprintf(how, sizeof how, "exited with status %d", hr.exit_status);
-        else
-            snprintf(how, sizeof how, "was killed by signal %d", hr.term_signal);
-        /* The challenge cannot be answered: a challenge failure (exit 4). */
-        rc = cp_err_set(err, CP_ECHALLENGE, "dns hook %s %s %s %s%s%.*s", s->dns_hook, command,
-                        domain, how, hr.output_len ? "; it said: " : "",
-                        (int)strcspn(hr.output ? hr.output : "", "\n"), hr.output ? hr.output : "");
-    } else if (rc == CP_OK && s->verbose && hr.output_len)
-        cli_log_lines(CLI_LOG_DEBUG, "dns hook: ", hr.output);
-    hook_result_clear(&hr);
-    return rc;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/* RFC 8555 §8.4: the CA may ask any authoritative server of the zone, so wait
- * until all of them serve the value the hook published. */
-static enum cp_code wait_published(const struct solving *s, const char *domain,
-                                   const char *key_authz, struct cp_err *err)
-{
-    char txt[44], name[CAA_NAME_MAX + 1], zone[CAA_NAME_MAX + 1], target[CAA_NAME_MAX + 1];
-    struct caa_ns *ns = NULL;
-    size_t nns = 0;
-    struct timespec t0;
-
-    if (s->dns_timeout_ms == 0)
-        return CP_OK;
-    enum cp_code rc = acme_dns01_txt(key_authz, txt, err);
-    if (rc != CP_OK)
-        return rc;
-    int n = snprintf(name, sizeof name, "_acme-challenge.%s", domain);
-    if (n < 0 || (size_t)n >= sizeof name)
-        return cp_err_set(err, CP_EINVAL, "_acme-challenge.%s is longer than %d octets", domain,
-                          CAA_NAME_MAX);
-    rc = caa_zone_servers(&s->resolvers, name, zone, target, &ns, &nns, err);
-    if (rc != CP_OK)
-        return rc;
-    const char *zname = zone[0] ? zone : ".";
-    bool alias = strcmp(target, name) != 0;
-    if (s->verbose)
-        cli_log(CLI_LOG_DEBUG, "waiting for %zu nameserver%s of %s to serve %s%s%s", nns,
-                nns == 1 ? "" : "s", zname, name, alias ? ", an alias of " : "",
-                alias ? target : "");
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = caa_txt_wait(ns, nns, s->authoritative_port, target, txt, s->dns_timeout_ms, DNS_POLL_MS,
-                      err);
-    if (rc == CP_OK && s->verbose)
-        cli_log(CLI_LOG_DEBUG, "all %zu nameserver%s of %s serve %s (%.1f s)", nns,
-                nns == 1 ? "" : "s", zname, name, seconds_since(&t0));
-    free(ns);
-    return rc;
-}
-
-static enum cp_code deploy(void *ctx, const char *type, const char *domain, const char *token,
-                           const char *key_authz, struct cp_err *err)
-{
-    struct solving *s = ctx;
-    if (strcmp(type, "http-01") == 0)
-        return s->http_srv != NULL
-                   ? acme_solver_server_add(s->http_srv, token, key_authz, err)
-                   : acme_webroot_write(s->webroot, token, key_authz, &s->webroot_created, err);
-    if (strcmp(type, "tls-alpn-01") == 0)
-        return acme_solver_server_add(s->tls_srv, domain, key_authz, err);
-    /* dns-01 */
-    enum cp_code rc = run_dns_hook(s, "deploy_challenge", domain, token, key_authz, err);
-    if (rc != CP_OK)
-        return rc;
-    rc = wait_published(s, domain, key_authz, err);
-    if (rc != CP_OK) {
-        /* A failed deploy is not cleaned up by the order: take the record
-         * back here. */
-        struct cp_err cerr = {0};
-        if (run_dns_hook(s, "clean_challenge", domain, token, key_authz, &cerr) != CP_OK)
-            cli_error("cleaning up the dns-01 challenge for %s: %s", domain, cerr.msg);
-    }
-    return rc;
-}
-
-static void cleanup(void *ctx, const char *type, const char *domain, const char *token,
-                    const char *key_authz)
-{
-    struct solving *s = ctx;
-    struct cp_err err = {0};
-    if (strcmp(type, "http-01") == 0 && s->http_srv == NULL)
-        acme_webroot_remove(s->webroot, token, &s->webroot_created);
-    else if (strcmp(type, "dns-01") == 0 &&
-             run_dns_hook(s, "clean_challenge", domain, token, key_authz, &err) != CP_OK)
-        cli_error("cleaning up the dns-01 challenge for %s: %s", domain, err.msg);
-    /* Built-in servers forget everything when they stop. */
-}
-
 static int parse_port(const char *opt, const char *arg, int *port)
 {
     char *end;
@@ -303,7 +162,8 @@ enum pf_mode { PF_ENFORCE, PF_WARN, PF_OFF };
 struct issue {
     struct cli_common common;
     struct cli_dns dns;
-    struct solving solving;
+    struct flow_solve_opts solving; /* how challenges are answered */
+    struct flow_solver *solver;     /* while running */
     const char *names[NAMES_MAX], *methods[METHODS_MAX];
     size_t nnames, nmethods;
     char normalized[NAMES_MAX][CAA_IDENT_MAX];
@@ -339,7 +199,7 @@ struct issue {
     const char *replaces;
     FILE *out;           /* what a run reports (stdout for issue) */
     char not_after[32];  /* of the certificate obtained */
-    char live_dir[4096]; /* where it was stored */
+    char live_dir[4400]; /* where it was stored */
     const char *outcome; /* "issued", "caa_refused", "caa_dns_error", "failed", "dry_run" */
 };
 
@@ -515,23 +375,9 @@ static int dry_checks(struct issue *is, json_t *checks)
     struct cp_err err;
     int status = 0;
     for (size_t i = 0; i < is->nmethods; i++) {
-        const char *m = is->methods[i];
         char what[128];
-        enum cp_code rc = CP_OK;
         cp_err_clear(&err);
-        if (strcmp(m, "dns-01") == 0) {
-            snprintf(what, sizeof what, "dns-01 hook %s is executable", is->solving.dns_hook);
-            rc = hook_check_executable(is->solving.dns_hook, &err);
-        } else if (!is->solving.standalone) { /* http-01 through a webroot */
-            snprintf(what, sizeof what, "webroot %s is writable", is->solving.webroot);
-            rc = acme_webroot_check(is->solving.webroot, &err);
-        } else {
-            int port = strcmp(m, "http-01") == 0 ? is->solving.http_port : is->solving.tls_port;
-            snprintf(what, sizeof what, "%s port %d can be bound", m, port);
-            rc = acme_port_check(strcmp(m, "http-01") == 0 ? is->solving.http_addr
-                                                           : is->solving.tls_addr,
-                                 port, &err);
-        }
+        enum cp_code rc = flow_solver_check(is->solver, is->methods[i], what, sizeof what, &err);
         json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "check", what, "ok", rc == CP_OK,
                                                 "detail", rc == CP_OK ? "" : err.msg));
         if (!is->common.json)
@@ -605,46 +451,15 @@ static int store(struct issue *is, const struct acme_key *cert_key,
                  const struct acme_issue_result *res)
 {
     struct cp_err err = {0};
-    struct acme_chain *chain = NULL;
-    char *cert = NULL, *rest = NULL, *full = NULL, *keypem = NULL, live[4096] = "";
-    size_t keylen = 0;
-    int status = 0;
+    struct flow_issue_kept kept;
     bool save = is->dry_run == DRY_NONE;
 
-    enum cp_code rc = acme_chain_parse(res->pem, strlen(res->pem), res->cert_url, &chain, &err);
-    if (rc == CP_OK)
-        rc = acme_chain_check_key(chain, cert_key, &err);
-    if (rc == CP_OK)
-        rc = acme_chain_check_names(chain, is->names, is->nnames, &err);
-    if (rc == CP_OK)
-        rc = acme_chain_pem(chain, &cert, &rest, &full, &err);
-    if (rc == CP_OK && save)
-        rc = acme_key_to_pem(cert_key, &keypem, &keylen, &err);
-    if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, NULL);
-        goto out;
-    }
-    if (save &&
-        (store_version_add(is->common.store, is->cert_name, keypem, keylen, cert, rest, full,
-                           &err) != CP_OK ||
-         store_lineage_dir(is->common.store, is->cert_name, live, sizeof live, &err) != CP_OK)) {
-        status = cli_store_fail(&err);
-        goto out;
-    }
-    size_t pruned = 0;
-    if (save && store_versions_prune(is->common.store, is->cert_name, is->keep_versions, &pruned,
-                                     &err) != CP_OK)
-        cli_error("warning: the new certificate is in place, but not every old version could "
-                  "be removed: %s",
-                  err.msg);
-    else if (pruned > 0)
-        cli_log(CLI_LOG_INFO, "removed %zu old version%s (--keep-versions %u)", pruned,
-                pruned == 1 ? "" : "s", is->keep_versions);
-    time_t not_after = acme_chain_not_after(chain);
-    char expiry[32];
-    struct tm tm;
-    gmtime_r(&not_after, &tm);
-    strftime(expiry, sizeof expiry, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    enum cp_code rc =
+        flow_issue_keep(is->common.store, is->cert_name, cert_key, res, is->names, is->nnames, save,
+                        is->keep_versions, cli_flow_log(), &kept, &err);
+    if (rc != CP_OK)
+        return cli_acme_fail(rc, &err, NULL);
+    const char *expiry = kept.not_after, *live = kept.live_dir;
     snprintf(is->not_after, sizeof is->not_after, "%s", expiry);
     snprintf(is->live_dir, sizeof is->live_dir, "%s", live);
     if (is->common.json) {
@@ -680,16 +495,8 @@ static int store(struct issue *is, const struct acme_key *cert_key,
                 "Dry run: the CA issued a certificate for %s%s (expires %s); nothing was saved.\n",
                 is->names[0], is->nnames > 1 ? " and others" : "", expiry);
     }
-out:
-    if (keypem != NULL) {
-        OPENSSL_cleanse(keypem, keylen);
-        free(keypem);
-    }
-    free(cert);
-    free(rest);
-    free(full);
-    acme_chain_free(chain);
-    return status;
+    flow_issue_kept_clear(&kept);
+    return 0;
 }
 
 static int parse_mode(const char *arg, enum pf_mode *mode)
@@ -1092,27 +899,8 @@ static int check_args(struct issue *is)
                   "its rate limits: add --server letsencrypt-staging, or use --dry-run=check");
         return CLI_EXIT_USAGE;
     }
-    is->solving.verbose = is->common.verbose;
     is->solving.authoritative_port = (unsigned)is->auth_port;
     is->solving.resolvers = is->dns.ropts;
-    return 0;
-}
-
-/* Start the built-in servers: a port in use fails before anything is ordered. */
-static int start_servers(struct issue *is)
-{
-    struct cp_err err = {0};
-    for (size_t i = 0; i < is->nmethods && is->solving.standalone; i++) {
-        enum cp_code rc = CP_OK;
-        if (strcmp(is->methods[i], "http-01") == 0 && is->solving.http_srv == NULL)
-            rc = acme_http01_server_start(is->solving.http_addr, is->solving.http_port,
-                                          &is->solving.http_srv, &err);
-        else if (strcmp(is->methods[i], "tls-alpn-01") == 0 && is->solving.tls_srv == NULL)
-            rc = acme_tlsalpn01_server_start(is->solving.tls_addr, is->solving.tls_port,
-                                             &is->solving.tls_srv, &err);
-        if (rc != CP_OK)
-            return cli_acme_fail(rc, &err, NULL);
-    }
     return 0;
 }
 
@@ -1129,7 +917,6 @@ static void issue_init(struct issue *is)
     is->solving.tls_port = 443;
     is->solving.dns_timeout_ms = 120000;
     is->keep_versions = KEEP_VERSIONS;
-    is->solving.pf = &is->pf; /* empty until the preflight runs: no constraint */
     is->out = stdout;
 }
 
@@ -1138,6 +925,11 @@ static void set_outcome(struct issue *is, int status)
 {
     if (is->outcome == NULL)
         is->outcome = status == 0 ? (is->dry_run != DRY_NONE ? "dry_run" : "issued") : "failed";
+}
+
+static bool solver_allows(void *ctx, const char *type, const char *ident)
+{
+    return cli_preflight_allows(ctx, type, ident);
 }
 
 /* The engine: from the solvers to the stored certificate. */
@@ -1150,21 +942,19 @@ static int obtain(struct issue *is)
     struct acme_issue_result res = {0};
     int status = 0;
 
-    if (is->dry_run != DRY_CHECK) {
-        status = start_servers(is);
-        if (status != 0)
-            goto out;
-        /* --reuse-key: the current certificate's key, when there is one
-         * (useful with key pinning, e.g. TLSA records); otherwise a fresh key. */
-        if (is->reuse_key &&
-            store_current_key(is->common.store, is->cert_name, &cert_key, &err) != CP_OK) {
-            status = cli_store_fail(&err);
-            goto out;
-        }
-        if (cert_key == NULL && acme_key_generate(is->key_type, &cert_key, &err) != CP_OK) {
-            status = cli_acme_fail(err.code, &err, NULL);
-            goto out;
-        }
+    enum cp_code rc = flow_solver_new(&is->solving, cli_flow_log(), &is->solver, &err);
+    /* The preflight narrows the types per name (empty until it runs: none). */
+    if (rc == CP_OK)
+        flow_solver_filter(is->solver, solver_allows, &is->pf);
+    /* Built-in servers first: a port in use fails before anything is ordered. */
+    if (rc == CP_OK && is->dry_run != DRY_CHECK)
+        rc = flow_solver_start(is->solver, is->methods, is->nmethods, &err);
+    if (rc == CP_OK && is->dry_run != DRY_CHECK)
+        rc = flow_issue_key(is->common.store, is->cert_name, is->reuse_key, is->key_type, &cert_key,
+                            &err);
+    if (rc != CP_OK) {
+        status = cli_acme_fail(rc, &err, NULL);
+        goto out;
     }
     status = cli_client_open(&is->common, &client);
     if (status != 0)
@@ -1202,11 +992,11 @@ static int obtain(struct issue *is)
         .cert_key = cert_key,
         .preferred_chain = is->preferred,
         .replaces = is->replaces,
-        .solver = {.supports = supports, .deploy = deploy, .cleanup = cleanup, .ctx = &is->solving},
+        .solver = flow_solver_acme(is->solver),
         .before_finalize = recheck,
         .before_finalize_ctx = is,
     };
-    enum cp_code rc = acme_issue(client, &req, &res, &err);
+    rc = acme_issue(client, &req, &res, &err);
     if (rc != CP_OK && is->recheck_status != 0) {
         status = is->recheck_status; /* said by the recheck */
         goto out;
@@ -1237,9 +1027,8 @@ out:
         print_failure_json(is, status, &res);
     cli_preflight_clear(&is->pf);
     acme_issue_result_clear(&res);
-    acme_solver_server_stop(is->solving.http_srv);
-    acme_solver_server_stop(is->solving.tls_srv);
-    is->solving.http_srv = is->solving.tls_srv = NULL;
+    flow_solver_free(is->solver);
+    is->solver = NULL;
     acme_key_free(cert_key);
     acme_key_free(account_key);
     free(account_url);
@@ -1254,7 +1043,7 @@ static int deploy_hooks(struct issue *is, const char *override)
     const char *hook = override ? override : is->deploy_hook;
     bool ok = true;
     if (hook != NULL) {
-        char lineage[4200], domains[NAMES_MAX * (CAA_IDENT_MAX + 1) + 32];
+        char lineage[4500], domains[NAMES_MAX * (CAA_IDENT_MAX + 1) + 32];
         size_t len = (size_t)snprintf(domains, sizeof domains, "RENEWED_DOMAINS=");
         for (size_t i = 0; i < is->nnames && len < sizeof domains; i++)
             len += (size_t)snprintf(domains + len, sizeof domains - len, "%s%s", i ? " " : "",
@@ -1265,7 +1054,7 @@ static int deploy_hooks(struct issue *is, const char *override)
     }
     if (is->hook != NULL) {
         /* dehydrated: deploy_cert DOMAIN KEYFILE CERTFILE FULLCHAINFILE CHAINFILE TIMESTAMP */
-        char files[4][4300], stamp[24];
+        char files[4][4500], stamp[24];
         static const char *const names[] = {"privkey.pem", "cert.pem", "fullchain.pem",
                                             "chain.pem"};
         for (size_t i = 0; i < 4; i++)

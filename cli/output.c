@@ -145,10 +145,16 @@ void cli_time_str(long long t, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Errors and warnings as cli_error() says them (never dropped, kept as the
+ * last error; a warning's text starts with "warning: "), the rest as log
+ * lines of the same level. */
 static void flow_to_log(void *ctx, enum flow_level level, const char *msg)
 {
     (void)ctx;
-    cli_log((enum cli_log_level)level, "%s", msg);
+    if (level <= FLOW_WARNING)
+        cli_error("%s", msg);
+    else
+        cli_log((enum cli_log_level)level, "%s", msg);
 }
 
 const struct flow_log *cli_flow_log(void)

@@ -41,4 +41,62 @@ void flow_say(const struct flow_log *log, enum flow_level level, const char *fmt
 #endif
     ;
 
+/* -------------------------------------------------- solving (flow/solve.c) */
+
+#include "caa/caa.h"
+
+/* How challenges are answered: issue's settings, plain data. */
+struct flow_solve_opts {
+    const char *webroot;                /* http-01: files under DIR/.well-known/acme-challenge/ */
+    bool standalone;                    /* built-in servers for http-01 and tls-alpn-01 */
+    int http_port, tls_port;            /* their ports */
+    const char *http_addr, *tls_addr;   /* NULL: all addresses */
+    const char *dns_hook;               /* dns-01: a dehydrated hook's deploy/clean_challenge */
+    struct caa_resolver_opts resolvers; /* finds the zone of a dns-01 record */
+    unsigned dns_timeout_ms;            /* wait for every authoritative server; 0: no wait */
+    unsigned authoritative_port;
+};
+
+struct flow_solver; /* opaque: the settings, and the servers once started */
+enum cp_code flow_solver_new(const struct flow_solve_opts *o, const struct flow_log *log,
+                             struct flow_solver **out, struct cp_err *err);
+/* Stops the servers; NULL: no-op. */
+void flow_solver_free(struct flow_solver *s);
+/* Start the built-in servers the types need: a port in use fails before
+ * anything is ordered. */
+enum cp_code flow_solver_start(struct flow_solver *s, const char *const *methods, size_t n,
+                               struct cp_err *err);
+/* Narrow the types per identifier (e.g. to those its CAA records allow);
+ * NULL: every type set up. */
+void flow_solver_filter(struct flow_solver *s,
+                        bool (*allows)(void *ctx, const char *type, const char *ident), void *ctx);
+/* A dry run's check of what `method` needs (hook executable, webroot
+ * writable, port free): `what` says what was checked. */
+enum cp_code flow_solver_check(const struct flow_solver *s, const char *method, char *what,
+                               size_t size, struct cp_err *err);
+/* The acme_solver an order runs with (borrows `s`). */
+struct acme_solver flow_solver_acme(struct flow_solver *s);
+
+/* ---------------------------------------- obtaining a certificate (flow/issue.c) */
+
+/* The new certificate's key: the current one of lineage `name` when
+ * `reuse` and there is one (key pinning), else a fresh key of `type`. */
+enum cp_code flow_issue_key(struct cp_store *st, const char *name, bool reuse,
+                            enum acme_key_type type, struct acme_key **key, struct cp_err *err);
+
+/* What the CA issued, checked and (when `save`) kept as the lineage's new
+ * version, old versions beyond `keep_versions` pruned (0: none). */
+struct flow_issue_kept {
+    char not_after[32];             /* RFC 3339 */
+    char live_dir[4400];            /* where its files are ("" when not saved) */
+    char *cert, *chain, *fullchain; /* PEM (heap), for the caller's report */
+    size_t pruned;
+};
+enum cp_code flow_issue_keep(struct cp_store *st, const char *name, const struct acme_key *cert_key,
+                             const struct acme_issue_result *res, const char *const *names,
+                             size_t n, bool save, unsigned keep_versions,
+                             const struct flow_log *log, struct flow_issue_kept *out,
+                             struct cp_err *err);
+void flow_issue_kept_clear(struct flow_issue_kept *k);
+
 #endif

@@ -1,0 +1,228 @@
+/*
+ * flow/solve.c - answering challenges: files under a webroot or the built-in
+ * servers for http-01, the built-in TLS server for tls-alpn-01, a dehydrated
+ * hook for dns-01 (then waiting until every authoritative nameserver of the
+ * record's zone serves it, RFC 8555 §8.4).  The struct acme_solver an order
+ * runs with (acme/acme.h) is made from one of these.
+ */
+#include "flow/flow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hooks/hooks.h"
+
+#define HOOK_TIMEOUT_MS 120000
+#define DNS_POLL_MS     2000 /* how often the nameservers are asked */
+
+struct flow_solver {
+    struct flow_solve_opts o;
+    const struct flow_log *log;
+    unsigned webroot_created; /* directories made under the webroot (acme_webroot_write) */
+    struct acme_solver_server *http_srv, *tls_srv;
+    bool (*allows)(void *ctx, const char *type, const char *ident);
+    void *allows_ctx;
+};
+
+enum cp_code flow_solver_new(const struct flow_solve_opts *o, const struct flow_log *log,
+                             struct flow_solver **out, struct cp_err *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (*out == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    (*out)->o = *o;
+    (*out)->log = log;
+    return CP_OK;
+}
+
+void flow_solver_free(struct flow_solver *s)
+{
+    if (s == NULL)
+        return;
+    acme_solver_server_stop(s->http_srv);
+    acme_solver_server_stop(s->tls_srv);
+    free(s);
+}
+
+enum cp_code flow_solver_start(struct flow_solver *s, const char *const *methods, size_t n,
+                               struct cp_err *err)
+{
+    for (size_t i = 0; i < n && s->o.standalone; i++) {
+        enum cp_code rc = CP_OK;
+        if (strcmp(methods[i], "http-01") == 0 && s->http_srv == NULL)
+            rc = acme_http01_server_start(s->o.http_addr, s->o.http_port, &s->http_srv, err);
+        else if (strcmp(methods[i], "tls-alpn-01") == 0 && s->tls_srv == NULL)
+            rc = acme_tlsalpn01_server_start(s->o.tls_addr, s->o.tls_port, &s->tls_srv, err);
+        if (rc != CP_OK)
+            return rc;
+    }
+    return CP_OK;
+}
+
+void flow_solver_filter(struct flow_solver *s,
+                        bool (*allows)(void *ctx, const char *type, const char *ident), void *ctx)
+{
+    s->allows = allows;
+    s->allows_ctx = ctx;
+}
+
+enum cp_code flow_solver_check(const struct flow_solver *s, const char *method, char *what,
+                               size_t size, struct cp_err *err)
+{
+    if (strcmp(method, "dns-01") == 0) {
+        snprintf(what, size, "dns-01 hook %s is executable", s->o.dns_hook);
+        return hook_check_executable(s->o.dns_hook, err);
+    }
+    if (!s->o.standalone) { /* http-01 through a webroot */
+        snprintf(what, size, "webroot %s is writable", s->o.webroot);
+        return acme_webroot_check(s->o.webroot, err);
+    }
+    bool http = strcmp(method, "http-01") == 0;
+    int port = http ? s->o.http_port : s->o.tls_port;
+    snprintf(what, size, "%s port %d can be bound", method, port);
+    return acme_port_check(http ? s->o.http_addr : s->o.tls_addr, port, err);
+}
+
+static bool supports(void *ctx, const char *type, const char *ident)
+{
+    const struct flow_solver *s = ctx;
+    if (s->allows != NULL && !s->allows(s->allows_ctx, type, ident))
+        return false;
+    if (strcmp(type, "http-01") == 0)
+        return s->o.webroot != NULL || s->http_srv != NULL;
+    if (strcmp(type, "tls-alpn-01") == 0)
+        return s->tls_srv != NULL;
+    if (strcmp(type, "dns-01") == 0)
+        return s->o.dns_hook != NULL;
+    return false;
+}
+
+/* Each line of `text` as its own debug line after `prefix`. */
+static void say_lines(const struct flow_log *log, const char *prefix, const char *text)
+{
+    while (text != NULL && *text) {
+        size_t n = strcspn(text, "\n");
+        flow_say(log, FLOW_DEBUG, "%s%.*s", prefix, (int)n, text);
+        text += n + (text[n] == '\n');
+    }
+}
+
+static enum cp_code run_dns_hook(const struct flow_solver *s, const char *command,
+                                 const char *domain, const char *token, const char *key_authz,
+                                 struct cp_err *err)
+{
+    char txt[44];
+    struct hook_result hr = {0};
+    enum cp_code rc = acme_dns01_txt(key_authz, txt, err);
+    if (rc != CP_OK)
+        return rc;
+    const char *args[] = {domain, token, txt};
+    rc = hook_dehydrated(s->o.dns_hook, command, args, 3, NULL, HOOK_TIMEOUT_MS, &hr, err);
+    if (rc == CP_OK && !hook_succeeded(&hr)) {
+        char how[48];
+        if (hr.timed_out)
+            snprintf(how, sizeof how, "timed out");
+        else if (hr.exit_status >= 0)
+            snprintf(how, sizeof how, "exited with status %d", hr.exit_status);
+        else
+            snprintf(how, sizeof how, "was killed by signal %d", hr.term_signal);
+        /* The challenge cannot be answered: a challenge failure. */
+        rc = cp_err_set(err, CP_ECHALLENGE, "dns hook %s %s %s %s%s%.*s", s->o.dns_hook, command,
+                        domain, how, hr.output_len ? "; it said: " : "",
+                        (int)strcspn(hr.output ? hr.output : "", "\n"), hr.output ? hr.output : "");
+    } else if (rc == CP_OK && hr.output_len) {
+        say_lines(s->log, "dns hook: ", hr.output);
+    }
+    hook_result_clear(&hr);
+    return rc;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* RFC 8555 §8.4: the CA may ask any authoritative server of the zone, so wait
+ * until all of them serve the value the hook published. */
+static enum cp_code wait_published(const struct flow_solver *s, const char *domain,
+                                   const char *key_authz, struct cp_err *err)
+{
+    char txt[44], name[CAA_NAME_MAX + 1], zone[CAA_NAME_MAX + 1], target[CAA_NAME_MAX + 1];
+    struct caa_ns *ns = NULL;
+    size_t nns = 0;
+    struct timespec t0;
+
+    if (s->o.dns_timeout_ms == 0)
+        return CP_OK;
+    enum cp_code rc = acme_dns01_txt(key_authz, txt, err);
+    if (rc != CP_OK)
+        return rc;
+    int n = snprintf(name, sizeof name, "_acme-challenge.%s", domain);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return cp_err_set(err, CP_EINVAL, "_acme-challenge.%s is longer than %d octets", domain,
+                          CAA_NAME_MAX);
+    rc = caa_zone_servers(&s->o.resolvers, name, zone, target, &ns, &nns, err);
+    if (rc != CP_OK)
+        return rc;
+    const char *zname = zone[0] ? zone : ".";
+    bool alias = strcmp(target, name) != 0;
+    flow_say(s->log, FLOW_DEBUG, "waiting for %zu nameserver%s of %s to serve %s%s%s", nns,
+             nns == 1 ? "" : "s", zname, name, alias ? ", an alias of " : "", alias ? target : "");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = caa_txt_wait(ns, nns, s->o.authoritative_port, target, txt, s->o.dns_timeout_ms,
+                      DNS_POLL_MS, err);
+    if (rc == CP_OK)
+        flow_say(s->log, FLOW_DEBUG, "all %zu nameserver%s of %s serve %s (%.1f s)", nns,
+                 nns == 1 ? "" : "s", zname, name, seconds_since(&t0));
+    free(ns);
+    return rc;
+}
+
+static enum cp_code deploy(void *ctx, const char *type, const char *domain, const char *token,
+                           const char *key_authz, struct cp_err *err)
+{
+    struct flow_solver *s = ctx;
+    if (strcmp(type, "http-01") == 0)
+        return s->http_srv != NULL
+                   ? acme_solver_server_add(s->http_srv, token, key_authz, err)
+                   : acme_webroot_write(s->o.webroot, token, key_authz, &s->webroot_created, err);
+    if (strcmp(type, "tls-alpn-01") == 0)
+        return acme_solver_server_add(s->tls_srv, domain, key_authz, err);
+    /* dns-01 */
+    enum cp_code rc = run_dns_hook(s, "deploy_challenge", domain, token, key_authz, err);
+    if (rc != CP_OK)
+        return rc;
+    rc = wait_published(s, domain, key_authz, err);
+    if (rc != CP_OK) {
+        /* A failed deploy is not cleaned up by the order: take the record
+         * back here. */
+        struct cp_err cerr = {0};
+        if (run_dns_hook(s, "clean_challenge", domain, token, key_authz, &cerr) != CP_OK)
+            flow_say(s->log, FLOW_ERR, "cleaning up the dns-01 challenge for %s: %s", domain,
+                     cerr.msg);
+    }
+    return rc;
+}
+
+static void cleanup(void *ctx, const char *type, const char *domain, const char *token,
+                    const char *key_authz)
+{
+    struct flow_solver *s = ctx;
+    struct cp_err err = {0};
+    if (strcmp(type, "http-01") == 0 && s->http_srv == NULL)
+        acme_webroot_remove(s->o.webroot, token, &s->webroot_created);
+    else if (strcmp(type, "dns-01") == 0 &&
+             run_dns_hook(s, "clean_challenge", domain, token, key_authz, &err) != CP_OK)
+        flow_say(s->log, FLOW_ERR, "cleaning up the dns-01 challenge for %s: %s", domain, err.msg);
+    /* Built-in servers forget everything when they stop. */
+}
+
+struct acme_solver flow_solver_acme(struct flow_solver *s)
+{
+    return (struct acme_solver){
+        .supports = supports, .deploy = deploy, .cleanup = cleanup, .ctx = s};
+}
