@@ -94,11 +94,6 @@ void cli_caa_warning_text(FILE *f, const struct caa_result *res);
 
 /* ------------------------------------------------------- CAA preflight */
 
-/* The challenge types, in the order of the bits of the masks below. */
-#define CLI_METHODS 3
-extern const char *const cli_methods[CLI_METHODS];
-int cli_method_index(const char *type); /* -1 when not one of them */
-
 /* DNS options of every command that looks up CAA (caa check, issue):
  * --resolver (repeatable), --timeout, --tries. */
 #define CLI_RESOLVERS_MAX 16
@@ -134,44 +129,14 @@ int cli_caa_option(struct caa_params *p, int opt, const char *arg);
 /* An issuer domain a CAA record could name (no spaces, no ';'). */
 bool cli_ca_identity_valid(const char *s);
 
-/*
- * One preflight: fill the inputs, call cli_preflight_run(), read the outputs,
- * then cli_preflight_clear().  Each identifier is judged with the first
- * type of `methods` (or its own `judge_as[i]` when set) that its CAA records
- * allow, with any of `identities`.
- */
-struct cli_preflight {
-    const char *const *names; /* normalized, "*." for wildcards */
-    size_t n;
-    const char *const *methods; /* configured types, in order of preference */
-    size_t nmethods;
-    const char *const *judge_as; /* NULL, or per name a type to judge instead */
-    const char *const *identities;
-    size_t nidentities;
-    const char *account_uri; /* NULL when the account is not known yet */
-    const struct caa_resolver_opts *ropts;
-    /* outputs */
-    struct caa_report *report;
-    struct caa_params *params; /* per name: what it was judged with */
-    const char **chosen;       /* per name: the type to use, NULL when none is allowed */
-    unsigned *allowed;         /* per name: types the records allow, a bit per cli_methods[] */
-    double elapsed_ms;         /* wall time of the look-ups and judging */
-};
-enum cp_code cli_preflight_run(struct cli_preflight *pf, struct cp_err *err);
-void cli_preflight_clear(struct cli_preflight *pf);
-/* CAA_DENIED if any name is denied, else CAA_ERROR if any failed, else allowed. */
-enum caa_status cli_preflight_outcome(const struct cli_preflight *pf);
-/* May `type` be used for `ident`?  True when no preflight ran. */
-bool cli_preflight_allows(const struct cli_preflight *pf, const char *type, const char *ident);
-const char *cli_preflight_chosen(const struct cli_preflight *pf, const char *ident);
 /* The report in the shape of `caa check --json`, each result with
  * "allowed_methods" and "chosen_method"; JSON null when none ran. */
-json_t *cli_preflight_json(const struct cli_preflight *pf);
+json_t *cli_preflight_json(const struct flow_preflight *pf);
 /* Allowed names in one line each, the others with the whole explanation. */
-void cli_preflight_text(FILE *f, const struct cli_preflight *pf);
+void cli_preflight_text(FILE *f, const struct flow_preflight *pf);
 /* When every identifier is allowed: those whose records carry a warning
  * (spec §8), each with its warning; nothing for the others. */
-void cli_preflight_warnings(FILE *f, const struct cli_preflight *pf);
+void cli_preflight_warnings(FILE *f, const struct flow_preflight *pf);
 
 int cmd_caa(int argc, char **argv);
 int cmd_account(int argc, char **argv);

@@ -66,7 +66,7 @@ int cli_caa_option(struct caa_params *p, int opt, const char *arg)
         p->account_uri = arg;
         return 1;
     case CLI_OPT_METHOD:
-        if (cli_method_index(arg) < 0) {
+        if (flow_method_index(arg) < 0) {
             cli_error("--method \"%s\" is not one of http-01, dns-01, tls-alpn-01", arg);
             return -1;
         }

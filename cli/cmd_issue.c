@@ -182,7 +182,7 @@ struct issue {
     const char *const *identities; /* the CA's CAA identities; none: no preflight */
     size_t nidentities;
     const char *account_url;
-    struct cli_preflight pf, recheck;
+    struct flow_preflight pf, recheck;
     int recheck_status; /* exit status the recheck decided, 0 to go on */
     bool json_done;     /* the one JSON object of --json was printed */
     /* hooks (a command line of words, or the dehydrated hook's path) */
@@ -236,7 +236,7 @@ static void pick_identities(struct issue *is, const struct acme_directory *d)
 }
 
 /* The JSON of a run that stopped because of CAA. */
-static void print_caa_stop(struct issue *is, const struct cli_preflight *pf, const char *stage,
+static void print_caa_stop(struct issue *is, const struct flow_preflight *pf, const char *stage,
                            enum caa_status outcome)
 {
     if (is->common.json) {
@@ -254,9 +254,9 @@ static void print_caa_stop(struct issue *is, const struct cli_preflight *pf, con
  * status, with everything said.  In warn mode a refusal is shown and the
  * run goes on.
  */
-static int caa_verdict(struct issue *is, const struct cli_preflight *pf, const char *stage)
+static int caa_verdict(struct issue *is, const struct flow_preflight *pf, const char *stage)
 {
-    enum caa_status outcome = cli_preflight_outcome(pf);
+    enum caa_status outcome = flow_preflight_outcome(pf);
     if (outcome == CAA_ALLOWED) {
         if (!is->common.json)
             cli_preflight_warnings(is->out, pf);
@@ -299,15 +299,15 @@ static int preflight(struct issue *is)
                   is->common.server);
         return 0;
     }
-    is->pf = (struct cli_preflight){.names = is->names,
-                                    .n = is->nnames,
-                                    .methods = is->methods,
-                                    .nmethods = is->nmethods,
-                                    .identities = is->identities,
-                                    .nidentities = is->nidentities,
-                                    .account_uri = is->account_url,
-                                    .ropts = &is->dns.ropts};
-    enum cp_code rc = cli_preflight_run(&is->pf, &err);
+    is->pf = (struct flow_preflight){.names = is->names,
+                                     .n = is->nnames,
+                                     .methods = is->methods,
+                                     .nmethods = is->nmethods,
+                                     .identities = is->identities,
+                                     .nidentities = is->nidentities,
+                                     .account_uri = is->account_url,
+                                     .ropts = &is->dns.ropts};
+    enum cp_code rc = flow_preflight_run(&is->pf, &err);
     if (rc != CP_OK) {
         cli_error("CAA preflight: %s", err.msg);
         return rc == CP_EDNS     ? CLI_EXIT_UNAVAILABLE
@@ -340,7 +340,7 @@ static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, s
         if (!caa_recheck_due(reused[i].validated, now))
             continue;
         names[k] = reused[i].ident;
-        types[k++] = cli_method_index(reused[i].type) >= 0 ? reused[i].type : NULL;
+        types[k++] = flow_method_index(reused[i].type) >= 0 ? reused[i].type : NULL;
     }
     if (is->common.verbose)
         cli_log(CLI_LOG_DEBUG,
@@ -349,21 +349,21 @@ static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, s
                 k, n, CAA_REUSE_WINDOW_S / 3600);
     if (k == 0)
         return CP_OK;
-    is->recheck = (struct cli_preflight){.names = names,
-                                         .n = k,
-                                         .methods = is->methods,
-                                         .nmethods = is->nmethods,
-                                         .judge_as = types,
-                                         .identities = is->identities,
-                                         .nidentities = is->nidentities,
-                                         .account_uri = is->account_url,
-                                         .ropts = &is->dns.ropts};
-    enum cp_code rc = cli_preflight_run(&is->recheck, err);
+    is->recheck = (struct flow_preflight){.names = names,
+                                          .n = k,
+                                          .methods = is->methods,
+                                          .nmethods = is->nmethods,
+                                          .judge_as = types,
+                                          .identities = is->identities,
+                                          .nidentities = is->nidentities,
+                                          .account_uri = is->account_url,
+                                          .ropts = &is->dns.ropts};
+    enum cp_code rc = flow_preflight_run(&is->recheck, err);
     if (rc != CP_OK)
         return rc;
     is->recheck_status = caa_verdict(is, &is->recheck, "recheck");
     /* `names` and `types` live on this stack frame only. */
-    cli_preflight_clear(&is->recheck);
+    flow_preflight_clear(&is->recheck);
     if (is->recheck_status != 0)
         return cp_err_set(err, CP_ECA, "stopped before finalize by the CAA recheck");
     return CP_OK;
@@ -394,7 +394,7 @@ static json_t *planned_methods(const struct issue *is)
 {
     json_t *o = json_object();
     for (size_t i = 0; o != NULL && i < is->nnames; i++) {
-        const char *m = is->pf.report ? cli_preflight_chosen(&is->pf, is->names[i]) : NULL;
+        const char *m = is->pf.report ? flow_preflight_chosen(&is->pf, is->names[i]) : NULL;
         if (m == NULL && (is->pf.report == NULL || is->pf_mode == PF_WARN))
             m = is->methods[0]; /* no CAA constraint known: the first preference */
         json_object_set_new(o, is->names[i], m ? json_string(m) : json_null());
@@ -482,7 +482,7 @@ static int store(struct issue *is, const struct acme_key *cert_key,
         json_object_set_new(j, "reused", reused);
         print_json(is, j);
     } else if (save) {
-        if (is->pf.report != NULL && cli_preflight_outcome(&is->pf) == CAA_ALLOWED)
+        if (is->pf.report != NULL && flow_preflight_outcome(&is->pf) == CAA_ALLOWED)
             fprintf(is->out, "CAA preflight: every name allowed for %s\n",
                     is->pf.params[0].ca_identity);
         fprintf(is->out, "Certificate issued for %s%s (expires %s)\n", is->names[0],
@@ -929,7 +929,7 @@ static void set_outcome(struct issue *is, int status)
 
 static bool solver_allows(void *ctx, const char *type, const char *ident)
 {
-    return cli_preflight_allows(ctx, type, ident);
+    return flow_preflight_allows(ctx, type, ident);
 }
 
 /* The engine: from the solvers to the stored certificate. */
@@ -1025,7 +1025,7 @@ out:
     set_outcome(is, status);
     if (status != 0 && is->common.json && !is->json_done)
         print_failure_json(is, status, &res);
-    cli_preflight_clear(&is->pf);
+    flow_preflight_clear(&is->pf);
     acme_issue_result_clear(&res);
     flow_solver_free(is->solver);
     is->solver = NULL;

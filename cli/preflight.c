@@ -1,6 +1,6 @@
 /*
- * cli/preflight.c - the CAA preflight of commands that order certificates,
- * and the DNS options shared by every command that looks up CAA.
+ * cli/preflight.c - how the CAA preflight of an order (flow/preflight.c) is
+ * shown, and the DNS options shared by every command that looks up CAA.
  *
  * Before an order is placed, every identifier is checked the way the CA will
  * check it (caa/): with the CA's identity, the ordering account's URL and the
@@ -11,13 +11,8 @@
 #include "cli/cli.h"
 
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-
-const char *const cli_methods[CLI_METHODS] = {"http-01", "dns-01", "tls-alpn-01"};
 
 /* ------------------------------------------------------------ options */
 
@@ -81,177 +76,19 @@ bool cli_ca_identity_valid(const char *s)
     return true;
 }
 
-int cli_method_index(const char *type)
-{
-    for (int i = 0; type != NULL && i < CLI_METHODS; i++)
-        if (strcmp(type, cli_methods[i]) == 0)
-            return i;
-    return -1;
-}
-
-/* ---------------------------------------------------------- preflight */
-
-void cli_preflight_clear(struct cli_preflight *pf)
-{
-    caa_report_free(pf->report);
-    free(pf->params);
-    free(pf->chosen);
-    free(pf->allowed);
-    pf->report = NULL;
-    pf->params = NULL;
-    pf->chosen = NULL;
-    pf->allowed = NULL;
-}
-
-static double elapsed_ms(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) * 1000.0 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* Which types the records allow for identifier i (a bit per cli_methods[]),
- * with any of the CA's identities; `which[m]` is the identity that does. */
-static enum cp_code allowed_types(const struct cli_preflight *pf, size_t i, unsigned *mask,
-                                  const char **which, struct cp_err *err)
-{
-    *mask = 0;
-    for (int m = 0; m < CLI_METHODS; m++) {
-        which[m] = pf->identities[0];
-        for (size_t k = 0; k < pf->nidentities; k++) {
-            struct caa_params p = {.ca_identity = pf->identities[k],
-                                   .account_uri = pf->account_uri,
-                                   .method = cli_methods[m]};
-            enum caa_status st;
-            enum cp_code rc = caa_report_status(pf->report, i, &p, &st, err);
-            if (rc != CP_OK)
-                return rc;
-            if (st == CAA_ALLOWED) {
-                *mask |= 1u << m;
-                which[m] = pf->identities[k];
-                break;
-            }
-        }
-    }
-    return CP_OK;
-}
-
-enum cp_code cli_preflight_run(struct cli_preflight *pf, struct cp_err *err)
-{
-    struct timespec t0;
-    enum cp_code rc;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (pf->n == 0 || pf->nidentities == 0 || pf->nmethods == 0)
-        return cp_err_set(err, CP_EINTERNAL, "a preflight needs names, a CA identity and a type");
-    pf->params = calloc(pf->n, sizeof *pf->params);
-    pf->chosen = calloc(pf->n, sizeof *pf->chosen);
-    pf->allowed = calloc(pf->n, sizeof *pf->allowed);
-    if (pf->params == NULL || pf->chosen == NULL || pf->allowed == NULL) {
-        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
-        goto fail;
-    }
-    /* One batch: every distinct name queried once, all in parallel.  The
-     * first preference only seeds the report; each identifier is judged
-     * again below with the type it will use. */
-    struct caa_params first = {
-        .ca_identity = pf->identities[0], .account_uri = pf->account_uri, .method = pf->methods[0]};
-    rc = caa_check(pf->names, pf->n, pf->ropts, &first, &pf->report, err);
-    if (rc != CP_OK)
-        goto fail;
-    for (size_t i = 0; i < pf->n; i++) {
-        const char *which[CLI_METHODS];
-        rc = allowed_types(pf, i, &pf->allowed[i], which, err);
-        if (rc != CP_OK)
-            goto fail;
-        /* The first configured type the records allow; when none is
-         * allowed, judge with the first preference for the explanation. */
-        const char *const *prefs = pf->judge_as && pf->judge_as[i] ? &pf->judge_as[i] : pf->methods;
-        size_t nprefs = pf->judge_as && pf->judge_as[i] ? 1 : pf->nmethods;
-        const char *identity = pf->identities[0], *method = prefs[0];
-        /* A wildcard is validated only with dns-01 (RFC 8555 §7.1.3). */
-        bool wildcard = caa_report_result(pf->report, i)->wildcard;
-        for (size_t k = 0; wildcard && !(pf->judge_as && pf->judge_as[i]) && k < nprefs; k++)
-            if (strcmp(prefs[k], "dns-01") == 0)
-                method = prefs[k];
-        for (size_t k = 0; k < nprefs; k++) {
-            int m = cli_method_index(prefs[k]);
-            if (wildcard && !(pf->judge_as && pf->judge_as[i]) && strcmp(prefs[k], "dns-01") != 0)
-                continue;
-            if (m >= 0 && (pf->allowed[i] & (1u << m))) {
-                pf->chosen[i] = prefs[k];
-                method = prefs[k];
-                identity = which[m];
-                break;
-            }
-        }
-        pf->params[i] = (struct caa_params){
-            .ca_identity = identity, .account_uri = pf->account_uri, .method = method};
-        rc = caa_report_judge(pf->report, i, &pf->params[i], err);
-        if (rc != CP_OK)
-            goto fail;
-    }
-    pf->elapsed_ms = elapsed_ms(&t0);
-    return CP_OK;
-fail:
-    cli_preflight_clear(pf);
-    return rc;
-}
-
-enum caa_status cli_preflight_outcome(const struct cli_preflight *pf)
-{
-    enum caa_status worst = CAA_ALLOWED;
-    for (size_t i = 0; i < caa_report_count(pf->report); i++) {
-        enum caa_status s = caa_report_result(pf->report, i)->status;
-        if (s == CAA_DENIED)
-            worst = CAA_DENIED;
-        else if (s == CAA_ERROR && worst == CAA_ALLOWED)
-            worst = CAA_ERROR;
-    }
-    return worst;
-}
-
-static size_t find(const struct cli_preflight *pf, const char *ident)
-{
-    for (size_t i = 0; i < caa_report_count(pf->report); i++)
-        if (strcasecmp(caa_report_result(pf->report, i)->ident, ident) == 0)
-            return i;
-    return SIZE_MAX;
-}
-
-const char *cli_preflight_chosen(const struct cli_preflight *pf, const char *ident)
-{
-    size_t i = pf->report ? find(pf, ident) : SIZE_MAX;
-    return i == SIZE_MAX ? NULL : pf->chosen[i];
-}
-
-bool cli_preflight_allows(const struct cli_preflight *pf, const char *type, const char *ident)
-{
-    if (pf->report == NULL)
-        return true; /* no preflight: the solver alone decides */
-    size_t i = find(pf, ident);
-    int m = cli_method_index(type);
-    if (i == SIZE_MAX || m < 0)
-        return true; /* not a name of the preflight: the CA will judge */
-    if (pf->chosen[i] == NULL)
-        return true; /* refused, but --caa-preflight=warn went on */
-    return (pf->allowed[i] & (1u << m)) != 0;
-}
-
-/* "dns-01, tls-alpn-01" or "none" */
 static void mask_words(unsigned mask, char *buf, size_t size)
 {
     size_t n = 0;
     buf[0] = '\0';
-    for (int m = 0; m < CLI_METHODS; m++)
+    for (int m = 0; m < FLOW_METHODS; m++)
         if (mask & (1u << m))
             n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s", n ? ", " : "",
-                                  cli_methods[m]);
+                                  flow_methods[m]);
     if (n == 0)
         snprintf(buf, size, "none");
 }
 
-json_t *cli_preflight_json(const struct cli_preflight *pf)
+json_t *cli_preflight_json(const struct flow_preflight *pf)
 {
     if (pf->report == NULL)
         return json_null();
@@ -264,9 +101,9 @@ json_t *cli_preflight_json(const struct cli_preflight *pf)
     json_t *results = json_object_get(j, "results");
     for (size_t i = 0; results != NULL && i < json_array_size(results); i++) {
         json_t *r = json_array_get(results, i), *types = json_array();
-        for (int m = 0; types != NULL && m < CLI_METHODS; m++)
+        for (int m = 0; types != NULL && m < FLOW_METHODS; m++)
             if (pf->allowed[i] & (1u << m))
-                json_array_append_new(types, json_string(cli_methods[m]));
+                json_array_append_new(types, json_string(flow_methods[m]));
         json_object_set_new(r, "allowed_methods", types ? types : json_array());
         json_object_set_new(r, "chosen_method",
                             pf->chosen[i] ? json_string(pf->chosen[i]) : json_null());
@@ -275,7 +112,7 @@ json_t *cli_preflight_json(const struct cli_preflight *pf)
     return j;
 }
 
-void cli_preflight_warnings(FILE *f, const struct cli_preflight *pf)
+void cli_preflight_warnings(FILE *f, const struct flow_preflight *pf)
 {
     for (size_t i = 0; i < caa_report_count(pf->report); i++) {
         const struct caa_result *res = caa_report_result(pf->report, i);
@@ -287,7 +124,7 @@ void cli_preflight_warnings(FILE *f, const struct cli_preflight *pf)
     }
 }
 
-void cli_preflight_text(FILE *f, const struct cli_preflight *pf)
+void cli_preflight_text(FILE *f, const struct flow_preflight *pf)
 {
     for (size_t i = 0; i < caa_report_count(pf->report); i++) {
         const struct caa_result *res = caa_report_result(pf->report, i);

@@ -99,4 +99,42 @@ enum cp_code flow_issue_keep(struct cp_store *st, const char *name, const struct
                              struct cp_err *err);
 void flow_issue_kept_clear(struct flow_issue_kept *k);
 
+/* ------------------------------------------- CAA preflight (flow/preflight.c) */
+
+/* The challenge types, in the order of the bits of the masks below. */
+#define FLOW_METHODS 3
+extern const char *const flow_methods[FLOW_METHODS];
+int flow_method_index(const char *type); /* -1 when not one of them */
+
+/*
+ * One preflight: fill the inputs, call flow_preflight_run(), read the outputs,
+ * then flow_preflight_clear().  Each identifier is judged with the first
+ * type of `methods` (or its own `judge_as[i]` when set) that its CAA records
+ * allow, with any of `identities`.
+ */
+struct flow_preflight {
+    const char *const *names; /* normalized, "*." for wildcards */
+    size_t n;
+    const char *const *methods; /* configured types, in order of preference */
+    size_t nmethods;
+    const char *const *judge_as; /* NULL, or per name a type to judge instead */
+    const char *const *identities;
+    size_t nidentities;
+    const char *account_uri; /* NULL when the account is not known yet */
+    const struct caa_resolver_opts *ropts;
+    /* outputs */
+    struct caa_report *report;
+    struct caa_params *params; /* per name: what it was judged with */
+    const char **chosen;       /* per name: the type to use, NULL when none is allowed */
+    unsigned *allowed;         /* per name: types the records allow, a bit per flow_methods[] */
+    double elapsed_ms;         /* wall time of the look-ups and judging */
+};
+enum cp_code flow_preflight_run(struct flow_preflight *pf, struct cp_err *err);
+void flow_preflight_clear(struct flow_preflight *pf);
+/* CAA_DENIED if any name is denied, else CAA_ERROR if any failed, else allowed. */
+enum caa_status flow_preflight_outcome(const struct flow_preflight *pf);
+/* May `type` be used for `ident`?  True when no preflight ran. */
+bool flow_preflight_allows(const struct flow_preflight *pf, const char *type, const char *ident);
+const char *flow_preflight_chosen(const struct flow_preflight *pf, const char *ident);
+
 #endif
