@@ -182,9 +182,8 @@ struct issue {
     const char *const *identities; /* the CA's CAA identities; none: no preflight */
     size_t nidentities;
     const char *account_url;
-    struct flow_preflight pf, recheck;
-    int recheck_status; /* exit status the recheck decided, 0 to go on */
-    bool json_done;     /* the one JSON object of --json was printed */
+    struct flow_preflight pf;
+    bool json_done; /* the one JSON object of --json was printed */
     /* hooks (a command line of words, or the dehydrated hook's path) */
     const char *pre_hook, *post_hook, *deploy_hook;
     const char *hook; /* --hook: the whole dehydrated protocol (--dns-hook: challenges only) */
@@ -323,50 +322,10 @@ static int preflight(struct issue *is)
     return caa_verdict(is, &is->pf, "preflight");
 }
 
-/* acme_issue's before_finalize: recheck CAA for reused authorizations whose
- * validation is older than the CA's window (spec §10), judged with the type
- * that validated them. */
-static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, size_t n,
-                            struct cp_err *err)
+/* flow_caa's verdict: how a finished preflight or recheck is judged. */
+static int verdict(void *ctx, const struct flow_preflight *pf, const char *stage)
 {
-    struct issue *is = ctx;
-    const char *names[NAMES_MAX], *types[NAMES_MAX];
-    size_t k = 0;
-    long long now = (long long)time(NULL);
-
-    if (is->pf_mode == PF_OFF || is->nidentities == 0)
-        return CP_OK;
-    for (size_t i = 0; i < n && k < NAMES_MAX; i++) {
-        if (!caa_recheck_due(reused[i].validated, now))
-            continue;
-        names[k] = reused[i].ident;
-        types[k++] = flow_method_index(reused[i].type) >= 0 ? reused[i].type : NULL;
-    }
-    if (is->common.verbose)
-        cli_log(CLI_LOG_DEBUG,
-                "CAA recheck before finalize: %zu of %zu reused "
-                "authorizations validated more than %d hours ago",
-                k, n, CAA_REUSE_WINDOW_S / 3600);
-    if (k == 0)
-        return CP_OK;
-    is->recheck = (struct flow_preflight){.names = names,
-                                          .n = k,
-                                          .methods = is->methods,
-                                          .nmethods = is->nmethods,
-                                          .judge_as = types,
-                                          .identities = is->identities,
-                                          .nidentities = is->nidentities,
-                                          .account_uri = is->account_url,
-                                          .ropts = &is->dns.ropts};
-    enum cp_code rc = flow_preflight_run(&is->recheck, err);
-    if (rc != CP_OK)
-        return rc;
-    is->recheck_status = caa_verdict(is, &is->recheck, "recheck");
-    /* `names` and `types` live on this stack frame only. */
-    flow_preflight_clear(&is->recheck);
-    if (is->recheck_status != 0)
-        return cp_err_set(err, CP_ECA, "stopped before finalize by the CAA recheck");
-    return CP_OK;
+    return caa_verdict(ctx, pf, stage);
 }
 
 /* --dry-run=check: what the solvers need, without keeping anything. */
@@ -446,20 +405,12 @@ static void used_json(const struct acme_issue_result *res, json_t **methods, jso
     }
 }
 
-/* Verify what the CA sent and store it (unless a dry run); 0 or an exit status. */
-static int store(struct issue *is, const struct acme_key *cert_key,
-                 const struct acme_issue_result *res)
+/* What was issued and where it is (or that a dry run kept nothing). */
+static void report(struct issue *is, const struct flow_issue_kept *kept,
+                   const struct acme_issue_result *res)
 {
-    struct cp_err err = {0};
-    struct flow_issue_kept kept;
     bool save = is->dry_run == DRY_NONE;
-
-    enum cp_code rc =
-        flow_issue_keep(is->common.store, is->cert_name, cert_key, res, is->names, is->nnames, save,
-                        is->keep_versions, cli_flow_log(), &kept, &err);
-    if (rc != CP_OK)
-        return cli_acme_fail(rc, &err, NULL);
-    const char *expiry = kept.not_after, *live = kept.live_dir;
+    const char *expiry = kept->not_after, *live = kept->live_dir;
     snprintf(is->not_after, sizeof is->not_after, "%s", expiry);
     snprintf(is->live_dir, sizeof is->live_dir, "%s", live);
     if (is->common.json) {
@@ -495,8 +446,6 @@ static int store(struct issue *is, const struct acme_key *cert_key,
                 "Dry run: the CA issued a certificate for %s%s (expires %s); nothing was saved.\n",
                 is->names[0], is->nnames > 1 ? " and others" : "", expiry);
     }
-    flow_issue_kept_clear(&kept);
-    return 0;
 }
 
 static int parse_mode(const char *arg, enum pf_mode *mode)
@@ -939,7 +888,7 @@ static int obtain(struct issue *is)
     struct acme_client *client = NULL;
     struct acme_key *account_key = NULL, *cert_key = NULL;
     char *account_url = NULL, *contact = NULL;
-    struct acme_issue_result res = {0};
+    struct flow_order_result ordered = {0};
     int status = 0;
 
     enum cp_code rc = flow_solver_new(&is->solving, cli_flow_log(), &is->solver, &err);
@@ -984,49 +933,61 @@ static int obtain(struct issue *is)
         goto out;
     }
 
-    struct acme_issue_req req = {
-        .names = is->names,
-        .n = is->nnames,
-        .methods = is->methods,
-        .nmethods = is->nmethods,
-        .cert_key = cert_key,
-        .preferred_chain = is->preferred,
-        .replaces = is->replaces,
-        .solver = flow_solver_acme(is->solver),
-        .before_finalize = recheck,
-        .before_finalize_ctx = is,
-    };
-    rc = acme_issue(client, &req, &res, &err);
-    if (rc != CP_OK && is->recheck_status != 0) {
-        status = is->recheck_status; /* said by the recheck */
+    struct flow_caa caa = {.enabled = is->pf_mode != PF_OFF,
+                           .identities = is->identities,
+                           .nidentities = is->nidentities,
+                           .account_url = is->account_url,
+                           .ropts = &is->dns.ropts,
+                           .verdict = verdict,
+                           .verdict_ctx = is};
+    struct flow_order_req req = {.cert_name = is->cert_name,
+                                 .names = is->names,
+                                 .n = is->nnames,
+                                 .methods = is->methods,
+                                 .nmethods = is->nmethods,
+                                 .cert_key = cert_key,
+                                 .preferred_chain = is->preferred,
+                                 .replaces = is->replaces,
+                                 .save = is->dry_run == DRY_NONE,
+                                 .keep_versions = is->keep_versions,
+                                 .solver = is->solver,
+                                 .caa = &caa};
+    rc = flow_issue_order(client, is->common.store, &req, cli_flow_log(), &ordered, &err);
+    const struct acme_issue_result *res = &ordered.order;
+    if (rc != CP_OK && ordered.stopped != 0) {
+        status = ordered.stopped; /* said by the recheck's verdict */
+        goto out;
+    }
+    if (rc != CP_OK && ordered.issued) { /* the CA issued it; checking or keeping it failed */
+        status = cli_acme_fail(rc, &err, NULL);
         goto out;
     }
     if (rc != CP_OK) {
-        if (rc == CP_ECHALLENGE && res.failed_identifier != NULL) {
-            cli_error("challenge %s for %s failed", res.failed_type ? res.failed_type : "",
-                      res.failed_identifier);
+        if (rc == CP_ECHALLENGE && res->failed_identifier != NULL) {
+            cli_error("challenge %s for %s failed", res->failed_type ? res->failed_type : "",
+                      res->failed_identifier);
             if (is->hook != NULL && is->dry_run == DRY_NONE) {
-                const char *args[] = {res.failed_identifier,
-                                      res.problem.detail ? res.problem.detail : ""};
+                const char *args[] = {res->failed_identifier,
+                                      res->problem.detail ? res->problem.detail : ""};
                 cli_hook_event(is->hook, "invalid_challenge", args, 2);
             }
         } else if (rc == CP_ECA && is->hook != NULL && is->dry_run == DRY_NONE) {
             char code[16];
-            snprintf(code, sizeof code, "%d", res.problem.status);
-            const char *args[] = {code, res.problem.detail ? res.problem.detail : "",
-                                  res.problem.type ? res.problem.type : "", ""};
+            snprintf(code, sizeof code, "%d", res->problem.status);
+            const char *args[] = {code, res->problem.detail ? res->problem.detail : "",
+                                  res->problem.type ? res->problem.type : "", ""};
             cli_hook_event(is->hook, "request_failure", args, 4);
         }
-        status = cli_acme_fail(rc, &err, &res.problem);
+        status = cli_acme_fail(rc, &err, &res->problem);
         goto out;
     }
-    status = store(is, cert_key, &res);
+    report(is, &ordered.kept, res);
 out:
     set_outcome(is, status);
     if (status != 0 && is->common.json && !is->json_done)
-        print_failure_json(is, status, &res);
+        print_failure_json(is, status, &ordered.order);
     flow_preflight_clear(&is->pf);
-    acme_issue_result_clear(&res);
+    flow_order_result_clear(&ordered);
     flow_solver_free(is->solver);
     is->solver = NULL;
     acme_key_free(cert_key);

@@ -137,4 +137,50 @@ enum caa_status flow_preflight_outcome(const struct flow_preflight *pf);
 bool flow_preflight_allows(const struct flow_preflight *pf, const char *type, const char *ident);
 const char *flow_preflight_chosen(const struct flow_preflight *pf, const char *ident);
 
+/* ------------------------------------------ the order itself (flow/issue.c) */
+
+/* The CAA checks of one order: the preflight before newOrder (the caller
+ * runs it with flow_preflight_run, to report it) and the recheck before
+ * finalize of reused authorizations older than the CA's window, judged with
+ * the type that validated them. */
+struct flow_caa {
+    bool enabled;                  /* false: no recheck */
+    const char *const *identities; /* the CA's CAA identities */
+    size_t nidentities;
+    const char *account_url;
+    const struct caa_resolver_opts *ropts;
+    /* How the caller judges a finished check ("preflight" or "recheck"): 0 to
+     * go on, else stop with that status (the caller says why). */
+    int (*verdict)(void *ctx, const struct flow_preflight *pf, const char *stage);
+    void *verdict_ctx;
+};
+
+struct flow_order_req {
+    const char *cert_name;
+    const char *const *names; /* normalized */
+    size_t n;
+    const char *const *methods; /* in order of preference */
+    size_t nmethods;
+    const struct acme_key *cert_key;
+    const char *preferred_chain; /* NULL: the CA's default */
+    const char *replaces;        /* ARI id of the certificate replaced, or NULL */
+    bool save;                   /* false (a dry run): nothing kept */
+    unsigned keep_versions;
+    struct flow_solver *solver;
+    const struct flow_caa *caa;
+};
+struct flow_order_result {
+    struct acme_issue_result order; /* what the CA said, also on failure */
+    bool issued;                    /* the CA issued it (a failure after is local) */
+    struct flow_issue_kept kept;    /* on success */
+    int stopped;                    /* the verdict's status when the recheck stopped it */
+};
+/* Order, answer the challenges, recheck CAA, finalize, download, then
+ * check and keep the certificate (flow_issue_keep).  A recheck that stops
+ * the order: CP_ECA with out->stopped set.  Clear `out` after. */
+enum cp_code flow_issue_order(struct acme_client *c, struct cp_store *st,
+                              const struct flow_order_req *req, const struct flow_log *log,
+                              struct flow_order_result *out, struct cp_err *err);
+void flow_order_result_clear(struct flow_order_result *r);
+
 #endif

@@ -83,3 +83,90 @@ enum cp_code flow_issue_keep(struct cp_store *st, const char *name, const struct
         flow_issue_kept_clear(out);
     return rc;
 }
+
+#define RECHECK_MAX 100 /* identifiers in one order, as issue allows */
+
+struct order_run {
+    const struct flow_order_req *req;
+    const struct flow_log *log;
+    struct flow_order_result *out;
+};
+
+/* acme_issue's before_finalize: recheck CAA for reused authorizations whose
+ * validation is older than the CA's window (spec §10), judged with the type
+ * that validated them. */
+static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, size_t n,
+                            struct cp_err *err)
+{
+    const struct order_run *run = ctx;
+    const struct flow_caa *caa = run->req->caa;
+    const char *names[RECHECK_MAX], *types[RECHECK_MAX];
+    size_t k = 0;
+    long long now = (long long)time(NULL);
+
+    if (caa == NULL || !caa->enabled || caa->nidentities == 0)
+        return CP_OK;
+    for (size_t i = 0; i < n && k < RECHECK_MAX; i++) {
+        if (!caa_recheck_due(reused[i].validated, now))
+            continue;
+        names[k] = reused[i].ident;
+        types[k++] = flow_method_index(reused[i].type) >= 0 ? reused[i].type : NULL;
+    }
+    flow_say(run->log, FLOW_DEBUG,
+             "CAA recheck before finalize: %zu of %zu reused authorizations validated more "
+             "than %d hours ago",
+             k, n, CAA_REUSE_WINDOW_S / 3600);
+    if (k == 0)
+        return CP_OK;
+    struct flow_preflight pf = {.names = names,
+                                .n = k,
+                                .methods = run->req->methods,
+                                .nmethods = run->req->nmethods,
+                                .judge_as = types,
+                                .identities = caa->identities,
+                                .nidentities = caa->nidentities,
+                                .account_uri = caa->account_url,
+                                .ropts = caa->ropts};
+    enum cp_code rc = flow_preflight_run(&pf, err);
+    if (rc == CP_OK && caa->verdict != NULL)
+        run->out->stopped = caa->verdict(caa->verdict_ctx, &pf, "recheck");
+    /* `names` and `types` live on this stack frame only. */
+    flow_preflight_clear(&pf);
+    if (rc == CP_OK && run->out->stopped != 0)
+        rc = cp_err_set(err, CP_ECA, "stopped before finalize by the CAA recheck");
+    return rc;
+}
+
+enum cp_code flow_issue_order(struct acme_client *c, struct cp_store *st,
+                              const struct flow_order_req *req, const struct flow_log *log,
+                              struct flow_order_result *out, struct cp_err *err)
+{
+    struct order_run run = {req, log, out};
+    memset(out, 0, sizeof *out);
+    struct acme_issue_req ir = {
+        .names = req->names,
+        .n = req->n,
+        .methods = req->methods,
+        .nmethods = req->nmethods,
+        .cert_key = req->cert_key,
+        .preferred_chain = req->preferred_chain,
+        .replaces = req->replaces,
+        .solver = flow_solver_acme(req->solver),
+        .before_finalize = recheck,
+        .before_finalize_ctx = &run,
+    };
+    enum cp_code rc = acme_issue(c, &ir, &out->order, err);
+    out->issued = rc == CP_OK;
+    if (rc == CP_OK)
+        rc = flow_issue_keep(st, req->cert_name, req->cert_key, &out->order, req->names, req->n,
+                             req->save, req->keep_versions, log, &out->kept, err);
+    return rc;
+}
+
+void flow_order_result_clear(struct flow_order_result *r)
+{
+    acme_issue_result_clear(&r->order);
+    flow_issue_kept_clear(&r->kept);
+    r->stopped = 0;
+    r->issued = false;
+}
