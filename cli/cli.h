@@ -376,24 +376,7 @@ json_t *cli_lineage_names_json(struct cp_store *st, const char *name);
 int cmd_renew(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 
-/* ------------------------- revoked lineages and defaults (cli/cmd_revoke.c) */
-
-/* The serial number (lower-case hex) of the lineage's current certificate. */
-enum cp_code cli_lineage_serial(struct cp_store *st, const char *cert_name, char *out, size_t size,
-                                struct cp_err *err);
-
-/*
- * The revocation mark that `certpilot revoke` leaves in status.json:
- *   "revoked": {"at": UNIX-SECONDS, "reason": NAME or null, "reason_code": N or
- *               null, "serial": HEX, "signed_with": "account"}
- * It applies while the lineage's current certificate is the one it names
- * (same serial): true then, with `note` (if not NULL) a short phrase such as
- * "revoked 2026-01-02T03:04:05Z (reason keyCompromise, serial 1f...)".  Once
- * `issue` or a forced renewal has put another certificate in place, the mark
- * no longer applies.
- */
-bool cli_lineage_revoked(struct cp_store *st, const char *cert_name, const json_t *status,
-                         char *note, size_t size);
+/* ------------------------------- revoke and delete defaults (cli/cmd_revoke.c) */
 
 /* revoke and delete (cli/cmd_revoke.c): --config FILE (default
  * CLI_DEFAULT_CONFIG, missing OK then), checked as issue checks it, gives

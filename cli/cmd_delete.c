@@ -3,8 +3,9 @@
  * the state directory, after saying exactly what goes.
  *
  * Only STATE/certs/NAME is touched: accounts and the other lineages stay.
- * The removal itself (no symbolic link followed, hidden first) is
- * cli_lineage_remove() in cli/state_lineage.c.  Deleting does not revoke:
+ * What goes and the removal itself (no symbolic link followed, hidden first)
+ * are flow_delete_plan() and flow_delete_run() in flow/revoke.c; here: the
+ * options, the confirmation and what is printed.  Deleting does not revoke:
  * the CA still counts the certificate valid until it expires.
  */
 #include "cli/cli.h"
@@ -36,7 +37,6 @@ struct del {
     struct cli_common common;
     struct cli_conf defaults;
     const char *cert_name;
-    char live[4400]; /* the lineage's directory */
     bool yes;
 };
 
@@ -88,10 +88,12 @@ static int parse_args(struct del *d, int argc, char **argv)
 }
 
 /* Exactly what goes, on `f`. */
-static void say_plan(FILE *f, const struct del *d, const struct store_contents *list,
-                     const json_t *names, const char *revoked)
+static void say_plan(FILE *f, const struct del *d, const struct flow_delete_plan *plan)
 {
-    fprintf(f, "The certificate lineage %s (%s) will be deleted:\n", d->cert_name, d->live);
+    const struct store_contents *list = &plan->list;
+    const json_t *names = plan->names;
+    const char *revoked = plan->revoked;
+    fprintf(f, "The certificate lineage %s (%s) will be deleted:\n", d->cert_name, plan->live);
     if (json_array_size(names) > 0) {
         fputs("  names:   ", f);
         for (size_t i = 0; i < json_array_size(names); i++)
@@ -124,10 +126,8 @@ static bool confirmed(const char *name)
 int cmd_delete(int argc, char **argv)
 {
     struct del d = {0};
-    struct store_contents list = {0};
+    struct flow_delete_plan plan = {0};
     struct cp_err err = {0};
-    json_t *names = NULL;
-    char revoked[256] = "";
     size_t removed = 0;
     bool parsed = false;
 
@@ -145,25 +145,16 @@ int cmd_delete(int argc, char **argv)
         status = cli_store_lock(&d.common, DELETE_LOCK_TIMEOUT);
     if (status != 0)
         goto out;
-    if (!store_lineage_exists(d.common.store, d.cert_name)) {
-        cli_error("there is no certificate named \"%s\" in %s/certs; 'certpilot list' shows the "
-                  "names",
-                  d.cert_name, d.common.state_dir);
-        status = CLI_EXIT_USAGE;
+    if (flow_delete_plan(d.common.store, d.cert_name, &plan, &err) != CP_OK) {
+        cli_error("%s", err.msg);
+        status = err.code == CP_EINVAL    ? CLI_EXIT_USAGE
+                 : err.code == CP_EUNSAFE ? CLI_EXIT_UNSAFE
+                 : err.code == CP_ENOMEM  ? CLI_EXIT_SOFTWARE
+                                          : CLI_EXIT_IO;
         goto out;
     }
-    if (store_lineage_contents(d.common.store, d.cert_name, &list, &err) != CP_OK ||
-        store_lineage_dir(d.common.store, d.cert_name, d.live, sizeof d.live, &err) != CP_OK) {
-        cli_error("%s; nothing was deleted", err.msg);
-        status = err.code == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
-        goto out;
-    }
-    names = cli_lineage_names_json(d.common.store, d.cert_name);
-    json_t *st = store_status_load(d.common.store, d.cert_name);
-    (void)cli_lineage_revoked(d.common.store, d.cert_name, st, revoked, sizeof revoked);
-    json_decref(st);
     /* With --json, stdout carries the one JSON object: the list goes to stderr. */
-    say_plan(d.common.json ? stderr : stdout, &d, &list, names, revoked);
+    say_plan(d.common.json ? stderr : stdout, &d, &plan);
     if (!d.yes) {
         if (!isatty(STDIN_FILENO)) {
             cli_error("not deleting %s without confirmation: standard input is not a terminal; "
@@ -179,17 +170,17 @@ int cmd_delete(int argc, char **argv)
             goto out;
         }
     }
-    if (store_lineage_remove(d.common.store, d.cert_name, &removed, &err) != CP_OK) {
+    if (flow_delete_run(d.common.store, d.cert_name, &removed, &err) != CP_OK) {
         cli_error("%s", err.msg);
         status = err.code == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
         goto out;
     }
     if (d.common.json) {
         json_t *paths = json_array();
-        for (size_t i = 0; paths != NULL && i < list.n; i++)
-            json_array_append_new(paths, json_string(list.e[i].path));
+        for (size_t i = 0; paths != NULL && i < plan.list.n; i++)
+            json_array_append_new(paths, json_string(plan.list.e[i].path));
         json_t *j = json_pack("{s:s, s:s, s:b, s:O, s:o, s:I}", "cert_name", d.cert_name, "path",
-                              d.live, "deleted", 1, "names", names, "removed",
+                              plan.live, "deleted", 1, "names", plan.names, "removed",
                               paths ? paths : json_array(), "entries", (json_int_t)removed);
         cli_print_json(j);
         json_decref(j);
@@ -203,8 +194,7 @@ out:
         cli_print_json(j);
         json_decref(j);
     }
-    json_decref(names);
-    store_contents_clear(&list);
+    flow_delete_plan_clear(&plan);
     cli_conf_clear(&d.defaults);
     cli_common_clear(&d.common);
     return status < 0 ? CLI_EXIT_OK : status;

@@ -1321,7 +1321,7 @@ static int lineage_plan(struct issue *is)
     char revoked[256];
     json_t *mark = store_status_load(is->common.store, is->cert_name);
     bool was_revoked =
-        cli_lineage_revoked(is->common.store, is->cert_name, mark, revoked, sizeof revoked);
+        flow_lineage_revoked(is->common.store, is->cert_name, mark, revoked, sizeof revoked);
     json_decref(mark);
     if (was_revoked) { /* asked for by name: a revoked certificate is replaced */
         cli_log(CLI_LOG_NOTICE, "%s: its certificate was %s; replacing it", is->cert_name, revoked);

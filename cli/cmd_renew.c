@@ -513,7 +513,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     /* Revoked (certpilot revoke): renewed only when named and forced. */
     char revoked[256];
     json_t *mark = store_status_load(r->common.store, name);
-    bool was_revoked = cli_lineage_revoked(r->common.store, name, mark, revoked, sizeof revoked);
+    bool was_revoked = flow_lineage_revoked(r->common.store, name, mark, revoked, sizeof revoked);
     json_decref(mark);
     if (was_revoked && !(r->force && listed(r->only, r->nonly, name))) {
         cli_log(CLI_LOG_NOTICE,
@@ -776,7 +776,7 @@ int cmd_list(int argc, char **argv)
         json_t *dn = cli_lineage_names_json(r.common.store, names[i]);
         char revoked[256] = "";
         bool was_revoked =
-            cli_lineage_revoked(r.common.store, names[i], c.status, revoked, sizeof revoked);
+            flow_lineage_revoked(r.common.store, names[i], c.status, revoked, sizeof revoked);
         cli_time_str(c.not_after, t1);
         cli_time_str(c.renew_at, t2);
         long long days = c.have_cert ? (c.not_after - now) / 86400 : 0;

@@ -7,14 +7,16 @@
  *                        account of the lineage's CA (the server of its
  *                        renewal.conf) kept in the state directory; the
  *                        lineage is then marked revoked in its status.json so
- *                        that renew leaves it alone (cli_lineage_revoked), and
+ *                        that renew leaves it alone (flow_lineage_revoked), and
  *                        --delete-after-revoke removes it.
  *   --cert-path FILE     any certificate, signed with its own private key
  *                        (--key-path, no account needed: for a certificate
  *                        whose account is gone) or with the account of
  *                        --server.  Nothing in the state directory changes.
  *
- * Also here: reading the defaults file for revoke and delete.
+ * The revocation, the mark and the removal are flow/revoke.c's; here: the
+ * options, the account, what is printed and the exit status.  Also here:
+ * reading the defaults file for revoke and delete.
  */
 #include "cli/cli.h"
 
@@ -99,12 +101,9 @@ struct revoke {
     int reason;
     bool delete_after, server_given, bundle_given;
     /* this run */
-    char server_buf[4096], bundle_buf[4096];
-    char serial[128];
-    char live[4400]; /* the lineage's directory (--cert-name) */
-    char *account_url;
-    bool marked, already, deleted;
-    struct acme_problem prob;
+    struct flow_revoke_req req;
+    struct flow_revoke_plan plan;
+    struct flow_revoke_result res;
 };
 
 static int parse_args(struct revoke *r, int argc, char **argv)
@@ -190,42 +189,28 @@ static int parse_args(struct revoke *r, int argc, char **argv)
     return 0;
 }
 
+/* An exit status for a refusal of the plan (said first). */
+static int plan_fail(const struct cp_err *err)
+{
+    switch (err->code) {
+    case CP_EINVAL: cli_error("%s", err->msg); return CLI_EXIT_USAGE;
+    case CP_ESETUP: cli_error("%s", err->msg); return CLI_EXIT_CONFIG;
+    default: return cli_store_fail(err);
+    }
+}
+
 /* The CA of a lineage: "server" (and "ca-bundle" unless given on the command
  * line) of its renewal.conf. */
 static int lineage_ca(struct revoke *r)
 {
-    struct cli_conf conf = {0};
     struct cp_err err = {0};
-    char live[4400] = "";
-    (void)store_lineage_dir(r->common.store, r->cert_name, live, sizeof live, NULL);
-    if (cli_conf_load_lineage(r->common.store, r->cert_name, &conf, &err) != CP_OK ||
-        (conf.n == 0 && cp_err_set(&err, CP_EIO, "%s has no settings", r->cert_name))) {
-        cli_error("%s; without them the lineage's CA is unknown: revoke with --cert-path "
-                  "%s/cert.pem --server URL",
-                  err.msg, live);
-        cli_conf_clear(&conf);
-        return CLI_EXIT_CONFIG;
-    }
-    const char *path = conf.path;
-    const char *server = cli_conf_get(&conf, "server");
-    const char *bundle = cli_conf_get(&conf, "ca-bundle");
-    int status = 0;
-    if (server == NULL) {
-        cli_error("%s names no server; add \"server = URL\" (the CA that issued the "
-                  "certificate)",
-                  path);
-        status = CLI_EXIT_CONFIG;
-    } else {
-        snprintf(r->server_buf, sizeof r->server_buf, "%s", server);
-        r->common.server = r->server_buf;
-        if (bundle != NULL && !r->bundle_given) {
-            snprintf(r->bundle_buf, sizeof r->bundle_buf, "%s", bundle);
-            r->common.ca_bundle = r->bundle_buf;
-        }
-    }
-    cli_conf_clear(&conf);
+    if (flow_revoke_plan_ca(r->common.store, &r->req, &r->plan, &err) != CP_OK)
+        return plan_fail(&err);
+    r->common.server = r->plan.server;
+    if (r->plan.has_ca_bundle && !r->bundle_given)
+        r->common.ca_bundle = r->plan.ca_bundle;
     /* "letsencrypt" and the like become URLs; the state directory again. */
-    return status ? status : cli_common_finish(&r->common);
+    return cli_common_finish(&r->common);
 }
 
 /* Read and parse a certificate (the first of the file is the one). */
@@ -262,96 +247,23 @@ static int load_key(const char *path, struct acme_key **key)
     return rc == CP_EIO ? CLI_EXIT_IO : CLI_EXIT_USAGE;
 }
 
-enum cp_code cli_lineage_serial(struct cp_store *st, const char *cert_name, char *out, size_t size,
-                                struct cp_err *err)
+/* The mark could not be written (said). */
+static int mark_fail(const struct cp_err *err)
 {
-    char *pem = NULL;
-    size_t len = 0;
-    struct acme_chain *chain = NULL;
-    enum cp_code rc = store_current_cert(st, cert_name, &pem, &len, err);
-    if (rc == CP_OK && pem == NULL)
-        rc = cp_err_set(err, CP_EINVAL, "%s has no certificate", cert_name);
-    if (rc == CP_OK)
-        rc = acme_chain_parse(pem, len, cert_name, &chain, err);
-    if (rc == CP_OK)
-        rc = acme_chain_serial_hex(chain, out, size, err);
-    acme_chain_free(chain);
-    free(pem);
-    return rc;
+    cli_error("%s", err->msg);
+    return err->code == CP_ENOMEM ? CLI_EXIT_SOFTWARE : CLI_EXIT_IO;
 }
 
-bool cli_lineage_revoked(struct cp_store *st, const char *cert_name, const json_t *status,
-                         char *note, size_t size)
+/* --delete-after-revoke: what goes, said before the outcome. */
+static void say_deleting(const struct revoke *r)
 {
-    const json_t *mark = json_object_get(status, "revoked");
-    const char *serial = json_string_value(json_object_get(mark, "serial"));
-    char current[128], at[32];
-    if (serial == NULL ||
-        cli_lineage_serial(st, cert_name, current, sizeof current, NULL) != CP_OK ||
-        strcmp(serial, current) != 0)
-        return false; /* no mark, or about a certificate the lineage no longer holds */
-    const json_t *t = json_object_get(mark, "at");
-    const char *reason = json_string_value(json_object_get(mark, "reason"));
-    cli_time_str(json_is_integer(t) ? (long long)json_integer_value(t) : 0, at);
-    if (note != NULL && size > 0)
-        snprintf(note, size, "revoked %s (%s%s, serial %s)", at,
-                 reason ? "reason " : "no reason given", reason ? reason : "", serial);
-    return true;
-}
-
-/* status.json of the lineage: the mark renew reads (cli_lineage_revoked). */
-static int mark_revoked(struct revoke *r, long long now)
-{
-    struct cp_err err = {0};
-    json_t *st = store_status_load(r->common.store, r->cert_name);
-    /* Revoked before: with whatever reason was given then, unknown here. */
-    const char *reason = r->already ? NULL : acme_revoke_reason_name(r->reason);
-    json_t *mark =
-        json_pack("{s:I, s:s?, s:o, s:s, s:s, s:b}", "at", (json_int_t)now, "reason", reason,
-                  "reason_code", reason ? json_integer(r->reason) : json_null(), "serial",
-                  r->serial, "signed_with", "account", "already_revoked", r->already);
-    int status = 0;
-    if (st == NULL || mark == NULL || json_object_set_new(st, "revoked", mark) != 0) {
-        cli_error("out of memory");
-        status = CLI_EXIT_SOFTWARE;
-    } else if (store_status_save(r->common.store, r->cert_name, st, &err) != CP_OK) {
-        cli_error("the certificate is revoked, but %s: renew may still renew it; delete the "
-                  "lineage or fix the file",
-                  err.msg);
-        status = CLI_EXIT_IO;
-    } else {
-        r->marked = true;
-    }
-    json_decref(st);
-    return status;
-}
-
-/* --delete-after-revoke: what goes, then away with it. */
-static int delete_after(struct revoke *r)
-{
-    struct store_contents list = {0};
-    struct cp_err err = {0};
-    size_t removed = 0;
-    char live[4400] = "";
-    enum cp_code rc = store_lineage_contents(r->common.store, r->cert_name, &list, &err);
-    if (rc == CP_OK)
-        rc = store_lineage_dir(r->common.store, r->cert_name, live, sizeof live, &err);
-    if (rc == CP_OK) {
-        FILE *f = r->common.json ? stderr : stdout;
-        fprintf(f, "Deleting %s: %zu files, %zu links, %zu directories\n", live, list.files,
-                list.links, list.dirs);
-        for (size_t i = 0; i < list.n; i++)
-            fprintf(f, "  %s%s%s\n", list.e[i].path, list.e[i].target ? " -> " : "",
-                    list.e[i].target ? list.e[i].target : "");
-        rc = store_lineage_remove(r->common.store, r->cert_name, &removed, &err);
-    }
-    store_contents_clear(&list);
-    if (rc != CP_OK) {
-        cli_error("the certificate is revoked, but deleting the lineage failed: %s", err.msg);
-        return rc == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
-    }
-    r->deleted = true;
-    return 0;
+    const struct store_contents *list = &r->res.listed;
+    FILE *f = r->common.json ? stderr : stdout;
+    fprintf(f, "Deleting %s: %zu files, %zu links, %zu directories\n", r->plan.live, list->files,
+            list->links, list->dirs);
+    for (size_t i = 0; i < list->n; i++)
+        fprintf(f, "  %s%s%s\n", list->e[i].path, list->e[i].target ? " -> " : "",
+                list->e[i].target ? list->e[i].target : "");
 }
 
 static void print_result(struct revoke *r, int status, long long now)
@@ -361,42 +273,42 @@ static void print_result(struct revoke *r, int status, long long now)
     cli_time_str(now, at);
     if (r->common.json) {
         json_t *j = json_pack("{s:b, s:s?, s:s?, s:s?, s:s, s:s?, s:o, s:s, s:s?, s:i}", "revoked",
-                              status == 0 || r->already, "cert_name", r->cert_name, "cert_path",
-                              r->cert_path, "serial", r->serial[0] ? r->serial : NULL, "server",
-                              r->common.server, "reason", reason, "reason_code",
+                              status == 0 || r->res.already, "cert_name", r->cert_name, "cert_path",
+                              r->cert_path, "serial", r->plan.serial[0] ? r->plan.serial : NULL,
+                              "server", r->common.server, "reason", reason, "reason_code",
                               reason ? json_integer(r->reason) : json_null(), "signed_with",
                               r->key_path ? "certificate_key" : "account", "account_url",
-                              r->account_url, "exit_status", status);
+                              r->res.account_url, "exit_status", status);
         if (j == NULL)
             return;
-        if (status == 0 || r->already)
+        if (status == 0 || r->res.already)
             json_object_set_new(j, "revoked_at", json_string(at));
-        json_object_set_new(j, "already_revoked", json_boolean(r->already));
+        json_object_set_new(j, "already_revoked", json_boolean(r->res.already));
         if (r->cert_name != NULL) {
-            json_object_set_new(j, "marked", json_boolean(r->marked));
-            json_object_set_new(j, "deleted", json_boolean(r->deleted));
+            json_object_set_new(j, "marked", json_boolean(r->res.marked));
+            json_object_set_new(j, "deleted", json_boolean(r->res.deleted));
         }
         json_object_set_new(j, "message", json_string(status ? cli_last_error() : ""));
-        json_object_set_new(j, "problem", cli_problem_json(&r->prob));
+        json_object_set_new(j, "problem", cli_problem_json(&r->res.prob));
         cli_print_json(j);
         json_decref(j);
         return;
     }
-    if (status != 0 && !r->already)
+    if (status != 0 && !r->res.already)
         return; /* said on stderr */
     if (status == 0) {
         if (r->cert_name != NULL)
-            printf("Revoked the certificate of %s (serial %s) at %s", r->cert_name, r->serial,
+            printf("Revoked the certificate of %s (serial %s) at %s", r->cert_name, r->plan.serial,
                    r->common.server);
         else
-            printf("Revoked the certificate in %s (serial %s) at %s", r->cert_path, r->serial,
+            printf("Revoked the certificate in %s (serial %s) at %s", r->cert_path, r->plan.serial,
                    r->common.server);
         printf(", %s%s%s.\n", r->key_path ? "signed with its own key, " : "",
                reason ? "reason " : "no reason given", reason ? reason : "");
     }
-    if (r->deleted)
+    if (r->res.deleted)
         printf("Deleted the lineage %s.\n", r->cert_name);
-    else if (r->marked)
+    else if (r->res.marked)
         printf("certpilot renew skips %s from now on.  To replace its certificate: certpilot "
                "renew --cert-name %s --force-renewal (or issue it again); to remove it: "
                "certpilot delete --cert-name %s\n",
@@ -404,10 +316,11 @@ static void print_result(struct revoke *r, int status, long long now)
 }
 
 /* The revocation itself, once the certificate is known. */
-static int revoke(struct revoke *r, const struct acme_chain *chain, long long now)
+static int revoke(struct revoke *r, long long now)
 {
     struct acme_client *client = NULL;
     struct acme_key *account_key = NULL, *cert_key = NULL;
+    char *account_url = NULL;
     struct cp_err err = {0};
     int status = 0;
 
@@ -420,7 +333,7 @@ static int revoke(struct revoke *r, const struct acme_chain *chain, long long no
         /* The account as kept; never registered, nothing written. */
         status = cli_account_ensure(&r->common, client, NULL,
                                     CLI_ACCOUNT_LOOKUP_ONLY | CLI_ACCOUNT_NO_WRITE, &account_key,
-                                    &r->account_url);
+                                    &account_url);
         if (status != 0)
             goto out;
         if (account_key == NULL) {
@@ -429,7 +342,7 @@ static int revoke(struct revoke *r, const struct acme_chain *chain, long long no
                           "revoked in the account's name; revoke it with its own key instead: "
                           "certpilot revoke --cert-path %s/cert.pem --key-path "
                           "%s/privkey.pem --server %s",
-                          r->common.server, r->common.state_dir, r->live, r->live,
+                          r->common.server, r->common.state_dir, r->plan.live, r->plan.live,
                           r->common.server);
             else
                 cli_error("no account for %s in %s: give the certificate's private key with "
@@ -439,33 +352,33 @@ static int revoke(struct revoke *r, const struct acme_chain *chain, long long no
             goto out;
         }
     }
-    enum cp_code rc = acme_revoke_cert(client, chain, r->reason, cert_key, &r->prob, &err);
-    if (rc == CP_ECA && acme_problem_is(&r->prob, "alreadyRevoked"))
-        r->already = true;
-    if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, &r->prob);
-        if (r->already && r->cert_name != NULL)
+    enum cp_code rc =
+        flow_revoke_run(r->common.store, client, &r->req, &r->plan, cert_key, now, &r->res, &err);
+    if (r->res.delete_tried)
+        say_deleting(r);
+    switch (r->res.failed) {
+    case FLOW_REVOKE_DONE: break;
+    case FLOW_REVOKE_SEND:
+        status = cli_acme_fail(rc, &err, &r->res.prob);
+        if (r->res.already && r->cert_name != NULL)
             cli_error("note: the CA says the certificate of %s was revoked before; it is "
                       "marked revoked here too, and not deleted (certpilot delete --cert-name "
                       "%s removes it)",
                       r->cert_name, r->cert_name);
+        if (r->res.mark_err.code != CP_OK)
+            (void)mark_fail(&r->res.mark_err); /* the CA's refusal decides the status */
+        break;
+    case FLOW_REVOKE_MARK: status = mark_fail(&err); break;
+    case FLOW_REVOKE_DELETE:
+        cli_error("%s", err.msg);
+        status = rc == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
+        break;
     }
-    /* Revoked now or before: renew must leave the lineage alone. */
-    if (r->cert_name != NULL && (rc == CP_OK || r->already)) {
-        json_t *st = store_status_load(r->common.store, r->cert_name);
-        bool marked = cli_lineage_revoked(r->common.store, r->cert_name, st, NULL, 0);
-        json_decref(st);
-        int ms = marked && r->already ? 0 : mark_revoked(r, now);
-        r->marked = r->marked || marked;
-        if (status == 0)
-            status = ms;
-    }
-    if (rc == CP_OK && status == 0 && r->delete_after)
-        status = delete_after(r);
 out:
     acme_key_free(cert_key);
     acme_key_free(account_key);
     acme_client_free(client);
+    free(account_url);
     return status;
 }
 
@@ -488,58 +401,29 @@ int cmd_revoke(int argc, char **argv)
     if (status != 0)
         goto out;
     parsed = true;
+    r.req.cert_name = r.cert_name;
+    r.req.reason = r.reason;
+    r.req.delete_after = r.delete_after;
     if (r.cert_name != NULL) {
         status = cli_store_lock(&r.common, REVOKE_LOCK_TIMEOUT);
-        if (status != 0)
-            goto out;
-        if (!store_lineage_exists(r.common.store, r.cert_name)) {
-            cli_error("there is no certificate named \"%s\" in %s/certs; 'certpilot list' shows "
-                      "the names",
-                      r.cert_name, r.common.state_dir);
-            status = CLI_EXIT_USAGE;
-            goto out;
-        }
-        if (store_lineage_check(r.common.store, r.cert_name, &err) != CP_OK ||
-            store_lineage_dir(r.common.store, r.cert_name, r.live, sizeof r.live, &err) != CP_OK) {
-            status = cli_store_fail(&err);
-            goto out;
-        }
-        status = lineage_ca(&r);
-        if (status != 0)
-            goto out;
-        char *pem = NULL, what[4500];
-        size_t len = 0;
-        snprintf(what, sizeof what, "%s/cert.pem", r.live);
-        if (store_current_cert(r.common.store, r.cert_name, &pem, &len, &err) != CP_OK) {
-            status = cli_store_fail(&err);
-            goto out;
-        }
-        if (pem == NULL) {
-            cli_error("%s has no certificate (%s is missing): nothing to revoke", r.cert_name,
-                      what);
-            status = CLI_EXIT_USAGE;
-            goto out;
-        }
-        if (acme_chain_parse(pem, len, what, &chain, &err) != CP_OK) {
-            cli_error("%s", err.msg);
-            status = CLI_EXIT_USAGE;
-        }
-        free(pem);
+        if (status == 0)
+            status = lineage_ca(&r);
     } else {
         status = load_cert(r.cert_path, &chain);
+        r.req.chain = chain;
     }
-    if (status == 0 && acme_chain_serial_hex(chain, r.serial, sizeof r.serial, &err) != CP_OK) {
-        cli_error("%s", err.msg);
-        status = CLI_EXIT_USAGE;
-    }
-    if (status == 0)
-        status = revoke(&r, chain, now);
+    if (status != 0)
+        goto out;
+    if (flow_revoke_plan_cert(r.common.store, &r.req, &r.plan, &err) != CP_OK)
+        status = plan_fail(&err);
+    else
+        status = revoke(&r, now);
 out:
     if (parsed)
         print_result(&r, status, now);
     acme_chain_free(chain);
-    acme_problem_clear(&r.prob);
-    free(r.account_url);
+    flow_revoke_plan_clear(&r.plan);
+    flow_revoke_result_clear(&r.res);
     cli_conf_clear(&r.defaults);
     cli_common_clear(&r.common);
     return status < 0 ? CLI_EXIT_OK : status;

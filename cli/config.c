@@ -2,7 +2,7 @@
  * cli/config.c - "key = value" files (the defaults file and each
  * certificate's renewal.conf), and turning them into long options.
  *
- * Syntax: one setting per line; blank lines and lines starting with '#' are
+ * Syntax (read by common/conf.c): one setting per line; blank lines and lines starting with '#' are
  * skipped; the key is a long option name of `certpilot issue`, the value is
  * the rest of the line after '=', trimmed, taken literally (no quoting, no
  * variables).  Flags take yes/no.  A key may repeat; what that means is up to
@@ -15,26 +15,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/conf.h"
 #include "common/file.h"
 
 #define CONF_FILE_MAX (256 * 1024)
-#define CONF_LINE_MAX 4096
+#define CONF_LINE_MAX CP_CONF_LINE_MAX
 
-static bool is_space(char c)
+static enum cp_code add_entry(void *ctx, const char *key, const char *value, unsigned line,
+                              struct cp_err *err)
 {
-    return c == ' ' || c == '\t' || c == '\r';
-}
-
-static enum cp_code add_entry(struct cli_conf *c, const char *key, size_t klen, const char *value,
-                              size_t vlen, unsigned line, struct cp_err *err)
-{
+    struct cli_conf *c = ctx;
     struct cli_conf_entry *e = realloc(c->e, (c->n + 1) * sizeof *e);
     if (e == NULL)
         return cp_err_set(err, CP_ENOMEM, "out of memory");
     c->e = e;
     e = &c->e[c->n];
-    e->key = strndup(key, klen);
-    e->value = strndup(value, vlen);
+    e->key = strdup(key);
+    e->value = strdup(value);
     e->line = line;
     if (e->key == NULL || e->value == NULL) {
         free(e->key);
@@ -45,59 +42,16 @@ static enum cp_code add_entry(struct cli_conf *c, const char *key, size_t klen, 
     return CP_OK;
 }
 
+/* The syntax is common/conf.c's, shared with the flows. */
 enum cp_code cli_conf_parse(const char *path, const char *text, size_t len, struct cli_conf *out,
                             struct cp_err *err)
 {
     memset(out, 0, sizeof *out);
     snprintf(out->path, sizeof out->path, "%s", path);
-    if (memchr(text, '\0', len) != NULL)
-        return cp_err_set(err, CP_EINVAL, "%s: a NUL byte: this is not a text file", path);
-    const char *p = text, *end = text + len;
-    for (unsigned line = 1; p < end; line++) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        if (eol - p > CONF_LINE_MAX) {
-            cli_conf_clear(out);
-            return cp_err_set(err, CP_EINVAL, "%s:%u: line longer than %d bytes", path, line,
-                              CONF_LINE_MAX);
-        }
-        const char *a = p, *b = eol;
-        while (a < b && is_space(*a))
-            a++;
-        while (b > a && is_space(b[-1]))
-            b--;
-        p = eol + (eol < end);
-        if (a == b || *a == '#')
-            continue;
-        const char *eq = memchr(a, '=', (size_t)(b - a));
-        const char *kend = eq ? eq : b;
-        while (kend > a && is_space(kend[-1]))
-            kend--;
-        bool key_ok = kend > a;
-        for (const char *k = a; key_ok && k < kend; k++)
-            key_ok = (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '-' || *k == '_';
-        if (eq == NULL || !key_ok) {
-            cli_conf_clear(out);
-            return cp_err_set(err, CP_EINVAL,
-                              "%s:%u: \"%.*s\" is not a setting: write \"key = value\" "
-                              "(keys are issue's long option names, e.g. server = URL)",
-                              path, line, (int)(b - a > 80 ? 80 : b - a), a);
-        }
-        const char *v = eq + 1;
-        while (v < b && is_space(*v))
-            v++;
-        enum cp_code rc = add_entry(out, a, (size_t)(kend - a), v, (size_t)(b - v), line, err);
-        if (rc != CP_OK) {
-            cli_conf_clear(out);
-            return rc;
-        }
-        /* "reuse_key" and "reuse-key" are the same key. */
-        for (char *k = out->e[out->n - 1].key; *k; k++)
-            if (*k == '_')
-                *k = '-';
-    }
-    return CP_OK;
+    enum cp_code rc = cp_conf_scan(path, text, len, add_entry, out, err);
+    if (rc != CP_OK)
+        cli_conf_clear(out);
+    return rc;
 }
 
 enum cp_code cli_conf_load(const char *path, bool missing_ok, struct cli_conf *out,
