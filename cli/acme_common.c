@@ -1,7 +1,7 @@
 /*
  * cli/acme_common.c - what every command talking to a CA shares: the common
- * options, connecting, the account, and turning failures into messages and
- * exit statuses.
+ * options, connecting, the account (flow/account.c does the work), and
+ * turning failures into messages and exit statuses.
  */
 #include "cli/cli.h"
 
@@ -221,229 +221,27 @@ int cli_client_open(const struct cli_common *c, struct acme_client **out)
     return status;
 }
 
-int cli_account_refuse_deactivated(const struct cli_common *c, const struct cli_account *a)
-{
-    const char *url = cli_account_url(a);
-    cli_error("the account %s at %s was deactivated on %s and cannot be used any more; "
-              "register a new one with 'certpilot account register --agree-tos "
-              "[--email ADDR]'",
-              url ? url : "(URL unknown)", c->server, cli_account_deactivated_at(a));
-    return CLI_EXIT_CONFIG;
-}
-
-/* onlyReturnExisting with `key`: 0 with *known set (and *url when it is
- * known; accountDoesNotExist is "not known"), or the exit status of any other
- * failure, said. */
-static int key_known(struct acme_client *client, const struct acme_key *key, char **url,
-                     bool *known)
-{
-    struct acme_account_req lookup = {.only_existing = true};
-    struct acme_problem prob = {0};
-    struct cp_err err = {0};
-    int status = 0;
-    free(*url);
-    *url = NULL;
-    enum cp_code rc = acme_account_register(client, key, &lookup, url, &prob, &err);
-    *known = rc == CP_OK;
-    if (rc != CP_OK && !(rc == CP_ECA && acme_problem_is(&prob, "accountDoesNotExist")))
-        status = cli_acme_fail(rc, &err, &prob);
-    acme_problem_clear(&prob);
-    return status;
-}
-
-/*
- * account.key.pending is left: a rollover stopped between writing the new
- * key and acting on the CA's answer.  The CA knows exactly one of the two
- * keys (keyChange is atomic there); keep that one.  Without `write` the
- * choice is made in memory only (dry runs).
- */
-static int finish_rollover(const struct cli_common *c, struct acme_client *client,
-                           struct cli_account *a, bool write)
-{
-    char pending[4400], *url = NULL;
-    struct cp_err err = {0};
-    enum cp_code rc = CP_OK;
-    int status = 0;
-
-    snprintf(pending, sizeof pending, "%s", a->pending_where);
-    cli_log(CLI_LOG_NOTICE,
-            "%s is left from an account key rollover that did not finish; asking %s which key "
-            "it knows",
-            pending, c->server);
-    bool old_known = false, new_known = false;
-    if (a->key != NULL && (status = key_known(client, a->key, &url, &old_known)) != 0)
-        goto out;
-    if (old_known) {
-        cli_log(CLI_LOG_NOTICE,
-                "the CA still knows the old key: the rollover did not happen; "
-                "%s is removed",
-                pending);
-        if (write)
-            rc = cli_account_pending_remove(a, &err);
-        else {
-            acme_key_free(a->pending);
-            a->pending = NULL;
-        }
-    } else {
-        if ((status = key_known(client, a->pending, &url, &new_known)) != 0)
-            goto out;
-        if (!new_known) {
-            cli_error("%s knows neither %s/account.key nor %s; both are kept. Check the "
-                      "--server, or move the account directory away and register anew",
-                      c->server, a->dir, pending);
-            status = CLI_EXIT_CA;
-            goto out;
-        }
-        cli_log(CLI_LOG_NOTICE, "the CA has the new key: the rollover is complete now");
-        if (write) {
-            rc = cli_account_pending_commit(a, &err);
-        } else {
-            acme_key_free(a->key);
-            a->key = a->pending;
-            a->pending = NULL;
-        }
-    }
-    if (rc == CP_OK && url != NULL &&
-        (cli_account_url(a) == NULL || strcmp(cli_account_url(a), url) != 0)) {
-        rc = cli_account_set(a, "url", json_string(url), &err);
-        if (rc == CP_OK && write)
-            rc = cli_account_write(a, &err);
-    } else if (rc == CP_OK && write) {
-        rc = cli_account_write(a, &err); /* key_type of the key kept */
-    }
-    if (rc != CP_OK)
-        status = cli_acme_fail(rc, &err, NULL);
-out:
-    free(url);
-    return status;
-}
-
-int cli_account_use(const struct cli_common *c, struct acme_client *client,
-                    const struct acme_account_req *reg, enum acme_key_type key_type, unsigned flags,
-                    struct cli_account *a)
-{
-    bool write = (flags & CLI_ACCOUNT_NO_WRITE) == 0;
-    struct cp_err err = {0};
-    struct acme_problem prob = {0};
-    struct acme_key *fresh = NULL;
-    char *url = NULL;
-    enum cp_code rc;
-    int status = 0;
-
-    if (cli_account_deactivated_at(a) != NULL && !(flags & CLI_ACCOUNT_ANY_STATUS))
-        return cli_account_refuse_deactivated(c, a);
-    if (a->pending != NULL) {
-        status = finish_rollover(c, client, a, write);
-        if (status != 0)
-            return status;
-    }
-    if (a->key != NULL && cli_account_url(a) != NULL) { /* complete: no request needed */
-        acme_client_set_account(client, a->key, cli_account_url(a));
-        return 0;
-    }
-    if (a->key == NULL && (flags & CLI_ACCOUNT_LOOKUP_ONLY))
-        return 0; /* no account yet, and none may be made */
-    if (a->key == NULL) {
-        const struct acme_directory *d = acme_client_directory(client);
-        if (reg == NULL || !reg->agree_tos) {
-            cli_error("no account for %s in %s yet: register one with "
-                      "'certpilot account register --agree-tos [--email ADDR]%s'%s%s",
-                      c->server, c->state_dir,
-                      d->external_account_required ? " --eab-kid ID --eab-hmac-key KEY" : "",
-                      d->terms_of_service ? " after reading the terms: " : "",
-                      d->terms_of_service ? d->terms_of_service : "");
-            return CLI_EXIT_CONFIG;
-        }
-        if (d->external_account_required && reg->eab_kid == NULL) {
-            cli_error("%s requires External Account Binding: register with 'certpilot account "
-                      "register --agree-tos --eab-kid ID --eab-hmac-key KEY' (the key id and "
-                      "HMAC key come from the CA)",
-                      c->server);
-            return CLI_EXIT_USAGE;
-        }
-        rc = acme_key_generate(key_type, &fresh, &err);
-        if (rc != CP_OK)
-            return cli_acme_fail(rc, &err, NULL);
-    }
-    /* A key without a URL (or an explicit registration): newAccount gives the
-     * URL of the existing account or creates one. */
-    struct acme_account_req lookup = {.only_existing = true};
-    const struct acme_account_req *req =
-        reg && (fresh != NULL || reg->agree_tos) && !(flags & CLI_ACCOUNT_LOOKUP_ONLY) ? reg
-                                                                                       : &lookup;
-    rc = acme_account_register(client, fresh != NULL ? fresh : a->key, req, &url, &prob, &err);
-    if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, &prob);
-        goto out;
-    }
-    if (fresh != NULL) {
-        /* A new account replaces whatever the record held (e.g. a deactivated one). */
-        json_object_clear(a->rec);
-        if (write) {
-            rc = cli_account_write_key(a, fresh, &err);
-        } else {
-            acme_key_free(a->key);
-            a->key = fresh;
-        }
-        if (rc == CP_OK)
-            fresh = NULL;
-        else
-            goto fail;
-    }
-    rc = cli_account_set(a, "url", json_string(url), &err);
-    /* A look-up learns only the URL: the saved contacts stay as they are. */
-    if (rc == CP_OK && req != &lookup) {
-        json_t *list = json_array();
-        for (size_t i = 0; list != NULL && i < req->ncontacts; i++)
-            json_array_append_new(list, json_string(req->contacts[i]));
-        rc = cli_account_set(a, "contact", list, &err);
-        if (rc == CP_OK && req->agree_tos) {
-            const char *tos = acme_client_directory(client)->terms_of_service;
-            char now[32];
-            cli_time_str((long long)time(NULL), now);
-            rc = cli_account_set(a, "terms_agreed",
-                                 json_pack("{s:s?, s:s}", "terms", tos, "at", now), &err);
-        }
-    }
-    if (rc == CP_OK && write)
-        rc = cli_account_write(a, &err);
-    /* The URL is the one the CA just named, also when the record was old. */
-    if (rc == CP_OK)
-        acme_client_set_account(client, a->key, url);
-fail:
-    if (rc != CP_OK)
-        status = cli_acme_fail(rc, &err, NULL);
-out:
-    acme_key_free(fresh);
-    acme_problem_clear(&prob);
-    free(url);
-    return status;
-}
-
 int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
                        const struct acme_account_req *reg, unsigned flags, struct acme_key **key,
                        char **url)
 {
-    struct cli_account a;
+    struct flow_account a;
+    struct flow_account_use_req use = {.reg = reg, .key_type = ACME_KEY_EC256, .flags = flags};
+    struct acme_problem prob = {0};
     struct cp_err err = {0};
+    int status = 0;
 
     *key = NULL;
     *url = NULL;
-    enum cp_code rc = cli_account_open(c->store, c->server, &a, &err);
+    enum cp_code rc = flow_account_open(c->store, c->server, &a, &err);
     if (rc != CP_OK)
         return cli_store_fail(&err);
-    int status = cli_account_use(c, client, reg, ACME_KEY_EC256, flags, &a);
-    if (status == 0 && a.key != NULL) {
-        *url = strdup(cli_account_url(&a));
-        if (*url == NULL) {
-            cli_error("out of memory");
-            status = CLI_EXIT_SOFTWARE;
-        } else {
-            *key = a.key; /* the caller's now, and still the client's signing key */
-            a.key = NULL;
-            acme_client_set_account(client, *key, *url);
-        }
-    }
-    cli_account_close(&a);
+    rc = flow_account_use(&a, client, &use, cli_flow_log(), &prob, &err);
+    if (rc == CP_OK)
+        rc = flow_account_release(&a, client, key, url, &err);
+    if (rc != CP_OK)
+        status = cli_acme_fail(rc, &err, &prob);
+    acme_problem_clear(&prob);
+    flow_account_close(&a);
     return status;
 }

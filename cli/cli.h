@@ -184,73 +184,20 @@ json_t *cli_problem_json(const struct acme_problem *prob);
 /* Connect to the CA of `c` (directory fetched). */
 int cli_client_open(const struct cli_common *c, struct acme_client **out);
 
-/* The account for `c`'s CA: loaded from the state directory, looked up with
+/* The account for `c`'s CA (flow_account_open() and flow_account_use(),
+ * flow/account.c): loaded from the state directory, looked up with
  * onlyReturnExisting when the URL is unknown, or registered when `reg` is
  * given with agree_tos.  Sets the client's signing account.  *key is owned
- * by the caller. */
+ * by the caller, as is *url.  0, or the exit status with the reason said. */
+/* NO_WRITE: never write the state directory (dry runs); LOOKUP_ONLY: never
+ * register, and no account is 0 with *key and *url NULL. */
 enum {
-    CLI_ACCOUNT_NO_WRITE = 1,   /* never write the state directory (dry runs) */
-    CLI_ACCOUNT_LOOKUP_ONLY = 2 /* never register; no account: 0 with *key and *url NULL */
+    CLI_ACCOUNT_NO_WRITE = FLOW_ACCOUNT_NO_WRITE,
+    CLI_ACCOUNT_LOOKUP_ONLY = FLOW_ACCOUNT_LOOKUP_ONLY
 };
 int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
                        const struct acme_account_req *reg, unsigned flags, struct acme_key **key,
                        char **url);
-
-/* ------------------------------- the account in the store (cli/state_account.c) */
-
-/*
- * One CA's account as a command works with it: what the store keeps
- * (store_account: key, a rollover's pending key, the record) and the
- * changes this command makes to it.  Open it, change it through the
- * functions below (each change is written at once), close it.
- */
-struct cli_account {
-    struct cp_store *st;      /* borrowed */
-    char server[2048];        /* the CA's directory URL */
-    struct acme_key *key;     /* NULL when there is none */
-    struct acme_key *pending; /* a rollover's new key; NULL when none is left */
-    json_t *rec;              /* the record ({} when there is none); unknown members kept */
-    char dir[4300];           /* for messages: where the store keeps it */
-    char pending_where[4400]; /* ... and its pending key */
-};
-/* Load what there is (nothing is no error).  Close it after, also on failure. */
-enum cp_code cli_account_open(struct cp_store *st, const char *server, struct cli_account *a,
-                              struct cp_err *err);
-void cli_account_close(struct cli_account *a);
-const char *cli_account_url(const struct cli_account *a); /* borrowed; NULL when unknown */
-/* When the record says the CA deactivated the account: the time it did
- * (RFC 3339), else NULL. */
-const char *cli_account_deactivated_at(const struct cli_account *a);
-/* The saved contacts as a new JSON array of strings. */
-json_t *cli_account_contacts(const struct cli_account *a);
-/* Set a member of a->rec (steals `value`); written by cli_account_write(). */
-enum cp_code cli_account_set(struct cli_account *a, const char *key, json_t *value,
-                             struct cp_err *err);
-/* Write the record, with "directory" = the server and the key's "key_type". */
-enum cp_code cli_account_write(struct cli_account *a, struct cp_err *err);
-/* Write the key; on success `key` belongs to `a` (the old one is freed). */
-enum cp_code cli_account_write_key(struct cli_account *a, struct acme_key *key, struct cp_err *err);
-/* Rollover: write the pending key (before keyChange is sent; on success `key`
- * belongs to `a`), then either make it the key at once (commit) or remove it. */
-enum cp_code cli_account_pending_write(struct cli_account *a, struct acme_key *key,
-                                       struct cp_err *err);
-enum cp_code cli_account_pending_commit(struct cli_account *a, struct cp_err *err);
-enum cp_code cli_account_pending_remove(struct cli_account *a, struct cp_err *err);
-
-/* The account of `c`'s CA for a command (cli/acme_common.c), `a` opened by
- * the caller: refuses a deactivated one (exit 78, the message says how to
- * register anew) unless CLI_ACCOUNT_ANY_STATUS; finishes a rollover a crash
- * interrupted (asks the CA which of account.key and account.key.pending it
- * knows); looks the URL up when only the key is known; registers a new key
- * of `key_type` with `reg` when there is none and reg->agree_tos.  On 0 the
- * client signs with a->key, which is NULL only under CLI_ACCOUNT_LOOKUP_ONLY
- * when there is no account. */
-enum { CLI_ACCOUNT_ANY_STATUS = 4 };
-int cli_account_use(const struct cli_common *c, struct acme_client *client,
-                    const struct acme_account_req *reg, enum acme_key_type key_type, unsigned flags,
-                    struct cli_account *a);
-/* The refusal for a deactivated account: said, CLI_EXIT_CONFIG. */
-int cli_account_refuse_deactivated(const struct cli_common *c, const struct cli_account *a);
 
 /* ------------------------------------------------- config files (cli/config.c) */
 

@@ -6,7 +6,8 @@
  * configuration file as issue (--config, default /etc/certpilot/config),
  * the command line winning.  Those that change something hold the state
  * directory's lock, so that a renew never signs with a key that is being
- * replaced.  The protocol is acme/account.c; the files cli/state_account.c.
+ * replaced.  What each subcommand does is flow/account.c; this file parses,
+ * asks, prints and picks the exit status.
  */
 #include "cli/cli.h"
 
@@ -14,8 +15,6 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/file.h"
@@ -298,14 +297,6 @@ static int parse(struct acct *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- output */
 
-static json_t *strings_json(char *const *list, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < n; i++)
-        json_array_append_new(a, json_string(list[i]));
-    return a;
-}
-
 /* "mailto:a@x, mailto:b@y" or "(none)". */
 static void print_contacts(const json_t *list)
 {
@@ -333,213 +324,168 @@ static void thumbprint(const struct acme_key *k, char out[44])
         out[0] = '\0';
 }
 
-/* A held account: lock, open (created), client, and the account in use. */
-static int account_ready(struct acct *o, struct cli_account *a, struct acme_client **client,
+/* A flow's failure said (its problem document too), and the exit status. */
+static int flow_fail(enum cp_code rc, const struct cp_err *err, struct acme_problem *prob)
+{
+    int status = cli_acme_fail(rc, err, prob);
+    acme_problem_clear(prob);
+    return status;
+}
+
+/* A held account: lock, open, client, and the account in use. */
+static int account_ready(struct acct *o, struct flow_account *a, struct acme_client **client,
                          const struct acme_account_req *reg, unsigned flags)
 {
     struct cp_err err = {0};
-    struct acme_account_req lookup = {.only_existing = true};
+    struct acme_problem prob = {0};
+    struct flow_account_use_req use = {
+        .reg = reg, .key_type = o->key_type_set ? o->key_type : ACME_KEY_EC256, .flags = flags};
     memset(a, 0, sizeof *a);
     *client = NULL;
     int status = cli_store_lock(&o->common, ACCOUNT_LOCK_WAIT_S);
     if (status != 0)
         return status;
-    enum cp_code rc = cli_account_open(o->common.store, o->common.server, a, &err);
+    enum cp_code rc = flow_account_open(o->common.store, o->common.server, a, &err);
+    /* Refused before anything is sent, not even the directory request. */
+    if (rc == CP_OK)
+        rc = flow_account_check(a, flags, &err);
     if (rc != CP_OK)
         return cli_acme_fail(rc, &err, NULL);
-    /* Refused before anything is sent, not even the directory request. */
-    if (cli_account_deactivated_at(a) != NULL && !(flags & CLI_ACCOUNT_ANY_STATUS))
-        return cli_account_refuse_deactivated(&o->common, a);
     status = cli_client_open(&o->common, client);
-    if (status == 0)
-        status = cli_account_use(&o->common, *client, reg ? reg : &lookup,
-                                 o->key_type_set ? o->key_type : ACME_KEY_EC256, flags, a);
+    if (status == 0 &&
+        (rc = flow_account_use(a, *client, &use, cli_flow_log(), &prob, &err)) != CP_OK)
+        status = flow_fail(rc, &err, &prob);
     return status;
 }
 
 /* ---------------------------------------------------------------- show */
 
-/* What the CA reports (NULL when it could not be asked) with what is saved. */
-static void show_print(const struct acct *o, const struct cli_account *a,
-                       const struct acme_account *ca, const char *ca_error)
+/* What the CA reports (when v->asked) with what is saved. */
+static void show_print(const struct acct *o, const struct flow_account *a,
+                       const struct flow_account_view *v, const char *ca_error)
 {
-    char thumb[44];
-    const char *url = cli_account_url(a);
-    const char *deactivated = cli_account_deactivated_at(a);
-    json_t *saved = cli_account_contacts(a);
-    json_t *contacts = ca ? strings_json(ca->contacts, ca->ncontacts) : json_incref(saved);
-    const json_t *terms = json_object_get(a->rec, "terms_agreed");
-    const char *terms_at = json_string_value(json_object_get(terms, "at"));
-    const char *terms_url = json_string_value(json_object_get(terms, "terms"));
-    const char *key_type = a->key ? acme_key_type_name(acme_key_type_of(a->key)) : "(none)";
-    const char *status = ca ? ca->status : deactivated ? "deactivated" : NULL;
-
-    thumbprint(a->key, thumb);
-    bool key_differs =
-        ca != NULL && ca->key_thumbprint[0] != '\0' && strcmp(ca->key_thumbprint, thumb) != 0;
     if (o->common.json) {
         json_t *j = json_pack(
             "{s:s, s:s?, s:s?, s:s?, s:O, s:O, s:s?, s:o, s:s?, s:s, s:s?, s:s, s:s?, s:s?}",
-            "server", o->common.server, "url", url, "status", status, "status_from",
-            ca            ? "ca"
-            : deactivated ? "state"
-                          : NULL,
-            "contacts", contacts, "saved_contacts", saved, "orders", ca ? ca->orders : NULL,
+            "server", o->common.server, "url", v->url, "status", v->status, "status_from",
+            v->asked            ? "ca"
+            : v->deactivated_at ? "state"
+                                : NULL,
+            "contacts", v->contacts, "saved_contacts", v->saved_contacts, "orders", v->orders,
             "terms_agreed",
-            ca && ca->terms_agreed >= 0 ? json_boolean(ca->terms_agreed)
-            : terms                     ? json_true()
-                                        : json_null(),
-            "terms_agreed_at", terms_at, "key_type", key_type, "thumbprint",
-            thumb[0] ? thumb : NULL, "state_dir", o->common.state_dir, "deactivated_at",
-            deactivated, "ca_error", ca_error);
-        if (j != NULL && ca != NULL)
+            v->terms_agreed >= 0 ? json_boolean(v->terms_agreed)
+            : v->terms_recorded  ? json_true()
+                                 : json_null(),
+            "terms_agreed_at", v->terms_at, "key_type", v->key_type, "thumbprint",
+            v->thumbprint[0] ? v->thumbprint : NULL, "state_dir", o->common.state_dir,
+            "deactivated_at", v->deactivated_at, "ca_error", ca_error);
+        if (j != NULL && v->asked)
             json_object_set_new(j, "ca_key_thumbprint",
-                                ca->key_thumbprint[0] ? json_string(ca->key_thumbprint)
-                                                      : json_null());
+                                v->ca_key_thumbprint[0] ? json_string(v->ca_key_thumbprint)
+                                                        : json_null());
         cli_print_json(j);
         json_decref(j);
-    } else {
-        printf("Account at %s\n  URL:          %s\n", o->common.server, url ? url : "(unknown)");
-        if (ca != NULL)
-            printf("  status:       %s (as the CA reports it)\n", ca->status);
-        else if (deactivated != NULL)
-            printf("  status:       deactivated on %s (recorded here; the CA was not asked)\n",
-                   deactivated);
-        else
-            printf("  status:       unknown: the CA could not be asked%s%s\n", ca_error ? ": " : "",
-                   ca_error ? ca_error : "");
-        fputs("  contacts:     ", stdout);
-        print_contacts(contacts);
-        puts(ca ? "" : " (saved here)");
-        printf("  key:          %s\n  thumbprint:   %s\n", key_type, thumb);
-        if (key_differs)
-            printf("  CA's key:     %s (NOT the key in %s)\n", ca->key_thumbprint, a->dir);
-        if (ca != NULL && ca->terms_agreed >= 0)
-            printf("  terms agreed: %s (as the CA reports it)\n", ca->terms_agreed ? "yes" : "no");
-        else if (terms != NULL)
-            printf("  terms agreed: yes, on %s%s%s (recorded here)\n", or_q(terms_at),
-                   terms_url ? ": " : "", terms_url ? terms_url : "");
-        else
-            puts("  terms agreed: not recorded");
-        if (ca != NULL && ca->orders != NULL)
-            printf("  orders:       %s\n", ca->orders);
-        if (url != NULL && deactivated == NULL)
-            printf("  CAA record allowing only this account:\n"
-                   "    example.com. CAA 0 issue \"<CA identity>; accounturi=%s\"\n",
-                   url);
+        return;
     }
-    json_decref(contacts);
-    json_decref(saved);
+    printf("Account at %s\n  URL:          %s\n", o->common.server, v->url ? v->url : "(unknown)");
+    if (v->asked)
+        printf("  status:       %s (as the CA reports it)\n", v->status);
+    else if (v->deactivated_at != NULL)
+        printf("  status:       deactivated on %s (recorded here; the CA was not asked)\n",
+               v->deactivated_at);
+    else
+        printf("  status:       unknown: the CA could not be asked%s%s\n", ca_error ? ": " : "",
+               ca_error ? ca_error : "");
+    fputs("  contacts:     ", stdout);
+    print_contacts(v->contacts);
+    puts(v->asked ? "" : " (saved here)");
+    printf("  key:          %s\n  thumbprint:   %s\n", v->key_type, v->thumbprint);
+    if (v->key_differs)
+        printf("  CA's key:     %s (NOT the key in %s)\n", v->ca_key_thumbprint, a->where);
+    if (v->terms_agreed >= 0)
+        printf("  terms agreed: %s (as the CA reports it)\n", v->terms_agreed ? "yes" : "no");
+    else if (v->terms_recorded)
+        printf("  terms agreed: yes, on %s%s%s (recorded here)\n", or_q(v->terms_at),
+               v->terms_url ? ": " : "", v->terms_url ? v->terms_url : "");
+    else
+        puts("  terms agreed: not recorded");
+    if (v->orders != NULL)
+        printf("  orders:       %s\n", v->orders);
+    if (v->url != NULL && v->deactivated_at == NULL)
+        printf("  CAA record allowing only this account:\n"
+               "    example.com. CAA 0 issue \"<CA identity>; accounturi=%s\"\n",
+               v->url);
 }
 
 static int cmd_show(struct acct *o)
 {
-    struct cli_account a;
+    struct flow_account a;
     struct acme_client *client = NULL;
-    struct acme_account ca = {.terms_agreed = -1};
+    struct flow_account_show_res res;
     struct acme_problem prob = {0};
     struct cp_err err = {0};
-    struct acme_account_req lookup = {.only_existing = true};
+    struct flow_account_use_req use = {.key_type = ACME_KEY_EC256,
+                                       .flags = FLOW_ACCOUNT_ANY_STATUS | FLOW_ACCOUNT_NO_WRITE};
     int status;
 
+    memset(&res, 0, sizeof res);
     /* Read-only unless the URL must be found again or a rollover finished:
      * only then wait for the lock. */
-    enum cp_code rc = cli_account_open(o->common.store, o->common.server, &a, &err);
+    enum cp_code rc = flow_account_open(o->common.store, o->common.server, &a, &err);
     if (rc != CP_OK) {
         status = cli_acme_fail(rc, &err, NULL);
         goto out;
     }
-    if (a.pending != NULL || (a.key != NULL && cli_account_url(&a) == NULL)) {
-        cli_account_close(&a);
-        status = account_ready(o, &a, &client, &lookup, CLI_ACCOUNT_ANY_STATUS);
-    } else if (a.key != NULL && cli_account_deactivated_at(&a) != NULL) {
+    if (flow_account_unsettled(&a)) {
+        flow_account_close(&a);
+        status = account_ready(o, &a, &client, NULL, FLOW_ACCOUNT_ANY_STATUS);
+    } else if (a.key != NULL && flow_account_deactivated_at(&a) != NULL) {
         status = 0;
     } else {
         status = cli_client_open(&o->common, &client);
         if (status != 0 && a.key != NULL) {
-            show_print(o, &a, NULL, cli_last_error());
+            flow_account_show(&a, NULL, &res, &prob, &err);
+            show_print(o, &a, &res.view, cli_last_error());
             goto out;
         }
-        if (status == 0)
-            status = cli_account_use(&o->common, client, &lookup, ACME_KEY_EC256,
-                                     CLI_ACCOUNT_ANY_STATUS | CLI_ACCOUNT_NO_WRITE, &a);
+        if (status == 0 &&
+            (rc = flow_account_use(&a, client, &use, cli_flow_log(), &prob, &err)) != CP_OK)
+            status = flow_fail(rc, &err, &prob);
     }
     if (status != 0)
         goto out;
-    if (cli_account_deactivated_at(&a) != NULL) {
-        show_print(o, &a, NULL, NULL); /* the CA refuses a deactivated account's requests */
-        goto out;
-    }
-    rc = acme_account_fetch(client, &ca, &prob, &err);
+    rc = flow_account_show(&a, client, &res, &prob, &err);
     if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, &prob);
-        show_print(o, &a, NULL, cli_last_error());
+        status = flow_fail(rc, &err, &prob);
+        show_print(o, &a, &res.view, cli_last_error());
         goto out;
     }
-    show_print(o, &a, &ca, NULL);
+    show_print(o, &a, &res.view, NULL);
 out:
-    acme_account_clear(&ca);
+    flow_account_show_clear(&res);
     acme_problem_clear(&prob);
     acme_client_free(client);
-    cli_account_close(&a);
+    flow_account_close(&a);
     return status;
 }
 
 /* -------------------------------------------------------------- register */
 
-static bool same_contacts(const struct acme_account *ca, char *const *want, size_t n)
-{
-    if (ca->ncontacts != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        bool found = false;
-        for (size_t j = 0; j < ca->ncontacts && !found; j++)
-            found = strcasecmp(want[i], ca->contacts[j]) == 0;
-        if (!found)
-            return false;
-    }
-    return true;
-}
-
-/* Contacts at the CA, then in account.json: what update and register share. */
-static int update_contacts(struct acct *o, struct cli_account *a, struct acme_client *client,
-                           struct acme_account *ca)
-{
-    struct acme_problem prob = {0};
-    struct cp_err err = {0};
-    acme_account_clear(ca);
-    enum cp_code rc = acme_account_update(client, (const char *const *)o->contacts, o->ncontacts,
-                                          ca, &prob, &err);
-    if (rc != CP_OK) {
-        int status = cli_acme_fail(rc, &err, &prob);
-        acme_problem_clear(&prob);
-        return status;
-    }
-    rc = cli_account_set(a, "contact", strings_json(ca->contacts, ca->ncontacts), &err);
-    if (rc == CP_OK)
-        rc = cli_account_write(a, &err);
-    if (rc != CP_OK) {
-        cli_error("the CA has the new contacts, but account.json was not updated");
-        return cli_acme_fail(rc, &err, NULL);
-    }
-    return 0;
-}
-
-static void print_result(const struct acct *o, const struct cli_account *a, const char *outcome,
+static void print_result(const struct acct *o, const struct flow_account *a, const char *outcome,
                          const char *headline)
 {
     char thumb[44];
-    json_t *contacts = cli_account_contacts(a);
+    json_t *contacts = flow_account_contacts(a);
     thumbprint(a->key, thumb);
     if (o->common.json) {
         json_t *j = json_pack("{s:s, s:s, s:s?, s:O, s:s, s:s, s:s}", "outcome", outcome, "server",
-                              o->common.server, "url", cli_account_url(a), "contacts", contacts,
+                              o->common.server, "url", flow_account_url(a), "contacts", contacts,
                               "key_type", acme_key_type_name(acme_key_type_of(a->key)),
                               "thumbprint", thumb, "state_dir", o->common.state_dir);
         cli_print_json(j);
         json_decref(j);
     } else {
-        printf("%s\n  URL:        %s\n  contacts:   ", headline, cli_account_url(a));
+        printf("%s\n  URL:        %s\n  contacts:   ", headline, flow_account_url(a));
         print_contacts(contacts);
         printf("\n  key:        %s\n  thumbprint: %s\n",
                acme_key_type_name(acme_key_type_of(a->key)), thumb);
@@ -547,79 +493,69 @@ static void print_result(const struct acct *o, const struct cli_account *a, cons
     json_decref(contacts);
 }
 
+/* A failure after the CA took new contacts: said, with the flow's error. */
+static int contacts_fail(enum cp_code rc, const struct cp_err *err, struct acme_problem *prob,
+                         bool record_behind)
+{
+    if (record_behind)
+        cli_error("the CA has the new contacts, but account.json was not updated");
+    return flow_fail(rc, err, prob);
+}
+
 static int cmd_register(struct acct *o)
 {
-    struct cli_account a;
+    struct flow_account a;
     struct acme_client *client = NULL;
-    struct acme_account ca = {.terms_agreed = -1};
     struct acme_problem prob = {0};
     struct cp_err err = {0};
+    struct flow_account_register_req req = {
+        .reg = &o->req,
+        .key_type = o->key_type_set ? o->key_type : ACME_KEY_EC256,
+        .key_type_set = o->key_type_set,
+    };
+    struct flow_account_register_res res = {0};
     char headline[600];
     const char *outcome = "registered";
-    struct acme_account_req lookup = {.only_existing = true};
     int status = cli_store_lock(&o->common, ACCOUNT_LOCK_WAIT_S);
     if (status != 0)
         return status;
-    enum cp_code rc = cli_account_open(o->common.store, o->common.server, &a, &err);
+    enum cp_code rc = flow_account_open(o->common.store, o->common.server, &a, &err);
+    if (rc == CP_OK)
+        rc = flow_account_forget_deactivated(&a, cli_flow_log(), &err);
     if (rc != CP_OK) {
         status = cli_acme_fail(rc, &err, NULL);
         goto out;
     }
-    bool existing = a.key != NULL || a.pending != NULL;
-    if (cli_account_deactivated_at(&a) != NULL) {
-        /* The CA refuses that key for good: a new account gets a new key. */
-        cli_log(CLI_LOG_NOTICE, "the account %s was deactivated on %s; registering a new one",
-                cli_account_url(&a) ? cli_account_url(&a) : "(URL unknown)",
-                cli_account_deactivated_at(&a));
-        if (a.pending != NULL && (rc = cli_account_pending_remove(&a, &err)) != CP_OK) {
-            status = cli_acme_fail(rc, &err, NULL);
-            goto out;
-        }
-        acme_key_free(a.key);
-        a.key = NULL;
-        existing = false;
-    }
     status = cli_client_open(&o->common, &client);
-    if (status == 0)
-        status = cli_account_use(&o->common, client, existing ? &lookup : &o->req,
-                                 o->key_type_set ? o->key_type : ACME_KEY_EC256,
-                                 CLI_ACCOUNT_ANY_STATUS, &a);
     if (status != 0)
         goto out;
-    snprintf(headline, sizeof headline, "Registered account at %s", o->common.server);
-    if (existing) {
-        /* Already registered: only the contacts can change, and only when
-         * they differ from what the CA holds. */
+    rc = flow_account_register(&a, client, &req, &res, cli_flow_log(), &prob, &err);
+    if (rc != CP_OK) {
+        status = contacts_fail(rc, &err, &prob, res.record_behind);
+        goto out;
+    }
+    switch (res.outcome) {
+    case FLOW_ACCOUNT_REGISTERED:
+        snprintf(headline, sizeof headline, "Registered account at %s", o->common.server);
+        break;
+    case FLOW_ACCOUNT_EXISTING:
         outcome = "existing";
         snprintf(headline, sizeof headline,
                  "Already registered at %s; contacts unchanged (change them with 'certpilot "
                  "account update --email ADDR')",
                  o->common.server);
-        if (o->key_type_set)
-            cli_log(CLI_LOG_WARNING, "--key-type: the account keeps its key; replace it with "
-                                     "'certpilot account rollover --key-type TYPE'");
-        if (o->ncontacts > 0) {
-            rc = acme_account_fetch(client, &ca, &prob, &err);
-            if (rc != CP_OK) {
-                status = cli_acme_fail(rc, &err, &prob);
-                goto out;
-            }
-            if (!same_contacts(&ca, o->contacts, o->ncontacts)) {
-                status = update_contacts(o, &a, client, &ca);
-                if (status != 0)
-                    goto out;
-                outcome = "contacts_updated";
-                snprintf(headline, sizeof headline,
-                         "Already registered at %s; contacts updated at the CA", o->common.server);
-            }
-        }
+        break;
+    case FLOW_ACCOUNT_CONTACTS_UPDATED:
+        outcome = "contacts_updated";
+        snprintf(headline, sizeof headline, "Already registered at %s; contacts updated at the CA",
+                 o->common.server);
+        break;
     }
     print_result(o, &a, outcome, headline);
 out:
-    acme_account_clear(&ca);
     acme_problem_clear(&prob);
     acme_client_free(client);
-    cli_account_close(&a);
+    flow_account_close(&a);
     return status;
 }
 
@@ -627,20 +563,26 @@ out:
 
 static int cmd_update(struct acct *o)
 {
-    struct cli_account a;
+    struct flow_account a;
     struct acme_client *client = NULL;
-    struct acme_account ca = {.terms_agreed = -1};
+    struct acme_problem prob = {0};
+    struct cp_err err = {0};
+    struct flow_account_update_req req = {.contacts = (const char *const *)o->contacts,
+                                          .ncontacts = o->ncontacts};
+    struct flow_account_update_res res = {0};
     char headline[600];
     int status = account_ready(o, &a, &client, NULL, 0);
-    if (status == 0)
-        status = update_contacts(o, &a, client, &ca);
+    if (status == 0) {
+        enum cp_code rc = flow_account_update(&a, client, &req, &res, &prob, &err);
+        if (rc != CP_OK)
+            status = contacts_fail(rc, &err, &prob, res.record_behind);
+    }
     if (status == 0) {
         snprintf(headline, sizeof headline, "Contacts updated at %s", o->common.server);
         print_result(o, &a, "contacts_updated", headline);
     }
-    acme_account_clear(&ca);
     acme_client_free(client);
-    cli_account_close(&a);
+    flow_account_close(&a);
     return status;
 }
 
@@ -648,83 +590,54 @@ static int cmd_update(struct acct *o)
 
 static int cmd_rollover(struct acct *o)
 {
-    struct cli_account a;
+    struct flow_account a;
     struct acme_client *client = NULL;
     struct acme_problem prob = {0};
     struct cp_err err = {0};
-    struct acme_key *fresh = NULL;
-    char old_thumb[44], pending[4400];
-    enum acme_key_type old_type = ACME_KEY_EC256;
+    struct flow_account_rollover_req req = {.key_type = o->key_type,
+                                            .key_type_set = o->key_type_set};
+    struct flow_account_rollover_res res;
+    memset(&res, 0, sizeof res);
     int status = account_ready(o, &a, &client, NULL, 0);
     if (status != 0)
         goto out;
-    if (acme_client_directory(client)->key_change == NULL) {
-        cli_error("%s names no keyChange in its directory: this CA does not offer account key "
-                  "rollover; the account keeps its key",
-                  o->common.server);
-        status = CLI_EXIT_CA;
-        goto out;
-    }
-    old_type = acme_key_type_of(a.key);
-    thumbprint(a.key, old_thumb);
-    enum cp_code rc = acme_key_generate(o->key_type_set ? o->key_type : old_type, &fresh, &err);
-    /* The new key is on disk before the CA hears of it: whatever happens
-     * next, the key the CA ends up with is in the account directory. */
-    if (rc == CP_OK)
-        rc = cli_account_pending_write(&a, fresh, &err);
+    enum cp_code rc = flow_account_rollover(&a, client, &req, &res, &prob, &err);
     if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, NULL);
-        goto out;
-    }
-    fresh = NULL; /* a.pending now */
-    snprintf(pending, sizeof pending, "%s", a.pending_where);
-    rc = acme_account_key_change(client, a.pending, &prob, &err);
-    if (rc == CP_ECA) {
-        status = cli_acme_fail(rc, &err, &prob);
-        /* Refused: the CA keeps the old key, the new one is of no use. */
-        if (cli_account_pending_remove(&a, &err) != CP_OK)
-            cli_error("%s", err.msg);
-        goto out;
-    }
-    if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, &prob);
-        cli_error("whether the CA changed the key is not known: the new key stays in %s, and "
-                  "the next certpilot command for this account asks the CA which key it has "
-                  "and keeps that one",
-                  pending);
-        goto out;
-    }
-    rc = cli_account_pending_commit(&a, &err);
-    if (rc == CP_OK)
-        rc = cli_account_write(&a, &err);
-    if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, NULL);
-        cli_error("the CA has the new key, kept in %s; the next certpilot command for this "
-                  "account makes it the account key",
-                  pending);
+        status = flow_fail(rc, &err, &prob);
+        if (res.after.code != CP_OK)
+            cli_error("%s", res.after.msg);
+        if (res.unknown)
+            cli_error("whether the CA changed the key is not known: the new key stays in %s, "
+                      "and the next certpilot command for this account asks the CA which key it "
+                      "has and keeps that one",
+                      a.pending_where);
+        if (res.record_behind)
+            cli_error("the CA has the new key, kept in %s; the next certpilot command for this "
+                      "account makes it the account key",
+                      a.pending_where);
         goto out;
     }
     char thumb[44];
     thumbprint(a.key, thumb);
     if (o->common.json) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "rolled_over",
-                              "server", o->common.server, "url", cli_account_url(&a),
-                              "old_key_type", acme_key_type_name(old_type), "old_thumbprint",
-                              old_thumb, "key_type", acme_key_type_name(acme_key_type_of(a.key)),
-                              "thumbprint", thumb, "state_dir", o->common.state_dir);
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "rolled_over",
+                      "server", o->common.server, "url", flow_account_url(&a), "old_key_type",
+                      acme_key_type_name(res.old_type), "old_thumbprint", res.old_thumbprint,
+                      "key_type", acme_key_type_name(acme_key_type_of(a.key)), "thumbprint", thumb,
+                      "state_dir", o->common.state_dir);
         cli_print_json(j);
         json_decref(j);
     } else {
         printf("Account key replaced at %s\n  URL:        %s (unchanged)\n"
                "  old key:    %s %s (removed)\n  new key:    %s %s\n",
-               o->common.server, cli_account_url(&a), acme_key_type_name(old_type), old_thumb,
-               acme_key_type_name(acme_key_type_of(a.key)), thumb);
+               o->common.server, flow_account_url(&a), acme_key_type_name(res.old_type),
+               res.old_thumbprint, acme_key_type_name(acme_key_type_of(a.key)), thumb);
     }
 out:
-    acme_key_free(fresh);
     acme_problem_clear(&prob);
     acme_client_free(client);
-    cli_account_close(&a);
+    flow_account_close(&a);
     return status;
 }
 
@@ -747,53 +660,45 @@ static bool confirm(const struct acct *o, const char *url)
 
 static int cmd_deactivate(struct acct *o)
 {
-    struct cli_account a;
+    struct flow_account a;
     struct acme_client *client = NULL;
-    struct acme_account ca = {.terms_agreed = -1};
+    struct flow_account_deactivate_res res;
     struct acme_problem prob = {0};
     struct cp_err err = {0};
-    char now[32];
+    memset(&res, 0, sizeof res);
     int status = account_ready(o, &a, &client, NULL, 0);
     if (status != 0)
         goto out;
-    if (!o->yes && !confirm(o, cli_account_url(&a))) {
+    if (!o->yes && !confirm(o, flow_account_url(&a))) {
         cli_error("not confirmed: the account stays active");
         status = CLI_EXIT_USAGE;
         goto out;
     }
-    enum cp_code rc = acme_account_deactivate(client, &ca, &prob, &err);
+    enum cp_code rc = flow_account_deactivate(&a, client, &res, &prob, &err);
     if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, &prob);
-        goto out;
-    }
-    cli_time_str((long long)time(NULL), now);
-    rc = cli_account_set(&a, "status", json_string("deactivated"), &err);
-    if (rc == CP_OK)
-        rc = cli_account_set(&a, "deactivated_at", json_string(now), &err);
-    if (rc == CP_OK)
-        rc = cli_account_write(&a, &err);
-    if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, NULL);
-        cli_error("the CA has deactivated the account, but account.json does not say so");
+        status = flow_fail(rc, &err, &prob);
+        if (res.record_behind)
+            cli_error("the CA has deactivated the account, but account.json does not say so");
         goto out;
     }
     if (o->common.json) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "deactivated", "server",
-                              o->common.server, "url", cli_account_url(&a), "status", ca.status,
-                              "deactivated_at", now, "state_dir", o->common.state_dir);
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "deactivated", "server",
+                      o->common.server, "url", flow_account_url(&a), "status", res.ca.status,
+                      "deactivated_at", res.deactivated_at, "state_dir", o->common.state_dir);
         cli_print_json(j);
         json_decref(j);
     } else {
         printf("Account deactivated at %s\n  URL:    %s\n  status: %s (as the CA reports it), "
                "on %s\nissue and renew refuse this account from now on; register a new one "
                "with 'certpilot account register --agree-tos'.\n",
-               o->common.server, cli_account_url(&a), ca.status, now);
+               o->common.server, flow_account_url(&a), res.ca.status, res.deactivated_at);
     }
 out:
-    acme_account_clear(&ca);
+    acme_account_clear(&res.ca);
     acme_problem_clear(&prob);
     acme_client_free(client);
-    cli_account_close(&a);
+    flow_account_close(&a);
     return status;
 }
 
