@@ -226,17 +226,8 @@ const char *cli_conf_get(const struct cli_conf *c, const char *key); /* the last
  * when it has none. */
 enum cp_code cli_conf_load_lineage(struct cp_store *st, const char *name, struct cli_conf *out,
                                    struct cp_err *err);
-/*
- * The text of the file `path` (`text`, `len`) with the settings of `set`
- * changed and every other line kept as written (comments, blank lines, hand
- * edits).  Each key of `set` replaces all the lines of that key: its values
- * (in order, entries with the same key being a list) go where the key's first
- * line was, or at the end when the file had none; a NULL value only removes.
- * *out is heap text (free()); errors are those of cli_conf_parse().
- */
-enum cp_code cli_conf_update(const char *path, const char *text, size_t len,
-                             const struct cli_conf_entry *set, size_t nset, char **out,
-                             size_t *outlen, struct cp_err *err);
+/* (A lineage's renewal.conf is changed key by key by
+ * flow_lineage_settings_update, from what cli_conf_parse() read.) */
 
 /* A growing argv (NULL-terminated), each argument with where it came from. */
 struct cli_args {
@@ -309,12 +300,6 @@ int cli_store_fail(const struct cp_err *err);
 
 /* The time as RFC 3339 UTC ("2026-11-24T18:00:00Z"). */
 void cli_time_str(long long t, char out[32]);
-
-/* Is the current certificate of `cert_name` due, judged as renew judges it
- * but from what the state directory holds only (the cached ARI answer, else
- * the lifetime): no request is sent.  *why says on what grounds. */
-void cli_lineage_due(struct cp_store *st, const char *cert_name, long long now, bool *due,
-                     long long *renew_at, char *why, size_t size);
 
 /* The names a lineage's renewal.conf lists, as a JSON array (also when its
  * other settings are unusable; empty when it cannot be read). */

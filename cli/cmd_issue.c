@@ -1081,42 +1081,11 @@ static int save_settings(struct issue *is)
     return 0;
 }
 
-/* Keys that exclude each other in renewal.conf: setting one removes the other. */
-static const char *exclusive_with(const char *key)
-{
-    static const char *const pairs[][2] = {{"webroot", "standalone"},
-                                           {"standalone", "webroot"},
-                                           {"hook", "dns-hook"},
-                                           {"dns-hook", "hook"}};
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
-        if (strcmp(pairs[i][0], key) == 0)
-            return pairs[i][1];
-    return NULL;
-}
-
-/* Do the values of `key` in `conf` differ from those in `set`? */
-static bool key_changed(const struct cli_conf *conf, const struct cli_conf_entry *set, size_t n,
-                        const char *key)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < conf->n; i++) {
-        if (strcmp(conf->e[i].key, key) != 0)
-            continue;
-        while (j < n && strcmp(set[j].key, key) != 0)
-            j++;
-        if (j == n || set[j].value == NULL || strcmp(set[j].value, conf->e[i].value) != 0)
-            return true;
-        j++;
-    }
-    while (j < n && strcmp(set[j].key, key) != 0)
-        j++;
-    return j < n && set[j].value != NULL; /* more values than the file has */
-}
-
 /*
  * An existing lineage's renewal.conf: the settings given on the command line
- * replace those keys, everything else in the file stays as written.  The keys
- * changed are appended to `changed` (a JSON array) when it is not NULL.
+ * replace those keys, everything else in the file stays as written (what
+ * changes is decided by flow_lineage_settings_update).  The keys changed are
+ * appended to `changed` (a JSON array) when it is not NULL.
  */
 static int update_settings(struct issue *is, json_t *changed)
 {
@@ -1124,13 +1093,12 @@ static int update_settings(struct issue *is, json_t *changed)
     size_t len = 0, outlen = 0, n = 0;
     struct cp_err err = {0};
     struct cli_conf conf = {0};
-    struct cli_conf_entry set[NAMES_MAX + 64 + 4];
+    struct flow_setting given[NAMES_MAX + 64], *current = NULL;
     char *bufs[NAMES_MAX + 64] = {0};
     size_t nbufs = 0;
     int status = 0;
-    bool any = false;
 
-    for (size_t i = 0; i < is->nsettings && n + 1 < sizeof set / sizeof set[0]; i++) {
+    for (size_t i = 0; i < is->nsettings && n < sizeof given / sizeof given[0]; i++) {
         if (!is->settings[i].command_line)
             continue;
         char buf[8192];
@@ -1141,15 +1109,7 @@ static int update_settings(struct issue *is, json_t *changed)
             status = CLI_EXIT_SOFTWARE;
             goto out;
         }
-        set[n++] = (struct cli_conf_entry){(char *)key, (char *)v, 0};
-    }
-    for (size_t i = 0, m = n; i < m && n < sizeof set / sizeof set[0]; i++) {
-        const char *other = exclusive_with(set[i].key);
-        bool given = false;
-        for (size_t k = 0; other != NULL && k < n; k++)
-            given = given || strcmp(set[k].key, other) == 0;
-        if (other != NULL && !given)
-            set[n++] = (struct cli_conf_entry){(char *)other, NULL, 0};
+        given[n++] = (struct flow_setting){key, v, 0};
     }
     enum cp_code rc =
         store_settings_load(is->common.store, is->cert_name, &text, &len, path, sizeof path, &err);
@@ -1157,19 +1117,14 @@ static int update_settings(struct issue *is, json_t *changed)
         rc = cp_err_set(&err, CP_EIO, "%s has gone", path);
     if (rc == CP_OK)
         rc = cli_conf_parse(path, text, len, &conf, &err);
-    for (size_t i = 0; rc == CP_OK && i < n; i++) {
-        bool first = true;
-        for (size_t k = 0; k < i; k++)
-            first = first && strcmp(set[k].key, set[i].key) != 0;
-        if (first && key_changed(&conf, set, n, set[i].key)) {
-            any = true;
-            if (changed != NULL)
-                json_array_append_new(changed, json_string(set[i].key));
-        }
-    }
-    if (rc == CP_OK && any)
-        rc = cli_conf_update(path, text, len, set, n, &out, &outlen, &err);
-    if (rc == CP_OK && any)
+    if (rc == CP_OK && (current = calloc(conf.n + 1, sizeof *current)) == NULL)
+        rc = cp_err_set(&err, CP_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == CP_OK && i < conf.n; i++)
+        current[i] = (struct flow_setting){conf.e[i].key, conf.e[i].value, conf.e[i].line};
+    if (rc == CP_OK)
+        rc = flow_lineage_settings_update(text, len, current, conf.n, given, n, &out, &outlen,
+                                          changed, &err);
+    if (rc == CP_OK && out != NULL)
         rc = store_settings_save(is->common.store, is->cert_name, out, outlen, &err);
     if (rc != CP_OK) {
         cli_error("updating the renewal settings: %s", err.msg);
@@ -1179,17 +1134,10 @@ out:
     for (size_t i = 0; i < nbufs; i++)
         free(bufs[i]);
     cli_conf_clear(&conf);
+    free(current);
     free(text);
     free(out);
     return status;
-}
-
-static bool name_in(const char *name, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i], name) == 0)
-            return true;
-    return false;
 }
 
 static void names_line(FILE *f, const char *label, const char *const *names, size_t n)
@@ -1271,15 +1219,16 @@ static int report_unchanged(struct issue *is, long long renew_at, const char *wh
  * issue on a lineage that exists: 0 to order, -2 when there is nothing to
  * do (said), or the exit status of a refusal.  The names may change only
  * as --expand or --replace-names allow; with the same names, a certificate
- * that is not due is left alone unless --force-renewal.
+ * that is not due is left alone unless --force-renewal (the plan is
+ * flow_lineage_plan's).
  */
 static int lineage_plan(struct issue *is)
 {
+    static struct flow_lineage_plan plan; /* large (the names): not on the stack */
     struct cli_conf conf = {0};
     struct cp_err err = {0};
-    char old_buf[NAMES_MAX][CAA_IDENT_MAX];
-    const char *old[NAMES_MAX], *added[NAMES_MAX], *dropped[NAMES_MAX];
-    size_t nold = 0, nadded = 0, ndropped = 0;
+    const char *current[NAMES_MAX];
+    size_t ncurrent = 0;
     int status = 0;
 
     if (!is->existing)
@@ -1290,57 +1239,48 @@ static int lineage_plan(struct issue *is)
         cli_error("%s", err.msg);
         return CLI_EXIT_CONFIG;
     }
-    for (size_t i = 0; i < conf.n && nold < NAMES_MAX; i++) {
-        char base[CAA_IDENT_MAX];
-        bool wildcard;
-        if (strcmp(conf.e[i].key, "domain") != 0)
-            continue;
-        if (caa_name_normalize(conf.e[i].value, old_buf[nold], base, &wildcard, &err) != CP_OK)
-            snprintf(old_buf[nold], sizeof old_buf[nold], "%s", conf.e[i].value);
-        if (!name_in(old_buf[nold], old, nold)) {
-            old[nold] = old_buf[nold];
-            nold++;
-        }
-    }
-    cli_conf_clear(&conf);
-    for (size_t i = 0; i < is->nnames; i++)
-        if (!name_in(is->names[i], old, nold) && !name_in(is->names[i], added, nadded))
-            added[nadded++] = is->names[i];
-    for (size_t i = 0; i < nold; i++)
-        if (!name_in(old[i], is->names, is->nnames))
-            dropped[ndropped++] = old[i];
-    if (nadded > 0 || ndropped > 0) {
-        if (!is->replace_names && !(is->expand && ndropped == 0))
-            return refuse_names(is, old, nold, added, nadded, dropped, ndropped);
-        cli_log(CLI_LOG_NOTICE, "%s: %zu name%s added, %zu dropped (%s)", is->cert_name, nadded,
-                nadded == 1 ? "" : "s", ndropped, is->expand ? "--expand" : "--replace-names");
-        return 0;
-    }
-    if (is->force_renewal)
-        return 0;
+    for (size_t i = 0; i < conf.n && ncurrent < NAMES_MAX; i++)
+        if (strcmp(conf.e[i].key, "domain") == 0)
+            current[ncurrent++] = conf.e[i].value;
     char revoked[256];
     json_t *mark = store_status_load(is->common.store, is->cert_name);
     bool was_revoked =
         flow_lineage_revoked(is->common.store, is->cert_name, mark, revoked, sizeof revoked);
     json_decref(mark);
-    if (was_revoked) { /* asked for by name: a revoked certificate is replaced */
+    const struct flow_lineage_plan_req req = {
+        .names = is->names,
+        .nnames = is->nnames,
+        .current = current,
+        .ncurrent = ncurrent,
+        .expand = is->expand,
+        .replace_names = is->replace_names,
+        .forced = is->force_renewal,
+        .revoked = was_revoked,
+        .now = (long long)time(NULL),
+    };
+    flow_lineage_plan(is->common.store, is->cert_name, &req, &plan);
+    cli_conf_clear(&conf);
+    if (plan.refuse_names)
+        return refuse_names(is, plan.current, plan.ncurrent, plan.added, plan.nadded, plan.dropped,
+                            plan.ndropped);
+    if (plan.reason == FLOW_ORDER_NAMES)
+        cli_log(CLI_LOG_NOTICE, "%s: %zu name%s added, %zu dropped (%s)", is->cert_name,
+                plan.nadded, plan.nadded == 1 ? "" : "s", plan.ndropped,
+                is->expand ? "--expand" : "--replace-names");
+    /* asked for by name: a revoked certificate is replaced */
+    if (plan.reason == FLOW_ORDER_REVOKED)
         cli_log(CLI_LOG_NOTICE, "%s: its certificate was %s; replacing it", is->cert_name, revoked);
-        return 0;
-    }
-    bool due = false;
-    long long renew_at = 0;
-    char why[300];
-    cli_lineage_due(is->common.store, is->cert_name, (long long)time(NULL), &due, &renew_at, why,
-                    sizeof why);
-    if (due)
+    if (plan.judged && plan.cert_err.code != CP_OK)
+        cli_error("%s", plan.cert_err.msg);
+    if (plan.order)
         return 0;
     if (is->dry_run != DRY_NONE) {
         cli_log(CLI_LOG_NOTICE,
                 "%s is not due (%s): without --dry-run, nothing would be sent to the CA",
-                is->cert_name, why);
+                is->cert_name, plan.why);
         return 0;
     }
-    status = report_unchanged(is, renew_at, why);
+    status = report_unchanged(is, plan.renew_at, plan.why);
     return status == 0 ? -2 : status;
 }
 

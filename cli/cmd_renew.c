@@ -1,111 +1,32 @@
 /*
  * cli/cmd_renew.c - `certpilot renew` and `certpilot list`.
  *
- * renew walks STATE/certs/, and for each certificate decides whether it is
- * due: inside the CA's ARI window (RFC 9773) at a point picked at random once
- * per window and kept in status.json, or, when the CA offers no ARI, once
- * less than a third of its lifetime remains.  A due certificate goes through
- * the same engine as `issue` (CAA preflight first), with the settings of its
- * renewal.conf.  Nothing is asked of the network when nothing is due and the
- * cached ARI answer is still fresh, so a timer firing twice a day costs
- * little.  One certificate failing does not stop the others.
+ * renew walks STATE/certs/, and for each certificate asks flow/lineage.c
+ * whether it is due: inside the CA's ARI window (RFC 9773) at a point picked
+ * at random once per window and kept in status.json, or, when the CA offers
+ * no ARI, once less than a third of its lifetime remains.  A due certificate
+ * goes through the same engine as `issue` (CAA preflight first), with the
+ * settings of its renewal.conf.  Nothing is asked of the network when
+ * nothing is due and the cached ARI answer is still fresh (a client for a CA
+ * is opened only when its window must be asked for), so a timer firing twice
+ * a day costs little.  One certificate failing does not stop the others.
  */
 #define _DEFAULT_SOURCE /* DT_DIR */
 #include "cli/cli.h"
 
 #include <dirent.h>
 #include <getopt.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "common/civil.h"
 #include "common/file.h"
 
 #define CERT_FILE_MAX        (256 * 1024)
-#define LOCK_TIMEOUT_DEFAULT 60          /* seconds */
-#define ARI_NONE_RECHECK     (24 * 3600) /* a CA without ARI is asked again after a day */
-#define ARI_ERROR_RECHECK    3600        /* after a failed renewalInfo request */
+#define LOCK_TIMEOUT_DEFAULT 60 /* seconds */
 #define CLIENTS_MAX          8
 #define HOOKS_MAX            64
-
-/* One certificate as renew and list see it. */
-struct cert {
-    char name[256];
-    bool have_cert;
-    long long not_before, not_after;
-    char *ari_id; /* RFC 9773 cert ID, NULL when it has none */
-    json_t *status;
-    bool status_changed;
-    /* the decision */
-    bool due;
-    long long renew_at; /* when it is (was) due */
-    char why[300];
-};
-
-static void cert_clear(struct cert *c)
-{
-    free(c->ari_id);
-    json_decref(c->status);
-    memset(c, 0, sizeof *c);
-}
-
-static long long asn1_time(const ASN1_TIME *t)
-{
-    struct tm tm;
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-        return 0;
-    return (long long)cp_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 +
-           tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
-}
-
-/* The current certificate of `c->name`: validity and ARI id. */
-static void cert_load(struct cp_store *st, struct cert *c)
-{
-    char what[400], *pem = NULL;
-    size_t len = 0;
-    struct acme_chain *chain = NULL;
-    struct cp_err err = {0};
-
-    c->status = store_status_load(st, c->name);
-    snprintf(what, sizeof what, "the current certificate of %s", c->name);
-    if (store_current_cert(st, c->name, &pem, &len, &err) != CP_OK ||
-        (pem != NULL && acme_chain_parse(pem, len, what, &chain, &err) != CP_OK)) {
-        cli_error("%s", err.msg);
-        free(pem);
-        return;
-    }
-    if (pem == NULL)
-        return; /* none yet */
-    X509 *leaf = acme_chain_x509(chain, 0);
-    c->not_before = asn1_time(X509_get0_notBefore(leaf));
-    c->not_after = asn1_time(X509_get0_notAfter(leaf));
-    c->have_cert = c->not_after > c->not_before;
-    if (acme_ari_cert_id(chain, &c->ari_id, &err) != CP_OK)
-        c->ari_id = NULL;
-    acme_chain_free(chain);
-    free(pem);
-}
-
-static long long json_time(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
-}
-
-/* A uniformly random point in [start, end). */
-static long long random_in(long long start, long long end)
-{
-    unsigned long long r = 0;
-    if (end <= start)
-        return start;
-    if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
-        r = (unsigned long long)time(NULL);
-    return start + (long long)(r % (unsigned long long)(end - start));
-}
 
 /* The ACME clients of this run, one per CA (directory URL and CA bundle). */
 struct clients {
@@ -147,108 +68,6 @@ static void clients_free(struct clients *cl)
         acme_client_free(cl->c[i].client);
     }
     cl->n = 0;
-}
-
-/* Ask the CA for the certificate's renewal window and cache the answer in
- * its status (the "ari" object); false when nothing could be learnt. */
-static bool ari_refresh(struct cert *c, const struct cli_issue_info *info, struct clients *cl,
-                        long long now)
-{
-    struct acme_client *client = client_for(cl, info->server, info->ca_bundle);
-    if (client == NULL)
-        return false;
-    json_t *old = json_object_get(c->status, "ari");
-    json_t *ari = json_object();
-    json_object_set_new(ari, "cert_id", json_string(c->ari_id));
-    json_object_set_new(ari, "checked", json_integer(now));
-    if (acme_client_directory(client)->renewal_info == NULL) {
-        json_object_set_new(ari, "offered", json_false());
-        json_object_set_new(ari, "next_check", json_integer(now + ARI_NONE_RECHECK));
-    } else {
-        struct acme_renewal_info ri = {0};
-        struct cp_err err = {0};
-        if (acme_renewal_info_get(client, c->ari_id, &ri, &err) != CP_OK) {
-            cli_error("warning: %s: the CA's renewal information could not be read (%s); "
-                      "judging by the certificate's lifetime this time",
-                      c->name, err.msg);
-            json_decref(ari);
-            return false;
-        }
-        const char *old_id = json_string_value(json_object_get(old, "cert_id"));
-        bool same = old_id != NULL && strcmp(old_id, c->ari_id) == 0 &&
-                    json_time(old, "start") == ri.start && json_time(old, "end") == ri.end &&
-                    json_time(old, "chosen") >= ri.start && json_time(old, "chosen") < ri.end;
-        long long chosen = same ? json_time(old, "chosen") : random_in(ri.start, ri.end);
-        json_object_set_new(ari, "offered", json_true());
-        json_object_set_new(ari, "start", json_integer(ri.start));
-        json_object_set_new(ari, "end", json_integer(ri.end));
-        json_object_set_new(ari, "chosen", json_integer(chosen));
-        json_object_set_new(ari, "next_check", json_integer(now + ri.retry_after));
-        if (ri.explanation_url != NULL)
-            json_object_set_new(ari, "explanation_url", json_string(ri.explanation_url));
-        acme_renewal_info_clear(&ri);
-    }
-    json_object_set_new(c->status, "ari", ari);
-    c->status_changed = true;
-    return true;
-}
-
-/*
- * Is `c` due?  With `cl` (renew), a stale or missing ARI answer is asked
- * for; without (list), only what status.json holds is used.
- */
-static void judge(struct cert *c, const struct cli_issue_info *info, struct clients *cl,
-                  long long now)
-{
-    char t1[32], t2[32], t3[32];
-    if (!c->have_cert) {
-        c->due = true;
-        c->renew_at = now;
-        snprintf(c->why, sizeof c->why, "no readable current certificate");
-        return;
-    }
-    json_t *ari = json_object_get(c->status, "ari");
-    const char *cached_id = json_string_value(json_object_get(ari, "cert_id"));
-    bool cached = c->ari_id != NULL && cached_id != NULL && strcmp(cached_id, c->ari_id) == 0;
-    if (cl != NULL && c->ari_id != NULL && info != NULL &&
-        (!cached || json_time(ari, "next_check") <= now)) {
-        if (ari_refresh(c, info, cl, now))
-            cached = true;
-        else
-            cached = false;
-        ari = json_object_get(c->status, "ari");
-    }
-    if (cached && json_is_true(json_object_get(ari, "offered"))) {
-        c->renew_at = json_time(ari, "chosen");
-        c->due = now >= c->renew_at;
-        cli_time_str(json_time(ari, "start"), t1);
-        cli_time_str(json_time(ari, "end"), t2);
-        cli_time_str(c->renew_at, t3);
-        const char *url = json_string_value(json_object_get(ari, "explanation_url"));
-        snprintf(c->why, sizeof c->why,
-                 "the CA's renewal window (ARI) %s to %s; renewing from %s%s%s", t1, t2, t3,
-                 url ? "; the CA explains: " : "", url ? url : "");
-        return;
-    }
-    c->renew_at = c->not_after - (c->not_after - c->not_before) / 3;
-    c->due = now >= c->renew_at;
-    cli_time_str(c->not_after, t1);
-    cli_time_str(c->renew_at, t2);
-    snprintf(c->why, sizeof c->why,
-             "expires %s; renewing when a third of its lifetime is left, from %s", t1, t2);
-}
-
-void cli_lineage_due(struct cp_store *st, const char *cert_name, long long now, bool *due,
-                     long long *renew_at, char *why, size_t size)
-{
-    struct cert c = {0};
-    snprintf(c.name, sizeof c.name, "%s", cert_name);
-    cert_load(st, &c);
-    judge(&c, NULL, NULL, now);
-    *due = c.due;
-    *renew_at = c.renew_at;
-    snprintf(why, size, "%s", c.why);
-    cert_clear(&c);
 }
 
 /* Options of renew and list. */
@@ -454,8 +273,8 @@ static void log_report(char *text, enum cli_log_level level)
         cli_log_lines(level, "", text);
 }
 
-static void record_attempt(struct cert *c, const char *outcome, int status, const char *message,
-                           long long now)
+static void record_attempt(struct flow_lineage_cert *c, const char *outcome, int status,
+                           const char *message, long long now)
 {
     json_object_set_new(c->status, "last_attempt", json_integer(now));
     json_object_set_new(c->status, "last_result", json_string(outcome));
@@ -485,7 +304,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
                          bool *failed)
 {
     struct cli_args args = {0};
-    struct cert c = {0};
+    struct flow_lineage_cert c = {0};
     struct cli_issue *is = cli_issue_new();
     struct cli_issue_info info = {0};
     const char *outcome = "not_due", *not_after = NULL;
@@ -529,7 +348,9 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     status = is == NULL ? CLI_EXIT_SOFTWARE : cert_args(r, name, &args);
     if (status == 0)
         status = cli_issue_configure(is, &args);
-    cert_load(r->common.store, &c);
+    struct cp_err cerr = {0};
+    if (flow_lineage_cert_load(r->common.store, name, &c, &cerr) != CP_OK)
+        cli_error("%s", cerr.msg);
     if (status != 0) {
         char why[512];
         outcome = "config_error";
@@ -545,11 +366,12 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
         remember(r->started, &r->nstarted, info.hook);
         cli_hook_event(info.hook, "startup_hook", NULL, 0);
     }
-    judge(&c, &info, r->dry_run ? NULL : cl, now);
-    if (r->force && !c.due) {
-        c.due = true;
-        snprintf(c.why + strlen(c.why), sizeof c.why - strlen(c.why), "; forced");
-    }
+    /* The CA is asked for its window only when the cached one is missing
+     * or stale: a client is opened (once per CA) only then. */
+    struct flow_due_req due = {.now = now, .forced = r->force, .ask_ca = !r->dry_run};
+    if (due.ask_ca && flow_lineage_ari_wanted(&c, now))
+        due.client = client_for(cl, info.server, info.ca_bundle);
+    flow_lineage_judge(&c, &due, cli_flow_log());
     if (!c.due && !r->dry_run) {
         cli_log(CLI_LOG_DEBUG, "not due: %s", c.why);
         if (info.hook != NULL) {
@@ -630,7 +452,7 @@ out:
                   : status        ? reason
                                   : "");
     free(text);
-    cert_clear(&c);
+    flow_lineage_cert_clear(&c);
     cli_issue_free(is);
     cli_log_context(NULL);
     cli_args_clear(&args);
@@ -760,7 +582,7 @@ int cmd_list(int argc, char **argv)
         status = cli_store_fail(&err);
     long long now = (long long)time(NULL);
     for (size_t i = 0; status == 0 && i < n; i++) {
-        struct cert c = {0};
+        struct flow_lineage_cert c = {0};
         char t1[32], t2[32], t3[32];
         struct cp_err uerr = {0};
         if (store_lineage_check(r.common.store, names[i], &uerr) != CP_OK) {
@@ -770,9 +592,10 @@ int cmd_list(int argc, char **argv)
                 all, json_pack("{s:s, s:s}", "cert_name", names[i], "unsafe", uerr.msg));
             continue;
         }
-        snprintf(c.name, sizeof c.name, "%s", names[i]);
-        cert_load(r.common.store, &c);
-        judge(&c, NULL, NULL, now);
+        if (flow_lineage_cert_load(r.common.store, names[i], &c, &uerr) != CP_OK)
+            cli_error("%s", uerr.msg);
+        const struct flow_due_req due = {.now = now}; /* from status.json only */
+        flow_lineage_judge(&c, &due, NULL);
         json_t *dn = cli_lineage_names_json(r.common.store, names[i]);
         char revoked[256] = "";
         bool was_revoked =
@@ -781,7 +604,8 @@ int cmd_list(int argc, char **argv)
         cli_time_str(c.renew_at, t2);
         long long days = c.have_cert ? (c.not_after - now) / 86400 : 0;
         const char *last = json_string_value(json_object_get(c.status, "last_result"));
-        long long last_at = json_time(c.status, "last_attempt");
+        long long last_at =
+            (long long)json_integer_value(json_object_get(c.status, "last_attempt"));
         cli_time_str(last_at, t3);
         json_t *o = json_pack(
             "{s:s, s:o, s:s?, s:I, s:s, s:b, s:s, s:s?, s:s?, s:s?}", "cert_name", c.name, "names",
@@ -808,7 +632,7 @@ int cmd_list(int argc, char **argv)
                        json_string_length(json_object_get(c.status, "last_message")) ? ": " : "",
                        json_string_value(json_object_get(c.status, "last_message")));
         }
-        cert_clear(&c);
+        flow_lineage_cert_clear(&c);
     }
     if (status == 0 && r.common.json)
         cli_print_json(all);

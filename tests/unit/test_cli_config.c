@@ -1,5 +1,6 @@
 /* tests/unit/test_cli_config.c - cli/config.c: the "key = value" files and
- * their conversion into issue's long options. */
+ * their conversion into issue's long options (how a lineage's file is
+ * updated key by key: tests/unit/test_flow_lineage.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -141,69 +142,6 @@ static void missing_file(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/certpilot.conf"));
 }
 
-static char *update(const char *text, const struct cli_conf_entry *set, size_t n)
-{
-    char *out = NULL;
-    size_t len = 0;
-    struct cp_err err = {0};
-    assert_int_equal(
-        cli_conf_update("/x/renewal.conf", text, strlen(text), set, n, &out, &len, &err), CP_OK);
-    assert_int_equal(strlen(out), len);
-    return out;
-}
-
-/* Only the keys given change; comments, order and other keys stay. */
-static void update_key_by_key(void **state)
-{
-    (void)state;
-    const char *text = "# mine\n"
-                       "server = https://ca/dir\n"
-                       "domain = a.example\n"
-                       "\n"
-                       "deploy_hook = /usr/local/bin/reload nginx   # by hand\n"
-                       "domain = b.example\n"
-                       "webroot = /srv/www";
-    struct cli_conf_entry set[] = {
-        {"domain", "a.example", 0},
-        {"domain", "c.example", 0},
-        {"key-type", "ec384", 0},
-        {"webroot", NULL, 0},
-    };
-    char *out = update(text, set, 4);
-    assert_string_equal(out, "# mine\n"
-                             "server = https://ca/dir\n"
-                             "domain = a.example\n"
-                             "domain = c.example\n"
-                             "\n"
-                             "deploy_hook = /usr/local/bin/reload nginx   # by hand\n"
-                             "key-type = ec384\n");
-    free(out);
-    /* A key written with '_' is the same key: replaced where it was. */
-    struct cli_conf_entry hook[] = {{"deploy-hook", "/bin/true", 0}};
-    out = update(text, hook, 1);
-    assert_non_null(strstr(out, "domain = a.example\n\ndeploy-hook = /bin/true\ndomain = b"));
-    assert_null(strstr(out, "reload nginx"));
-    free(out);
-    /* Nothing to change: the same text (with a final newline). */
-    out = update("a = b\n# c\n", NULL, 0);
-    assert_string_equal(out, "a = b\n# c\n");
-    free(out);
-}
-
-static void update_refuses_a_broken_file(void **state)
-{
-    (void)state;
-    char *out = (char *)"x";
-    size_t len = 1;
-    struct cp_err err = {0};
-    struct cli_conf_entry set[] = {{"domain", "a.example", 0}};
-    assert_int_equal(
-        cli_conf_update("/x/renewal.conf", "ok = 1\nbroken line\n", 19, set, 1, &out, &len, &err),
-        CP_EINVAL);
-    assert_null(out);
-    assert_non_null(strstr(err.msg, "/x/renewal.conf:2"));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,8 +150,6 @@ int main(void)
         cmocka_unit_test(to_args),
         cmocka_unit_test(refused_keys),
         cmocka_unit_test(missing_file),
-        cmocka_unit_test(update_key_by_key),
-        cmocka_unit_test(update_refuses_a_broken_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,543 @@
+/* tests/unit/test_flow_lineage.c - flow/lineage.c: is a lineage due (the
+ * CA's cached ARI window or a third of the lifetime, forced), the plan of
+ * `issue` on an existing lineage (names compared normalized and in any
+ * order; --expand / --replace-names; forced, revoked, due or unchanged),
+ * and the key-by-key update of its settings (changed keys, exclusive
+ * pairs, every other line kept).  The plan reads lineages stored with
+ * store_version_add() in a temporary state directory. */
+#define _XOPEN_SOURCE 700 /* nftw() */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "flow/flow.h"
+
+#define DAY 86400LL
+#define T0  1767225600LL /* 2026-01-01T00:00:00Z */
+
+/* ------------------------------------------------------------- due */
+
+/* A certificate valid from T0 for 90 days (2026-04-01T00:00:00Z), with
+ * ARI id `ari_id` (or none) and status `status` (JSON text). */
+static void cert_of(struct flow_lineage_cert *c, const char *ari_id, const char *status)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "a.example");
+    c->have_cert = true;
+    c->not_before = T0;
+    c->not_after = T0 + 90 * DAY;
+    c->ari_id = ari_id ? strdup(ari_id) : NULL;
+    c->status = json_loads(status, 0, NULL);
+    assert_non_null(c->status);
+}
+
+/* A cached window for certificate "ID": 2026-02-20 to 2026-02-22, the point
+ * picked 2026-02-21T12:00:00Z, asked again at `next_check`. */
+static const char *window(long long next_check, const char *url)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"ari\": {\"cert_id\": \"ID\", \"offered\": true, \"start\": %lld, "
+             "\"end\": %lld, \"chosen\": %lld, \"next_check\": %lld%s%s%s}}",
+             T0 + 50 * DAY, T0 + 52 * DAY, T0 + 51 * DAY + DAY / 2, next_check,
+             url ? ", \"explanation_url\": \"" : "", url ? url : "", url ? "\"" : "");
+    return buf;
+}
+
+static void judge(struct flow_lineage_cert *c, long long now, bool forced)
+{
+    const struct flow_due_req req = {.now = now, .forced = forced};
+    flow_lineage_judge(c, &req, NULL);
+}
+
+static void due_without_a_certificate(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c = {0};
+    c.status = json_object();
+    judge(&c, T0, false);
+    assert_true(c.due);
+    assert_int_equal(c.renew_at, T0);
+    assert_string_equal(c.why, "no readable current certificate");
+    assert_false(flow_lineage_ari_wanted(&c, T0));
+    flow_lineage_cert_clear(&c);
+}
+
+/* Without ARI: from when a third of the lifetime is left (day 60 of 90). */
+static void due_by_lifetime(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    cert_of(&c, NULL, "{}");
+    judge(&c, T0 + 60 * DAY - 1, false);
+    assert_false(c.due);
+    assert_int_equal(c.renew_at, T0 + 60 * DAY);
+    assert_string_equal(c.why, "expires 2026-04-01T00:00:00Z; renewing when a third of its "
+                               "lifetime is left, from 2026-03-02T00:00:00Z");
+    judge(&c, T0 + 60 * DAY, false);
+    assert_true(c.due);
+    assert_false(c.status_changed);
+    flow_lineage_cert_clear(&c);
+}
+
+/* A cached window of this certificate decides, also past its next check
+ * when the CA is not asked. */
+static void due_by_cached_window(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    cert_of(&c, "ID", window(T0 + 40 * DAY, NULL));
+    judge(&c, T0 + 51 * DAY, false);
+    assert_false(c.due);
+    assert_int_equal(c.renew_at, T0 + 51 * DAY + DAY / 2);
+    assert_string_equal(c.why, "the CA's renewal window (ARI) 2026-02-20T00:00:00Z to "
+                               "2026-02-22T00:00:00Z; renewing from 2026-02-21T12:00:00Z");
+    judge(&c, T0 + 51 * DAY + DAY / 2, false);
+    assert_true(c.due);
+    flow_lineage_cert_clear(&c);
+
+    cert_of(&c, "ID", window(T0 + 40 * DAY, "https://ca.example/why"));
+    judge(&c, T0, false);
+    assert_string_equal(c.why, "the CA's renewal window (ARI) 2026-02-20T00:00:00Z to "
+                               "2026-02-22T00:00:00Z; renewing from 2026-02-21T12:00:00Z; the "
+                               "CA explains: https://ca.example/why");
+    flow_lineage_cert_clear(&c);
+}
+
+/* A window cached for another certificate, or a CA without ARI: the lifetime. */
+static void cached_window_of_another_certificate(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    cert_of(&c, "OTHER", window(T0 + 100 * DAY, NULL));
+    judge(&c, T0, false);
+    assert_int_equal(c.renew_at, T0 + 60 * DAY);
+    assert_non_null(strstr(c.why, "a third of its lifetime"));
+    assert_true(flow_lineage_ari_wanted(&c, T0));
+    flow_lineage_cert_clear(&c);
+
+    cert_of(&c, "ID", "{\"ari\": {\"cert_id\": \"ID\", \"offered\": false, \"next_check\": 0}}");
+    judge(&c, T0, false);
+    assert_int_equal(c.renew_at, T0 + 60 * DAY);
+    flow_lineage_cert_clear(&c);
+}
+
+/* The CA is wanted when the window is missing or stale; when it cannot be
+ * reached, the stale window is not used and nothing is cached. */
+static void stale_window_and_unreachable_ca(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    cert_of(&c, "ID", window(T0 + 10 * DAY, NULL));
+    assert_false(flow_lineage_ari_wanted(&c, T0 + 10 * DAY - 1));
+    assert_true(flow_lineage_ari_wanted(&c, T0 + 10 * DAY));
+    const struct flow_due_req req = {.now = T0 + 10 * DAY, .ask_ca = true, .client = NULL};
+    flow_lineage_judge(&c, &req, NULL);
+    assert_int_equal(c.renew_at, T0 + 60 * DAY);
+    assert_false(c.status_changed);
+    /* a fresh window is used without asking */
+    const struct flow_due_req fresh = {.now = T0, .ask_ca = true, .client = NULL};
+    flow_lineage_judge(&c, &fresh, NULL);
+    assert_int_equal(c.renew_at, T0 + 51 * DAY + DAY / 2);
+    flow_lineage_cert_clear(&c);
+
+    cert_of(&c, NULL, "{}"); /* no ARI id: never asked */
+    assert_false(flow_lineage_ari_wanted(&c, T0));
+    flow_lineage_cert_clear(&c);
+}
+
+static void forced(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    cert_of(&c, NULL, "{}");
+    judge(&c, T0, true);
+    assert_true(c.due);
+    assert_int_equal(c.renew_at, T0 + 60 * DAY);
+    assert_string_equal(c.why, "expires 2026-04-01T00:00:00Z; renewing when a third of its "
+                               "lifetime is left, from 2026-03-02T00:00:00Z; forced");
+    judge(&c, T0 + 70 * DAY, true); /* due anyway: not said to be forced */
+    assert_null(strstr(c.why, "forced"));
+    flow_lineage_cert_clear(&c);
+}
+
+/* -------------------------------------------------------- the plan */
+
+static char tmp[256], state_dir[300];
+static struct cp_store *S;
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* A self-signed certificate (PEM, heap) valid from `from` for `days`; its
+ * key's PEM in *key_pem (heap). */
+static char *make_cert(long long from, int days, char **key_pem)
+{
+    struct acme_key *k = NULL;
+    struct cp_err err = {0};
+    size_t klen = 0;
+    assert_int_equal(acme_key_generate(ACME_KEY_EC256, &k, &err), CP_OK);
+    assert_int_equal(acme_key_to_pem(k, key_pem, &klen, &err), CP_OK);
+    X509 *x = X509_new();
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"a.example", -1, -1,
+                               0);
+    X509_set_issuer_name(x, name);
+    X509_set_pubkey(x, acme_key_evp(k));
+    assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)from));
+    assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(from + days * DAY)));
+    assert_true(X509_sign(x, acme_key_evp(k), EVP_sha256()) > 0);
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    char *data;
+    long len = BIO_get_mem_data(b, &data);
+    char *pem = strndup(data, (size_t)len);
+    BIO_free(b);
+    X509_free(x);
+    acme_key_free(k);
+    return pem;
+}
+
+static void store_cert(const char *name, const char *cert)
+{
+    char *key = NULL, *made = cert ? NULL : make_cert(T0, 90, &key);
+    struct cp_err err = {0};
+    if (cert != NULL) {
+        struct acme_key *k = NULL;
+        size_t klen = 0;
+        assert_int_equal(acme_key_generate(ACME_KEY_EC256, &k, &err), CP_OK);
+        assert_int_equal(acme_key_to_pem(k, &key, &klen, &err), CP_OK);
+        acme_key_free(k);
+    }
+    const char *pem = cert ? cert : made;
+    assert_int_equal(store_version_add(S, name, key, strlen(key), pem, "", pem, &err), CP_OK);
+    free(key);
+    free(made);
+}
+
+static int setup(void **st)
+{
+    (void)st;
+    struct cp_err err = {0};
+    snprintf(tmp, sizeof tmp, "/tmp/cp-flow-lineage-XXXXXX");
+    assert_non_null(mkdtemp(tmp));
+    snprintf(state_dir, sizeof state_dir, "%s/state", tmp);
+    assert_int_equal(mkdir(state_dir, 0700), 0);
+    assert_int_equal(store_fs_open(state_dir, &S, &err), CP_OK);
+    store_cert("good", NULL);          /* valid 2026-01-01 to 2026-04-01 */
+    store_cert("broken", "not a PEM"); /* unreadable */
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    store_close(S);
+    S = NULL;
+    return nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+static struct flow_lineage_plan plan; /* large: not on the stack */
+
+static void plan_of(const char *lineage, const char *const *names, size_t n,
+                    const char *const *current, size_t ncurrent, unsigned flags, long long now)
+{
+    const struct flow_lineage_plan_req req = {
+        .names = names,
+        .nnames = n,
+        .current = current,
+        .ncurrent = ncurrent,
+        .expand = flags & 1,
+        .replace_names = flags & 2,
+        .forced = flags & 4,
+        .revoked = flags & 8,
+        .now = now,
+    };
+    flow_lineage_plan(S, lineage, &req, &plan);
+    assert_int_equal(plan.order + plan.unchanged + plan.refuse_names, 1);
+}
+enum { EXPAND = 1, REPLACE = 2, FORCED = 4, REVOKED = 8 };
+
+/* Case, a trailing dot, order and repeats make no difference. */
+static void same_names_normalized(void **state)
+{
+    (void)state;
+    const char *const current[] = {"B.Example.", "a.example", "b.example"};
+    const char *const names[] = {"b.example", "a.example"};
+    plan_of("good", names, 2, current, 3, 0, T0 + 10 * DAY);
+    assert_int_equal(plan.nadded, 0);
+    assert_int_equal(plan.ndropped, 0);
+    assert_int_equal(plan.ncurrent, 2);
+    assert_string_equal(plan.current[0], "b.example");
+    assert_string_equal(plan.current[1], "a.example");
+    assert_true(plan.unchanged);
+    assert_true(plan.judged);
+    assert_int_equal(plan.reason, FLOW_ORDER_NONE);
+    assert_int_equal(plan.renew_at, T0 + 60 * DAY);
+    assert_string_equal(plan.why, "expires 2026-04-01T00:00:00Z; renewing when a third of its "
+                                  "lifetime is left, from 2026-03-02T00:00:00Z");
+    assert_int_equal(plan.cert_err.code, CP_OK);
+}
+
+/* Added and dropped names against --expand and --replace-names. */
+static void names_rule_table(void **state)
+{
+    (void)state;
+    const char *const current[] = {"a.example", "b.example"};
+    const char *const more[] = {"a.example", "b.example", "c.example", "C.example"};
+    const char *const fewer[] = {"a.example"};
+    const char *const other[] = {"a.example", "c.example"};
+    const struct {
+        const char *const *names;
+        size_t n;
+        unsigned flags;
+        bool order;
+        size_t added, dropped;
+    } rows[] = {
+        {more, 4, 0, false, 1, 0},
+        {more, 4, EXPAND, true, 1, 0},
+        {more, 4, REPLACE, true, 1, 0},
+        {more, 4, FORCED, false, 1, 0},
+        {fewer, 1, 0, false, 0, 1},
+        {fewer, 1, EXPAND, false, 0, 1},
+        {fewer, 1, REPLACE, true, 0, 1},
+        {other, 2, EXPAND, false, 1, 1},
+        {other, 2, REPLACE, true, 1, 1},
+        {other, 2, EXPAND | REPLACE, true, 1, 1},
+        {other, 2, FORCED | REVOKED, false, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        plan_of("good", rows[i].names, rows[i].n, current, 2, rows[i].flags, T0);
+        assert_int_equal(plan.order, rows[i].order);
+        assert_int_equal(plan.refuse_names, !rows[i].order);
+        assert_int_equal(plan.reason, rows[i].order ? FLOW_ORDER_NAMES : FLOW_ORDER_NONE);
+        assert_int_equal(plan.nadded, rows[i].added);
+        assert_int_equal(plan.ndropped, rows[i].dropped);
+        assert_false(plan.judged);
+    }
+    /* added points at the name as asked; dropped at the lineage's */
+    plan_of("good", other, 2, current, 2, 0, T0);
+    assert_ptr_equal(plan.added[0], other[1]);
+    assert_string_equal(plan.dropped[0], "b.example");
+    assert_string_equal(plan.current[1], "b.example");
+}
+
+/* Same names: forced, then revoked, then due decide; else unchanged. */
+static void same_names_order(void **state)
+{
+    (void)state;
+    const char *const names[] = {"a.example"};
+    plan_of("good", names, 1, names, 1, FORCED | REVOKED, T0);
+    assert_true(plan.order);
+    assert_int_equal(plan.reason, FLOW_ORDER_FORCED);
+    assert_false(plan.judged);
+    plan_of("good", names, 1, names, 1, REVOKED, T0);
+    assert_int_equal(plan.reason, FLOW_ORDER_REVOKED);
+    assert_false(plan.judged);
+    plan_of("good", names, 1, names, 1, 0, T0 + 60 * DAY);
+    assert_true(plan.order);
+    assert_int_equal(plan.reason, FLOW_ORDER_DUE);
+    assert_true(plan.judged);
+    plan_of("good", names, 1, names, 1, EXPAND | REPLACE, T0 + 60 * DAY - 1);
+    assert_true(plan.unchanged);
+}
+
+/* An unreadable certificate is due; the reason it could not be read is kept. */
+static void unreadable_certificate(void **state)
+{
+    (void)state;
+    const char *const names[] = {"a.example"};
+    plan_of("broken", names, 1, names, 1, 0, T0);
+    assert_true(plan.order);
+    assert_int_equal(plan.reason, FLOW_ORDER_DUE);
+    assert_string_equal(plan.why, "no readable current certificate");
+    assert_int_not_equal(plan.cert_err.code, CP_OK);
+    assert_non_null(strstr(plan.cert_err.msg, "broken"));
+}
+
+/* ------------------------------------------------------ settings */
+
+static const char *const conf_text = "# mine\n"
+                                     "server = https://ca/dir\n"
+                                     "domain = a.example\n"
+                                     "\n"
+                                     "deploy_hook = /usr/local/bin/reload nginx   # by hand\n"
+                                     "domain = b.example\n"
+                                     "webroot = /srv/www";
+/* conf_text as cli_conf_parse() reads it ('_' in keys turned into '-'). */
+static const struct flow_setting conf_entries[] = {
+    {"server", "https://ca/dir", 2},
+    {"domain", "a.example", 3},
+    {"deploy-hook", "/usr/local/bin/reload nginx   # by hand", 5},
+    {"domain", "b.example", 6},
+    {"webroot", "/srv/www", 7},
+};
+#define NCONF (sizeof conf_entries / sizeof conf_entries[0])
+
+static char *rewrite(const struct flow_setting *set, size_t n)
+{
+    char *out = NULL;
+    size_t len = 0;
+    struct cp_err err = {0};
+    assert_int_equal(flow_lineage_settings_rewrite(conf_text, strlen(conf_text), conf_entries,
+                                                   NCONF, set, n, &out, &len, &err),
+                     CP_OK);
+    assert_int_equal(strlen(out), len);
+    return out;
+}
+
+/* Only the keys given change; comments, order and other keys stay. */
+static void rewrite_key_by_key(void **state)
+{
+    (void)state;
+    const struct flow_setting set[] = {
+        {"domain", "a.example", 0},
+        {"domain", "c.example", 0},
+        {"key-type", "ec384", 0},
+        {"webroot", NULL, 0},
+    };
+    char *out = rewrite(set, 4);
+    assert_string_equal(out, "# mine\n"
+                             "server = https://ca/dir\n"
+                             "domain = a.example\n"
+                             "domain = c.example\n"
+                             "\n"
+                             "deploy_hook = /usr/local/bin/reload nginx   # by hand\n"
+                             "key-type = ec384\n");
+    free(out);
+    /* A key written with '_' is the same key: replaced where it was. */
+    const struct flow_setting hook[] = {{"deploy-hook", "/bin/true", 0}};
+    out = rewrite(hook, 1);
+    assert_non_null(strstr(out, "domain = a.example\n\ndeploy-hook = /bin/true\ndomain = b"));
+    assert_null(strstr(out, "reload nginx"));
+    free(out);
+    /* Nothing to change: the same text (with a final newline). */
+    char *same = NULL;
+    size_t len = 0;
+    struct cp_err err = {0};
+    const struct flow_setting ab = {"a", "b", 1};
+    assert_int_equal(
+        flow_lineage_settings_rewrite("a = b\n# c\n", 10, &ab, 1, NULL, 0, &same, &len, &err),
+        CP_OK);
+    assert_string_equal(same, "a = b\n# c\n");
+    free(same);
+}
+
+/* The update: which keys change, and the text when one does. */
+static char *update(const struct flow_setting *given, size_t n, json_t *changed)
+{
+    char *out = (char *)"x";
+    size_t len = 1;
+    struct cp_err err = {0};
+    assert_int_equal(flow_lineage_settings_update(conf_text, strlen(conf_text), conf_entries, NCONF,
+                                                  given, n, &out, &len, changed, &err),
+                     CP_OK);
+    assert_true(out == NULL ? len == 0 : strlen(out) == len);
+    return out;
+}
+
+static void assert_keys(json_t *changed, const char *const *keys, size_t n)
+{
+    assert_int_equal(json_array_size(changed), n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(json_string_value(json_array_get(changed, i)), keys[i]);
+    json_array_clear(changed);
+}
+
+static void update_changed_keys(void **state)
+{
+    (void)state;
+    json_t *changed = json_array();
+    /* the values the file has: nothing changes, no text */
+    const struct flow_setting same[] = {
+        {"domain", "a.example", 0}, {"domain", "b.example", 0}, {"server", "https://ca/dir", 0}};
+    assert_null(update(same, 3, changed));
+    assert_keys(changed, NULL, 0);
+    /* fewer values, more values, another value, a new key */
+    const struct flow_setting fewer[] = {{"domain", "a.example", 0}};
+    char *out = update(fewer, 1, changed);
+    assert_keys(changed, (const char *const[]){"domain"}, 1);
+    assert_null(strstr(out, "b.example"));
+    free(out);
+    const struct flow_setting more[] = {{"domain", "a.example", 0},
+                                        {"domain", "b.example", 0},
+                                        {"domain", "c.example", 0},
+                                        {"server", "https://ca/dir", 0}};
+    free(update(more, 4, changed));
+    assert_keys(changed, (const char *const[]){"domain"}, 1);
+    const struct flow_setting other[] = {{"server", "https://other/dir", 0},
+                                         {"key-type", "rsa2048", 0}};
+    out = update(other, 2, changed);
+    assert_keys(changed, (const char *const[]){"server", "key-type"}, 2);
+    assert_non_null(strstr(out, "# mine\nserver = https://other/dir\ndomain = a.example\n"));
+    assert_non_null(strstr(out, "webroot = /srv/www\nkey-type = rsa2048\n"));
+    free(out);
+    /* `changed` may be NULL */
+    out = update(other, 2, NULL);
+    assert_non_null(out);
+    free(out);
+    json_decref(changed);
+}
+
+/* Setting one key of an exclusive pair removes the other. */
+static void update_exclusive_pairs(void **state)
+{
+    (void)state;
+    json_t *changed = json_array();
+    const struct flow_setting standalone[] = {{"standalone", "yes", 0}};
+    char *out = update(standalone, 1, changed);
+    assert_keys(changed, (const char *const[]){"standalone", "webroot"}, 2);
+    assert_null(strstr(out, "webroot"));
+    assert_non_null(strstr(out, "domain = b.example\nstandalone = yes\n"));
+    free(out);
+    /* the other half absent from the file: only the key given changes */
+    const struct flow_setting hook[] = {{"hook", "/usr/local/bin/hook.sh", 0}};
+    out = update(hook, 1, changed);
+    assert_keys(changed, (const char *const[]){"hook"}, 1);
+    assert_non_null(strstr(out, "webroot = /srv/www\nhook = /usr/local/bin/hook.sh\n"));
+    free(out);
+    /* the same webroot again: nothing changes */
+    const struct flow_setting webroot[] = {{"webroot", "/srv/www", 0}};
+    assert_null(update(webroot, 1, changed));
+    assert_keys(changed, NULL, 0);
+    json_decref(changed);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(due_without_a_certificate),
+        cmocka_unit_test(due_by_lifetime),
+        cmocka_unit_test(due_by_cached_window),
+        cmocka_unit_test(cached_window_of_another_certificate),
+        cmocka_unit_test(stale_window_and_unreachable_ca),
+        cmocka_unit_test(forced),
+        cmocka_unit_test_setup_teardown(same_names_normalized, setup, teardown),
+        cmocka_unit_test_setup_teardown(names_rule_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(same_names_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(unreadable_certificate, setup, teardown),
+        cmocka_unit_test(rewrite_key_by_key),
+        cmocka_unit_test(update_changed_keys),
+        cmocka_unit_test(update_exclusive_pairs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
