@@ -298,11 +298,5 @@ void caa_diag_hop_clear(struct caa_diag_hop *h)
         return;
     records_free(&h->resolver);
     records_free(&h->resolver_cd);
-    for (size_t i = 0; i < h->nservers; i++) {
-        records_free(&h->servers[i].caa);
-        records_free(&h->servers[i].soa);
-    }
-    free(h->servers);
-    h->servers = NULL;
-    h->nservers = 0;
+    servers_clear(h);
 }

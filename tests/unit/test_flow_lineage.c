@@ -25,6 +25,7 @@
 #include <openssl/x509.h>
 
 #include "flow/flow.h"
+#include "tests/unit/fixture.h"
 
 #define DAY 86400LL
 #define T0  1767225600LL /* 2026-01-01T00:00:00Z */
@@ -180,46 +181,9 @@ static void forced(void **state)
 static char tmp[256], state_dir[300];
 static struct cp_store *S;
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-/* A self-signed certificate (PEM, heap) valid from `from` for `days`; its
- * key's PEM in *key_pem (heap). */
-static char *make_cert(long long from, int days, char **key_pem)
-{
-    struct acme_key *k = NULL;
-    struct cp_err err = {0};
-    size_t klen = 0;
-    assert_int_equal(acme_key_generate(ACME_KEY_EC256, &k, &err), CP_OK);
-    assert_int_equal(acme_key_to_pem(k, key_pem, &klen, &err), CP_OK);
-    X509 *x = X509_new();
-    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
-    X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"a.example", -1, -1,
-                               0);
-    X509_set_issuer_name(x, name);
-    X509_set_pubkey(x, acme_key_evp(k));
-    assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)from));
-    assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(from + days * DAY)));
-    assert_true(X509_sign(x, acme_key_evp(k), EVP_sha256()) > 0);
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, x);
-    char *data;
-    long len = BIO_get_mem_data(b, &data);
-    char *pem = strndup(data, (size_t)len);
-    BIO_free(b);
-    X509_free(x);
-    acme_key_free(k);
-    return pem;
-}
-
 static void store_cert(const char *name, const char *cert)
 {
-    char *key = NULL, *made = cert ? NULL : make_cert(T0, 90, &key);
+    char *key = NULL, *made = cert ? NULL : fixture_cert(7, T0, (long long)(90) * DAY, &key);
     struct cp_err err = {0};
     if (cert != NULL) {
         struct acme_key *k = NULL;
@@ -253,7 +217,7 @@ static int teardown(void **st)
     (void)st;
     store_close(S);
     S = NULL;
-    return nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+    return fixture_remove_tree(tmp) == 0 ? 0 : -1;
 }
 
 static struct flow_lineage_plan plan; /* large: not on the stack */

@@ -24,53 +24,17 @@
 #include <openssl/x509.h>
 
 #include "flow/flow.h"
+#include "tests/unit/fixture.h"
 
 static char tmp[256], state[300];
 static struct cp_store *S; /* the store on `state`, opened by setup() */
 
 /* ------------------------------------------------------------- fixtures */
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-/* A self-signed certificate (PEM, heap) with serial `serial` for a new key;
- * the key's PEM in *key_pem (heap). */
-static char *make_cert(long serial, char **key_pem)
-{
-    struct acme_key *k = NULL;
-    struct cp_err err = {0};
-    size_t klen = 0;
-    assert_int_equal(acme_key_generate(ACME_KEY_EC256, &k, &err), CP_OK);
-    assert_int_equal(acme_key_to_pem(k, key_pem, &klen, &err), CP_OK);
-    X509 *x = X509_new();
-    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
-    X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"a.test", -1, -1,
-                               0);
-    X509_set_issuer_name(x, name);
-    X509_set_pubkey(x, acme_key_evp(k));
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    assert_true(X509_sign(x, acme_key_evp(k), EVP_sha256()) > 0);
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, x);
-    char *data;
-    long len = BIO_get_mem_data(b, &data);
-    char *pem = strndup(data, (size_t)len);
-    BIO_free(b);
-    X509_free(x);
-    acme_key_free(k);
-    return pem;
-}
-
 /* Store a certificate with `serial` as the new current version of `name`. */
 static void store(const char *name, long serial)
 {
-    char *key = NULL, *cert = make_cert(serial, &key);
+    char *key = NULL, *cert = fixture_cert(serial, 0, 86400, &key);
     struct cp_err err = {0};
     assert_int_equal(store_version_add(S, name, key, strlen(key), cert, "", cert, &err), CP_OK);
     free(key);
@@ -133,7 +97,7 @@ static int teardown(void **st)
     (void)st;
     store_close(S);
     S = NULL;
-    return nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+    return fixture_remove_tree(tmp) == 0 ? 0 : -1;
 }
 
 /* -------------------------------------------------------- the mark */
@@ -253,7 +217,7 @@ static void test_plan(void **st)
     assert_null(plan.chain);
 
     /* A certificate given: its CA is the caller's, its serial is read. */
-    char *key = NULL, *pem = make_cert(0x2a, &key);
+    char *key = NULL, *pem = fixture_cert(0x2a, 0, 86400, &key);
     struct acme_chain *chain = NULL;
     assert_int_equal(acme_chain_parse(pem, strlen(pem), "given.pem", &chain, &err), CP_OK);
     struct flow_revoke_req given = {.chain = chain, .reason = 1};

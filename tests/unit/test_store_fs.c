@@ -24,6 +24,7 @@
 #include <openssl/x509.h>
 
 #include "store/store.h"
+#include "tests/unit/fixture.h"
 
 static char tmp[256], state[300], outside[300];
 static struct cp_store *S; /* the store on `state`, opened by setup() */
@@ -42,19 +43,6 @@ static void path_of(char *out, size_t size, const char *fmt, ...)
     assert_true(n > 0 && (size_t)n < size);
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-/* rm -rf, never through a symbolic link. */
-static int remove_tree(const char *path)
-{
-    return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -69,40 +57,10 @@ static bool exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-/* A self-signed certificate (PEM, heap) with serial `serial` for a new key;
- * the key's PEM in *key_pem (heap). */
-static char *make_cert(long serial, char **key_pem)
-{
-    struct acme_key *k = NULL;
-    struct cp_err err = {0};
-    size_t klen = 0;
-    assert_int_equal(acme_key_generate(ACME_KEY_EC256, &k, &err), CP_OK);
-    assert_int_equal(acme_key_to_pem(k, key_pem, &klen, &err), CP_OK);
-    X509 *x = X509_new();
-    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
-    X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"a.test", -1, -1,
-                               0);
-    X509_set_issuer_name(x, name);
-    X509_set_pubkey(x, acme_key_evp(k));
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    assert_true(X509_sign(x, acme_key_evp(k), EVP_sha256()) > 0);
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, x);
-    char *data;
-    long len = BIO_get_mem_data(b, &data);
-    char *pem = strndup(data, (size_t)len);
-    BIO_free(b);
-    X509_free(x);
-    acme_key_free(k);
-    return pem;
-}
-
 /* Store a certificate with `serial` as the new current version of `name`. */
 static void store(const char *name, long serial)
 {
-    char *key = NULL, *cert = make_cert(serial, &key);
+    char *key = NULL, *cert = fixture_cert(serial, 0, 86400, &key);
     struct cp_err err = {0};
     assert_int_equal(store_version_add(S, name, key, strlen(key), cert, "", cert, &err), CP_OK);
     free(key);
@@ -142,7 +100,7 @@ static int teardown(void **st)
     (void)st;
     store_close(S);
     S = NULL;
-    return remove_tree(tmp) == 0 ? 0 : -1;
+    return fixture_remove_tree(tmp) == 0 ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -276,7 +234,7 @@ static void test_refused_before_anything_is_removed(void **st)
     assert_true(store_lineage_exists(S, "c"));
     assert_true(exists(path));
     path_of(deep, sizeof deep, "%s/certs/%s/x", state, "c");
-    assert_int_equal(remove_tree(deep), 0);
+    assert_int_equal(fixture_remove_tree(deep), 0);
 
     /* `current` pointing outside the lineage. */
     char link[600], target[256];

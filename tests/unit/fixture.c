@@ -1,0 +1,63 @@
+/* tests/unit/fixture.c - see fixture.h. */
+#define _XOPEN_SOURCE 700 /* nftw() */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "acme/acme.h"
+#include "tests/unit/fixture.h"
+
+char *fixture_cert(long serial, long long from, long long seconds, char **key_pem)
+{
+    struct acme_key *k = NULL;
+    struct cp_err err = {0};
+    size_t klen = 0;
+    assert_int_equal(acme_key_generate(ACME_KEY_EC256, &k, &err), CP_OK);
+    assert_int_equal(acme_key_to_pem(k, key_pem, &klen, &err), CP_OK);
+    X509 *x = X509_new();
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"a.test", -1, -1,
+                               0);
+    X509_set_issuer_name(x, name);
+    X509_set_pubkey(x, acme_key_evp(k));
+    time_t start = from != 0 ? (time_t)from : time(NULL);
+    assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), start));
+    assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), start + (time_t)seconds));
+    assert_true(X509_sign(x, acme_key_evp(k), EVP_sha256()) > 0);
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    char *data;
+    long len = BIO_get_mem_data(b, &data);
+    char *pem = strndup(data, (size_t)len);
+    BIO_free(b);
+    X509_free(x);
+    acme_key_free(k);
+    return pem;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int fixture_remove_tree(const char *path)
+{
+    return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
