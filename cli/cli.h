@@ -246,15 +246,6 @@ enum cp_code cli_conf_to_args(const struct cli_conf *c, const struct option *opt
 
 #define CLI_DEFAULT_CONFIG "/etc/certpilot/config"
 
-/* ------------------------------------------------------ hooks (cli/hookrun.c) */
-
-/* Run a hook command line (program and arguments separated by spaces; no
- * shell) with `env` ("NAME=value", NULL-terminated) added; its output goes to
- * the log as "<what>: ..." lines.  True when it exited 0; failures are said. */
-bool cli_hook_command(const char *what, const char *command, const char *const *env);
-/* One command of the dehydrated hook protocol; true when it exited 0. */
-bool cli_hook_event(const char *hook, const char *command, const char *const *args, size_t nargs);
-
 /* ------------------------------------ the issuance engine (cli/cmd_issue.c) */
 
 struct cli_issue; /* opaque: one certificate's settings and one run of them */

@@ -969,14 +969,14 @@ static int obtain(struct issue *is)
             if (is->hook != NULL && is->dry_run == DRY_NONE) {
                 const char *args[] = {res->failed_identifier,
                                       res->problem.detail ? res->problem.detail : ""};
-                cli_hook_event(is->hook, "invalid_challenge", args, 2);
+                flow_hook_event(cli_flow_log(), is->hook, "invalid_challenge", args, 2);
             }
         } else if (rc == CP_ECA && is->hook != NULL && is->dry_run == DRY_NONE) {
             char code[16];
             snprintf(code, sizeof code, "%d", res->problem.status);
             const char *args[] = {code, res->problem.detail ? res->problem.detail : "",
                                   res->problem.type ? res->problem.type : "", ""};
-            cli_hook_event(is->hook, "request_failure", args, 4);
+            flow_hook_event(cli_flow_log(), is->hook, "request_failure", args, 4);
         }
         status = cli_acme_fail(rc, &err, &res->problem);
         goto out;
@@ -1011,7 +1011,7 @@ static int deploy_hooks(struct issue *is, const char *override)
                                     is->names[i]);
         snprintf(lineage, sizeof lineage, "RENEWED_LINEAGE=%s", is->live_dir);
         const char *env[] = {lineage, domains, NULL};
-        ok = cli_hook_command("deploy-hook", hook, env);
+        ok = flow_hook_command(cli_flow_log(), "deploy-hook", hook, env);
     }
     if (is->hook != NULL) {
         /* dehydrated: deploy_cert DOMAIN KEYFILE CERTFILE FULLCHAINFILE CHAINFILE TIMESTAMP */
@@ -1022,7 +1022,7 @@ static int deploy_hooks(struct issue *is, const char *override)
             snprintf(files[i], sizeof files[i], "%s/%s", is->live_dir, names[i]);
         snprintf(stamp, sizeof stamp, "%lld", (long long)time(NULL));
         const char *args[] = {is->names[0], files[0], files[1], files[2], files[3], stamp};
-        ok = cli_hook_event(is->hook, "deploy_cert", args, 6) && ok;
+        ok = flow_hook_event(cli_flow_log(), is->hook, "deploy_cert", args, 6) && ok;
     }
     return ok ? 0 : CLI_EXIT_HOOK;
 }
@@ -1452,8 +1452,9 @@ int cmd_issue(int argc, char **argv)
     }
     const char *hook = is.hook;
     if (real && hook != NULL)
-        cli_hook_event(hook, "startup_hook", NULL, 0);
-    if (real && is.pre_hook != NULL && !cli_hook_command("pre-hook", is.pre_hook, NULL))
+        flow_hook_event(cli_flow_log(), hook, "startup_hook", NULL, 0);
+    if (real && is.pre_hook != NULL &&
+        !flow_hook_command(cli_flow_log(), "pre-hook", is.pre_hook, NULL))
         status = CLI_EXIT_HOOK;
     if (status == 0)
         status = obtain(&is);
@@ -1463,12 +1464,12 @@ int cmd_issue(int argc, char **argv)
         note_status(&is, status);
     if (status == 0 && real)
         status = deploy_hooks(&is, NULL);
-    if (real && is.post_hook != NULL && !cli_hook_command("post-hook", is.post_hook, NULL) &&
-        status == 0)
+    if (real && is.post_hook != NULL &&
+        !flow_hook_command(cli_flow_log(), "post-hook", is.post_hook, NULL) && status == 0)
         status = CLI_EXIT_HOOK;
     if (real && hook != NULL) {
         const char *args1[] = {status == 0 ? "" : "ERROR"};
-        cli_hook_event(hook, "exit_hook", args1, status == 0 ? 0 : 1);
+        flow_hook_event(cli_flow_log(), hook, "exit_hook", args1, status == 0 ? 0 : 1);
     }
     cli_args_clear(&args);
     cli_common_clear(&is.common);

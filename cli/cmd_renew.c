@@ -364,7 +364,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     cli_issue_info(is, &info);
     if (info.hook != NULL && !r->dry_run && !listed(r->started, r->nstarted, info.hook)) {
         remember(r->started, &r->nstarted, info.hook);
-        cli_hook_event(info.hook, "startup_hook", NULL, 0);
+        flow_hook_event(cli_flow_log(), info.hook, "startup_hook", NULL, 0);
     }
     /* The CA is asked for its window only when the cached one is missing
      * or stale: a client is opened (once per CA) only then. */
@@ -381,7 +381,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
             for (size_t i = 0; i < 4; i++)
                 snprintf(files[i], sizeof files[i], "%s/%s", live, f[i]);
             const char *a[] = {info.names[0], files[0], files[1], files[2], files[3]};
-            cli_hook_event(info.hook, "unchanged_cert", a, 5);
+            flow_hook_event(cli_flow_log(), info.hook, "unchanged_cert", a, 5);
         }
         goto out;
     }
@@ -390,7 +390,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     const char *post = r->post_hook ? r->post_hook : info.post_hook;
     if (!r->dry_run && pre != NULL && !listed(r->ran_hooks, r->nran, pre)) {
         remember(r->ran_hooks, &r->nran, pre);
-        if (!cli_hook_command("pre-hook", pre, NULL))
+        if (!flow_hook_command(cli_flow_log(), "pre-hook", pre, NULL))
             cli_error("warning: the pre-hook failed; renewing anyway");
     }
     if (!r->dry_run && post != NULL && !listed(r->post, r->npost, post))
@@ -517,11 +517,11 @@ int cmd_renew(int argc, char **argv)
         json_array_append_new(results, j);
     }
     for (size_t i = 0; i < r.npost; i++)
-        if (!cli_hook_command("post-hook", r.post[i], NULL))
+        if (!flow_hook_command(cli_flow_log(), "post-hook", r.post[i], NULL))
             failures++;
     for (size_t i = 0; i < r.nstarted; i++) {
         const char *a[] = {failures ? "ERROR" : ""};
-        cli_hook_event(r.started[i], "exit_hook", a, failures ? 1 : 0);
+        flow_hook_event(cli_flow_log(), r.started[i], "exit_hook", a, failures ? 1 : 0);
     }
     status = failures ? CLI_EXIT_RENEW_FAILED : 0;
     if (r.common.json) {

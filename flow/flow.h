@@ -633,4 +633,15 @@ enum cp_code flow_lineage_settings_rewrite(const char *text, size_t len,
                                            const struct flow_setting *set, size_t nset, char **out,
                                            size_t *outlen, struct cp_err *err);
 
+/* ----------------------------------------------------- hooks (flow/hooks.c) */
+
+/* Run a hook command line (program and arguments separated by spaces; no
+ * shell) with `env` ("NAME=value", NULL-terminated) added; its output goes to
+ * `log` as "<what>: ..." lines.  True when it exited 0; failures are said. */
+bool flow_hook_command(const struct flow_log *log, const char *what, const char *command,
+                       const char *const *env);
+/* One command of the dehydrated hook protocol; true when it exited 0. */
+bool flow_hook_event(const struct flow_log *log, const char *hook, const char *command,
+                     const char *const *args, size_t nargs);
+
 #endif
