@@ -205,16 +205,22 @@ static void progress(void *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
+void cli_client_opts(const struct cli_common *c, struct acme_client_opts *o)
+{
+    *o = (struct acme_client_opts){.directory_url = c->server, .deadline_s = c->wait_s};
+    o->http.ca_bundle = c->ca_bundle;
+    if (c->verbose) {
+        o->http.trace = trace;
+        o->log = progress;
+    }
+}
+
 int cli_client_open(const struct cli_common *c, struct acme_client **out)
 {
-    struct acme_client_opts o = {.directory_url = c->server, .deadline_s = c->wait_s};
+    struct acme_client_opts o;
     struct acme_problem prob = {0};
     struct cp_err err = {0};
-    o.http.ca_bundle = c->ca_bundle;
-    if (c->verbose) {
-        o.http.trace = trace;
-        o.log = progress;
-    }
+    cli_client_opts(c, &o);
     enum cp_code rc = acme_client_new(&o, out, &prob, &err);
     int status = rc == CP_OK ? 0 : cli_acme_fail(rc, &err, &prob);
     acme_problem_clear(&prob);

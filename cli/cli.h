@@ -181,6 +181,8 @@ void cli_common_clear(struct cli_common *c);
 int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_problem *prob);
 json_t *cli_problem_json(const struct acme_problem *prob);
 
+/* How to reach the CA of `c` (-v: requests traced, steps logged). */
+void cli_client_opts(const struct cli_common *c, struct acme_client_opts *o);
 /* Connect to the CA of `c` (directory fetched). */
 int cli_client_open(const struct cli_common *c, struct acme_client **out);
 

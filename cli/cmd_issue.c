@@ -163,7 +163,6 @@ struct issue {
     struct cli_common common;
     struct cli_dns dns;
     struct flow_solve_opts solving; /* how challenges are answered */
-    struct flow_solver *solver;     /* while running */
     const char *names[NAMES_MAX], *methods[METHODS_MAX];
     size_t nnames, nmethods;
     char normalized[NAMES_MAX][CAA_IDENT_MAX];
@@ -179,10 +178,9 @@ struct issue {
     enum dry_run dry_run;
     int auth_port;
     /* while running */
-    const char *const *identities; /* the CA's CAA identities; none: no preflight */
-    size_t nidentities;
-    const char *account_url;
-    struct flow_preflight pf;
+    struct {
+        struct flow_issue_result r; /* the run: preflight, solver, account, order */
+    } run;
     bool json_done; /* the one JSON object of --json was printed */
     /* hooks (a command line of words, or the dehydrated hook's path) */
     const char *pre_hook, *post_hook, *deploy_hook;
@@ -219,19 +217,7 @@ static void print_failure_json(struct issue *is, int status, const struct acme_i
                              "failed", "exit_status", status, "order_url", res->order_url,
                              "failed_identifier", res->failed_identifier, "failed_type",
                              res->failed_type, "problem", cli_problem_json(&res->problem),
-                             "preflight", cli_preflight_json(&is->pf)));
-}
-
-/* The CAA identities to judge with: --ca-identity, else the directory's. */
-static void pick_identities(struct issue *is, const struct acme_directory *d)
-{
-    if (is->ca_identity != NULL) {
-        is->identities = &is->ca_identity;
-        is->nidentities = 1;
-    } else {
-        is->identities = (const char *const *)d->caa_identities;
-        is->nidentities = d->ncaa_identities;
-    }
+                             "preflight", cli_preflight_json(&is->run.r.pf)));
 }
 
 /* The JSON of a run that stopped because of CAA. */
@@ -249,27 +235,31 @@ static void print_caa_stop(struct issue *is, const struct flow_preflight *pf, co
 }
 
 /*
- * Judge the outcome of a preflight or recheck: 0 to go on, else the exit
- * status, with everything said.  In warn mode a refusal is shown and the
- * run goes on.
+ * A finished preflight or recheck, shown: the warnings of records other CAs
+ * may read differently when allowed; in warn mode the report and a warning;
+ * when it stops the run (enforce), the report and why nothing more was sent.
  */
-static int caa_verdict(struct issue *is, const struct flow_preflight *pf, const char *stage)
+static void caa_show(void *ctx, const struct flow_preflight *pf, const char *stage, bool stops)
 {
+    struct issue *is = ctx;
     enum caa_status outcome = flow_preflight_outcome(pf);
+    bool recheck = strcmp(stage, "recheck") == 0;
+    if (!recheck && pf->account_uri == NULL && !is->common.json)
+        cli_error("note: no account yet, so records with accounturi= were judged as for "
+                  "another account");
     if (outcome == CAA_ALLOWED) {
         if (!is->common.json)
             cli_preflight_warnings(is->out, pf);
-        return 0;
+        return;
     }
-    bool recheck = strcmp(stage, "recheck") == 0;
-    if (is->pf_mode == PF_WARN) {
+    if (!stops) {
         if (!is->common.json)
             cli_preflight_text(is->out, pf);
         cli_error("warning: the CAA %s %s; going on because of --caa-preflight=warn",
                   recheck ? "recheck before finalize" : "preflight",
                   outcome == CAA_DENIED ? "says the CA will refuse this order"
                                         : "could not complete");
-        return 0;
+        return;
     }
     is->outcome = outcome == CAA_DENIED ? "caa_refused" : "caa_dns_error";
     print_caa_stop(is, pf, stage, outcome);
@@ -282,50 +272,6 @@ static int caa_verdict(struct issue *is, const struct flow_preflight *pf, const 
                   "--caa-preflight=warn goes on regardless",
                   recheck ? "recheck" : "preflight",
                   recheck ? "finalize was not sent" : "nothing was sent to the CA");
-    return outcome == CAA_DENIED ? CLI_EXIT_CAA_DENIED : CLI_EXIT_CAA_DNS;
-}
-
-/* The preflight before newOrder; 0 to go on, else the exit status. */
-static int preflight(struct issue *is)
-{
-    struct cp_err err = {0};
-    if (is->pf_mode == PF_OFF)
-        return 0;
-    if (is->nidentities == 0) {
-        cli_error("warning: the CAA preflight cannot run: %s publishes no caaIdentities in its "
-                  "directory; pass --ca-identity DOMAIN (the issuer domain the CA looks for, "
-                  "e.g. letsencrypt.org) to enable it",
-                  is->common.server);
-        return 0;
-    }
-    is->pf = (struct flow_preflight){.names = is->names,
-                                     .n = is->nnames,
-                                     .methods = is->methods,
-                                     .nmethods = is->nmethods,
-                                     .identities = is->identities,
-                                     .nidentities = is->nidentities,
-                                     .account_uri = is->account_url,
-                                     .ropts = &is->dns.ropts};
-    enum cp_code rc = flow_preflight_run(&is->pf, &err);
-    if (rc != CP_OK) {
-        cli_error("CAA preflight: %s", err.msg);
-        return rc == CP_EDNS     ? CLI_EXIT_UNAVAILABLE
-               : rc == CP_EINVAL ? CLI_EXIT_USAGE
-                                 : CLI_EXIT_SOFTWARE;
-    }
-    if (is->common.verbose)
-        cli_log(CLI_LOG_DEBUG, "CAA preflight: %zu identifiers, %zu DNS queries, %.1f ms",
-                is->nnames, caa_report_queries(is->pf.report), is->pf.elapsed_ms);
-    if (is->account_url == NULL && !is->common.json)
-        cli_error("note: no account yet, so records with accounturi= were judged as for "
-                  "another account");
-    return caa_verdict(is, &is->pf, "preflight");
-}
-
-/* flow_caa's verdict: how a finished preflight or recheck is judged. */
-static int verdict(void *ctx, const struct flow_preflight *pf, const char *stage)
-{
-    return caa_verdict(ctx, pf, stage);
 }
 
 /* --dry-run=check: what the solvers need, without keeping anything. */
@@ -336,7 +282,8 @@ static int dry_checks(struct issue *is, json_t *checks)
     for (size_t i = 0; i < is->nmethods; i++) {
         char what[128];
         cp_err_clear(&err);
-        enum cp_code rc = flow_solver_check(is->solver, is->methods[i], what, sizeof what, &err);
+        enum cp_code rc =
+            flow_solver_check(is->run.r.solver, is->methods[i], what, sizeof what, &err);
         json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "check", what, "ok", rc == CP_OK,
                                                 "detail", rc == CP_OK ? "" : err.msg));
         if (!is->common.json)
@@ -353,8 +300,9 @@ static json_t *planned_methods(const struct issue *is)
 {
     json_t *o = json_object();
     for (size_t i = 0; o != NULL && i < is->nnames; i++) {
-        const char *m = is->pf.report ? flow_preflight_chosen(&is->pf, is->names[i]) : NULL;
-        if (m == NULL && (is->pf.report == NULL || is->pf_mode == PF_WARN))
+        const char *m =
+            is->run.r.pf.report ? flow_preflight_chosen(&is->run.r.pf, is->names[i]) : NULL;
+        if (m == NULL && (is->run.r.pf.report == NULL || is->pf_mode == PF_WARN))
             m = is->methods[0]; /* no CAA constraint known: the first preference */
         json_object_set_new(o, is->names[i], m ? json_string(m) : json_null());
     }
@@ -368,7 +316,8 @@ static int dry_run_report(struct issue *is)
         fprintf(is->out, "Dry run (nothing ordered, nothing written) against %s\n",
                 is->common.server);
         fprintf(is->out, "  account: %s\n",
-                is->account_url ? is->account_url : "none yet (a real run registers one)");
+                is->run.r.account_url ? is->run.r.account_url
+                                      : "none yet (a real run registers one)");
         for (size_t i = 0; i < is->nnames; i++) {
             const char *m = json_string_value(json_object_get(methods, is->names[i]));
             fprintf(is->out, "  would order %s with %s\n", is->names[i], m ? m : "no usable type");
@@ -379,8 +328,8 @@ static int dry_run_report(struct issue *is)
         json_t *j =
             json_pack("{s:s, s:s, s:o, s:s, s:s?, s:o, s:o, s:o}", "dry_run", "check", "cert_name",
                       is->cert_name, "names", names_json(is->names, is->nnames), "server",
-                      is->common.server, "account_url", is->account_url, "preflight",
-                      cli_preflight_json(&is->pf), "methods", methods, "checks", checks);
+                      is->common.server, "account_url", is->run.r.account_url, "preflight",
+                      cli_preflight_json(&is->run.r.pf), "methods", methods, "checks", checks);
         print_json(is, j);
     } else {
         json_decref(methods);
@@ -428,14 +377,14 @@ static void report(struct issue *is, const struct flow_issue_kept *kept,
                           is->cert_name, "names", names_json(is->names, is->nnames), "not_after",
                           expiry, "order_url", res->order_url, "requests",
                           (json_int_t)res->requests);
-        json_object_set_new(j, "preflight", cli_preflight_json(&is->pf));
+        json_object_set_new(j, "preflight", cli_preflight_json(&is->run.r.pf));
         json_object_set_new(j, "methods", methods);
         json_object_set_new(j, "reused", reused);
         print_json(is, j);
     } else if (save) {
-        if (is->pf.report != NULL && flow_preflight_outcome(&is->pf) == CAA_ALLOWED)
+        if (is->run.r.pf.report != NULL && flow_preflight_outcome(&is->run.r.pf) == CAA_ALLOWED)
             fprintf(is->out, "CAA preflight: every name allowed for %s\n",
-                    is->pf.params[0].ca_identity);
+                    is->run.r.pf.params[0].ca_identity);
         fprintf(is->out, "Certificate issued for %s%s (expires %s)\n", is->names[0],
                 is->nnames > 1 ? " and others" : "", expiry);
         fprintf(is->out, "  key:       %s/privkey.pem\n  fullchain: %s/fullchain.pem\n", live,
@@ -876,126 +825,76 @@ static void set_outcome(struct issue *is, int status)
         is->outcome = status == 0 ? (is->dry_run != DRY_NONE ? "dry_run" : "issued") : "failed";
 }
 
-static bool solver_allows(void *ctx, const char *type, const char *ident)
-{
-    return flow_preflight_allows(ctx, type, ident);
-}
-
-/* The engine: from the solvers to the stored certificate. */
+/* The engine: from the solvers to the stored certificate (flow_issue_run),
+ * then what happened said; 0 or the exit status. */
 static int obtain(struct issue *is)
 {
     struct cp_err err = {0};
-    struct acme_client *client = NULL;
-    struct acme_key *account_key = NULL, *cert_key = NULL;
-    char *account_url = NULL, *contact = NULL;
-    struct flow_order_result ordered = {0};
+    struct acme_client_opts ca;
+    char *contact = NULL;
     int status = 0;
 
-    enum cp_code rc = flow_solver_new(&is->solving, cli_flow_log(), &is->solver, &err);
-    /* The preflight narrows the types per name (empty until it runs: none). */
-    if (rc == CP_OK)
-        flow_solver_filter(is->solver, solver_allows, &is->pf);
-    /* Built-in servers first: a port in use fails before anything is ordered. */
-    if (rc == CP_OK && is->dry_run != DRY_CHECK)
-        rc = flow_solver_start(is->solver, is->methods, is->nmethods, &err);
-    if (rc == CP_OK && is->dry_run != DRY_CHECK)
-        rc = flow_issue_key(is->common.store, is->cert_name, is->reuse_key, is->key_type, &cert_key,
-                            &err);
-    if (rc != CP_OK) {
-        status = cli_acme_fail(rc, &err, NULL);
-        goto out;
-    }
-    status = cli_client_open(&is->common, &client);
-    if (status != 0)
-        goto out;
-    pick_identities(is, acme_client_directory(client));
-
-    /* The account first, so that accounturi= records are judged against the
-     * URL that will place the order. */
+    cli_client_opts(&is->common, &ca);
     if (is->email != NULL && (contact = malloc(strlen(is->email) + 8)) != NULL)
         snprintf(contact, strlen(is->email) + 8, "mailto:%s", is->email);
     const char *contacts[1] = {contact};
     struct acme_account_req reg = {
         .agree_tos = is->agree_tos, .contacts = contacts, .ncontacts = contact ? 1 : 0};
-    unsigned flags = is->dry_run == DRY_CHECK   ? CLI_ACCOUNT_NO_WRITE | CLI_ACCOUNT_LOOKUP_ONLY
-                     : is->dry_run == DRY_ORDER ? CLI_ACCOUNT_NO_WRITE
-                                                : 0;
-    status = cli_account_ensure(&is->common, client, &reg, flags, &account_key, &account_url);
-    if (status != 0)
-        goto out;
-    is->account_url = account_url;
-
-    status = preflight(is);
-    if (status != 0)
-        goto out;
-    if (is->dry_run == DRY_CHECK) {
+    struct flow_issue_req req = {
+        .cert_name = is->cert_name,
+        .names = is->names,
+        .n = is->nnames,
+        .methods = is->methods,
+        .nmethods = is->nmethods,
+        .key_type = is->key_type,
+        .reuse_key = is->reuse_key,
+        .preferred_chain = is->preferred,
+        .replaces = is->replaces,
+        .keep_versions = is->keep_versions,
+        .dry = is->dry_run == DRY_CHECK   ? FLOW_DRY_CHECK
+               : is->dry_run == DRY_ORDER ? FLOW_DRY_ORDER
+                                          : FLOW_REAL,
+        .solve = &is->solving,
+        .ca = &ca,
+        .reg = &reg,
+        .caa_mode = is->pf_mode == PF_OFF    ? FLOW_CAA_OFF
+                    : is->pf_mode == PF_WARN ? FLOW_CAA_WARN
+                                             : FLOW_CAA_ENFORCE,
+        .ca_identity = is->ca_identity,
+        .ropts = &is->dns.ropts,
+        .hook = is->hook,
+        .caa_report = caa_show,
+        .caa_report_ctx = is,
+    };
+    struct flow_issue_result *r = &is->run.r;
+    enum cp_code rc = flow_issue_run(is->common.store, &req, cli_flow_log(), r, &err);
+    const struct acme_issue_result *res = &r->ordered.order;
+    if (rc == CP_OK && (r->outcome == FLOW_CAA_REFUSED || r->outcome == FLOW_CAA_DNS_ERROR)) {
+        status = r->outcome == FLOW_CAA_REFUSED ? CLI_EXIT_CAA_DENIED : CLI_EXIT_CAA_DNS;
+    } else if (rc == CP_OK && r->outcome == FLOW_DRY_CHECKED) {
         status = dry_run_report(is);
-        goto out;
-    }
-
-    struct flow_caa caa = {.enabled = is->pf_mode != PF_OFF,
-                           .identities = is->identities,
-                           .nidentities = is->nidentities,
-                           .account_url = is->account_url,
-                           .ropts = &is->dns.ropts,
-                           .verdict = verdict,
-                           .verdict_ctx = is};
-    struct flow_order_req req = {.cert_name = is->cert_name,
-                                 .names = is->names,
-                                 .n = is->nnames,
-                                 .methods = is->methods,
-                                 .nmethods = is->nmethods,
-                                 .cert_key = cert_key,
-                                 .preferred_chain = is->preferred,
-                                 .replaces = is->replaces,
-                                 .save = is->dry_run == DRY_NONE,
-                                 .keep_versions = is->keep_versions,
-                                 .solver = is->solver,
-                                 .caa = &caa};
-    rc = flow_issue_order(client, is->common.store, &req, cli_flow_log(), &ordered, &err);
-    const struct acme_issue_result *res = &ordered.order;
-    if (rc != CP_OK && ordered.stopped != 0) {
-        status = ordered.stopped; /* said by the recheck's verdict */
-        goto out;
-    }
-    if (rc != CP_OK && ordered.issued) { /* the CA issued it; checking or keeping it failed */
-        status = cli_acme_fail(rc, &err, NULL);
-        goto out;
-    }
-    if (rc != CP_OK) {
-        if (rc == CP_ECHALLENGE && res->failed_identifier != NULL) {
+    } else if (rc == CP_OK) {
+        report(is, &r->ordered.kept, res);
+    } else if (r->step == FLOW_STEP_STORE) {
+        status = cli_store_fail(&err);
+    } else if (r->step == FLOW_STEP_PREFLIGHT) {
+        cli_error("CAA preflight: %s", err.msg);
+        status = rc == CP_EDNS     ? CLI_EXIT_UNAVAILABLE
+                 : rc == CP_EINVAL ? CLI_EXIT_USAGE
+                                   : CLI_EXIT_SOFTWARE;
+    } else if (r->step == FLOW_STEP_ORDER) {
+        if (rc == CP_ECHALLENGE && res->failed_identifier != NULL)
             cli_error("challenge %s for %s failed", res->failed_type ? res->failed_type : "",
                       res->failed_identifier);
-            if (is->hook != NULL && is->dry_run == DRY_NONE) {
-                const char *args[] = {res->failed_identifier,
-                                      res->problem.detail ? res->problem.detail : ""};
-                flow_hook_event(cli_flow_log(), is->hook, "invalid_challenge", args, 2);
-            }
-        } else if (rc == CP_ECA && is->hook != NULL && is->dry_run == DRY_NONE) {
-            char code[16];
-            snprintf(code, sizeof code, "%d", res->problem.status);
-            const char *args[] = {code, res->problem.detail ? res->problem.detail : "",
-                                  res->problem.type ? res->problem.type : "", ""};
-            flow_hook_event(cli_flow_log(), is->hook, "request_failure", args, 4);
-        }
         status = cli_acme_fail(rc, &err, &res->problem);
-        goto out;
+    } else {
+        status = cli_acme_fail(rc, &err, &r->problem);
     }
-    report(is, &ordered.kept, res);
-out:
     set_outcome(is, status);
     if (status != 0 && is->common.json && !is->json_done)
-        print_failure_json(is, status, &ordered.order);
-    flow_preflight_clear(&is->pf);
-    flow_order_result_clear(&ordered);
-    flow_solver_free(is->solver);
-    is->solver = NULL;
-    acme_key_free(cert_key);
-    acme_key_free(account_key);
-    free(account_url);
+        print_failure_json(is, status, res);
+    flow_issue_result_clear(r);
     free(contact);
-    is->account_url = NULL;
-    acme_client_free(client);
     return status;
 }
 

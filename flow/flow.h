@@ -138,21 +138,26 @@ const char *flow_preflight_chosen(const struct flow_preflight *pf, const char *i
 
 /* ------------------------------------------ the order itself (flow/issue.c) */
 
-/* The CAA checks of one order: the preflight before newOrder (the caller
- * runs it with flow_preflight_run, to report it) and the recheck before
- * finalize of reused authorizations older than the CA's window, judged with
- * the type that validated them. */
+/* How CAA decides a run: a refusal or a DNS failure stops it (enforce), is
+ * reported and the run goes on (warn), or nothing is checked (off). */
+enum flow_caa_mode { FLOW_CAA_ENFORCE, FLOW_CAA_WARN, FLOW_CAA_OFF };
+
+/* The CAA checks of one order: the preflight before newOrder and the recheck
+ * before finalize of reused authorizations older than the CA's window,
+ * judged with the type that validated them. */
 struct flow_caa {
-    bool enabled;                  /* false: no recheck */
-    const char *const *identities; /* the CA's CAA identities */
+    enum flow_caa_mode mode;
+    const char *const *identities; /* the CA's CAA identities; none: no check */
     size_t nidentities;
-    const char *account_url;
+    const char *account_url; /* NULL: none yet (accounturi= judged as for another) */
     const struct caa_resolver_opts *ropts;
-    /* How the caller judges a finished check ("preflight" or "recheck"): 0 to
-     * go on, else stop with that status (the caller says why). */
-    int (*verdict)(void *ctx, const struct flow_preflight *pf, const char *stage);
-    void *verdict_ctx;
+    /* Told of each finished check ("preflight" or "recheck") and whether it
+     * stops the run, to show it; may be NULL. */
+    void (*report)(void *ctx, const struct flow_preflight *pf, const char *stage, bool stops);
+    void *report_ctx;
 };
+/* Does this finished check stop the run? */
+bool flow_caa_stops(const struct flow_caa *caa, const struct flow_preflight *pf);
 
 struct flow_order_req {
     const char *cert_name;
@@ -172,7 +177,8 @@ struct flow_order_result {
     struct acme_issue_result order; /* what the CA said, also on failure */
     bool issued;                    /* the CA issued it (a failure after is local) */
     struct flow_issue_kept kept;    /* on success */
-    int stopped;                    /* the verdict's status when the recheck stopped it */
+    bool stopped;                   /* the CAA recheck stopped it before finalize */
+    bool stopped_by_dns;            /* ... because of a DNS failure, not a refusal */
 };
 /* Order, answer the challenges, recheck CAA, finalize, download, then
  * check and keep the certificate (flow_issue_keep).  A recheck that stops
@@ -643,5 +649,84 @@ bool flow_hook_command(const struct flow_log *log, const char *what, const char 
 /* One command of the dehydrated hook protocol; true when it exited 0. */
 bool flow_hook_event(const struct flow_log *log, const char *hook, const char *command,
                      const char *const *args, size_t nargs);
+
+/* ----------------------------------------------- an issue run (flow/issue.c) */
+
+/* What a run does with the CA: everything (real), the checks a real run
+ * makes before ordering (check: the account looked up, never registered,
+ * nothing written), or a real order whose certificate is not kept (order). */
+enum flow_dry { FLOW_REAL, FLOW_DRY_CHECK, FLOW_DRY_ORDER };
+
+struct flow_issue_req {
+    const char *cert_name;
+    const char *const *names; /* normalized, "*." for wildcards */
+    size_t n;
+    const char *const *methods; /* challenge types in order of preference */
+    size_t nmethods;
+    enum acme_key_type key_type;
+    bool reuse_key;
+    const char *preferred_chain; /* NULL: the CA's default chain */
+    const char *replaces;        /* ARI id of the certificate replaced (renew), or NULL */
+    unsigned keep_versions;
+    enum flow_dry dry;
+    const struct flow_solve_opts *solve;
+    const struct acme_client_opts *ca;  /* how to reach the CA */
+    const struct acme_account_req *reg; /* registering when there is no account */
+    enum flow_caa_mode caa_mode;
+    const char *ca_identity; /* NULL: the directory's caaIdentities */
+    const struct caa_resolver_opts *ropts;
+    const char *hook; /* a dehydrated hook told of failures (real runs); NULL: none */
+    /* Told of each finished CAA check (see struct flow_caa); may be NULL. */
+    void (*caa_report)(void *ctx, const struct flow_preflight *pf, const char *stage, bool stops);
+    void *caa_report_ctx;
+};
+
+/* Where a run that failed stopped. */
+enum flow_issue_step {
+    FLOW_STEP_NONE,
+    FLOW_STEP_SOLVER,    /* setting up the challenge answers (a port in use...) */
+    FLOW_STEP_KEY,       /* the certificate's key */
+    FLOW_STEP_CONNECT,   /* the CA's directory */
+    FLOW_STEP_STORE,     /* loading the account from the store */
+    FLOW_STEP_ACCOUNT,   /* the account at the CA */
+    FLOW_STEP_PREFLIGHT, /* the CAA look-ups could not be made */
+    FLOW_STEP_ORDER,     /* the order (problem in ordered.order) */
+    FLOW_STEP_KEEP       /* checking or keeping what the CA issued */
+};
+
+enum flow_issue_outcome {
+    FLOW_ISSUED,        /* stored (real) or received (dry run order) */
+    FLOW_DRY_CHECKED,   /* a check run got as far as it goes */
+    FLOW_CAA_REFUSED,   /* CAA stopped it (stage says where) */
+    FLOW_CAA_DNS_ERROR, /* a DNS failure decided a CAA check and stopped it */
+    FLOW_FAILED         /* step says where */
+};
+
+struct flow_issue_result {
+    enum flow_issue_outcome outcome;
+    enum flow_issue_step step;
+    const char *stage;             /* "preflight" or "recheck" for a CAA stop */
+    char *account_url;             /* NULL when there is no account (a check run) */
+    const char *const *identities; /* what CAA was judged with (borrowed from below) */
+    size_t nidentities;
+    struct flow_preflight pf; /* report NULL when none ran */
+    struct flow_order_result ordered;
+    struct flow_solver *solver; /* for a check run's solver checks */
+    struct acme_client *client;
+    struct acme_problem problem; /* the CA's answer for the connect and account steps */
+};
+/*
+ * One run of `issue`: the solvers set up, the certificate key, the CA's
+ * directory, the account (registered when asked), the CAA preflight, then
+ * (unless a check run) the order through to the certificate kept in the
+ * lineage.  CP_OK when it ended as planned (issued, checked, or stopped by
+ * CAA: see outcome); else the failure, with step and (for CA refusals) the
+ * problem set.  A dehydrated hook is told of a failed challenge or request.
+ * Clear `out` after, whatever happened.
+ */
+enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *req,
+                            const struct flow_log *log, struct flow_issue_result *out,
+                            struct cp_err *err);
+void flow_issue_result_clear(struct flow_issue_result *r);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "hooks/hooks.h"
+
 enum cp_code flow_issue_key(struct cp_store *st, const char *name, bool reuse,
                             enum acme_key_type type, struct acme_key **key, struct cp_err *err)
 {
@@ -104,7 +106,7 @@ static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, s
     size_t k = 0;
     long long now = (long long)time(NULL);
 
-    if (caa == NULL || !caa->enabled || caa->nidentities == 0)
+    if (caa == NULL || caa->mode == FLOW_CAA_OFF || caa->nidentities == 0)
         return CP_OK;
     for (size_t i = 0; i < n && k < RECHECK_MAX; i++) {
         if (!caa_recheck_due(reused[i].validated, now))
@@ -128,11 +130,15 @@ static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, s
                                 .account_uri = caa->account_url,
                                 .ropts = caa->ropts};
     enum cp_code rc = flow_preflight_run(&pf, err);
-    if (rc == CP_OK && caa->verdict != NULL)
-        run->out->stopped = caa->verdict(caa->verdict_ctx, &pf, "recheck");
+    if (rc == CP_OK) {
+        run->out->stopped = flow_caa_stops(caa, &pf);
+        run->out->stopped_by_dns = flow_preflight_outcome(&pf) == CAA_ERROR;
+        if (caa->report != NULL)
+            caa->report(caa->report_ctx, &pf, "recheck", run->out->stopped);
+    }
     /* `names` and `types` live on this stack frame only. */
     flow_preflight_clear(&pf);
-    if (rc == CP_OK && run->out->stopped != 0)
+    if (rc == CP_OK && run->out->stopped)
         rc = cp_err_set(err, CP_ECA, "stopped before finalize by the CAA recheck");
     return rc;
 }
@@ -167,6 +173,194 @@ void flow_order_result_clear(struct flow_order_result *r)
 {
     acme_issue_result_clear(&r->order);
     flow_issue_kept_clear(&r->kept);
-    r->stopped = 0;
+    r->stopped = r->stopped_by_dns = false;
     r->issued = false;
+}
+
+bool flow_caa_stops(const struct flow_caa *caa, const struct flow_preflight *pf)
+{
+    return caa->mode == FLOW_CAA_ENFORCE && flow_preflight_outcome(pf) != CAA_ALLOWED;
+}
+
+void flow_issue_result_clear(struct flow_issue_result *r)
+{
+    flow_preflight_clear(&r->pf);
+    flow_order_result_clear(&r->ordered);
+    flow_solver_free(r->solver);
+    acme_client_free(r->client);
+    acme_problem_clear(&r->problem);
+    free(r->account_url);
+    r->solver = NULL;
+    r->client = NULL;
+    r->account_url = NULL;
+}
+
+static bool preflight_allows(void *ctx, const char *type, const char *ident)
+{
+    return flow_preflight_allows(ctx, type, ident);
+}
+
+/* The step a run failed at; returns `rc`. */
+static enum cp_code failed(struct flow_issue_result *out, enum flow_issue_step step,
+                           enum cp_code rc)
+{
+    out->outcome = FLOW_FAILED;
+    out->step = step;
+    return rc;
+}
+
+/* A dehydrated hook is told why the order failed (real runs only). */
+static void tell_hook(const struct flow_issue_req *req, const struct flow_log *log, enum cp_code rc,
+                      const struct acme_issue_result *res)
+{
+    if (req->hook == NULL || req->dry != FLOW_REAL)
+        return;
+    if (rc == CP_ECHALLENGE && res->failed_identifier != NULL) {
+        const char *args[] = {res->failed_identifier,
+                              res->problem.detail ? res->problem.detail : ""};
+        flow_hook_event(log, req->hook, "invalid_challenge", args, 2);
+    } else if (rc == CP_ECA) {
+        char code[16];
+        snprintf(code, sizeof code, "%d", res->problem.status);
+        const char *args[] = {code, res->problem.detail ? res->problem.detail : "",
+                              res->problem.type ? res->problem.type : "", ""};
+        flow_hook_event(log, req->hook, "request_failure", args, 4);
+    }
+}
+
+enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *req,
+                            const struct flow_log *log, struct flow_issue_result *out,
+                            struct cp_err *err)
+{
+    struct acme_key *cert_key = NULL, *account_key = NULL;
+    struct flow_account account;
+    bool account_open = false;
+    enum cp_code rc;
+
+    memset(out, 0, sizeof *out);
+    /* Built-in servers first: a port in use fails before anything is asked. */
+    rc = flow_solver_new(req->solve, log, &out->solver, err);
+    if (rc != CP_OK)
+        return failed(out, FLOW_STEP_SOLVER, rc);
+    /* The preflight narrows the types per name (empty until it runs: none). */
+    flow_solver_filter(out->solver, preflight_allows, &out->pf);
+    if (req->dry != FLOW_DRY_CHECK) {
+        rc = flow_solver_start(out->solver, req->methods, req->nmethods, err);
+        if (rc != CP_OK)
+            return failed(out, FLOW_STEP_SOLVER, rc);
+        rc = flow_issue_key(st, req->cert_name, req->reuse_key, req->key_type, &cert_key, err);
+        if (rc != CP_OK)
+            return failed(out, FLOW_STEP_KEY, rc);
+    }
+    rc = acme_client_new(req->ca, &out->client, &out->problem, err);
+    if (rc != CP_OK) {
+        rc = failed(out, FLOW_STEP_CONNECT, rc);
+        goto out;
+    }
+    const struct acme_directory *d = acme_client_directory(out->client);
+    if (req->ca_identity != NULL) {
+        out->identities = &req->ca_identity;
+        out->nidentities = 1;
+    } else {
+        out->identities = (const char *const *)d->caa_identities;
+        out->nidentities = d->ncaa_identities;
+    }
+
+    /* The account first, so that accounturi= records are judged against the
+     * URL that will place the order. */
+    struct flow_account_use_req use = {
+        .reg = req->reg,
+        .key_type = ACME_KEY_EC256,
+        .flags = req->dry == FLOW_DRY_CHECK   ? FLOW_ACCOUNT_NO_WRITE | FLOW_ACCOUNT_LOOKUP_ONLY
+                 : req->dry == FLOW_DRY_ORDER ? FLOW_ACCOUNT_NO_WRITE
+                                              : 0};
+    rc = flow_account_open(st, req->ca->directory_url, &account, err);
+    if (rc != CP_OK) {
+        rc = failed(out, FLOW_STEP_STORE, rc);
+        goto out;
+    }
+    account_open = true;
+    rc = flow_account_use(&account, out->client, &use, log, &out->problem, err);
+    if (rc == CP_OK)
+        rc = flow_account_release(&account, out->client, &account_key, &out->account_url, err);
+    if (rc != CP_OK) {
+        rc = failed(out, FLOW_STEP_ACCOUNT, rc);
+        goto out;
+    }
+
+    struct flow_caa caa = {.mode = req->caa_mode,
+                           .identities = out->identities,
+                           .nidentities = out->nidentities,
+                           .account_url = out->account_url,
+                           .ropts = req->ropts,
+                           .report = req->caa_report,
+                           .report_ctx = req->caa_report_ctx};
+    if (req->caa_mode != FLOW_CAA_OFF && out->nidentities == 0)
+        flow_say(log, FLOW_WARNING,
+                 "warning: the CAA preflight cannot run: %s publishes no caaIdentities in its "
+                 "directory; pass --ca-identity DOMAIN (the issuer domain the CA looks for, "
+                 "e.g. letsencrypt.org) to enable it",
+                 req->ca->directory_url);
+    if (req->caa_mode != FLOW_CAA_OFF && out->nidentities > 0) {
+        out->pf = (struct flow_preflight){.names = req->names,
+                                          .n = req->n,
+                                          .methods = req->methods,
+                                          .nmethods = req->nmethods,
+                                          .identities = out->identities,
+                                          .nidentities = out->nidentities,
+                                          .account_uri = out->account_url,
+                                          .ropts = req->ropts};
+        rc = flow_preflight_run(&out->pf, err);
+        if (rc != CP_OK) {
+            rc = failed(out, FLOW_STEP_PREFLIGHT, rc);
+            goto out;
+        }
+        flow_say(log, FLOW_DEBUG, "CAA preflight: %zu identifiers, %zu DNS queries, %.1f ms",
+                 req->n, caa_report_queries(out->pf.report), out->pf.elapsed_ms);
+        bool stops = flow_caa_stops(&caa, &out->pf);
+        if (req->caa_report != NULL)
+            req->caa_report(req->caa_report_ctx, &out->pf, "preflight", stops);
+        if (stops) {
+            out->outcome = flow_preflight_outcome(&out->pf) == CAA_DENIED ? FLOW_CAA_REFUSED
+                                                                          : FLOW_CAA_DNS_ERROR;
+            out->stage = "preflight";
+            goto out;
+        }
+    }
+    if (req->dry == FLOW_DRY_CHECK) {
+        out->outcome = FLOW_DRY_CHECKED;
+        goto out;
+    }
+
+    struct flow_order_req order = {.cert_name = req->cert_name,
+                                   .names = req->names,
+                                   .n = req->n,
+                                   .methods = req->methods,
+                                   .nmethods = req->nmethods,
+                                   .cert_key = cert_key,
+                                   .preferred_chain = req->preferred_chain,
+                                   .replaces = req->replaces,
+                                   .save = req->dry == FLOW_REAL,
+                                   .keep_versions = req->keep_versions,
+                                   .solver = out->solver,
+                                   .caa = &caa};
+    rc = flow_issue_order(out->client, st, &order, log, &out->ordered, err);
+    if (rc != CP_OK && out->ordered.stopped) {
+        out->outcome = out->ordered.stopped_by_dns ? FLOW_CAA_DNS_ERROR : FLOW_CAA_REFUSED;
+        out->stage = "recheck";
+        rc = CP_OK;
+    } else if (rc != CP_OK && out->ordered.issued) {
+        rc = failed(out, FLOW_STEP_KEEP, rc);
+    } else if (rc != CP_OK) {
+        tell_hook(req, log, rc, &out->ordered.order);
+        rc = failed(out, FLOW_STEP_ORDER, rc);
+    } else {
+        out->outcome = FLOW_ISSUED;
+    }
+out:
+    if (account_open)
+        flow_account_close(&account);
+    acme_key_free(account_key);
+    acme_key_free(cert_key);
+    return rc;
 }
