@@ -900,29 +900,8 @@ static int obtain(struct issue *is)
 
 static int deploy_hooks(struct issue *is, const char *override)
 {
-    const char *hook = override ? override : is->deploy_hook;
-    bool ok = true;
-    if (hook != NULL) {
-        char lineage[4500], domains[NAMES_MAX * (CAA_IDENT_MAX + 1) + 32];
-        size_t len = (size_t)snprintf(domains, sizeof domains, "RENEWED_DOMAINS=");
-        for (size_t i = 0; i < is->nnames && len < sizeof domains; i++)
-            len += (size_t)snprintf(domains + len, sizeof domains - len, "%s%s", i ? " " : "",
-                                    is->names[i]);
-        snprintf(lineage, sizeof lineage, "RENEWED_LINEAGE=%s", is->live_dir);
-        const char *env[] = {lineage, domains, NULL};
-        ok = flow_hook_command(cli_flow_log(), "deploy-hook", hook, env);
-    }
-    if (is->hook != NULL) {
-        /* dehydrated: deploy_cert DOMAIN KEYFILE CERTFILE FULLCHAINFILE CHAINFILE TIMESTAMP */
-        char files[4][4500], stamp[24];
-        static const char *const names[] = {"privkey.pem", "cert.pem", "fullchain.pem",
-                                            "chain.pem"};
-        for (size_t i = 0; i < 4; i++)
-            snprintf(files[i], sizeof files[i], "%s/%s", is->live_dir, names[i]);
-        snprintf(stamp, sizeof stamp, "%lld", (long long)time(NULL));
-        const char *args[] = {is->names[0], files[0], files[1], files[2], files[3], stamp};
-        ok = flow_hook_event(cli_flow_log(), is->hook, "deploy_cert", args, 6) && ok;
-    }
+    bool ok = flow_issue_deploy(cli_flow_log(), override ? override : is->deploy_hook, is->hook,
+                                is->names, is->nnames, is->live_dir);
     return ok ? 0 : CLI_EXIT_HOOK;
 }
 
@@ -1189,12 +1168,8 @@ static void note_status(struct issue *is, int status)
     struct cp_err err = {0};
     long long now = (long long)time(NULL);
     json_t *st = store_status_load(is->common.store, is->cert_name);
-    json_object_set_new(st, "last_attempt", json_integer(now));
-    json_object_set_new(st, "last_result", json_string(status == 0 ? "issued" : "failed"));
-    json_object_set_new(st, "last_exit_status", json_integer(status));
-    json_object_set_new(st, "last_message", json_string(status ? cli_last_error() : ""));
-    if (status == 0)
-        json_object_set_new(st, "last_success", json_integer(now));
+    flow_lineage_record(st, status == 0 ? "issued" : "failed", status,
+                        status ? cli_last_error() : "", now);
     json_object_del(st, "ari"); /* it was about the previous certificate */
     if (store_status_save(is->common.store, is->cert_name, st, &err) != CP_OK)
         cli_error("%s", err.msg);

@@ -276,12 +276,7 @@ static void log_report(char *text, enum cli_log_level level)
 static void record_attempt(struct flow_lineage_cert *c, const char *outcome, int status,
                            const char *message, long long now)
 {
-    json_object_set_new(c->status, "last_attempt", json_integer(now));
-    json_object_set_new(c->status, "last_result", json_string(outcome));
-    json_object_set_new(c->status, "last_exit_status", json_integer(status));
-    json_object_set_new(c->status, "last_message", json_string(message ? message : ""));
-    if (status == 0)
-        json_object_set_new(c->status, "last_success", json_integer(now));
+    flow_lineage_record(c->status, outcome, status, message, now);
     c->status_changed = true;
 }
 

@@ -729,4 +729,19 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
                             struct cp_err *err);
 void flow_issue_result_clear(struct flow_issue_result *r);
 
+/* --------------------------------- after a run (flow/issue.c, flow/lineage.c) */
+
+/* Tell the deploy hook (a command line: RENEWED_LINEAGE and RENEWED_DOMAINS
+ * in its environment) and a dehydrated hook (deploy_cert) that the
+ * certificate of `names` in `live_dir` is new; either may be NULL.  True
+ * when every hook run exited 0. */
+bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, const char *hook,
+                       const char *const *names, size_t n, const char *live_dir);
+
+/* Record a run's result in a lineage's status object (what `list` shows):
+ * last_attempt, last_result (`outcome`), last_exit_status, last_message
+ * and, when it succeeded, last_success. */
+void flow_lineage_record(json_t *status, const char *outcome, int exit_status, const char *message,
+                         long long now);
+
 #endif

@@ -86,7 +86,7 @@ enum cp_code flow_issue_keep(struct cp_store *st, const char *name, const struct
     return rc;
 }
 
-#define RECHECK_MAX 100 /* identifiers in one order, as issue allows */
+#define IDENTS_MAX 100 /* identifiers in one order, as issue allows */
 
 struct order_run {
     const struct flow_order_req *req;
@@ -102,13 +102,13 @@ static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, s
 {
     const struct order_run *run = ctx;
     const struct flow_caa *caa = run->req->caa;
-    const char *names[RECHECK_MAX], *types[RECHECK_MAX];
+    const char *names[IDENTS_MAX], *types[IDENTS_MAX];
     size_t k = 0;
     long long now = (long long)time(NULL);
 
     if (caa == NULL || caa->mode == FLOW_CAA_OFF || caa->nidentities == 0)
         return CP_OK;
-    for (size_t i = 0; i < n && k < RECHECK_MAX; i++) {
+    for (size_t i = 0; i < n && k < IDENTS_MAX; i++) {
         if (!caa_recheck_due(reused[i].validated, now))
             continue;
         names[k] = reused[i].ident;
@@ -363,4 +363,31 @@ out:
     acme_key_free(account_key);
     acme_key_free(cert_key);
     return rc;
+}
+
+bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, const char *hook,
+                       const char *const *names, size_t n, const char *live_dir)
+{
+    bool ok = true;
+    if (deploy_hook != NULL) {
+        char lineage[4500], domains[IDENTS_MAX * (CAA_IDENT_MAX + 1) + 32];
+        size_t len = (size_t)snprintf(domains, sizeof domains, "RENEWED_DOMAINS=");
+        for (size_t i = 0; i < n && len < sizeof domains; i++)
+            len += (size_t)snprintf(domains + len, sizeof domains - len, "%s%s", i ? " " : "",
+                                    names[i]);
+        snprintf(lineage, sizeof lineage, "RENEWED_LINEAGE=%s", live_dir);
+        const char *env[] = {lineage, domains, NULL};
+        ok = flow_hook_command(log, "deploy-hook", deploy_hook, env);
+    }
+    if (hook != NULL && n > 0) {
+        /* dehydrated: deploy_cert DOMAIN KEYFILE CERTFILE FULLCHAINFILE CHAINFILE TIMESTAMP */
+        char files[4][4500], stamp[24];
+        static const char *const file[] = {"privkey.pem", "cert.pem", "fullchain.pem", "chain.pem"};
+        for (size_t i = 0; i < 4; i++)
+            snprintf(files[i], sizeof files[i], "%s/%s", live_dir, file[i]);
+        snprintf(stamp, sizeof stamp, "%lld", (long long)time(NULL));
+        const char *args[] = {names[0], files[0], files[1], files[2], files[3], stamp};
+        ok = flow_hook_event(log, hook, "deploy_cert", args, 6) && ok;
+    }
+    return ok;
 }

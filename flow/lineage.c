@@ -406,3 +406,14 @@ enum cp_code flow_lineage_settings_update(const char *text, size_t len,
     free(set);
     return rc;
 }
+
+void flow_lineage_record(json_t *status, const char *outcome, int exit_status, const char *message,
+                         long long now)
+{
+    json_object_set_new(status, "last_attempt", json_integer(now));
+    json_object_set_new(status, "last_result", json_string(outcome));
+    json_object_set_new(status, "last_exit_status", json_integer(exit_status));
+    json_object_set_new(status, "last_message", json_string(message ? message : ""));
+    if (exit_status == 0)
+        json_object_set_new(status, "last_success", json_integer(now));
+}
