@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/civil.h"
+
 static struct {
     bool journal;
     int max_level; /* lines above this priority are dropped */
@@ -139,10 +141,7 @@ void cli_print_json(const json_t *v)
 
 void cli_time_str(long long t, char out[32])
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cp_time_str(t, out);
 }
 
 /* Errors and warnings as cli_error() says them (never dropped, kept as the

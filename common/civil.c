@@ -1,5 +1,7 @@
 #include "common/civil.h"
 
+#include <time.h>
+
 int64_t cp_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
@@ -8,4 +10,12 @@ int64_t cp_days_from_civil(int64_t y, int m, int d)
     const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
     const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
     return era * 146097 + doe - 719468;
+}
+
+void cp_time_str(long long t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

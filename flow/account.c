@@ -15,14 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
-/* The time as RFC 3339 UTC ("2026-11-24T18:00:00Z"), as the record keeps it. */
-static void time_str(long long t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
+#include "common/civil.h"
 
 static void thumbprint_of(const struct acme_key *k, char out[44])
 {
@@ -339,7 +332,7 @@ enum cp_code flow_account_use(struct flow_account *a, struct acme_client *client
         if (rc == CP_OK && send->agree_tos) {
             const char *tos = acme_client_directory(client)->terms_of_service;
             char now[32];
-            time_str((long long)time(NULL), now);
+            cp_time_str((long long)time(NULL), now);
             rc = record_set(a, "terms_agreed", json_pack("{s:s?, s:s}", "terms", tos, "at", now),
                             err);
         }
@@ -590,7 +583,7 @@ enum cp_code flow_account_deactivate(struct flow_account *a, struct acme_client 
     enum cp_code rc = acme_account_deactivate(client, &res->ca, prob, err);
     if (rc != CP_OK)
         return rc;
-    time_str((long long)time(NULL), res->deactivated_at);
+    cp_time_str((long long)time(NULL), res->deactivated_at);
     rc = record_set(a, "status", json_string("deactivated"), err);
     if (rc == CP_OK)
         rc = record_set(a, "deactivated_at", json_string(res->deactivated_at), err);

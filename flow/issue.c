@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/civil.h"
+
 #include "hooks/hooks.h"
 
 enum cp_code flow_issue_key(struct cp_store *st, const char *name, bool reuse,
@@ -60,10 +62,7 @@ enum cp_code flow_issue_keep(struct cp_store *st, const char *name, const struct
     if (rc == CP_OK && save)
         rc = store_lineage_dir(st, name, out->live_dir, sizeof out->live_dir, err);
     if (rc == CP_OK) {
-        time_t not_after = acme_chain_not_after(chain);
-        struct tm tm;
-        gmtime_r(&not_after, &tm);
-        strftime(out->not_after, sizeof out->not_after, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cp_time_str((long long)acme_chain_not_after(chain), out->not_after);
     }
     if (rc == CP_OK && save) {
         struct cp_err perr = {0};

@@ -33,15 +33,6 @@ static long long asn1_time(const ASN1_TIME *t)
            tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
 }
 
-/* RFC 3339 UTC, as the command line writes times. */
-static void time_str(long long t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 enum cp_code flow_lineage_cert_load(struct cp_store *st, const char *name,
                                     struct flow_lineage_cert *c, struct cp_err *err)
 {
@@ -174,9 +165,9 @@ static void judge(struct flow_lineage_cert *c, const struct flow_due_req *req,
     if (cached && json_is_true(json_object_get(ari, "offered"))) {
         c->renew_at = json_time(ari, "chosen");
         c->due = now >= c->renew_at;
-        time_str(json_time(ari, "start"), t1);
-        time_str(json_time(ari, "end"), t2);
-        time_str(c->renew_at, t3);
+        cp_time_str(json_time(ari, "start"), t1);
+        cp_time_str(json_time(ari, "end"), t2);
+        cp_time_str(c->renew_at, t3);
         const char *url = json_string_value(json_object_get(ari, "explanation_url"));
         snprintf(c->why, sizeof c->why,
                  "the CA's renewal window (ARI) %s to %s; renewing from %s%s%s", t1, t2, t3,
@@ -185,8 +176,8 @@ static void judge(struct flow_lineage_cert *c, const struct flow_due_req *req,
     }
     c->renew_at = c->not_after - (c->not_after - c->not_before) / 3;
     c->due = now >= c->renew_at;
-    time_str(c->not_after, t1);
-    time_str(c->renew_at, t2);
+    cp_time_str(c->not_after, t1);
+    cp_time_str(c->renew_at, t2);
     snprintf(c->why, sizeof c->why,
              "expires %s; renewing when a third of its lifetime is left, from %s", t1, t2);
 }

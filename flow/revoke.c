@@ -16,18 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/civil.h"
+
 #include "common/conf.h"
 
 /* ------------------------------------------------------------- helpers */
-
-/* RFC 3339 UTC, as the command line writes times. */
-static void time_str(long long t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* A store error as the caller maps it: the few codes that mean something
  * apart, anything else a local I/O failure. */
@@ -128,7 +121,7 @@ bool flow_lineage_revoked(struct cp_store *st, const char *cert_name, const json
         return false; /* no mark, or about a certificate the lineage no longer holds */
     const json_t *t = json_object_get(mark, "at");
     const char *reason = json_string_value(json_object_get(mark, "reason"));
-    time_str(json_is_integer(t) ? (long long)json_integer_value(t) : 0, at);
+    cp_time_str(json_is_integer(t) ? (long long)json_integer_value(t) : 0, at);
     if (note != NULL && size > 0)
         snprintf(note, size, "revoked %s (%s%s, serial %s)", at,
                  reason ? "reason " : "no reason given", reason ? reason : "", serial);
