@@ -551,6 +551,8 @@ static int parse_args(struct issue *is, int argc, char **argv)
     int status = 0, cur = 0;
     int ch;
 
+    if (cli_options_exact(argc, argv, ":hvd:", issue_options, "issue") != 0)
+        return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0;
     while (status == 0 && (ch = getopt_long(argc, argv, ":hvd:", issue_options, NULL)) != -1) {
