@@ -139,6 +139,13 @@ int cli_options_find_inexact(int argc, char *const *argv, const char *shortopts,
  * one it is a prefix of when there is exactly one, else the closest within
  * an edit distance of 2; NULL when none is close. */
 const char *cli_option_suggest(const char *given, size_t len, const struct option *opts);
+/* certbot's key options: --key-type TYPE (ecdsa, rsa, or certpilot's
+ * ec256...rsa4096), --elliptic-curve secp256r1|secp384r1 and --rsa-key-size
+ * 2048|3072|4096 (each NULL when not given; a curve alone means ECDSA, a size
+ * alone RSA).  0 with *out set (left alone when none is given), or -1 with
+ * `msg` saying which values conflict or are unknown. */
+int cli_key_type_resolve(const char *type, const char *curve, const char *rsa_size,
+                         enum acme_key_type *out, char *msg, size_t size);
 /* Levenshtein distance; (size_t)-1 for strings over 64 bytes. */
 size_t cli_edit_distance(const char *a, size_t la, const char *b, size_t lb);
 /* 1 when `opt` was one of them, 0 when not, -1 for a bad value (said). */

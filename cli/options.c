@@ -113,3 +113,69 @@ int cli_options_exact(int argc, char *const *argv, const char *shortopts,
         cli_error("unknown option \"--%.*s\" (see certpilot %s --help)", (int)len, name, command);
     return CLI_EXIT_USAGE;
 }
+
+/* certbot's key options mapped onto certpilot's key types. */
+int cli_key_type_resolve(const char *type, const char *curve, const char *rsa_size,
+                         enum acme_key_type *out, char *msg, size_t size)
+{
+    enum acme_key_type from_curve = ACME_KEY_EC256, from_size = ACME_KEY_RSA2048, t;
+    struct cp_err err = {0};
+    if (curve != NULL) {
+        if (strcmp(curve, "secp256r1") == 0)
+            from_curve = ACME_KEY_EC256;
+        else if (strcmp(curve, "secp384r1") == 0)
+            from_curve = ACME_KEY_EC384;
+        else {
+            snprintf(msg, size, "--elliptic-curve \"%s\": use secp256r1 or secp384r1", curve);
+            return -1;
+        }
+    }
+    if (rsa_size != NULL) {
+        if (strcmp(rsa_size, "2048") == 0)
+            from_size = ACME_KEY_RSA2048;
+        else if (strcmp(rsa_size, "3072") == 0)
+            from_size = ACME_KEY_RSA3072;
+        else if (strcmp(rsa_size, "4096") == 0)
+            from_size = ACME_KEY_RSA4096;
+        else {
+            snprintf(msg, size, "--rsa-key-size \"%s\": use 2048, 3072 or 4096", rsa_size);
+            return -1;
+        }
+    }
+    if (curve != NULL && rsa_size != NULL) {
+        snprintf(msg, size,
+                 "--elliptic-curve (an ECDSA key) and --rsa-key-size (an RSA key) "
+                 "exclude each other");
+        return -1;
+    }
+    if (type == NULL) { /* certbot: each implies its family */
+        if (curve != NULL)
+            *out = from_curve;
+        else if (rsa_size != NULL)
+            *out = from_size;
+        return 0;
+    }
+    bool ecdsa = strcmp(type, "ecdsa") == 0, rsa = strcmp(type, "rsa") == 0;
+    if (ecdsa || rsa) {
+        if ((ecdsa && rsa_size != NULL) || (rsa && curve != NULL)) {
+            snprintf(msg, size, "--key-type %s does not go with %s", type,
+                     ecdsa ? "--rsa-key-size" : "--elliptic-curve");
+            return -1;
+        }
+        *out = ecdsa ? from_curve : from_size;
+        return 0;
+    }
+    if (acme_key_type_parse(type, &t, &err) != CP_OK) {
+        snprintf(msg, size, "--key-type: %s (or ecdsa, rsa)", err.msg);
+        return -1;
+    }
+    bool is_ec = t == ACME_KEY_EC256 || t == ACME_KEY_EC384;
+    if ((curve != NULL && (!is_ec || t != from_curve)) ||
+        (rsa_size != NULL && (is_ec || t != from_size))) {
+        snprintf(msg, size, "--key-type %s does not go with %s %s", type,
+                 curve ? "--elliptic-curve" : "--rsa-key-size", curve ? curve : rsa_size);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}

@@ -97,12 +97,62 @@ static void exact_only(void **state)
     assert_string_equal(said, "");
 }
 
+static int key(const char *type, const char *curve, const char *size, enum acme_key_type *t)
+{
+    char msg[256];
+    *t = ACME_KEY_RSA4096; /* untouched when nothing is given */
+    msg[0] = '\0';
+    int rc = cli_key_type_resolve(type, curve, size, t, msg, sizeof msg);
+    assert_true(rc == 0 ? msg[0] == '\0' : msg[0] != '\0');
+    return rc;
+}
+
+static void key_types(void **state)
+{
+    (void)state;
+    enum acme_key_type t;
+    assert_int_equal(key(NULL, NULL, NULL, &t), 0);
+    assert_int_equal(t, ACME_KEY_RSA4096);
+    assert_int_equal(key("ecdsa", NULL, NULL, &t), 0);
+    assert_int_equal(t, ACME_KEY_EC256);
+    assert_int_equal(key("ecdsa", "secp384r1", NULL, &t), 0);
+    assert_int_equal(t, ACME_KEY_EC384);
+    assert_int_equal(key("ecdsa", "secp256r1", NULL, &t), 0);
+    assert_int_equal(t, ACME_KEY_EC256);
+    assert_int_equal(key("rsa", NULL, NULL, &t), 0);
+    assert_int_equal(t, ACME_KEY_RSA2048);
+    assert_int_equal(key("rsa", NULL, "3072", &t), 0);
+    assert_int_equal(t, ACME_KEY_RSA3072);
+    assert_int_equal(key(NULL, NULL, "4096", &t), 0); /* a size alone: RSA */
+    assert_int_equal(t, ACME_KEY_RSA4096);
+    assert_int_equal(key(NULL, "secp384r1", NULL, &t), 0); /* a curve alone: ECDSA */
+    assert_int_equal(t, ACME_KEY_EC384);
+    assert_int_equal(key("ec384", "secp384r1", NULL, &t), 0); /* both say the same */
+    assert_int_equal(t, ACME_KEY_EC384);
+    assert_int_equal(key("rsa3072", NULL, "3072", &t), 0);
+    assert_int_equal(t, ACME_KEY_RSA3072);
+    assert_int_equal(key("rsa2048", NULL, NULL, &t), 0);
+    assert_int_equal(t, ACME_KEY_RSA2048);
+    /* refused: conflicts and unknown values */
+    assert_int_equal(key("rsa", "secp256r1", NULL, &t), -1);
+    assert_int_equal(key("ecdsa", NULL, "2048", &t), -1);
+    assert_int_equal(key(NULL, "secp256r1", "2048", &t), -1);
+    assert_int_equal(key("ec256", "secp384r1", NULL, &t), -1);
+    assert_int_equal(key("ec256", NULL, "2048", &t), -1);
+    assert_int_equal(key("rsa2048", NULL, "4096", &t), -1);
+    assert_int_equal(key("rsa4096", "secp384r1", NULL, &t), -1);
+    assert_int_equal(key("dsa", NULL, NULL, &t), -1);
+    assert_int_equal(key(NULL, "secp521r1", NULL, &t), -1);
+    assert_int_equal(key("rsa", NULL, "1024", &t), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(edit_distance),
         cmocka_unit_test(suggestions),
         cmocka_unit_test(exact_only),
+        cmocka_unit_test(key_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
