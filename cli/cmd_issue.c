@@ -28,9 +28,11 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: certpilot issue -d NAME [-d NAME]... [--cert-name NAME]\n"
-          "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096]\n"
-          "         [--challenge TYPE[,TYPE...]] [--webroot DIR | --standalone]\n"
+    fputs("usage: certpilot issue -d NAME[,NAME...] [-d NAME]... [--cert-name NAME]\n"
+          "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096|ecdsa|rsa]\n"
+          "         [--elliptic-curve secp256r1|secp384r1] [--rsa-key-size 2048|3072|4096]\n"
+          "         [--challenge TYPE[,TYPE...]] [[-w DIR] -d NAME...]... [--webroot DIR]\n"
+          "         [--webroot-map NAME:DIR]... [--standalone]\n"
           "         [--http-port N] [--tls-port N] [--http-address ADDR] [--tls-address ADDR]\n"
           "         [--hook PATH | --dns-hook PATH]\n"
           "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD] [--preferred-chain CN]\n"
@@ -41,8 +43,15 @@ static void usage(FILE *f)
           "         [--wait-timeout SECONDS] [--keep-versions N]\n"
           "         [--force-renewal] [--expand | --replace-names] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
-          "\n"
-          "CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
+          "certbot's spellings: --domains (= -d; both take comma-separated names),\n"
+          "--webroot-path (= -w = --webroot), --key-type ecdsa with --elliptic-curve,\n"
+          "--key-type rsa with --rsa-key-size; saved as certpilot's keys (key-type = ec384).\n"
+          "One webroot per name: each -w DIR serves the -d names that follow it; names\n"
+          "before any -w use the last -w (saved as webroot, the others as webroot-map).\n"
+          "Long options must be spelled in full (no abbreviations).\n"
+          "\n",
+          f);
+    fputs("CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
           "way the CA checks them; an order the CA would refuse is not placed (exit 1; exit 2\n"
           "when the DNS look-ups fail).  Per name, the first TYPE its records allow is used.\n"
           "  --caa-preflight MODE    enforce (default), warn (report and go on), off\n"
