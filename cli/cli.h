@@ -6,6 +6,7 @@
 #ifndef CP_CLI_CLI_H
 #define CP_CLI_CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -124,6 +125,29 @@ enum { CLI_OPT_CA_IDENTITY = 1201, CLI_OPT_ACCOUNT_URI, CLI_OPT_METHOD };
  * which argument is wrong and return CLI_EXIT_USAGE.  `operands` names what
  * the command takes ("names"). */
 int cli_option_error(int ch, char **argv, const char *command, const char *operands);
+/* Long options are taken only as spelled in full (cli/options.c); every
+ * command calls cli_options_exact() before its getopt_long loop.  It says
+ * which argument is not an option of `command`, with the closest one, and
+ * returns CLI_EXIT_USAGE; 0 when all are exact. */
+int cli_options_exact(int argc, char *const *argv, const char *shortopts,
+                      const struct option *longopts, const char *command);
+/* The index of the first long option that is not one of `longopts` spelled
+ * in full (values of options that take one are skipped), or -1. */
+int cli_options_find_inexact(int argc, char *const *argv, const char *shortopts,
+                             const struct option *longopts);
+/* The option to suggest for the unknown `given` (its first `len` bytes): the
+ * one it is a prefix of when there is exactly one, else the closest within
+ * an edit distance of 2; NULL when none is close. */
+const char *cli_option_suggest(const char *given, size_t len, const struct option *opts);
+/* certbot's key options: --key-type TYPE (ecdsa, rsa, or certpilot's
+ * ec256...rsa4096), --elliptic-curve secp256r1|secp384r1 and --rsa-key-size
+ * 2048|3072|4096 (each NULL when not given; a curve alone means ECDSA, a size
+ * alone RSA).  0 with *out set (left alone when none is given), or -1 with
+ * `msg` saying which values conflict or are unknown. */
+int cli_key_type_resolve(const char *type, const char *curve, const char *rsa_size,
+                         enum acme_key_type *out, char *msg, size_t size);
+/* Levenshtein distance; (size_t)-1 for strings over 64 bytes. */
+size_t cli_edit_distance(const char *a, size_t la, const char *b, size_t lb);
 /* 1 when `opt` was one of them, 0 when not, -1 for a bad value (said). */
 int cli_caa_option(struct caa_params *p, int opt, const char *arg);
 /* An issuer domain a CAA record could name (no spaces, no ';'). */
@@ -202,8 +226,6 @@ int cli_account_ensure(const struct cli_common *c, struct acme_client *client,
                        char **url);
 
 /* ------------------------------------------------- config files (cli/config.c) */
-
-#include <getopt.h>
 
 /* A "key = value" file: the defaults file or a certificate's renewal.conf. */
 struct cli_conf_entry {

@@ -203,6 +203,8 @@ static int parse(struct acct *o, int argc, char **argv)
     char what[64];
 
     snprintf(what, sizeof what, "account %s", sub_names[o->sub]);
+    if ((status = cli_options_exact(argc, argv, ":hv", longopts, "account")) != 0)
+        return status;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {

@@ -90,6 +90,8 @@ static int caa_check_main(int argc, char **argv)
     bool json = false;
     int ch;
 
+    if (cli_options_exact(argc, argv, ":h", longopts, "caa check") != 0)
+        return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0; /* report unknown options ourselves, naming the argument */
     cli_dns_init(&dns);

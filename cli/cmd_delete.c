@@ -53,6 +53,8 @@ static int parse_args(struct del *d, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int ch;
+    if (cli_options_exact(argc, argv, ":hvy", opts, "delete") != 0)
+        return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hvy", opts, NULL)) != -1) {

@@ -28,9 +28,11 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: certpilot issue -d NAME [-d NAME]... [--cert-name NAME]\n"
-          "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096]\n"
-          "         [--challenge TYPE[,TYPE...]] [--webroot DIR | --standalone]\n"
+    fputs("usage: certpilot issue -d NAME[,NAME...] [-d NAME]... [--cert-name NAME]\n"
+          "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096|ecdsa|rsa]\n"
+          "         [--elliptic-curve secp256r1|secp384r1] [--rsa-key-size 2048|3072|4096]\n"
+          "         [--challenge TYPE[,TYPE...]] [[-w DIR] -d NAME...]... [--webroot DIR]\n"
+          "         [--webroot-map NAME:DIR]... [--standalone]\n"
           "         [--http-port N] [--tls-port N] [--http-address ADDR] [--tls-address ADDR]\n"
           "         [--hook PATH | --dns-hook PATH]\n"
           "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD] [--preferred-chain CN]\n"
@@ -41,8 +43,15 @@ static void usage(FILE *f)
           "         [--wait-timeout SECONDS] [--keep-versions N]\n"
           "         [--force-renewal] [--expand | --replace-names] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
-          "\n"
-          "CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
+          "certbot's spellings: --domains (= -d; both take comma-separated names),\n"
+          "--webroot-path (= -w = --webroot), --key-type ecdsa with --elliptic-curve,\n"
+          "--key-type rsa with --rsa-key-size; saved as certpilot's keys (key-type = ec384).\n"
+          "One webroot per name: each -w DIR serves the -d names that follow it; names\n"
+          "before any -w use the last -w (saved as webroot, the others as webroot-map).\n"
+          "Long options must be spelled in full (no abbreviations).\n"
+          "\n",
+          f);
+    fputs("CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
           "way the CA checks them; an order the CA would refuse is not placed (exit 1; exit 2\n"
           "when the DNS look-ups fail).  Per name, the first TYPE its records allow is used.\n"
           "  --caa-preflight MODE    enforce (default), warn (report and go on), off\n"
@@ -173,7 +182,25 @@ struct issue {
     bool force_renewal, expand, replace_names;
     unsigned keep_versions;
     const char *webroot_src, *standalone_src; /* where each came from (origins) */
-    bool existing; /* the lineage exists: its renewal.conf is updated, not rewritten */
+    /* the key as given: --key-type, --elliptic-curve, --rsa-key-size */
+    const char *key_given[3], *key_src;
+    char split[NAMES_MAX][CAA_IDENT_MAX]; /* names of "-d a,b" */
+    /* One webroot per name: "-w DIR -d NAME" on the command line (the name's
+     * index in names[]) or --webroot-map NAME:DIR (its name); later wins. */
+    struct wmap {
+        const char *name; /* NULL: names[index] */
+        size_t index;
+        const char *dir;
+        bool command_line;
+    } wmap[NAMES_MAX];
+    size_t nwmap;
+    const char *wmap_src, *cur_webroot; /* cur: the last -w so far on the command line */
+    bool cur_used;                      /* a -d followed it */
+    /* the map handed to the solver (names normalized) and its settings */
+    const char *wr_names[NAMES_MAX], *wr_dirs[NAMES_MAX];
+    char wr_norm[NAMES_MAX][CAA_IDENT_MAX];
+    char *wr_text[NAMES_MAX]; /* "NAME:DIR" for renewal.conf */
+    bool existing;            /* the lineage exists: its renewal.conf is updated, not rewritten */
     enum pf_mode pf_mode;
     enum dry_run dry_run;
     int auth_port;
@@ -430,10 +457,15 @@ static int parse_dry_run(const char *arg, enum dry_run *d)
 /* issue's options; their long names are also the keys of the config files. */
 static const struct option issue_options[] = {
     {"domain", required_argument, NULL, 'd'},
+    {"domains", required_argument, NULL, 'd'}, /* certbot's spelling */
     {"cert-name", required_argument, NULL, 'n'},
     {"key-type", required_argument, NULL, 'k'},
+    {"elliptic-curve", required_argument, NULL, 2021},
+    {"rsa-key-size", required_argument, NULL, 2022},
     {"challenge", required_argument, NULL, 'c'},
     {"webroot", required_argument, NULL, 'w'},
+    {"webroot-path", required_argument, NULL, 'w'}, /* certbot's spelling */
+    {"webroot-map", required_argument, NULL, 2023},
     {"standalone", no_argument, NULL, 's'},
     {"http-port", required_argument, NULL, 'p'},
     {"tls-port", required_argument, NULL, 'P'},
@@ -542,6 +574,46 @@ static void record(struct issue *is, int ch, const char *value, const char *orig
 
 static int parse_one(struct issue *is, int ch, char **argv);
 
+/* -d/--domains: one name, or several separated by commas (certbot's
+ * spelling); each is kept as its own "domain" setting. */
+static int add_names(struct issue *is, const char *arg, const char *origin)
+{
+    size_t added = 0;
+    for (const char *p = arg; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        const char *start = p;
+        p += len + (p[len] == ',');
+        while (len > 0 && (*start == ' ' || *start == '\t'))
+            start++, len--;
+        while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+            len--;
+        if (len == 0)
+            continue;
+        if (is->nnames == NAMES_MAX) {
+            cli_error("at most %d names in one certificate", NAMES_MAX);
+            return CLI_EXIT_USAGE;
+        }
+        if (len >= CAA_IDENT_MAX) {
+            cli_error("-d \"%.*s...\": a name is at most %d characters", 40, start,
+                      CAA_IDENT_MAX - 1);
+            return CLI_EXIT_USAGE;
+        }
+        char *name = is->split[is->nnames];
+        memcpy(name, start, len);
+        name[len] = '\0';
+        is->names[is->nnames++] = name;
+        record(is, 'd', name, origin);
+        added++;
+    }
+    if (added == 0) {
+        cli_error("-d \"%s\" names no domain", arg);
+        if (origin != NULL)
+            cli_error("(that setting is at %s)", origin);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* Options into `is`; 0 to go on, else the exit status.  Names and resolvers
  * add up within one source (the defaults file, renewal.conf, the command
  * line); a later source's list replaces an earlier one's. */
@@ -551,9 +623,11 @@ static int parse_args(struct issue *is, int argc, char **argv)
     int status = 0, cur = 0;
     int ch;
 
+    if (cli_options_exact(argc, argv, ":hvd:w:", issue_options, "issue") != 0)
+        return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0;
-    while (status == 0 && (ch = getopt_long(argc, argv, ":hvd:", issue_options, NULL)) != -1) {
+    while (status == 0 && (ch = getopt_long(argc, argv, ":hvd:w:", issue_options, NULL)) != -1) {
         cur = optind - 1;
         const char *origin = is->origin ? is->origin[cur] : NULL;
         if (ch == CLI_OPT_RESOLVER && is->dns.ropts.nservers > 0 &&
@@ -569,11 +643,62 @@ static int parse_args(struct issue *is, int argc, char **argv)
         }
         if (ch == 'd')
             domain_src = origin;
+        /* The key's options: a later source's replace all of an earlier one's. */
+        bool key_opt = ch == 'k' || ch == 2021 || ch == 2022;
+        if (key_opt && !same_source(is->key_src, origin)) {
+            memset(is->key_given, 0, sizeof is->key_given);
+            drop_settings(is, "key-type");
+        }
+        if (key_opt)
+            is->key_src = origin;
+        if (ch == 'd') {
+            size_t before = is->nnames;
+            status = add_names(is, optarg, origin);
+            /* certbot: a -w applies to the -d that follow it (command line only:
+             * a file's keys have no order) */
+            if (origin == NULL && is->cur_webroot != NULL)
+                is->cur_used = true;
+            for (size_t i = before; status == 0 && origin == NULL && is->cur_webroot &&
+                                    i < is->nnames && is->nwmap < NAMES_MAX;
+                 i++)
+                is->wmap[is->nwmap++] = (struct wmap){NULL, i, is->cur_webroot, true};
+            continue;
+        }
+        if (ch == 2023) {
+            const char *colon = strchr(optarg, ':');
+            if (colon == NULL || colon == optarg || colon[1] == '\0' ||
+                (size_t)(colon - optarg) >= CAA_IDENT_MAX) {
+                cli_error("--webroot-map \"%s\": use NAME:DIR", optarg);
+                if (origin != NULL)
+                    cli_error("(that setting is at %s)", origin);
+                status = CLI_EXIT_USAGE;
+            } else if (is->nwmap < NAMES_MAX) {
+                is->wmap[is->nwmap++] = (struct wmap){optarg, 0, colon + 1, origin == NULL};
+            }
+            continue;
+        }
         /* --webroot and --standalone exclude each other within one source;
          * a later source's choice replaces an earlier one's. */
         if (ch == 's' && is->solving.webroot != NULL && !same_source(is->webroot_src, origin)) {
             is->solving.webroot = NULL;
             drop_settings(is, "webroot");
+        }
+        /* A source that gives webroots replaces an earlier one's map. */
+        bool map_opt = ch == 'w' || ch == 2023 || ch == 's';
+        if (map_opt && is->nwmap > 0 && !same_source(is->wmap_src, origin))
+            is->nwmap = 0;
+        if (map_opt)
+            is->wmap_src = origin;
+        if (ch == 'w' && origin == NULL) {
+            if (is->cur_webroot != NULL && !is->cur_used) {
+                cli_error("-w %s is followed by no -d NAME before the next -w: each -w "
+                          "applies to the names after it",
+                          is->cur_webroot);
+                status = CLI_EXIT_USAGE;
+                continue;
+            }
+            is->cur_webroot = optarg;
+            is->cur_used = false;
         }
         if (ch == 'w' && is->solving.standalone && !same_source(is->standalone_src, origin)) {
             is->solving.standalone = false;
@@ -583,7 +708,7 @@ static int parse_args(struct issue *is, int argc, char **argv)
             is->standalone_src = origin;
         if (ch == 'w')
             is->webroot_src = origin;
-        if (ch != ':' && ch != '?')
+        if (ch != ':' && ch != '?' && !key_opt)
             record(is, ch, optarg, origin);
         if (cli_common_option(&is->common, ch, optarg))
             continue;
@@ -615,22 +740,21 @@ static int parse_args(struct issue *is, int argc, char **argv)
 /* One option of parse_args(); 0, -1 for --help, or an exit status. */
 static int parse_one(struct issue *is, int ch, char **argv)
 {
-    struct cp_err err = {0};
     switch (ch) {
-    case 'd':
-        if (is->nnames == NAMES_MAX) {
-            cli_error("at most %d names in one certificate", NAMES_MAX);
-            return CLI_EXIT_USAGE;
-        }
-        is->names[is->nnames++] = optarg;
-        break;
     case 'n': is->cert_name = optarg; break;
     case 'k':
-        if (acme_key_type_parse(optarg, &is->key_type, &err) != CP_OK) {
-            cli_error("--key-type: %s", err.msg);
+    case 2021:
+    case 2022: { /* checked together by check_args() */
+        char msg[256];
+        enum acme_key_type t;
+        is->key_given[ch == 'k' ? 0 : ch == 2021 ? 1 : 2] = optarg;
+        if (cli_key_type_resolve(ch == 'k' ? optarg : NULL, ch == 2021 ? optarg : NULL,
+                                 ch == 2022 ? optarg : NULL, &t, msg, sizeof msg) != 0) {
+            cli_error("%s", msg);
             return CLI_EXIT_USAGE;
         }
         break;
+    }
     case 'c':
         if (parse_methods(optarg, is->methods, &is->nmethods) != 0)
             return CLI_EXIT_USAGE;
@@ -722,6 +846,80 @@ static int parse_one(struct issue *is, int ch, char **argv)
     return 0;
 }
 
+/* Is `name` one of the certificate's (normalized) names? */
+static bool has_name(const struct issue *is, const char *name)
+{
+    for (size_t i = 0; i < is->nnames; i++)
+        if (strcmp(is->names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* The per-name webroots for the solver and renewal.conf, from is->wmap
+ * (after the names are normalized): the last entry of a name wins; entries
+ * whose webroot is the default one, or whose name is not in the
+ * certificate, are left out.  0, or an exit status (said). */
+static int webroot_map(struct issue *is)
+{
+    size_t n = 0;
+    bool command_line = false;
+    for (size_t k = is->nwmap; k-- > 0;) {
+        const struct wmap *e = &is->wmap[k];
+        char given[CAA_IDENT_MAX], base[CAA_IDENT_MAX];
+        bool wildcard, dup = false;
+        struct cp_err err = {0};
+        command_line = command_line || e->command_line;
+        if (e->name == NULL) {
+            snprintf(is->wr_norm[n], CAA_IDENT_MAX, "%s", is->names[e->index]);
+        } else {
+            snprintf(given, sizeof given, "%.*s", (int)strcspn(e->name, ":"), e->name);
+            if (caa_name_normalize(given, is->wr_norm[n], base, &wildcard, &err) != CP_OK) {
+                cli_error("--webroot-map: %s", err.msg);
+                return CLI_EXIT_USAGE;
+            }
+        }
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = strcmp(is->wr_names[j], is->wr_norm[n]) == 0;
+        if (dup || !has_name(is, is->wr_norm[n]) ||
+            (is->solving.webroot != NULL && strcmp(e->dir, is->solving.webroot) == 0))
+            continue;
+        is->wr_names[n] = is->wr_norm[n];
+        is->wr_dirs[n++] = e->dir;
+    }
+    drop_settings(is, "webroot-map");
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(is->wr_names[i]) + strlen(is->wr_dirs[i]) + 2;
+        free(is->wr_text[i]);
+        if ((is->wr_text[i] = malloc(len)) == NULL) {
+            cli_error("out of memory");
+            return CLI_EXIT_SOFTWARE;
+        }
+        snprintf(is->wr_text[i], len, "%s:%s", is->wr_names[i], is->wr_dirs[i]);
+        if (is->nsettings < sizeof is->settings / sizeof is->settings[0])
+            is->settings[is->nsettings++] =
+                (struct setting){"webroot-map", is->wr_text[i], command_line};
+    }
+    is->solving.webroot_names = is->wr_names;
+    is->solving.webroots = is->wr_dirs;
+    is->solving.nwebroots = n;
+    if (n > 0 && is->solving.standalone) {
+        cli_error("--webroot-map and --standalone exclude each other");
+        return CLI_EXIT_USAGE;
+    }
+    /* Without a default webroot, every name needs its own for http-01 alone. */
+    for (size_t i = 0; n > 0 && is->solving.webroot == NULL && i < is->nnames; i++) {
+        bool found = false;
+        for (size_t j = 0; j < n && !found; j++)
+            found = strcmp(is->wr_names[j], is->names[i]) == 0;
+        if (!found && is->nmethods == 1 && strcmp(is->methods[0], "http-01") == 0) {
+            cli_error("%s has no webroot: give -w DIR before its -d, or --webroot-map %s:DIR",
+                      is->names[i], is->names[i]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
 /* Cross-option rules and defaults; 0 to go on, else the exit status. */
 static int check_args(struct issue *is)
 {
@@ -740,6 +938,19 @@ static int check_args(struct issue *is)
         }
         is->names[i] = is->normalized[i];
     }
+    int mstatus = webroot_map(is);
+    if (mstatus != 0)
+        return mstatus;
+    if (is->key_given[0] || is->key_given[1] || is->key_given[2]) {
+        char msg[256];
+        if (cli_key_type_resolve(is->key_given[0], is->key_given[1], is->key_given[2],
+                                 &is->key_type, msg, sizeof msg) != 0) {
+            cli_error("%s", msg);
+            return CLI_EXIT_USAGE;
+        }
+        /* renewal.conf holds certpilot's own name of the key type only */
+        record(is, 'k', acme_key_type_name(is->key_type), is->key_src);
+    }
     if (is->expand && is->replace_names) {
         cli_error("--expand (names may only be added) and --replace-names (any change) exclude "
                   "each other: give one");
@@ -751,7 +962,8 @@ static int check_args(struct issue *is)
     }
     for (size_t i = 0; i < is->nmethods; i++) {
         const char *m = is->methods[i];
-        bool ok = strcmp(m, "http-01") == 0       ? is->solving.webroot || is->solving.standalone
+        bool ok = strcmp(m, "http-01") == 0
+                      ? is->solving.webroot || is->solving.standalone || is->solving.nwebroots > 0
                   : strcmp(m, "tls-alpn-01") == 0 ? is->solving.standalone
                                                   : is->solving.dns_hook != NULL;
         if (!ok) {
@@ -910,6 +1122,17 @@ static const char *absolute(const char *key, const char *value, char *buf, size_
 {
     bool path =
         strcmp(key, "webroot") == 0 || strcmp(key, "ca-bundle") == 0 || strcmp(key, "hook") == 0;
+    if (strcmp(key, "webroot-map") == 0) { /* NAME:DIR, the directory made absolute */
+        size_t name = strcspn(value, ":");
+        char *real = value[name] == ':' && value[name + 1] != '/' && value[name + 1] != '\0'
+                         ? realpath(value + name + 1, NULL)
+                         : NULL;
+        if (real == NULL)
+            return value;
+        snprintf(buf, size, "%.*s:%s", (int)name, value, real);
+        free(real);
+        return buf;
+    }
     bool command = strstr(key, "-hook") != NULL;
     if ((!path && !command) || value[0] == '/' || (command && strchr(value, '/') == NULL))
         return value;
@@ -1362,8 +1585,12 @@ struct cli_issue *cli_issue_new(void)
 
 void cli_issue_free(struct cli_issue *ci)
 {
-    if (ci != NULL)
-        cli_common_clear(&((struct issue *)ci)->common);
+    if (ci != NULL) {
+        struct issue *is = (struct issue *)ci;
+        cli_common_clear(&is->common);
+        for (size_t i = 0; i < NAMES_MAX; i++)
+            free(is->wr_text[i]);
+    }
     free(ci);
 }
 

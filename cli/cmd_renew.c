@@ -158,6 +158,8 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
     };
     char arg[4200];
     int ch;
+    if (cli_options_exact(argc, argv, ":hvq", opts, list ? "list" : "renew") != 0)
+        return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hvq", opts, NULL)) != -1) {

@@ -121,6 +121,8 @@ static int parse_args(struct revoke *r, int argc, char **argv)
     };
     int ch;
     struct cp_err err = {0};
+    if (cli_options_exact(argc, argv, ":hv", opts, "revoke") != 0)
+        return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hv", opts, NULL)) != -1) {

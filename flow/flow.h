@@ -46,7 +46,12 @@ void flow_say(const struct flow_log *log, enum flow_level level, const char *fmt
 
 /* How challenges are answered: issue's settings, plain data. */
 struct flow_solve_opts {
-    const char *webroot;                /* http-01: files under DIR/.well-known/acme-challenge/ */
+    const char *webroot; /* http-01: files under DIR/.well-known/acme-challenge/ */
+    /* One webroot per name (certbot's "-w DIR1 -d a -w DIR2 -d b"): the
+     * identifier webroot_names[i] uses webroots[i]; a name not in the map
+     * uses `webroot`.  Both arrays are borrowed for the solver's life. */
+    const char *const *webroot_names, *const *webroots;
+    size_t nwebroots;
     bool standalone;                    /* built-in servers for http-01 and tls-alpn-01 */
     int http_port, tls_port;            /* their ports */
     const char *http_addr, *tls_addr;   /* NULL: all addresses */

@@ -270,14 +270,16 @@ void flow_lineage_plan(struct cp_store *st, const char *name,
 /* ------------------------------------------------------------ settings */
 
 /* Keys that exclude each other in renewal.conf: setting one removes the other. */
-static const char *exclusive_with(const char *key)
+static const char *exclusive_with(const char *key, size_t nth)
 {
-    static const char *const pairs[][2] = {{"webroot", "standalone"},
-                                           {"standalone", "webroot"},
-                                           {"hook", "dns-hook"},
-                                           {"dns-hook", "hook"}};
+    /* webroot-map (per-name webroots) goes with a webroot: a new webroot
+     * given without a map replaces the old map too. */
+    static const char *const pairs[][2] = {
+        {"webroot", "standalone"}, {"webroot", "webroot-map"},    {"webroot-map", "standalone"},
+        {"standalone", "webroot"}, {"standalone", "webroot-map"}, {"hook", "dns-hook"},
+        {"dns-hook", "hook"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
-        if (strcmp(pairs[i][0], key) == 0)
+        if (strcmp(pairs[i][0], key) == 0 && nth-- == 0)
             return pairs[i][1];
     return NULL;
 }
@@ -370,7 +372,7 @@ enum cp_code flow_lineage_settings_update(const char *text, size_t len,
     enum cp_code rc = CP_OK;
     bool any = false;
     size_t n = 0;
-    struct flow_setting *set = calloc(2 * ngiven + 1, sizeof *set);
+    struct flow_setting *set = calloc(3 * ngiven + 1, sizeof *set);
 
     *out = NULL;
     *outlen = 0;
@@ -379,9 +381,10 @@ enum cp_code flow_lineage_settings_update(const char *text, size_t len,
     for (size_t i = 0; i < ngiven; i++)
         set[n++] = (struct flow_setting){given[i].key, given[i].value, 0};
     for (size_t i = 0; i < ngiven; i++) {
-        const char *other = exclusive_with(given[i].key);
-        if (other != NULL && !touched(set, n, other))
-            set[n++] = (struct flow_setting){other, NULL, 0};
+        const char *other;
+        for (size_t k = 0; (other = exclusive_with(given[i].key, k)) != NULL; k++)
+            if (!touched(set, n, other))
+                set[n++] = (struct flow_setting){other, NULL, 0};
     }
     for (size_t i = 0; i < n; i++) {
         if (touched(set, i, set[i].key)) /* counted at its first */

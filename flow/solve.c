@@ -20,7 +20,9 @@
 struct flow_solver {
     struct flow_solve_opts o;
     const struct flow_log *log;
-    unsigned webroot_created; /* directories made under the webroot (acme_webroot_write) */
+    /* directories made under each webroot (acme_webroot_write): [i] for
+     * webroots[i], [nwebroots] for the default one */
+    unsigned *webroot_created;
     struct acme_solver_server *http_srv, *tls_srv;
     bool (*allows)(void *ctx, const char *type, const char *ident);
     void *allows_ctx;
@@ -34,6 +36,12 @@ enum cp_code flow_solver_new(const struct flow_solve_opts *o, const struct flow_
         return cp_err_set(err, CP_ENOMEM, "out of memory");
     (*out)->o = *o;
     (*out)->log = log;
+    (*out)->webroot_created = calloc(o->nwebroots + 1, sizeof *(*out)->webroot_created);
+    if ((*out)->webroot_created == NULL) {
+        free(*out);
+        *out = NULL;
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    }
     return CP_OK;
 }
 
@@ -43,6 +51,7 @@ void flow_solver_free(struct flow_solver *s)
         return;
     acme_solver_server_stop(s->http_srv);
     acme_solver_server_stop(s->tls_srv);
+    free(s->webroot_created);
     free(s);
 }
 
@@ -68,6 +77,49 @@ void flow_solver_filter(struct flow_solver *s,
     s->allows_ctx = ctx;
 }
 
+/* The webroot of identifier `domain` (NULL: none) and, in *slot, the index
+ * of its directories' record: the first entry with the same directory, so
+ * names sharing a webroot share it. */
+static const char *webroot_of(const struct flow_solver *s, const char *domain, size_t *slot)
+{
+    const char *dir = s->o.webroot;
+    for (size_t i = 0; i < s->o.nwebroots; i++)
+        if (strcmp(s->o.webroot_names[i], domain) == 0)
+            dir = s->o.webroots[i];
+    *slot = s->o.nwebroots;
+    for (size_t i = 0; dir != NULL && i < s->o.nwebroots; i++)
+        if (strcmp(s->o.webroots[i], dir) == 0) {
+            *slot = i;
+            break;
+        }
+    return dir;
+}
+
+/* --dry-run: every webroot in use can take the challenge files. */
+static enum cp_code check_webroots(const struct flow_solver *s, char *what, size_t size,
+                                   struct cp_err *err)
+{
+    size_t n = s->o.nwebroots + 1, used = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *dir = i < s->o.nwebroots ? s->o.webroots[i] : s->o.webroot;
+        bool seen = dir == NULL;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(s->o.webroots[j], dir) == 0;
+        if (seen)
+            continue;
+        used++;
+        snprintf(what, size, "webroot %s is writable", dir);
+        enum cp_code rc = acme_webroot_check(dir, err);
+        if (rc != CP_OK)
+            return rc;
+    }
+    if (used > 1)
+        snprintf(what, size, "%zu webroots are writable", used);
+    else if (used == 0)
+        return cp_err_set(err, CP_EINVAL, "no webroot given");
+    return CP_OK;
+}
+
 enum cp_code flow_solver_check(const struct flow_solver *s, const char *method, char *what,
                                size_t size, struct cp_err *err)
 {
@@ -75,10 +127,8 @@ enum cp_code flow_solver_check(const struct flow_solver *s, const char *method, 
         snprintf(what, size, "dns-01 hook %s is executable", s->o.dns_hook);
         return hook_check_executable(s->o.dns_hook, err);
     }
-    if (!s->o.standalone) { /* http-01 through a webroot */
-        snprintf(what, size, "webroot %s is writable", s->o.webroot);
-        return acme_webroot_check(s->o.webroot, err);
-    }
+    if (!s->o.standalone) /* http-01 through webroots */
+        return check_webroots(s, what, size, err);
     bool http = strcmp(method, "http-01") == 0;
     int port = http ? s->o.http_port : s->o.tls_port;
     snprintf(what, size, "%s port %d can be bound", method, port);
@@ -90,8 +140,9 @@ static bool supports(void *ctx, const char *type, const char *ident)
     const struct flow_solver *s = ctx;
     if (s->allows != NULL && !s->allows(s->allows_ctx, type, ident))
         return false;
+    size_t slot;
     if (strcmp(type, "http-01") == 0)
-        return s->o.webroot != NULL || s->http_srv != NULL;
+        return s->http_srv != NULL || webroot_of(s, ident, &slot) != NULL;
     if (strcmp(type, "tls-alpn-01") == 0)
         return s->tls_srv != NULL;
     if (strcmp(type, "dns-01") == 0)
@@ -186,10 +237,16 @@ static enum cp_code deploy(void *ctx, const char *type, const char *domain, cons
                            const char *key_authz, struct cp_err *err)
 {
     struct flow_solver *s = ctx;
-    if (strcmp(type, "http-01") == 0)
-        return s->http_srv != NULL
-                   ? acme_solver_server_add(s->http_srv, token, key_authz, err)
-                   : acme_webroot_write(s->o.webroot, token, key_authz, &s->webroot_created, err);
+    if (strcmp(type, "http-01") == 0 && s->http_srv != NULL)
+        return acme_solver_server_add(s->http_srv, token, key_authz, err);
+    if (strcmp(type, "http-01") == 0) {
+        size_t slot;
+        const char *dir = webroot_of(s, domain, &slot);
+        if (dir == NULL)
+            return cp_err_set(err, CP_EINVAL, "no webroot for %s", domain);
+        flow_say(s->log, FLOW_DEBUG, "http-01 for %s: webroot %s", domain, dir);
+        return acme_webroot_write(dir, token, key_authz, &s->webroot_created[slot], err);
+    }
     if (strcmp(type, "tls-alpn-01") == 0)
         return acme_solver_server_add(s->tls_srv, domain, key_authz, err);
     /* dns-01 */
@@ -213,10 +270,13 @@ static void cleanup(void *ctx, const char *type, const char *domain, const char 
 {
     struct flow_solver *s = ctx;
     struct cp_err err = {0};
-    if (strcmp(type, "http-01") == 0 && s->http_srv == NULL)
-        acme_webroot_remove(s->o.webroot, token, &s->webroot_created);
-    else if (strcmp(type, "dns-01") == 0 &&
-             run_dns_hook(s, "clean_challenge", domain, token, key_authz, &err) != CP_OK)
+    size_t slot;
+    const char *dir = strcmp(type, "http-01") == 0 ? webroot_of(s, domain, &slot) : NULL;
+    if (strcmp(type, "http-01") == 0 && s->http_srv == NULL) {
+        if (dir != NULL)
+            acme_webroot_remove(dir, token, &s->webroot_created[slot]);
+    } else if (strcmp(type, "dns-01") == 0 &&
+               run_dns_hook(s, "clean_challenge", domain, token, key_authz, &err) != CP_OK)
         flow_say(s->log, FLOW_ERR, "cleaning up the dns-01 challenge for %s: %s", domain, err.msg);
     /* Built-in servers forget everything when they stop. */
 }

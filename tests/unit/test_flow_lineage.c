@@ -486,6 +486,49 @@ static void update_exclusive_pairs(void **state)
     json_decref(changed);
 }
 
+/* The per-name webroots go with the webroot: a new webroot given without a
+ * map, or standalone, removes the map lines. */
+static void update_webroot_map(void **state)
+{
+    (void)state;
+    static const char text[] = "webroot = /srv/b\nwebroot-map = a.example:/srv/a\n";
+    const struct flow_setting file[] = {{"webroot", "/srv/b", 1},
+                                        {"webroot-map", "a.example:/srv/a", 2}};
+    json_t *changed = json_array();
+    struct cp_err err = {0};
+    char *out = NULL;
+    size_t len = 0;
+#define UPDATE(given, n)                                                                           \
+    assert_int_equal(flow_lineage_settings_update(text, strlen(text), file, 2, given, n, &out,     \
+                                                  &len, changed, &err),                            \
+                     CP_OK)
+    const struct flow_setting webroot[] = {{"webroot", "/srv/c", 0}};
+    UPDATE(webroot, 1);
+    assert_keys(changed, (const char *const[]){"webroot", "webroot-map"}, 2);
+    assert_string_equal(out, "webroot = /srv/c\n");
+    free(out);
+    const struct flow_setting standalone[] = {{"standalone", "yes", 0}};
+    UPDATE(standalone, 1);
+    assert_keys(changed, (const char *const[]){"standalone", "webroot", "webroot-map"}, 3);
+    assert_string_equal(out, "standalone = yes\n");
+    free(out);
+    const struct flow_setting same[] = {{"webroot", "/srv/b", 0},
+                                        {"webroot-map", "a.example:/srv/a", 0}};
+    UPDATE(same, 2);
+    assert_keys(changed, NULL, 0);
+    assert_null(out);
+    const struct flow_setting two[] = {{"webroot", "/srv/b", 0},
+                                       {"webroot-map", "a.example:/srv/a", 0},
+                                       {"webroot-map", "c.example:/srv/a", 0}};
+    UPDATE(two, 3);
+    assert_keys(changed, (const char *const[]){"webroot-map"}, 1);
+    assert_string_equal(out, "webroot = /srv/b\nwebroot-map = a.example:/srv/a\n"
+                             "webroot-map = c.example:/srv/a\n");
+    free(out);
+#undef UPDATE
+    json_decref(changed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +545,7 @@ int main(void)
         cmocka_unit_test(rewrite_key_by_key),
         cmocka_unit_test(update_changed_keys),
         cmocka_unit_test(update_exclusive_pairs),
+        cmocka_unit_test(update_webroot_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
