@@ -185,6 +185,8 @@ struct issue {
     /* hooks (a command line of words, or the dehydrated hook's path) */
     const char *pre_hook, *post_hook, *deploy_hook;
     const char *hook; /* --hook: the whole dehydrated protocol (--dns-hook: challenges only) */
+    /* --config: hooks.d/ is next to it */
+    const char *config;
     /* the settings as given, to be written into renewal.conf */
     struct setting {
         const char *key, *value;
@@ -692,7 +694,7 @@ static int parse_one(struct issue *is, int ch, char **argv)
     case 2007: is->pre_hook = optarg; break;
     case 2008: is->post_hook = optarg; break;
     case 2009: is->deploy_hook = optarg; break;
-    case 2010: break; /* --config: read before parsing */
+    case 2010: is->config = optarg; break; /* read before parsing; hooks.d is next to it */
     case 2015:
         if (parse_seconds("--wait-timeout", optarg, 1, WAIT_MAX_S, &is->common.wait_s) != 0)
             return CLI_EXIT_USAGE;
@@ -898,10 +900,10 @@ static int obtain(struct issue *is)
     return status;
 }
 
-static int deploy_hooks(struct issue *is, const char *override)
+static int deploy_hooks(struct issue *is, const char *override, const char *hooks_dir)
 {
-    bool ok = flow_issue_deploy(cli_flow_log(), override ? override : is->deploy_hook, is->hook,
-                                is->names, is->nnames, is->live_dir);
+    bool ok = flow_issue_deploy(cli_flow_log(), override ? override : is->deploy_hook, hooks_dir,
+                                is->hook, is->names, is->nnames, is->live_dir);
     return ok ? 0 : CLI_EXIT_HOOK;
 }
 
@@ -911,6 +913,8 @@ static const char *absolute(const char *key, const char *value, char *buf, size_
     bool path =
         strcmp(key, "webroot") == 0 || strcmp(key, "ca-bundle") == 0 || strcmp(key, "hook") == 0;
     bool command = strstr(key, "-hook") != NULL;
+    if (command && strncmp(value, "sh:", 3) == 0)
+        return value; /* a shell command line is kept exactly as written */
     if ((!path && !command) || value[0] == '/' || (command && strchr(value, '/') == NULL))
         return value;
     size_t first = command ? strcspn(value, " \t") : strlen(value);
@@ -1325,9 +1329,18 @@ int cmd_issue(int argc, char **argv)
         return status == -2 ? CLI_EXIT_OK : status;
     }
     const char *hook = is.hook;
+    char dir_buf[4200];
+    const char *hooks_dir = cli_hooks_dir(is.config, dir_buf, sizeof dir_buf);
+    if (real && hooks_dir == NULL) {
+        cli_error("--config %s: the path is too long", is.config);
+        status = CLI_EXIT_CONFIG;
+    }
     if (real && hook != NULL)
         flow_hook_event(cli_flow_log(), hook, "startup_hook", NULL, 0);
-    if (real && is.pre_hook != NULL &&
+    /* hooks.d/pre, then the pre-hook; each later phase the other way round */
+    if (status == 0 && real && !flow_hook_dir(cli_flow_log(), hooks_dir, FLOW_HOOK_PRE, NULL))
+        status = CLI_EXIT_HOOK;
+    if (status == 0 && real && is.pre_hook != NULL &&
         !flow_hook_command(cli_flow_log(), "pre-hook", is.pre_hook, NULL))
         status = CLI_EXIT_HOOK;
     if (status == 0)
@@ -1337,9 +1350,12 @@ int cmd_issue(int argc, char **argv)
     if (real && is.live_dir[0])
         note_status(&is, status);
     if (status == 0 && real)
-        status = deploy_hooks(&is, NULL);
+        status = deploy_hooks(&is, NULL, hooks_dir);
     if (real && is.post_hook != NULL &&
         !flow_hook_command(cli_flow_log(), "post-hook", is.post_hook, NULL) && status == 0)
+        status = CLI_EXIT_HOOK;
+    if (real && hooks_dir != NULL &&
+        !flow_hook_dir(cli_flow_log(), hooks_dir, FLOW_HOOK_POST, NULL) && status == 0)
         status = CLI_EXIT_HOOK;
     if (real && hook != NULL) {
         const char *args1[] = {status == 0 ? "" : "ERROR"};
@@ -1401,9 +1417,9 @@ int cli_issue_obtain(struct cli_issue *ci, FILE *out, const char *replaces)
     return obtain(is);
 }
 
-int cli_issue_deploy(struct cli_issue *ci, const char *override)
+int cli_issue_deploy(struct cli_issue *ci, const char *override, const char *hooks_dir)
 {
-    return deploy_hooks((struct issue *)ci, override);
+    return deploy_hooks((struct issue *)ci, override, hooks_dir);
 }
 
 const char *cli_issue_outcome(const struct cli_issue *ci, const char **not_after)
