@@ -742,6 +742,13 @@ static int check_args(struct issue *is)
         }
         is->names[i] = is->normalized[i];
     }
+    const char *const hooks[] = {is->pre_hook, is->post_hook, is->deploy_hook};
+    for (size_t i = 0; i < 3; i++)
+        if (hooks[i] != NULL && flow_hook_command_check(hooks[i], &err) != CP_OK) {
+            cli_error("--%s: %s", (const char *[]){"pre-hook", "post-hook", "deploy-hook"}[i],
+                      err.msg);
+            return CLI_EXIT_USAGE;
+        }
     if (is->expand && is->replace_names) {
         cli_error("--expand (names may only be added) and --replace-names (any change) exclude "
                   "each other: give one");

@@ -223,6 +223,13 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
         return CLI_EXIT_USAGE;
     }
     struct cp_err err = {0};
+    const char *const hooks[] = {r->pre_hook, r->post_hook, r->deploy_hook};
+    for (size_t i = 0; i < 3; i++)
+        if (hooks[i] != NULL && flow_hook_command_check(hooks[i], &err) != CP_OK) {
+            cli_error("--%s: %s", (const char *[]){"pre-hook", "post-hook", "deploy-hook"}[i],
+                      err.msg);
+            return CLI_EXIT_USAGE;
+        }
     const char *path = r->config ? r->config : CLI_DEFAULT_CONFIG;
     if (cli_conf_load(path, r->config == NULL, &r->defaults, &err) != CP_OK) {
         cli_error("%s", err.msg);

@@ -648,6 +648,9 @@ enum cp_code flow_lineage_settings_rewrite(const char *text, size_t len,
  * said. */
 bool flow_hook_command(const struct flow_log *log, const char *what, const char *command,
                        const char *const *env);
+/* Can `command` be run as a hook command (words, or a non-empty "sh:" text)?
+ * Checked before anything is done; CP_EINVAL with a message naming it. */
+enum cp_code flow_hook_command_check(const char *command, struct cp_err *err);
 
 enum flow_hook_phase { FLOW_HOOK_PRE, FLOW_HOOK_POST, FLOW_HOOK_DEPLOY };
 /* Run the executables in `hooks_dir`/pre, /post or /deploy (by `phase`) in

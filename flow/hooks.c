@@ -92,15 +92,45 @@ static bool run_argv(const struct flow_log *log, const char *what, const char *c
     return ok;
 }
 
+/* The text after "sh:", or NULL when `command` is words. */
+static const char *shell_text(const char *command)
+{
+    size_t n = strlen(HOOK_SHELL_PREFIX);
+    return strncmp(command, HOOK_SHELL_PREFIX, n) == 0 ? command + n : NULL;
+}
+
+static bool blank(const char *s)
+{
+    return s[strspn(s, " \t\n")] == '\0';
+}
+
+enum cp_code flow_hook_command_check(const char *command, struct cp_err *err)
+{
+    char buf[4096];
+    const char *argv[HOOK_WORDS_MAX + 1];
+    const char *text = shell_text(command);
+    if (text != NULL && blank(text))
+        return cp_err_set(err, CP_EINVAL,
+                          "hook \"%s\": write a shell command line after \"sh:\" (e.g. "
+                          "\"sh:systemctl reload nginx && echo done\")",
+                          command);
+    if (text == NULL && split_words(command, buf, sizeof buf, argv) <= 0)
+        return cp_err_set(err, CP_EINVAL,
+                          "hook \"%s\": write a program and its arguments, separated by spaces "
+                          "(at most %d words), or \"sh:\" and a shell command line",
+                          command, HOOK_WORDS_MAX);
+    return CP_OK;
+}
+
 bool flow_hook_command(const struct flow_log *log, const char *what, const char *command,
                        const char *const *env)
 {
     char buf[4096];
     const char *argv[HOOK_WORDS_MAX + 1];
 
-    if (strncmp(command, HOOK_SHELL_PREFIX, strlen(HOOK_SHELL_PREFIX)) == 0) {
-        const char *text = command + strlen(HOOK_SHELL_PREFIX);
-        if (text[strspn(text, " \t\n")] == '\0') {
+    const char *text = shell_text(command);
+    if (text != NULL) {
+        if (blank(text)) {
             flow_say(log, FLOW_ERR,
                      "%s \"%s\": write a shell command line after \"sh:\" (e.g. \"sh:systemctl "
                      "reload nginx && echo done\")",

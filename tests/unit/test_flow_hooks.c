@@ -105,6 +105,19 @@ static void empty_shell_hook_is_refused(void **state)
     assert_null(strstr(said, "running"));
 }
 
+static void check_before_running(void **state)
+{
+    (void)state;
+    struct cp_err err = {0};
+    assert_int_equal(flow_hook_command_check("sh:", &err), CP_EINVAL);
+    assert_non_null(strstr(err.msg, "after \"sh:\""));
+    assert_int_equal(flow_hook_command_check("sh:\t", &err), CP_EINVAL);
+    assert_int_equal(flow_hook_command_check("  ", &err), CP_EINVAL);
+    assert_non_null(strstr(err.msg, "a program and its arguments"));
+    assert_int_equal(flow_hook_command_check("sh:true", &err), CP_OK);
+    assert_int_equal(flow_hook_command_check("/bin/true a b", &err), CP_OK);
+}
+
 static void words_are_not_a_shell(void **state)
 {
     (void)state;
@@ -175,6 +188,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(shell_hook_sees_data_in_env_only, setup, teardown),
         cmocka_unit_test_setup_teardown(shell_hook_status_is_the_shells, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_shell_hook_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(check_before_running, setup, teardown),
         cmocka_unit_test_setup_teardown(words_are_not_a_shell, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_runs_in_byte_order, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_goes_on_after_a_failure, setup, teardown),
