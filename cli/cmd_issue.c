@@ -51,8 +51,11 @@ static void usage(FILE *f)
           "  --resolver IP[:PORT]    recursive resolver for the CAA look-ups and for finding\n"
           "                          a dns-01 zone (repeatable; default: /etc/resolv.conf)\n"
           "  --timeout SECONDS       time allowed for each CAA query (default: 10)\n"
-          "  --tries N               attempts per query within that time (default: 2)\n"
-          "Hooks: CMD is a program and its arguments separated by spaces (no shell).\n"
+          "  --tries N               attempts per query within that time (default: 2)\n",
+          f);
+    fputs("Hooks: CMD is a program and its arguments separated by spaces (no shell), or\n"
+          "  sh:COMMAND-LINE, run as /bin/sh -c COMMAND-LINE (data only in the environment).\n"
+          "  Executables in hooks.d/{pre,post,deploy}/ next to --config run too, in name order.\n"
           "  --pre-hook CMD / --post-hook CMD   before ordering / after, whatever happened\n"
           "  --deploy-hook CMD   after the certificate is stored (RENEWED_LINEAGE,\n"
           "                      RENEWED_DOMAINS); kept for renew with the other settings\n"

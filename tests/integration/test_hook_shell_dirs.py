@@ -7,7 +7,8 @@
   environment's values), and it is kept as written in renewal.conf and run
   again by renew.  Without "sh:" the same kind of text is words: "&&" is an
   argument.  An empty "sh:" is a usage error before anything is ordered.
-- hooks.d/{pre,post,deploy}/ next to the defaults file (--config): run in
+- hooks.d/{pre,post,deploy}/ next to the defaults file (--config, which may
+  hold a "sh:" hook too): run in
   byte order around the hook options (pre before --pre-hook, deploy after
   --deploy-hook, post after --post-hook), skipping what is not executable,
   hidden or a backup; a failing deploy one gives issue's hook status (6) with
@@ -118,8 +119,11 @@ class HookDirs(RenewCase):
         self.dir_hook("deploy", "c-not-executable", mode=0o644)
         self.dir_hook("deploy", ".hidden")
         self.dir_hook("deploy", "old~")
+        # The post-hook from the defaults file this time.
+        hooks = self.option_hooks()
+        write(self.config, "post-hook = %s\n" % hooks[3])
         c = "dirs.example.test"
-        self.issue(c, extra=self.http() + ["--config", self.config] + self.option_hooks())
+        self.issue(c, extra=self.http() + ["--config", self.config] + hooks[:2] + hooks[4:])
         self.assertEqual(self.lines(), [
             "10-first -", "20-second -", "pre-hook -",
             "deploy-hook " + c, "10 " + c, "9 " + c, "B " + c, "a1 " + c, "b " + c,
