@@ -127,28 +127,20 @@ bool flow_hook_command(const struct flow_log *log, const char *what, const char 
 {
     char buf[4096];
     const char *argv[HOOK_WORDS_MAX + 1];
+    struct cp_err err = {0};
 
+    if (flow_hook_command_check(command, &err) != CP_OK) {
+        flow_say(log, FLOW_ERR, "%s: %s", what, err.msg);
+        return false;
+    }
     const char *text = shell_text(command);
     if (text != NULL) {
-        if (blank(text)) {
-            flow_say(log, FLOW_ERR,
-                     "%s \"%s\": write a shell command line after \"sh:\" (e.g. \"sh:systemctl "
-                     "reload nginx && echo done\")",
-                     what, command);
-            return false;
-        }
         /* The text goes to the shell exactly as written: data stays in env. */
         const char *shell[] = {"/bin/sh", "-c", text, NULL};
         flow_say(log, FLOW_INFO, "running %s through /bin/sh -c: %s", what, text);
         return run_argv(log, what, shell, env);
     }
-    if (split_words(command, buf, sizeof buf, argv) <= 0) {
-        flow_say(log, FLOW_ERR,
-                 "%s \"%s\": write a program and its arguments, separated by spaces (at most "
-                 "%d words), or \"sh:\" and a shell command line",
-                 what, command, HOOK_WORDS_MAX);
-        return false;
-    }
+    split_words(command, buf, sizeof buf, argv); /* checked above */
     flow_say(log, FLOW_INFO, "running %s: %s", what, command);
     return run_argv(log, what, argv, env);
 }
