@@ -270,6 +270,10 @@ enum cp_code cli_conf_to_args(const struct cli_conf *c, const struct option *opt
 
 #define CLI_DEFAULT_CONFIG "/etc/certpilot/config"
 
+/* The hook directories' parent, hooks.d next to the defaults file `config`
+ * (NULL: CLI_DEFAULT_CONFIG), written to buf; buf, or NULL when too long. */
+const char *cli_hooks_dir(const char *config, char *buf, size_t size);
+
 /* ------------------------------------ the issuance engine (cli/cmd_issue.c) */
 
 struct cli_issue; /* opaque: one certificate's settings and one run of them */
@@ -298,9 +302,10 @@ void cli_issue_info(const struct cli_issue *is, struct cli_issue_info *out);
  * report written to `out`; `replaces` is the ARI id of the certificate it
  * replaces, or NULL.  0 or the exit status. */
 int cli_issue_obtain(struct cli_issue *is, FILE *out, const char *replaces);
-/* After a stored certificate: the deploy hook (`override` when not NULL) and
- * the dehydrated hook's deploy_cert; 0 or CLI_EXIT_HOOK. */
-int cli_issue_deploy(struct cli_issue *is, const char *override);
+/* After a stored certificate: the deploy hook (`override` when not NULL),
+ * `hooks_dir`/deploy (NULL: none) and the dehydrated hook's deploy_cert; 0 or
+ * CLI_EXIT_HOOK. */
+int cli_issue_deploy(struct cli_issue *is, const char *override, const char *hooks_dir);
 /* "issued", "dry_run", "caa_refused", "caa_dns_error", "failed"; and the new
  * certificate's expiry (RFC 3339) when issued. */
 const char *cli_issue_outcome(const struct cli_issue *is, const char **not_after);

@@ -60,8 +60,11 @@ static void usage(FILE *f)
           "  --resolver IP[:PORT]    recursive resolver for the CAA look-ups and for finding\n"
           "                          a dns-01 zone (repeatable; default: /etc/resolv.conf)\n"
           "  --timeout SECONDS       time allowed for each CAA query (default: 10)\n"
-          "  --tries N               attempts per query within that time (default: 2)\n"
-          "Hooks: CMD is a program and its arguments separated by spaces (no shell).\n"
+          "  --tries N               attempts per query within that time (default: 2)\n",
+          f);
+    fputs("Hooks: CMD is a program and its arguments separated by spaces (no shell), or\n"
+          "  sh:COMMAND-LINE, run as /bin/sh -c COMMAND-LINE (data only in the environment).\n"
+          "  Executables in hooks.d/{pre,post,deploy}/ next to --config run too, in name order.\n"
           "  --pre-hook CMD / --post-hook CMD   before ordering / after, whatever happened\n"
           "  --deploy-hook CMD   after the certificate is stored (RENEWED_LINEAGE,\n"
           "                      RENEWED_DOMAINS); kept for renew with the other settings\n"
@@ -212,6 +215,8 @@ struct issue {
     /* hooks (a command line of words, or the dehydrated hook's path) */
     const char *pre_hook, *post_hook, *deploy_hook;
     const char *hook; /* --hook: the whole dehydrated protocol (--dns-hook: challenges only) */
+    /* --config: hooks.d/ is next to it */
+    const char *config;
     /* the settings as given, to be written into renewal.conf */
     struct setting {
         const char *key, *value;
@@ -816,7 +821,7 @@ static int parse_one(struct issue *is, int ch, char **argv)
     case 2007: is->pre_hook = optarg; break;
     case 2008: is->post_hook = optarg; break;
     case 2009: is->deploy_hook = optarg; break;
-    case 2010: break; /* --config: read before parsing */
+    case 2010: is->config = optarg; break; /* read before parsing; hooks.d is next to it */
     case 2015:
         if (parse_seconds("--wait-timeout", optarg, 1, WAIT_MAX_S, &is->common.wait_s) != 0)
             return CLI_EXIT_USAGE;
@@ -951,6 +956,13 @@ static int check_args(struct issue *is)
         /* renewal.conf holds certpilot's own name of the key type only */
         record(is, 'k', acme_key_type_name(is->key_type), is->key_src);
     }
+    const char *const hooks[] = {is->pre_hook, is->post_hook, is->deploy_hook};
+    for (size_t i = 0; i < 3; i++)
+        if (hooks[i] != NULL && flow_hook_command_check(hooks[i], &err) != CP_OK) {
+            cli_error("--%s: %s", (const char *[]){"pre-hook", "post-hook", "deploy-hook"}[i],
+                      err.msg);
+            return CLI_EXIT_USAGE;
+        }
     if (is->expand && is->replace_names) {
         cli_error("--expand (names may only be added) and --replace-names (any change) exclude "
                   "each other: give one");
@@ -1110,10 +1122,10 @@ static int obtain(struct issue *is)
     return status;
 }
 
-static int deploy_hooks(struct issue *is, const char *override)
+static int deploy_hooks(struct issue *is, const char *override, const char *hooks_dir)
 {
-    bool ok = flow_issue_deploy(cli_flow_log(), override ? override : is->deploy_hook, is->hook,
-                                is->names, is->nnames, is->live_dir);
+    bool ok = flow_issue_deploy(cli_flow_log(), override ? override : is->deploy_hook, hooks_dir,
+                                is->hook, is->names, is->nnames, is->live_dir);
     return ok ? 0 : CLI_EXIT_HOOK;
 }
 
@@ -1134,6 +1146,8 @@ static const char *absolute(const char *key, const char *value, char *buf, size_
         return buf;
     }
     bool command = strstr(key, "-hook") != NULL;
+    if (command && strncmp(value, "sh:", 3) == 0)
+        return value; /* a shell command line is kept exactly as written */
     if ((!path && !command) || value[0] == '/' || (command && strchr(value, '/') == NULL))
         return value;
     size_t first = command ? strcspn(value, " \t") : strlen(value);
@@ -1548,9 +1562,18 @@ int cmd_issue(int argc, char **argv)
         return status == -2 ? CLI_EXIT_OK : status;
     }
     const char *hook = is.hook;
+    char dir_buf[4200];
+    const char *hooks_dir = cli_hooks_dir(is.config, dir_buf, sizeof dir_buf);
+    if (real && hooks_dir == NULL) {
+        cli_error("--config %s: the path is too long", is.config);
+        status = CLI_EXIT_CONFIG;
+    }
     if (real && hook != NULL)
         flow_hook_event(cli_flow_log(), hook, "startup_hook", NULL, 0);
-    if (real && is.pre_hook != NULL &&
+    /* hooks.d/pre, then the pre-hook; each later phase the other way round */
+    if (status == 0 && real && !flow_hook_dir(cli_flow_log(), hooks_dir, FLOW_HOOK_PRE, NULL))
+        status = CLI_EXIT_HOOK;
+    if (status == 0 && real && is.pre_hook != NULL &&
         !flow_hook_command(cli_flow_log(), "pre-hook", is.pre_hook, NULL))
         status = CLI_EXIT_HOOK;
     if (status == 0)
@@ -1560,9 +1583,12 @@ int cmd_issue(int argc, char **argv)
     if (real && is.live_dir[0])
         note_status(&is, status);
     if (status == 0 && real)
-        status = deploy_hooks(&is, NULL);
+        status = deploy_hooks(&is, NULL, hooks_dir);
     if (real && is.post_hook != NULL &&
         !flow_hook_command(cli_flow_log(), "post-hook", is.post_hook, NULL) && status == 0)
+        status = CLI_EXIT_HOOK;
+    if (real && hooks_dir != NULL &&
+        !flow_hook_dir(cli_flow_log(), hooks_dir, FLOW_HOOK_POST, NULL) && status == 0)
         status = CLI_EXIT_HOOK;
     if (real && hook != NULL) {
         const char *args1[] = {status == 0 ? "" : "ERROR"};
@@ -1628,9 +1654,9 @@ int cli_issue_obtain(struct cli_issue *ci, FILE *out, const char *replaces)
     return obtain(is);
 }
 
-int cli_issue_deploy(struct cli_issue *ci, const char *override)
+int cli_issue_deploy(struct cli_issue *ci, const char *override, const char *hooks_dir)
 {
-    return deploy_hooks((struct issue *)ci, override);
+    return deploy_hooks((struct issue *)ci, override, hooks_dir);
 }
 
 const char *cli_issue_outcome(const struct cli_issue *ci, const char **not_after)

@@ -89,6 +89,8 @@ struct renew {
     size_t npost;
     const char *started[HOOKS_MAX];
     size_t nstarted;
+    char hooks_dir[4200]; /* hooks.d next to the defaults file */
+    bool ran_pre_dir;     /* hooks.d/pre ran: hooks.d/post runs at the end */
 };
 
 /* Remember a hook for this run (a copy: the certificate's settings go away). */
@@ -131,7 +133,10 @@ static void renew_usage(FILE *f)
           "  --pre-hook CMD      run once before the first renewal attempt of this run\n"
           "  --post-hook CMD     run once at the end, when something was attempted\n"
           "  --deploy-hook CMD   run after each renewed certificate (RENEWED_LINEAGE,\n"
-          "                      RENEWED_DOMAINS); these three replace the stored ones\n"
+          "                      RENEWED_DOMAINS); these three replace the stored ones;\n"
+          "                      CMD is words (no shell) or sh:COMMAND-LINE (/bin/sh -c)\n"
+          "  --config FILE       defaults; hooks.d/{pre,post,deploy}/ next to it run with\n"
+          "                      the pre-, post- and deploy hooks (default /etc/certpilot)\n"
           "  --quiet             print only errors (for timers)\n"
           "  --lock-timeout S    wait at most S seconds for another run (default 60)\n"
           "Exit: 0 every due certificate renewed (or none due), 1 at least one failed,\n"
@@ -223,6 +228,13 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
         return CLI_EXIT_USAGE;
     }
     struct cp_err err = {0};
+    const char *const hooks[] = {r->pre_hook, r->post_hook, r->deploy_hook};
+    for (size_t i = 0; i < 3; i++)
+        if (hooks[i] != NULL && flow_hook_command_check(hooks[i], &err) != CP_OK) {
+            cli_error("--%s: %s", (const char *[]){"pre-hook", "post-hook", "deploy-hook"}[i],
+                      err.msg);
+            return CLI_EXIT_USAGE;
+        }
     const char *path = r->config ? r->config : CLI_DEFAULT_CONFIG;
     if (cli_conf_load(path, r->config == NULL, &r->defaults, &err) != CP_OK) {
         cli_error("%s", err.msg);
@@ -232,6 +244,10 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
     const char *state = cli_conf_get(&r->defaults, "state-dir");
     if (r->common.state_dir == NULL && state != NULL)
         r->common.state_dir = state;
+    if (cli_hooks_dir(r->config, r->hooks_dir, sizeof r->hooks_dir) == NULL) {
+        cli_error("--config %s: the path is too long", r->config);
+        return CLI_EXIT_CONFIG;
+    }
     r->common.server = CLI_LE_PRODUCTION; /* unused; cli_common_finish wants one */
     return cli_common_finish(&r->common);
 }
@@ -385,6 +401,11 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     /* Due (or a dry run): the pre-hook once per run, then the engine. */
     const char *pre = r->pre_hook ? r->pre_hook : info.pre_hook;
     const char *post = r->post_hook ? r->post_hook : info.post_hook;
+    if (!r->dry_run && !r->ran_pre_dir) { /* hooks.d/pre before any pre-hook */
+        r->ran_pre_dir = true;
+        if (!flow_hook_dir(cli_flow_log(), r->hooks_dir, FLOW_HOOK_PRE, NULL))
+            cli_error("warning: a hook in %s/pre failed; renewing anyway", r->hooks_dir);
+    }
     if (!r->dry_run && pre != NULL && !listed(r->ran_hooks, r->nran, pre)) {
         remember(r->ran_hooks, &r->nran, pre);
         if (!flow_hook_command(cli_flow_log(), "pre-hook", pre, NULL))
@@ -409,7 +430,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
                 not_after ? not_after : "?");
         outcome = "renewed";
         json_object_del(c.status, "ari"); /* it was about the replaced certificate */
-        int hs = cli_issue_deploy(is, r->deploy_hook);
+        int hs = cli_issue_deploy(is, r->deploy_hook, r->hooks_dir);
         if (hs != 0) {
             status = hs;
             outcome = "deploy_hook_failed";
@@ -516,6 +537,8 @@ int cmd_renew(int argc, char **argv)
     for (size_t i = 0; i < r.npost; i++)
         if (!flow_hook_command(cli_flow_log(), "post-hook", r.post[i], NULL))
             failures++;
+    if (r.ran_pre_dir && !flow_hook_dir(cli_flow_log(), r.hooks_dir, FLOW_HOOK_POST, NULL))
+        failures++;
     for (size_t i = 0; i < r.nstarted; i++) {
         const char *a[] = {failures ? "ERROR" : ""};
         flow_hook_event(cli_flow_log(), r.started[i], "exit_hook", a, failures ? 1 : 0);

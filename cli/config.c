@@ -195,3 +195,13 @@ enum cp_code cli_conf_to_args(const struct cli_conf *c, const struct option *opt
     }
     return CP_OK;
 }
+
+const char *cli_hooks_dir(const char *config, char *buf, size_t size)
+{
+    const char *path = config != NULL ? config : CLI_DEFAULT_CONFIG;
+    const char *slash = strrchr(path, '/');
+    /* "config" alone is in the current directory; "/config" in "/". */
+    int dirlen = slash == NULL ? 1 : slash == path ? 0 : (int)(slash - path);
+    int n = snprintf(buf, size, "%.*s/hooks.d", dirlen, slash == NULL ? "." : path);
+    return n < 0 || (size_t)n >= size ? NULL : buf;
+}

@@ -647,10 +647,25 @@ enum cp_code flow_lineage_settings_rewrite(const char *text, size_t len,
 /* ----------------------------------------------------- hooks (flow/hooks.c) */
 
 /* Run a hook command line (program and arguments separated by spaces; no
- * shell) with `env` ("NAME=value", NULL-terminated) added; its output goes to
- * `log` as "<what>: ..." lines.  True when it exited 0; failures are said. */
+ * shell), or for "sh:TEXT" the argv {"/bin/sh", "-c", TEXT} (an empty TEXT
+ * is an error), with `env` ("NAME=value", NULL-terminated) added; its output
+ * goes to `log` as "<what>: ..." lines.  True when it exited 0; failures are
+ * said. */
 bool flow_hook_command(const struct flow_log *log, const char *what, const char *command,
                        const char *const *env);
+/* Can `command` be run as a hook command (words, or a non-empty "sh:" text)?
+ * Checked before anything is done; CP_EINVAL with a message naming it. */
+enum cp_code flow_hook_command_check(const char *command, struct cp_err *err);
+
+enum flow_hook_phase { FLOW_HOOK_PRE, FLOW_HOOK_POST, FLOW_HOOK_DEPLOY };
+/* Run the executables in `hooks_dir`/pre, /post or /deploy (by `phase`) in
+ * name order (byte order), each without arguments and with `env` added.
+ * Names starting with '.' or ending in '~' and what is not an executable
+ * regular file are skipped (said at debug).  A missing directory (or
+ * hooks_dir NULL) runs nothing.  True when every one exited 0; all run even
+ * when one fails. */
+bool flow_hook_dir(const struct flow_log *log, const char *hooks_dir, enum flow_hook_phase phase,
+                   const char *const *env);
 /* One command of the dehydrated hook protocol; true when it exited 0. */
 bool flow_hook_event(const struct flow_log *log, const char *hook, const char *command,
                      const char *const *args, size_t nargs);
@@ -737,11 +752,12 @@ void flow_issue_result_clear(struct flow_issue_result *r);
 /* --------------------------------- after a run (flow/issue.c, flow/lineage.c) */
 
 /* Tell the deploy hook (a command line: RENEWED_LINEAGE and RENEWED_DOMAINS
- * in its environment) and a dehydrated hook (deploy_cert) that the
- * certificate of `names` in `live_dir` is new; either may be NULL.  True
- * when every hook run exited 0. */
-bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, const char *hook,
-                       const char *const *names, size_t n, const char *live_dir);
+ * in its environment), then the executables in `hooks_dir`/deploy (same
+ * environment), and a dehydrated hook (deploy_cert) that the certificate of
+ * `names` in `live_dir` is new; any may be NULL.  True when every hook run
+ * exited 0. */
+bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, const char *hooks_dir,
+                       const char *hook, const char *const *names, size_t n, const char *live_dir);
 
 /* Record a run's result in a lineage's status object (what `list` shows):
  * last_attempt, last_result (`outcome`), last_exit_status, last_message

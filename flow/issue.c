@@ -364,11 +364,11 @@ out:
     return rc;
 }
 
-bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, const char *hook,
-                       const char *const *names, size_t n, const char *live_dir)
+bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, const char *hooks_dir,
+                       const char *hook, const char *const *names, size_t n, const char *live_dir)
 {
     bool ok = true;
-    if (deploy_hook != NULL) {
+    if (deploy_hook != NULL || hooks_dir != NULL) {
         char lineage[4500], domains[IDENTS_MAX * (CAA_IDENT_MAX + 1) + 32];
         size_t len = (size_t)snprintf(domains, sizeof domains, "RENEWED_DOMAINS=");
         for (size_t i = 0; i < n && len < sizeof domains; i++)
@@ -376,7 +376,9 @@ bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, cons
                                     names[i]);
         snprintf(lineage, sizeof lineage, "RENEWED_LINEAGE=%s", live_dir);
         const char *env[] = {lineage, domains, NULL};
-        ok = flow_hook_command(log, "deploy-hook", deploy_hook, env);
+        if (deploy_hook != NULL)
+            ok = flow_hook_command(log, "deploy-hook", deploy_hook, env);
+        ok = flow_hook_dir(log, hooks_dir, FLOW_HOOK_DEPLOY, env) && ok;
     }
     if (hook != NULL && n > 0) {
         /* dehydrated: deploy_cert DOMAIN KEYFILE CERTFILE FULLCHAINFILE CHAINFILE TIMESTAMP */

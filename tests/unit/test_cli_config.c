@@ -142,6 +142,19 @@ static void missing_file(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/certpilot.conf"));
 }
 
+/* hooks.d is next to the defaults file, wherever --config names it. */
+static void hooks_dir_next_to_config(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_string_equal(cli_hooks_dir(NULL, buf, sizeof buf), "/etc/certpilot/hooks.d");
+    assert_string_equal(cli_hooks_dir("/srv/cp/defaults.conf", buf, sizeof buf), "/srv/cp/hooks.d");
+    assert_string_equal(cli_hooks_dir("local.conf", buf, sizeof buf), "./hooks.d");
+    assert_string_equal(cli_hooks_dir("/config", buf, sizeof buf), "/hooks.d");
+    assert_null(cli_hooks_dir("/a/very/long/directory/name/that/does/not/fit/in/sixty-four/c", buf,
+                              sizeof buf));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +163,7 @@ int main(void)
         cmocka_unit_test(to_args),
         cmocka_unit_test(refused_keys),
         cmocka_unit_test(missing_file),
+        cmocka_unit_test(hooks_dir_next_to_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
