@@ -153,8 +153,26 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /* Is the entry `name` of `dir` one to run?  Says at debug why not. */
+/* Whoever can change a hook gets their code run as this user: a hook and
+ * its directory must belong to this user or root and be closed to writes by
+ * group and others. */
+static bool owned_safely(const struct stat *sb)
+{
+    return (sb->st_uid == geteuid() || sb->st_uid == 0) && (sb->st_mode & 022) == 0;
+}
+
+static void say_unsafe(const struct flow_log *log, const char *path, const struct stat *sb)
+{
+    flow_say(log, FLOW_ERR,
+             "refusing the hook %s: it is owned by uid %u with mode %04o, so someone else could "
+             "change what runs; make it this user's or root's and run: chmod go-w %s",
+             path, (unsigned)sb->st_uid, (unsigned)(sb->st_mode & 07777), path);
+}
+
+/* Is `name` in `dir` a hook to run?  *unsafe when it is one that someone
+ * else could have changed (said; it is not run). */
 static bool runnable(const struct flow_log *log, const char *dir, const char *name, char *path,
-                     size_t size)
+                     size_t size, bool *unsafe)
 {
     size_t len = strlen(name);
     if (name[0] == '.' || name[len - 1] == '~') {
@@ -170,6 +188,11 @@ static bool runnable(const struct flow_log *log, const char *dir, const char *na
     }
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || access(path, X_OK) != 0) {
         flow_say(log, FLOW_DEBUG, "%s: skipped (not an executable file)", path);
+        return false;
+    }
+    if (!owned_safely(&sb)) {
+        say_unsafe(log, path, &sb);
+        *unsafe = true;
         return false;
     }
     return true;
@@ -199,8 +222,15 @@ bool flow_hook_dir(const struct flow_log *log, const char *hooks_dir, enum flow_
         flow_say(log, FLOW_ERR, "hook directory %s: %s", dir, strerror(errno));
         return false;
     }
+    struct stat dsb;
+    if (fstat(dirfd(d), &dsb) != 0 || !owned_safely(&dsb)) {
+        say_unsafe(log, dir, &dsb);
+        closedir(d);
+        return false;
+    }
+    bool unsafe = false;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!runnable(log, dir, e->d_name, path, sizeof path))
+        if (!runnable(log, dir, e->d_name, path, sizeof path, &unsafe))
             continue;
         if (n == HOOK_DIR_ENTRIES_MAX) {
             flow_say(log, FLOW_ERR, "hook directory %s: more than %d hooks; none was run", dir,
@@ -216,6 +246,8 @@ bool flow_hook_dir(const struct flow_log *log, const char *hooks_dir, enum flow_
         n++;
     }
     closedir(d);
+    if (unsafe)
+        ok = false; /* none runs: the set someone meant to run is not known */
     if (ok) {
         qsort(names, n, sizeof names[0], name_cmp);
         snprintf(what, sizeof what, "%s hook", phase_names[phase]);

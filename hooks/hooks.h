@@ -12,7 +12,10 @@
  * command word and its arguments (deploy_challenge DOMAIN TOKEN_FILENAME
  * TOKEN_VALUE, ...), so existing dehydrated hook scripts work unchanged.
  *
- * Nothing here prints: output is returned for the caller to log.
+ * Nothing here prints: output is returned for the caller to log.  (A hook
+ * the user writes as "sh:COMMAND" is run by flow/hooks.c as the argv
+ * /bin/sh -c COMMAND: the shell is what the user asked for, and still nothing
+ * is put into the command text.)
  */
 #ifndef CP_HOOKS_HOOKS_H
 #define CP_HOOKS_HOOKS_H

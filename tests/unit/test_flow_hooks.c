@@ -182,6 +182,33 @@ static void directory_goes_on_after_a_failure(void **state)
     assert_non_null(strstr(said, "1-fails failed with exit status 2"));
 }
 
+/* A hook (or its directory) that group or others may change is refused,
+ * and then none of the directory runs. */
+static void directory_refuses_what_others_can_change(void **state)
+{
+    (void)state;
+    char dir[400], path[500], script[700];
+    snprintf(dir, sizeof dir, "%s/pre", tmp);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/1-ok", dir);
+    snprintf(script, sizeof script, "#!/bin/sh\necho ok >>%s\n", out);
+    write_file(path, script, 0700);
+    snprintf(path, sizeof path, "%s/2-open", dir);
+    write_file(path, script, 0777);
+    assert_false(flow_hook_dir(&LOG, tmp, FLOW_HOOK_PRE, NULL));
+    assert_string_equal(slurp(out), "");
+    assert_non_null(strstr(said, "refusing the hook"));
+    assert_non_null(strstr(said, "2-open"));
+    /* Closed again: both run.  A directory open to others: refused. */
+    assert_int_equal(chmod(path, 0755), 0);
+    assert_true(flow_hook_dir(&LOG, tmp, FLOW_HOOK_PRE, NULL));
+    assert_string_equal(slurp(out), "ok\nok\n");
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_false(flow_hook_dir(&LOG, tmp, FLOW_HOOK_PRE, NULL));
+    assert_string_equal(slurp(out), "ok\nok\n");
+    assert_int_equal(chmod(dir, 0700), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +219,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(words_are_not_a_shell, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_runs_in_byte_order, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_goes_on_after_a_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(directory_refuses_what_others_can_change, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
