@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/civil.h"
+
 static const struct {
     const char *name, *url;
 } known_servers[] = {
@@ -111,7 +113,7 @@ json_t *cli_problem_json(const struct acme_problem *prob)
     if (prob->retry_at > 0) {
         char at[32];
         long long in = prob->retry_at - (long long)time(NULL);
-        cli_time_str(prob->retry_at, at);
+        cp_time_str(prob->retry_at, at);
         retry = json_pack("{s:s, s:I}", "at", at, "in_seconds", (json_int_t)(in > 0 ? in : 0));
     }
     return json_pack("{s:s, s:s?, s:i, s:o, s:I, s:o}", "type", prob->type, "detail", prob->detail,
@@ -153,7 +155,7 @@ static void print_problem(const struct acme_problem *prob)
                 prob->subproblems_dropped);
     if (prob->retry_at > 0) {
         char at[32], in[64];
-        cli_time_str(prob->retry_at, at);
+        cp_time_str(prob->retry_at, at);
         duration_words(prob->retry_at - (long long)time(NULL), in, sizeof in);
         cli_log(CLI_LOG_ERR, "  retry after: %s (in %s), as the CA asks", at, in);
     }

@@ -318,9 +318,6 @@ int cli_store_lock(const struct cli_common *c, unsigned timeout_s);
 /* An exit status for a store error (said first). */
 int cli_store_fail(const struct cp_err *err);
 
-/* The time as RFC 3339 UTC ("2026-11-24T18:00:00Z"). */
-void cli_time_str(long long t, char out[32]);
-
 /* The names a lineage's renewal.conf lists, as a JSON array (also when its
  * other settings are unusable; empty when it cannot be read). */
 json_t *cli_lineage_names_json(struct cp_store *st, const char *name);

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/civil.h"
+
 #include "common/file.h"
 #include "hooks/hooks.h"
 
@@ -1302,7 +1304,7 @@ static int report_unchanged(struct issue *is, long long renew_at, const char *wh
     char when[32];
     json_t *changed = json_array();
     int status = is->dry_run == DRY_NONE ? update_settings(is, changed) : 0;
-    cli_time_str(renew_at, when);
+    cp_time_str(renew_at, when);
     is->outcome = "unchanged";
     if (status != 0) {
         json_decref(changed);

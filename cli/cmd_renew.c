@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/civil.h"
+
 #include "common/file.h"
 
 #define CERT_FILE_MAX        (256 * 1024)
@@ -454,8 +456,8 @@ out:
             cli_error("%s", err.msg);
     }
     char t[32], expiry[32];
-    cli_time_str(c.renew_at, t);
-    cli_time_str(c.not_after, expiry);
+    cp_time_str(c.renew_at, t);
+    cp_time_str(c.not_after, expiry);
     if (not_after == NULL && c.have_cert)
         not_after = expiry; /* not renewed: the current certificate's */
     json_t *names =
@@ -620,13 +622,13 @@ int cmd_list(int argc, char **argv)
         char revoked[256] = "";
         bool was_revoked =
             flow_lineage_revoked(r.common.store, names[i], c.status, revoked, sizeof revoked);
-        cli_time_str(c.not_after, t1);
-        cli_time_str(c.renew_at, t2);
+        cp_time_str(c.not_after, t1);
+        cp_time_str(c.renew_at, t2);
         long long days = c.have_cert ? (c.not_after - now) / 86400 : 0;
         const char *last = json_string_value(json_object_get(c.status, "last_result"));
         long long last_at =
             (long long)json_integer_value(json_object_get(c.status, "last_attempt"));
-        cli_time_str(last_at, t3);
+        cp_time_str(last_at, t3);
         json_t *o = json_pack(
             "{s:s, s:o, s:s?, s:I, s:s, s:b, s:s, s:s?, s:s?, s:s?}", "cert_name", c.name, "names",
             dn, "not_after", c.have_cert ? t1 : NULL, "days_left", (json_int_t)days, "renew_at", t2,

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/civil.h"
+
 #include "common/file.h"
 
 #define REVOKE_LOCK_TIMEOUT 300 /* seconds, as issue waits for a renew run */
@@ -272,7 +274,7 @@ static void print_result(struct revoke *r, int status, long long now)
 {
     const char *reason = acme_revoke_reason_name(r->reason);
     char at[32];
-    cli_time_str(now, at);
+    cp_time_str(now, at);
     if (r->common.json) {
         json_t *j = json_pack("{s:b, s:s?, s:s?, s:s?, s:s, s:s?, s:o, s:s, s:s?, s:i}", "revoked",
                               status == 0 || r->res.already, "cert_name", r->cert_name, "cert_path",

@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "common/civil.h"
 
 static struct {
     bool journal;
@@ -137,11 +136,6 @@ void cli_print_json(const json_t *v)
 {
     json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);
-}
-
-void cli_time_str(long long t, char out[32])
-{
-    cp_time_str(t, out);
 }
 
 /* Errors and warnings as cli_error() says them (never dropped, kept as the
