@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-
 static struct {
     bool journal;
     int max_level; /* lines above this priority are dropped */
