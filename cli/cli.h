@@ -318,10 +318,6 @@ int cli_store_lock(const struct cli_common *c, unsigned timeout_s);
 /* An exit status for a store error (said first). */
 int cli_store_fail(const struct cp_err *err);
 
-/* The names a lineage's renewal.conf lists, as a JSON array (also when its
- * other settings are unusable; empty when it cannot be read). */
-json_t *cli_lineage_names_json(struct cp_store *st, const char *name);
-
 int cmd_renew(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 

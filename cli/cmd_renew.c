@@ -300,20 +300,6 @@ static void record_attempt(struct flow_lineage_cert *c, const char *outcome, int
     c->status_changed = true;
 }
 
-/* The names renewal.conf lists, as JSON (also when its settings are unusable). */
-json_t *cli_lineage_names_json(struct cp_store *st, const char *name)
-{
-    struct cli_conf conf = {0};
-    struct cp_err err = {0};
-    json_t *a = json_array();
-    if (cli_conf_load_lineage(st, name, &conf, &err) == CP_OK)
-        for (size_t k = 0; k < conf.n; k++)
-            if (strcmp(conf.e[k].key, "domain") == 0)
-                json_array_append_new(a, json_string(conf.e[k].value));
-    cli_conf_clear(&conf);
-    return a;
-}
-
 /* Renew one certificate; its JSON summary is returned, *failed set. */
 static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, long long now,
                          bool *failed)
@@ -461,7 +447,7 @@ out:
     if (not_after == NULL && c.have_cert)
         not_after = expiry; /* not renewed: the current certificate's */
     json_t *names =
-        info.nnames || unsafe ? json_array() : cli_lineage_names_json(r->common.store, name);
+        info.nnames || unsafe ? json_array() : flow_lineage_names(r->common.store, name);
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
     json_t *j =
@@ -618,7 +604,7 @@ int cmd_list(int argc, char **argv)
             cli_error("%s", uerr.msg);
         const struct flow_due_req due = {.now = now}; /* from status.json only */
         flow_lineage_judge(&c, &due, NULL);
-        json_t *dn = cli_lineage_names_json(r.common.store, names[i]);
+        json_t *dn = flow_lineage_names(r.common.store, names[i]);
         char revoked[256] = "";
         bool was_revoked =
             flow_lineage_revoked(r.common.store, names[i], c.status, revoked, sizeof revoked);

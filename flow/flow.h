@@ -195,6 +195,10 @@ void flow_order_result_clear(struct flow_order_result *r);
 
 /* ------------------------------------------- revoke and delete (flow/revoke.c) */
 
+/* The names a lineage's settings list ("domain"), as a JSON array, in order;
+ * empty when they cannot be read (never NULL but on allocation failure). */
+json_t *flow_lineage_names(struct cp_store *st, const char *name);
+
 /* The serial number (lower-case hex) of the lineage's current certificate;
  * CP_EINVAL when it has none. */
 enum cp_code flow_lineage_serial(struct cp_store *st, const char *cert_name, char *out, size_t size,

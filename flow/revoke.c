@@ -80,6 +80,15 @@ static enum cp_code read_settings(struct cp_store *st, const char *name, struct 
     return rc;
 }
 
+json_t *flow_lineage_names(struct cp_store *st, const char *name)
+{
+    struct settings s;
+    if (read_settings(st, name, &s, NULL) == CP_OK)
+        return s.names;
+    json_decref(s.names);
+    return json_array();
+}
+
 /* The "no such lineage" refusal both commands share. */
 static enum cp_code no_lineage(struct cp_store *st, const char *name, struct cp_err *err)
 {
