@@ -769,4 +769,82 @@ bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, cons
 void flow_lineage_record(json_t *status, const char *outcome, int exit_status, const char *message,
                          long long now);
 
+/* ------------------------------- importing another client's state (flow/import.c) */
+
+/*
+ * The importers (flow/import_certbot.c, flow/import_dehydrated.c) read
+ * another client's files into these, and flow_import_* write them into the
+ * store: never the source, nothing twice.  Each call adds one item to the
+ * report saying what it did (or, for a dry run, would do) and why.
+ */
+enum flow_import_action {
+    FLOW_IMPORT_NEW,      /* written (dry run: would be) */
+    FLOW_IMPORT_SAME,     /* already there, identical: nothing to do */
+    FLOW_IMPORT_CONFLICT, /* something else is there under that name: left alone */
+    FLOW_IMPORT_SKIPPED   /* cannot be imported (why says it) */
+};
+struct flow_import_item {
+    char *kind;   /* "account", "certificate", "hook", "setting" */
+    char *name;   /* the account URL, the lineage name, the hook file name... */
+    char *source; /* the file or directory it came from */
+    enum flow_import_action action;
+    char *why; /* one sentence for SAME, CONFLICT and SKIPPED (and notes on NEW); may be NULL */
+};
+struct flow_import_report {
+    struct flow_import_item *items;
+    size_t n, cap;
+    bool dry; /* a dry run: nothing is written */
+};
+void flow_import_report_clear(struct flow_import_report *r);
+/* Add an item by hand (what an importer skips, and why: printf-style). */
+enum cp_code flow_import_note(struct flow_import_report *r, const char *kind, const char *name,
+                              const char *source, enum flow_import_action action,
+                              const char *why_fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
+/* "new", "same", "conflict", "skipped". */
+const char *flow_import_action_name(enum flow_import_action a);
+
+/* An account: its CA's directory URL, its URL at the CA (kept, so that CAA
+ * accounturi records keep matching) and key, its contacts (array of
+ * "mailto:..." strings; NULL: none known). */
+struct flow_import_account {
+    const char *source;
+    const char *directory;
+    const char *url;
+    const struct acme_key *key;
+    const json_t *contact;
+};
+/* NEW when the store has no account for that CA; SAME when it has this one
+ * (same URL and key); CONFLICT when it has another. */
+enum cp_code flow_import_account(struct cp_store *st, const struct flow_import_account *a,
+                                 struct flow_import_report *r, struct cp_err *err);
+
+/* A certificate: its lineage name, its current key and certificate (PEM
+ * text; chain may be "" when there is none, fullchain is cert + chain), and
+ * its settings as renewal.conf text (certpilot's keys: domain, server,
+ * key-type, webroot, webroot-map, challenge, hook, pre-hook, ...). */
+struct flow_import_lineage {
+    const char *source;
+    const char *name;
+    const char *privkey_pem, *cert_pem, *chain_pem, *fullchain_pem;
+    const char *settings;
+};
+/* The key and certificate are checked to belong together first (SKIPPED
+ * when not).  NEW when there is no lineage of that name; SAME when there is
+ * and its current certificate is this one; CONFLICT when it holds another. */
+enum cp_code flow_import_lineage(struct cp_store *st, const struct flow_import_lineage *l,
+                                 struct flow_import_report *r, struct cp_err *err);
+
+/* An executable hook copied into `hooks_dir`/pre, /post or /deploy under
+ * its own name (mode 0755 for root, 0700 otherwise; directories made 0755):
+ * NEW, SAME when a file of that name has the same content, CONFLICT when it
+ * has another.  A source that is not an executable regular file is
+ * SKIPPED. */
+enum cp_code flow_import_hook(const char *hooks_dir, enum flow_hook_phase phase,
+                              const char *src_path, struct flow_import_report *r,
+                              struct cp_err *err);
+
 #endif
