@@ -19,26 +19,27 @@
 /* Exit statuses.  They are a contract: scripts test them (see README). */
 enum cli_exit {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_CAA_DENIED = 1,   /* at least one identifier refused by CAA (caa check, the
-                                  preflight of issue) */
-    CLI_EXIT_RENEW_FAILED = 1, /* renew: at least one due certificate was not renewed */
-    CLI_EXIT_DECLINED = 1,     /* delete: not confirmed at the prompt; nothing removed */
-    CLI_EXIT_CAA_DNS = 2,      /* no refusal, but a DNS failure decided a CAA check */
-    CLI_EXIT_CA = 3,           /* the CA refused a request (problem document shown) */
-    CLI_EXIT_DOCTOR_WARN = 3,  /* doctor: nothing fails now, but some servers are flaky */
-    CLI_EXIT_CHALLENGE = 4,    /* the CA could not validate a challenge */
-    CLI_EXIT_NETWORK = 5,      /* the CA could not be reached, or a wait timed out */
-    CLI_EXIT_HOOK = 6,         /* a hook failed; the certificate was saved (issue) */
-    CLI_EXIT_USAGE = 64,       /* bad option or argument (sysexits EX_USAGE) */
-    CLI_EXIT_UNAVAILABLE = 69, /* a needed local service is unusable, e.g. DNS set-up */
-    CLI_EXIT_SOFTWARE = 70,    /* internal error: a bug */
-    CLI_EXIT_IO = 74,          /* a local file could not be read or written */
-    CLI_EXIT_PROTOCOL = 76,    /* the CA broke the protocol: unreadable or impossible answers
-                                  (EX_PROTOCOL); not the user's fault */
-    CLI_EXIT_UNSAFE = 77,      /* the state directory is not safe to use: another owner, open
-                                  to group/others, or a symlink where none belongs (EX_NOPERM) */
-    CLI_EXIT_LOCKED = 75,      /* another run holds the state directory's lock (EX_TEMPFAIL) */
-    CLI_EXIT_CONFIG = 78       /* missing set-up, e.g. no account and no --agree-tos */
+    CLI_EXIT_CAA_DENIED = 1,     /* at least one identifier refused by CAA (caa check, the
+                                    preflight of issue) */
+    CLI_EXIT_RENEW_FAILED = 1,   /* renew: at least one due certificate was not renewed */
+    CLI_EXIT_DECLINED = 1,       /* delete: not confirmed at the prompt; nothing removed */
+    CLI_EXIT_IMPORT_PARTIAL = 1, /* import: something was skipped or left alone (said why) */
+    CLI_EXIT_CAA_DNS = 2,        /* no refusal, but a DNS failure decided a CAA check */
+    CLI_EXIT_CA = 3,             /* the CA refused a request (problem document shown) */
+    CLI_EXIT_DOCTOR_WARN = 3,    /* doctor: nothing fails now, but some servers are flaky */
+    CLI_EXIT_CHALLENGE = 4,      /* the CA could not validate a challenge */
+    CLI_EXIT_NETWORK = 5,        /* the CA could not be reached, or a wait timed out */
+    CLI_EXIT_HOOK = 6,           /* a hook failed; the certificate was saved (issue) */
+    CLI_EXIT_USAGE = 64,         /* bad option or argument (sysexits EX_USAGE) */
+    CLI_EXIT_UNAVAILABLE = 69,   /* a needed local service is unusable, e.g. DNS set-up */
+    CLI_EXIT_SOFTWARE = 70,      /* internal error: a bug */
+    CLI_EXIT_IO = 74,            /* a local file could not be read or written */
+    CLI_EXIT_PROTOCOL = 76,      /* the CA broke the protocol: unreadable or impossible answers
+                                    (EX_PROTOCOL); not the user's fault */
+    CLI_EXIT_UNSAFE = 77,        /* the state directory is not safe to use: another owner, open
+                                    to group/others, or a symlink where none belongs (EX_NOPERM) */
+    CLI_EXIT_LOCKED = 75,        /* another run holds the state directory's lock (EX_TEMPFAIL) */
+    CLI_EXIT_CONFIG = 78         /* missing set-up, e.g. no account and no --agree-tos */
 };
 
 /* "certpilot: " + message on stderr. */
@@ -332,5 +333,17 @@ int cli_defaults_load(int argc, char **argv, struct cli_conf *conf, struct cli_c
 
 int cmd_revoke(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
+
+/* --------------------------------------- import (cli/cmd_import*.c) */
+
+/* `certpilot import certbot|dehydrated ...`: the word picks the importer. */
+int cmd_import(int argc, char **argv);
+int cmd_import_certbot(int argc, char **argv);    /* cli/cmd_import_certbot.c */
+int cmd_import_dehydrated(int argc, char **argv); /* cli/cmd_import_dehydrated.c */
+/* Print an import's report (text on stdout, or with `json` one object with
+ * "outcome", "exit_status", "dry_run", "from" and "items") and return the
+ * exit status: 0 when every item is new or already there, CLI_EXIT_IMPORT_PARTIAL
+ * when one was skipped or conflicts (said, with why). */
+int cli_import_report(const struct flow_import_report *r, const char *from, bool json);
 
 #endif

@@ -19,10 +19,11 @@ static void usage(FILE *f)
           "  list                      certificates, expiry, next renewal, last result\n"
           "  revoke --cert-name NAME   have the CA revoke a certificate (or --cert-path)\n"
           "  delete --cert-name NAME   remove a certificate lineage from the state directory\n"
+          "  import certbot|dehydrated take over another client's accounts, certificates, hooks\n"
           "\n"
           "exit status (whose fault it is):\n"
           "  0  done            1  refused by CAA (renew: a certificate failed;\n"
-          "                        delete: not confirmed)\n"
+          "                        delete: not confirmed; import: some left out)\n"
           "  2  CAA look-up failed on DNS          3  the CA refused (its problem shown)\n"
           "  4  a challenge failed                 5  the CA unreachable, or a wait ran out\n"
           "  6  a hook failed (certificate stored) 64 your command line (usage)\n"
@@ -67,6 +68,8 @@ int main(int argc, char **argv)
         return cmd_revoke(argc - 1, argv + 1);
     if (strcmp(cmd, "delete") == 0)
         return cmd_delete(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return cmd_import(argc - 1, argv + 1);
     cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;
