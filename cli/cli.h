@@ -129,7 +129,9 @@ int cli_option_error(int ch, char **argv, const char *command, const char *opera
 /* Long options are taken only as spelled in full (cli/options.c); every
  * command calls cli_options_exact() before its getopt_long loop.  It says
  * which argument is not an option of `command`, with the closest one, and
- * returns CLI_EXIT_USAGE; 0 when all are exact. */
+ * returns CLI_EXIT_USAGE; 0 when all are exact.  Given --list-options, it
+ * prints the long options of `longopts` instead (one a line, "--name=" for
+ * those that take a value: what the shell completions offer) and exits 0. */
 int cli_options_exact(int argc, char *const *argv, const char *shortopts,
                       const struct option *longopts, const char *command);
 /* The index of the first long option that is not one of `longopts` spelled

@@ -8,6 +8,7 @@
  */
 #include "cli/cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Levenshtein distance of a[0..la) and b[0..lb); names are short, so a
@@ -97,9 +98,27 @@ int cli_options_find_inexact(int argc, char *const *argv, const char *shortopts,
     return -1;
 }
 
+/* `certpilot COMMAND --list-options`: the long options of the table, one a
+ * line, "--name" for a flag, "--name=" when it takes a value, "--name[=]"
+ * when the value is optional: what the shell completions offer. */
+static void list_options(const struct option *longopts)
+{
+    for (const struct option *o = longopts; o->name != NULL; o++)
+        printf("--%s%s\n", o->name,
+               o->has_arg == required_argument   ? "="
+               : o->has_arg == optional_argument ? "[=]"
+                                                 : "");
+    fflush(stdout);
+}
+
 int cli_options_exact(int argc, char *const *argv, const char *shortopts,
                       const struct option *longopts, const char *command)
 {
+    for (int k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
+        if (strcmp(argv[k], "--list-options") == 0) {
+            list_options(longopts);
+            exit(CLI_EXIT_OK);
+        }
     int i = cli_options_find_inexact(argc, argv, shortopts, longopts);
     if (i < 0)
         return 0;
