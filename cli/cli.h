@@ -333,4 +333,7 @@ int cli_defaults_load(int argc, char **argv, struct cli_conf *conf, struct cli_c
 int cmd_revoke(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 
+/* `certpilot systemd install|cron` (cli/cmd_systemd.c): units, drop-in, cron line. */
+int cmd_systemd(int argc, char **argv);
+
 #endif
