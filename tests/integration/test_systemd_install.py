@@ -290,13 +290,27 @@ class Install(base.PebbleCase):
     def test_systemd_analyze_accepts_the_units(self):
         www1, www2 = self.issue_with_two_webroots()
         self.write_lineage("b.sd.test", "webroot = /home/certpilot-test-none/www\n")
+        odd = os.path.join(self.tmp.name, "web root 100%")
+        os.mkdir(odd)
+        self.write_lineage("c.sd.test", "webroot = %s\n" % odd)
         self.install()
+        # As scripts/check-units.sh: verify exits 0 on most mistakes (an
+        # unknown key, a relative path are "ignoring"), so any output fails.
+        env = dict(os.environ, SYSTEMD_LOG_TARGET="console", SYSTEMD_LOG_LEVEL="info",
+                   SYSTEMD_LOG_COLOR="0")
         proc = subprocess.run(["systemd-analyze", "verify", "--man=no", self.service, self.timer],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, env=env)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        # Warnings (an unknown key, a relative path) leave the status 0.
-        for path in (self.service, self.timer, self.dropin):
-            self.assertNotIn(path, proc.stderr)
+        self.assertEqual(proc.stdout + proc.stderr, "")
+        # The drop-in was read: the quoted paths came through as written.
+        env["SYSTEMD_LOG_LEVEL"] = "debug"
+        dump = subprocess.run(["systemd-analyze", "verify", "--man=no", self.service],
+                              capture_output=True, text=True, timeout=60, env=env)
+        rw = re.search(r"ReadWritePaths: (.*)", dump.stdout + dump.stderr)
+        self.assertIsNotNone(rw, "no ReadWritePaths in the debug dump")
+        self.assertEqual(rw.group(1), " ".join(["-/var/log/nginx", self.state,
+                                                "-/home/certpilot-test-none/www", odd, www1,
+                                                www2]))
 
 
 def fnv1a(text):
