@@ -4,16 +4,20 @@ makes of everything not listed in ReadWritePaths=) against a real Pebble.
 
 Each run of certpilot happens in its own mount namespace (`unshare --mount`)
 where the directory is bind-mounted read-only, as systemd does for a
-service.  certpilot must stop before it orders anything (Pebble's request log
+service.  issue must stop before it orders anything (Pebble's request log
 shows no new-order request), exit 74 (a local file problem) and name the
-ReadWritePaths= line to add.  A machine that allows no mount namespace skips
+ReadWritePaths= line to add; issue --dry-run reports it as a failed check;
+renew says the same for the certificate (and sums up with 1) or, for a
+read-only state directory, exits 74 at the lock.  A machine that allows no mount namespace skips
 these tests, saying so; tests/unit/test_common_file.c covers the hint itself.
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,10 +58,11 @@ exec "$@"
 @unittest.skipIf(NO_MOUNTS, NO_MOUNTS)
 class ReadOnly(base.PebbleCase):
     def run_readonly(self, ro_dirs, *args, env=None):
+        # renew takes the CA from each lineage's renewal.conf.
+        ca = [] if args[0] == "renew" else [
+            "--server", self.server(), "--ca-bundle", self.pebble.ca_bundle]
         argv = ["unshare", "--mount", "sh", "-c", RO_SCRIPT, "sh"] + list(ro_dirs) + [
-            "--", CERTPILOT] + list(args) + [
-            "--server", self.server(), "--ca-bundle", self.pebble.ca_bundle,
-            "--state-dir", self.state]
+            "--", CERTPILOT] + list(args) + ca + ["--state-dir", self.state]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120,
                               env=dict(os.environ, **(env or {})))
         self.assertNotEqual(proc.returncode, 120, "the read-only mount failed: " + proc.stderr)
@@ -129,6 +134,37 @@ class ReadOnly(base.PebbleCase):
         self.assertEqual(proc.returncode, 74, proc.stdout + proc.stderr)
         self.assertIn("FAIL state directory is on a writable mount", proc.stdout)
         self.assert_hint(proc.stdout, self.state)
+
+    def serve(self, webroot):
+        """A static HTTP server on Pebble's http-01 port for `webroot`."""
+        server = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", webroot,
+             str(self.pebble.http_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (server.terminate(), server.wait(5)))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.pebble.http_port), 1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def test_renew_with_readonly_webroot_or_state(self):
+        webroot = self.make_webroot()
+        self.serve(webroot)
+        self.certpilot("issue", "--agree-tos", "-d", "renew-ro.example.test", "--webroot",
+                       webroot)
+        before = self.log_size()
+        proc = self.run_readonly([webroot], "renew", "--force-renewal")
+        self.assertEqual(proc.returncode, 1, proc.stderr)  # renew: a certificate failed
+        self.assert_hint(proc.stderr, webroot)
+        self.assertNotIn("order-plz", self.log_since(before))
+        proc = self.run_readonly([self.state], "renew", "--force-renewal")
+        self.assertEqual(proc.returncode, 74, proc.stderr)  # the lock, before any lineage
+        self.assert_hint(proc.stderr, self.state)
+        self.assertNotIn("order-plz", self.log_since(before))
 
     def test_writable_webroot_still_issues(self):
         # The same namespace dance with another directory read-only: the
