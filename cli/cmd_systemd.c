@@ -32,7 +32,8 @@
 #define DROPIN_FILE       "certpilot-paths.conf"
 #define DEFAULT_UNIT_DIR  "/etc/systemd/system"
 #define DEFAULT_CRON_FILE "/etc/cron.d/certpilot"
-#define EXISTING_MAX      (256 * 1024) /* bigger than any unit or cron file */
+#define EXISTING_MAX      (256 * 1024)         /* bigger than any unit or cron file */
+#define ROOT_STATE_DIR    "/var/lib/certpilot" /* store_default_dir() for root */
 
 /* The first line of each file written here: how a later run knows its own. */
 #define MARK_INSTALL "# Written by `certpilot systemd install`"
@@ -356,8 +357,10 @@ static void unit_word(struct text *t, const char *word, bool exec)
     text_add(t, "%s", quote ? "\"" : "");
 }
 
-/* renew's command line: this binary, and the --config and --state-dir this
- * run was given (a state-dir from the defaults file is found by renew). */
+/* renew's command line: this binary, the --config this run was given, and
+ * --state-dir when renew, as root (User=root), would not find the same one:
+ * given here, or this user's default (a state-dir from the defaults file is
+ * found by renew). */
 static size_t renew_argv(const struct sd *sd, const char *argv[8])
 {
     size_t n = 0;
@@ -368,7 +371,8 @@ static size_t renew_argv(const struct sd *sd, const char *argv[8])
         argv[n++] = "--config";
         argv[n++] = sd->config_abs;
     }
-    if (sd->state_given) {
+    if (sd->state_given || (cli_conf_get(&sd->defaults, "state-dir") == NULL &&
+                            strcmp(sd->state_abs, ROOT_STATE_DIR) != 0)) {
         argv[n++] = "--state-dir";
         argv[n++] = sd->state_abs;
     }
