@@ -402,19 +402,21 @@ void cp_readonly_hint(const char *dir, bool systemd, char *buf, size_t size)
 {
     /* ReadWritePaths= needs the directory itself (or a parent), and a drop-in
      * survives package upgrades where an edited unit does not. */
-    static const char fix[] = "add ReadWritePaths=%s to a drop-in ('systemctl edit "
-                              "certpilot-renew.service'), or run 'certpilot systemd install', "
-                              "which writes one for every directory certpilot writes";
-    char how[PATH_MAX + 256];
-    snprintf(how, sizeof how, fix, dir);
-    if (systemd)
-        snprintf(buf, size, "%s is read-only in this systemd service (ProtectSystem=strict): %s",
-                 dir, how);
-    else
-        snprintf(buf, size,
-                 "%s is on a read-only file system: mount it read-write; if certpilot runs "
-                 "from a systemd unit with ProtectSystem=strict, %s",
-                 dir, how);
+    int n = systemd
+                ? snprintf(buf, size,
+                           "%s is read-only in this systemd service (ProtectSystem=strict): ", dir)
+                : snprintf(buf, size,
+                           "%s is on a read-only file system: mount it read-write; if "
+                           "certpilot runs from a systemd unit with ProtectSystem=strict, ",
+                           dir);
+    if (n < 0 || (size_t)n >= size)
+        return; /* truncated: what fits is there */
+    if (snprintf(buf + n, size - (size_t)n,
+                 "add ReadWritePaths=%s to a drop-in ('systemctl edit "
+                 "certpilot-renew.service'), or run 'certpilot systemd install', which writes one "
+                 "for every directory certpilot writes",
+                 dir) < 0)
+        buf[n] = '\0';
 }
 
 bool cp_err_readonly(struct cp_err *err, const char *dir)
@@ -427,7 +429,9 @@ bool cp_err_readonly(struct cp_err *err, const char *dir)
     const char *inv = getenv("INVOCATION_ID");
     cp_readonly_hint(dir, inv != NULL && inv[0] != '\0', hint, sizeof hint);
     size_t used = strlen(err->msg);
-    if (used + 3 < sizeof err->msg)
-        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "; " : "", hint);
+    /* A hint cut short by a long message still names the directory first. */
+    if (used + 3 < sizeof err->msg &&
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "; " : "", hint) < 0)
+        err->msg[used] = '\0';
     return true;
 }
