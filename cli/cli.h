@@ -347,5 +347,7 @@ int cmd_import_dehydrated(int argc, char **argv); /* cli/cmd_import_dehydrated.c
  * exit status: 0 when every item is new or already there, CLI_EXIT_IMPORT_PARTIAL
  * when one was skipped or conflicts (said, with why). */
 int cli_import_report(const struct flow_import_report *r, const char *from, bool json);
+/* `certpilot systemd install|cron` (cli/cmd_systemd.c): units, drop-in, cron line. */
+int cmd_systemd(int argc, char **argv);
 
 #endif

@@ -326,6 +326,17 @@ static int dry_checks(struct issue *is, json_t *checks)
         if (rc != CP_OK && status == 0)
             status = cli_acme_fail(rc, &err, NULL);
     }
+    /* A real run writes the state directory too (ProtectSystem=strict). */
+    cp_err_set(&err, CP_EIO, "the state directory cannot be written");
+    bool ro = cp_err_readonly(&err, is->common.state_dir);
+    json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "check",
+                                            "state directory is on a writable mount", "ok", !ro,
+                                            "detail", ro ? err.msg : ""));
+    if (!is->common.json)
+        fprintf(is->out, "  %-4s state directory is on a writable mount%s%s\n", ro ? "FAIL" : "ok",
+                ro ? ": " : "", ro ? err.msg : "");
+    if (ro && status == 0)
+        status = cli_acme_fail(CP_EIO, &err, NULL);
     return status;
 }
 

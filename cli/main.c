@@ -20,6 +20,8 @@ static void usage(FILE *f)
           "  revoke --cert-name NAME   have the CA revoke a certificate (or --cert-path)\n"
           "  delete --cert-name NAME   remove a certificate lineage from the state directory\n"
           "  import certbot|dehydrated take over another client's accounts, certificates, hooks\n"
+          "  systemd install|cron      write the systemd units and the drop-in with the\n"
+          "                            directories renewal writes, or a cron line\n"
           "\n"
           "exit status (whose fault it is):\n"
           "  0  done            1  refused by CAA (renew: a certificate failed;\n"
@@ -70,6 +72,8 @@ int main(int argc, char **argv)
         return cmd_delete(argc - 1, argv + 1);
     if (strcmp(cmd, "import") == 0)
         return cmd_import(argc - 1, argv + 1);
+    if (strcmp(cmd, "systemd") == 0)
+        return cmd_systemd(argc - 1, argv + 1);
     cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;

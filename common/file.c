@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -364,4 +365,73 @@ enum cp_code cp_file_read_nofollow(const char *path, size_t max, char **out, siz
                                    struct cp_err *err)
 {
     return file_read(path, O_NOFOLLOW, max, out, len, err);
+}
+
+/* -------------------------------------------------------- read-only mounts */
+
+bool cp_path_readonly(const char *path)
+{
+    char buf[PATH_MAX];
+    struct statvfs sv;
+    if (path == NULL || path[0] == '\0')
+        return false;
+    int n = snprintf(buf, sizeof buf, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return false;
+    /* A directory not made yet is on the mount of the parent it would be
+     * made in. */
+    for (;;) {
+        if (statvfs(buf, &sv) == 0)
+            return (sv.f_flag & ST_RDONLY) != 0;
+        if (errno != ENOENT && errno != ENOTDIR)
+            return false;
+        char *slash = strrchr(buf, '/');
+        if (slash == NULL)
+            return statvfs(".", &sv) == 0 && (sv.f_flag & ST_RDONLY) != 0;
+        if (slash == buf) {
+            if (buf[1] == '\0')
+                return false;
+            buf[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+}
+
+void cp_readonly_hint(const char *dir, bool systemd, char *buf, size_t size)
+{
+    /* ReadWritePaths= needs the directory itself (or a parent), and a drop-in
+     * survives package upgrades where an edited unit does not. */
+    int n = systemd
+                ? snprintf(buf, size,
+                           "%s is read-only in this systemd service (ProtectSystem=strict): ", dir)
+                : snprintf(buf, size,
+                           "%s is on a read-only file system: mount it read-write; if "
+                           "certpilot runs from a systemd unit with ProtectSystem=strict, ",
+                           dir);
+    if (n < 0 || (size_t)n >= size)
+        return; /* truncated: what fits is there */
+    if (snprintf(buf + n, size - (size_t)n,
+                 "add ReadWritePaths=%s to a drop-in ('systemctl edit "
+                 "certpilot-renew.service'), or run 'certpilot systemd install', which writes one "
+                 "for every directory certpilot writes",
+                 dir) < 0)
+        buf[n] = '\0';
+}
+
+bool cp_err_readonly(struct cp_err *err, const char *dir)
+{
+    if (!cp_path_readonly(dir))
+        return false;
+    if (err == NULL)
+        return true;
+    char hint[CP_ERR_MSG_MAX];
+    const char *inv = getenv("INVOCATION_ID");
+    cp_readonly_hint(dir, inv != NULL && inv[0] != '\0', hint, sizeof hint);
+    size_t used = strlen(err->msg);
+    /* A hint cut short by a long message still names the directory first. */
+    if (used + 3 < sizeof err->msg &&
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "; " : "", hint) < 0)
+        err->msg[used] = '\0';
+    return true;
 }

@@ -59,4 +59,22 @@ enum cp_code cp_file_read(const char *path, size_t max, char **out, size_t *len,
 enum cp_code cp_file_read_nofollow(const char *path, size_t max, char **out, size_t *len,
                                    struct cp_err *err);
 
+/*
+ * Read-only mounts.  Under systemd's ProtectSystem=strict (the shipped
+ * certpilot-renew.service) everything outside a few directories is mounted
+ * read-only, and the only way out is a ReadWritePaths= line: so a write that
+ * fails there must say which line to add, and this is the one place that says
+ * it.
+ */
+#include <stdbool.h>
+/* Is `path`, or the nearest of its parents that exists, on a file system
+ * mounted read-only (statvfs ST_RDONLY)?  False when that cannot be told. */
+bool cp_path_readonly(const char *path);
+/* What to do about the read-only directory `dir`, into buf (truncated to
+ * fit): `systemd` when this run is a systemd service (INVOCATION_ID set). */
+void cp_readonly_hint(const char *dir, bool systemd, char *buf, size_t size);
+/* When `dir` is on a read-only file system: the hint appended to err's
+ * message (as "; hint"), and true.  err may be NULL (nothing said). */
+bool cp_err_readonly(struct cp_err *err, const char *dir);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/file.h"
 #include "hooks/hooks.h"
 
 #define HOOK_TIMEOUT_MS 120000
@@ -58,6 +59,20 @@ void flow_solver_free(struct flow_solver *s)
 enum cp_code flow_solver_start(struct flow_solver *s, const char *const *methods, size_t n,
                                struct cp_err *err)
 {
+    /* A read-only webroot (ProtectSystem=strict) fails before the order. */
+    for (size_t i = 0; i < n && !s->o.standalone; i++) {
+        if (strcmp(methods[i], "http-01") != 0)
+            continue;
+        for (size_t j = 0; j <= s->o.nwebroots; j++) {
+            const char *dir = j < s->o.nwebroots ? s->o.webroots[j] : s->o.webroot;
+            if (dir != NULL && cp_path_readonly(dir)) {
+                cp_err_set(err, CP_EIO, "webroot %s: cannot write the http-01 challenge files",
+                           dir);
+                cp_err_readonly(err, dir);
+                return CP_EIO;
+            }
+        }
+    }
     for (size_t i = 0; i < n && s->o.standalone; i++) {
         enum cp_code rc = CP_OK;
         if (strcmp(methods[i], "http-01") == 0 && s->http_srv == NULL)
@@ -110,8 +125,10 @@ static enum cp_code check_webroots(const struct flow_solver *s, char *what, size
         used++;
         snprintf(what, size, "webroot %s is writable", dir);
         enum cp_code rc = acme_webroot_check(dir, err);
-        if (rc != CP_OK)
+        if (rc != CP_OK) {
+            cp_err_readonly(err, dir);
             return rc;
+        }
     }
     if (used > 1)
         snprintf(what, size, "%zu webroots are writable", used);
@@ -245,7 +262,10 @@ static enum cp_code deploy(void *ctx, const char *type, const char *domain, cons
         if (dir == NULL)
             return cp_err_set(err, CP_EINVAL, "no webroot for %s", domain);
         flow_say(s->log, FLOW_DEBUG, "http-01 for %s: webroot %s", domain, dir);
-        return acme_webroot_write(dir, token, key_authz, &s->webroot_created[slot], err);
+        enum cp_code rc = acme_webroot_write(dir, token, key_authz, &s->webroot_created[slot], err);
+        if (rc == CP_EIO)
+            cp_err_readonly(err, dir);
+        return rc;
     }
     if (strcmp(type, "tls-alpn-01") == 0)
         return acme_solver_server_add(s->tls_srv, domain, key_authz, err);

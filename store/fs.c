@@ -687,8 +687,11 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
     if (fs->lock_fd >= 0)
         return CP_OK; /* held already */
     if ((rc = cp_dir_ensure(fs->dir, 0700, err)) != CP_OK ||
-        (rc = fs_join(path, sizeof path, err, "%s/renew.lock", fs->dir)) != CP_OK)
+        (rc = fs_join(path, sizeof path, err, "%s/renew.lock", fs->dir)) != CP_OK) {
+        if (rc == CP_EIO)
+            cp_err_readonly(err, fs->dir);
         return rc;
+    }
     /* O_NOFOLLOW: a symlink planted under this name must not make certpilot
      * truncate and write whatever file it points to. */
     int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
@@ -698,8 +701,11 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
                           "refusing the lock file %s: it is a symbolic link; remove it "
                           "(certpilot creates the lock file itself)",
                           path);
-    if (f < 0)
-        return cp_err_set(err, CP_EIO, "cannot open the lock file %s: %s", path, strerror(errno));
+    if (f < 0) {
+        rc = cp_err_set(err, CP_EIO, "cannot open the lock file %s: %s", path, strerror(errno));
+        cp_err_readonly(err, fs->dir); /* every run that writes takes the lock first */
+        return rc;
+    }
     if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) {
         close(f);
         return cp_err_set(err, CP_EUNSAFE,

@@ -1,5 +1,7 @@
 /* tests/unit/test_common_file.c - common/file.c: directories with a mode, atomic
- * replacement that never loses the old file, bounded reads. */
+ * replacement that never loses the old file, bounded reads,
+ * read-only mounts and the hint that says what to do about them. */
+#define _GNU_SOURCE /* unshare(), for a mount namespace */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/file.h"
@@ -427,6 +432,78 @@ static void test_dir_not_a_directory(void **state)
     assert_int_equal(cp_dir_ensure("", 0700, &err), CP_EINVAL);
 }
 
+/* ------------------------------------------------------- read-only mounts */
+
+static void test_readonly_hint_names_the_fix(void **state)
+{
+    (void)state;
+    char buf[CP_ERR_MSG_MAX];
+    cp_readonly_hint("/srv/www/example", false, buf, sizeof buf);
+    assert_non_null(strstr(buf, "/srv/www/example is on a read-only file system"));
+    assert_non_null(strstr(buf, "ReadWritePaths=/srv/www/example "));
+    assert_non_null(strstr(buf, "systemctl edit certpilot-renew.service"));
+    assert_non_null(strstr(buf, "certpilot systemd install"));
+    /* Inside the service: the sandbox, not the mount, is the cause. */
+    cp_readonly_hint("/var/www", true, buf, sizeof buf);
+    assert_non_null(strstr(buf, "/var/www is read-only in this systemd service"));
+    assert_null(strstr(buf, "mount it read-write"));
+    assert_non_null(strstr(buf, "ReadWritePaths=/var/www "));
+    assert_non_null(strstr(buf, "certpilot systemd install"));
+    /* Truncated, never overrun. */
+    char small[16];
+    cp_readonly_hint("/var/www", true, small, sizeof small);
+    assert_int_equal(strlen(small), sizeof small - 1);
+}
+
+static void test_readonly_writable_dir(void **state)
+{
+    struct fx *f = *state;
+    char missing[256];
+    path_in(f, missing, sizeof missing, "not/made/yet");
+    assert_false(cp_path_readonly(f->root));
+    assert_false(cp_path_readonly(missing));
+    assert_false(cp_path_readonly(""));
+    struct cp_err err = {0};
+    cp_err_set(&err, CP_EIO, "cannot write");
+    assert_false(cp_err_readonly(&err, f->root));
+    assert_string_equal(err.msg, "cannot write");
+}
+
+/* In a child with its own mount namespace: a read-only tmpfs over the
+ * fixture's directory.  Exit 0 when detected as it should be, 77 when this
+ * machine allows no mounts (not root, or a container that forbids them). */
+static int readonly_child(const char *root)
+{
+    char below[300];
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", root, "tmpfs", MS_RDONLY, NULL) != 0)
+        return 77;
+    snprintf(below, sizeof below, "%s/not-made/x", root);
+    if (!cp_path_readonly(root) || !cp_path_readonly(below))
+        return 1;
+    struct cp_err err = {0};
+    cp_err_set(&err, CP_EIO, "cannot create x");
+    if (!cp_err_readonly(&err, below) || strncmp(err.msg, "cannot create x; ", 17) != 0 ||
+        strstr(err.msg, "ReadWritePaths=") == NULL)
+        return 2;
+    return 0;
+}
+
+static void test_readonly_mount_detected(void **state)
+{
+    struct fx *f = *state;
+    int status;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(readonly_child(f->root));
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        skip(); /* no mount namespace here: the hint test above still ran */
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +521,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dir_creates_nested, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dir_tightens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dir_not_a_directory, setup, teardown),
+        cmocka_unit_test(test_readonly_hint_names_the_fix),
+        cmocka_unit_test_setup_teardown(test_readonly_writable_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_mount_detected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
