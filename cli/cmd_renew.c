@@ -491,7 +491,10 @@ out:
                   : status        ? reason
                                   : "");
     if (j != NULL && r->dry_run) /* what the dry run did, as decided for its CA */
-        json_object_set_new(j, "dry_run", json_string(info.dry_run ? info.dry_run : "check"));
+        json_object_set_new(j, "dry_run",
+                            info.dry_run  ? json_string(info.dry_run)
+                            : r->dry_mode ? json_string(r->dry_mode)
+                                          : json_null());
     free(text);
     flow_lineage_cert_clear(&c);
     cli_issue_free(is);
