@@ -618,9 +618,11 @@ enum cp_code caa_addresses(const struct caa_resolver_opts *o, const char *name, 
                             "%s does not exist in DNS (the resolver answered "
                             "NXDOMAIN)",
                             qname);
-        else if (failed != NULL)
-            rc = recursive_failed(failed, qname, err);
-        else if (found > 0)
+        else if (failed != NULL) {
+            char why[CAA_NAME_MAX + 32];
+            snprintf(why, sizeof why, "looking up %s", qname);
+            rc = recursive_failed(failed, why, err);
+        } else if (found > 0)
             rc = cp_err_set(err, CP_ENET, "no address of %s can be reached from this host", qname);
         else
             rc = cp_err_set(err, CP_ENET, "%s has no A or AAAA record", qname);
