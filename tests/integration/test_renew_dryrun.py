@@ -13,7 +13,8 @@
   from the name as the CA would (the name resolved through --resolver:
   pebble-challtestsrv's DNS, which answers 127.0.0.1; the port through
   --webroot-check-port: Pebble's httpPort, where the lab's web server
-  listens).  Served: the run goes on; 404, other content, nothing
+  listens).  Served: the run goes on; a redirect: reported as not
+  confirmed (not followed), the run goes on; 404, other content, nothing
   listening, a name that does not resolve: exit 4 before anything is sent
   to the CA, with the hint; --no-webroot-check (kept in renewal.conf) skips
   it; renew --dry-run=order finds a webroot that stopped being served.
@@ -46,9 +47,22 @@ class FixedAnswer(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Redirect(http.server.BaseHTTPRequestHandler):
+    """301 to another site for every path."""
+
+    def do_GET(self):
+        self.send_response(301)
+        self.send_header("Location", "https://elsewhere.example.test" + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 class FixedServer:
-    def __init__(self, port):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), FixedAnswer)
+    def __init__(self, port, handler=FixedAnswer):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -195,6 +209,19 @@ class WebrootCheck(RenewCase):
             proc = self.issue(name, extra=self.webroot(), expect=4)
         self.assertIn("another server or site answers for " + name, proc.stderr)
         self.assert_stopped_before_the_ca(proc)
+
+    def test_redirect_is_reported_not_followed(self):
+        name = "rd.example.test"
+        with FixedServer(self.pebble.http_port, Redirect):
+            proc = self.certpilot("issue", "--dry-run=check", "--json", "-d", name,
+                                  *self.ca_args(), *self.webroot(), "--state-dir", self.state,
+                                  json_out=True)
+        self.assertIn("redirects to https://elsewhere.example.test/.well-known/acme-challenge/",
+                      proc.stderr)
+        self.assertIn("not confirmed", proc.stderr)
+        checks = [c["check"] for c in proc.doc["checks"] if c["ok"]]
+        self.assertTrue(any("not followed" in c for c in checks), proc.doc["checks"])
+        self.assert_nothing_ordered(proc)
 
     def test_nothing_listening(self):
         name = "nl.example.test"
