@@ -510,7 +510,7 @@ static void summary_text(const json_t *results)
         const char *outcome = json_string_value(json_object_get(o, "outcome"));
         const char *when = json_string_value(json_object_get(o, "renew_at"));
         const char *dry = json_string_value(json_object_get(o, "dry_run"));
-        if (dry != NULL && json_integer_value(json_object_get(o, "exit_status")) == 0) {
+        if (dry != NULL && strcmp(outcome, "dry_run") == 0) {
             bool due = json_is_true(json_object_get(o, "due"));
             printf("%-30s %-20s %s passed; a real run would %s%s\n",
                    json_string_value(json_object_get(o, "cert_name")), outcome,
