@@ -589,4 +589,20 @@ void caa_diag_free(struct caa_diag *d);
 /* Release what caa_diagnose() put in a hop (answers' records, servers). */
 void caa_diag_hop_clear(struct caa_diag_hop *h);
 
+/* ------------------------------------------------------------ addresses */
+
+/*
+ * The addresses `name` resolves to through the recursive resolvers of `o`
+ * (NULL: the system's), as a CA's resolver finds them: AAAA and A asked at
+ * once (the resolver follows CNAMEs), IPv6 addresses first, each once;
+ * addresses this host has no route to are left out.  On CP_OK, *out is a heap
+ * array of *n entries (at least one; `name` in each is the owner of the
+ * record), released with free().  Errors: CP_EINVAL (bad name or resolver),
+ * CP_EDNS (c-ares set-up), CP_ENET when the name has no usable address, the
+ * message saying why (NXDOMAIN, no A or AAAA record, a resolver failure or
+ * time-out), CP_EPROTO (unreadable answer), CP_ENOMEM.
+ */
+enum cp_code caa_addresses(const struct caa_resolver_opts *o, const char *name, struct caa_ns **out,
+                           size_t *n, struct cp_err *err);
+
 #endif

@@ -534,6 +534,111 @@ cleanup:
     return rc;
 }
 
+/* ----------------------------------------------------------- addresses */
+
+#define HOST_ADDRS_MAX 16 /* more than any check needs: the first of each family is used */
+
+enum cp_code caa_addresses(const struct caa_resolver_opts *o, const char *name, struct caa_ns **out,
+                           size_t *n, struct cp_err *err)
+{
+    struct ares_addr_port_node *servers = NULL;
+    ares_channel ch = NULL;
+    struct reply r[2];
+    struct caa_ns *list = NULL;
+    size_t nlist = 0, found = 0;
+    char qname[CAA_NAME_MAX + 1];
+    bool nxdomain = false;
+    const struct reply *failed = NULL;
+    enum cp_code rc;
+
+    *out = NULL;
+    *n = 0;
+    memset(r, 0, sizeof r);
+    if (!copy_name(qname, name))
+        return cp_err_set(err, CP_EINVAL, "\"%.60s\" is not a domain name of 1 to %d octets",
+                          name != NULL ? name : "", CAA_NAME_MAX);
+    unsigned budget = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    unsigned tries = o && o->tries ? o->tries : DEFAULT_TRIES;
+    if (tries > 10)
+        tries = 10;
+    if ((list = calloc(HOST_ADDRS_MAX, sizeof *list)) == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory for the address look-up");
+    rc = caa_dns_parse_servers(o ? o->servers : NULL, o ? o->nservers : 0, &servers, err);
+    if (rc == CP_OK)
+        rc = caa_dns_open(servers, budget, tries, 0, &ch, err);
+    if (rc != CP_OK)
+        goto cleanup;
+    /* AAAA first: a CA that finds both tries IPv6 first. */
+    for (int t = 0; t < 2; t++) {
+        memcpy(r[t].qname, qname, sizeof r[t].qname);
+        r[t].qtype = t == 0 ? CAA_DNS_TYPE_AAAA : CAA_DNS_TYPE_A;
+    }
+    rc = ask(&ch, 1, r, 2, true, caa_dns_now_ms() + budget, err);
+    for (int t = 0; rc == CP_OK && t < 2; t++) {
+        struct cp_err ignored = {0};
+        if (recursive_failed(&r[t], "", &ignored) != CP_OK) {
+            failed = &r[t];
+            continue;
+        }
+        nxdomain = nxdomain || (r[t].buf[3] & 0x0F) == CAA_DNS_RCODE_NXDOMAIN;
+        struct caa_dns_walk w;
+        struct caa_dns_rr rr;
+        if (caa_dns_walk_start(&w, r[t].buf, r[t].len) != 0) {
+            rc = cp_err_set(err, CP_EPROTO, "unreadable answer from the resolver to %s", qname);
+            break;
+        }
+        while (w.section == CAA_DNS_ANSWER) {
+            if (caa_dns_walk_next(&w, &rr) != 1) {
+                rc = cp_err_set(err, CP_EPROTO, "unreadable answer from the resolver to %s", qname);
+                break;
+            }
+            int family = rr.type == CAA_DNS_TYPE_A && rr.rdlen == 4       ? AF_INET
+                         : rr.type == CAA_DNS_TYPE_AAAA && rr.rdlen == 16 ? AF_INET6
+                                                                          : AF_UNSPEC;
+            char text[INET6_ADDRSTRLEN];
+            if (rr.rrclass != CAA_DNS_CLASS_IN || family == AF_UNSPEC || rr.type != r[t].qtype ||
+                inet_ntop(family, rr.rdata, text, sizeof text) == NULL)
+                continue; /* the CNAME chain, if any */
+            found++;
+            bool dup = !caa_zone_routable(family, rr.rdata) || nlist == HOST_ADDRS_MAX;
+            for (size_t i = 0; i < nlist && !dup; i++)
+                dup = strcmp(list[i].addr, text) == 0;
+            if (dup)
+                continue;
+            snprintf(list[nlist].name, sizeof list[nlist].name, "%s", rr.owner);
+            snprintf(list[nlist].addr, sizeof list[nlist].addr, "%s", text);
+            nlist++;
+        }
+    }
+    if (rc != CP_OK)
+        goto cleanup;
+    if (nlist == 0) {
+        if (nxdomain)
+            rc = cp_err_set(err, CP_ENET,
+                            "%s does not exist in DNS (the resolver answered "
+                            "NXDOMAIN)",
+                            qname);
+        else if (failed != NULL) {
+            char why[CAA_NAME_MAX + 32];
+            snprintf(why, sizeof why, "looking up %s", qname);
+            rc = recursive_failed(failed, why, err);
+        } else if (found > 0)
+            rc = cp_err_set(err, CP_ENET, "no address of %s can be reached from this host", qname);
+        else
+            rc = cp_err_set(err, CP_ENET, "%s has no A or AAAA record", qname);
+        goto cleanup;
+    }
+    *out = list;
+    *n = nlist;
+    list = NULL;
+cleanup:
+    caa_dns_close(ch); /* before the replies: callbacks may still write to them */
+    replies_clear(r, 2);
+    free(list);
+    free(servers);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- wait */
 
 struct server {

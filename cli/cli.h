@@ -299,6 +299,7 @@ struct cli_issue_info {
     const char *const *names;
     size_t nnames;
     const struct caa_resolver_opts *ropts;
+    const char *dry_run; /* "check" or "order" (a dry run, as decided for its CA); NULL: real */
 };
 void cli_issue_info(const struct cli_issue *is, struct cli_issue_info *out);
 /* Order, verify and store a certificate (no pre/post/deploy hooks), the

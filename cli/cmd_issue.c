@@ -35,6 +35,7 @@ static void usage(FILE *f)
           "         [--elliptic-curve secp256r1|secp384r1] [--rsa-key-size 2048|3072|4096]\n"
           "         [--challenge TYPE[,TYPE...]] [[-w DIR] -d NAME...]... [--webroot DIR]\n"
           "         [--webroot-map NAME:DIR]... [--standalone]\n"
+          "         [--no-webroot-check | --webroot-check] [--webroot-check-port N]\n"
           "         [--http-port N] [--tls-port N] [--http-address ADDR] [--tls-address ADDR]\n"
           "         [--hook PATH | --dns-hook PATH]\n"
           "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD] [--preferred-chain CN]\n"
@@ -93,6 +94,15 @@ static void usage(FILE *f)
           "--standalone: built-in servers for http-01 (--http-port, default 80) and\n"
           "tls-alpn-01 (--tls-port, default 443) on all addresses, IPv6 included, or on\n"
           "the one numeric IPv4/IPv6 address of --http-address / --tls-address.\n"
+          "Webroot check: before ordering, a probe file written under each webroot is\n"
+          "fetched from http://NAME/.well-known/acme-challenge/ as the CA will fetch the\n"
+          "token (NAME resolved through --resolver); a name that does not serve it stops\n"
+          "the run (exit 4) before anything is sent to the CA.\n"
+          "  --no-webroot-check      skip it (a name that does not route back to this host,\n"
+          "                          e.g. behind a load balancer); kept in renewal.conf\n"
+          "  --webroot-check         check again after --no-webroot-check\n"
+          "  --webroot-check-port N  port fetched (default 80, where every real CA\n"
+          "                          validates; for test CAs such as Pebble)\n"
           "--dry-run (=check): directory, account look-up, preflight and solver checks; no\n"
           "order, nothing written.  --dry-run=order: a real order whose certificate is not\n"
           "saved (the default for letsencrypt-staging; refused for letsencrypt).\n"
@@ -209,6 +219,9 @@ struct issue {
     enum pf_mode pf_mode;
     enum dry_run dry_run;
     int auth_port;
+    bool no_webcheck; /* --no-webroot-check */
+    bool for_renew;   /* run by renew, which refuses a dry-run order per certificate */
+    int webcheck_port;
     /* while running */
     struct {
         struct flow_issue_result r; /* the run: preflight, solver, account, order */
@@ -234,6 +247,20 @@ struct issue {
     const char *outcome; /* "issued", "caa_refused", "caa_dns_error", "failed", "dry_run" */
 };
 
+/* The webroot check's findings, per name. */
+static json_t *webcheck_json(const struct flow_webcheck_result *w)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && w != NULL && i < w->n; i++) {
+        const struct flow_webcheck_item *it = &w->items[i];
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:s?, s:s, s:s}", "name", it->name, "webroot", it->dir,
+                         "address", it->addr[0] ? it->addr : NULL, "outcome",
+                         flow_webcheck_outcome_name(it->outcome), "message", it->message));
+    }
+    return a;
+}
+
 static void print_json(struct issue *is, json_t *j)
 {
     cli_print_json(j);
@@ -246,12 +273,17 @@ static void print_json(struct issue *is, json_t *j)
  * (the message itself is on stderr). */
 static void print_failure_json(struct issue *is, int status, const struct acme_issue_result *res)
 {
-    print_json(is, json_pack("{s:s, s:o, s:s, s:i, s:s?, s:s?, s:s?, s:o, s:o}", "cert_name",
-                             is->cert_name, "names", names_json(is->names, is->nnames), "outcome",
-                             "failed", "exit_status", status, "order_url", res->order_url,
-                             "failed_identifier", res->failed_identifier, "failed_type",
-                             res->failed_type, "problem", cli_problem_json(&res->problem),
-                             "preflight", cli_preflight_json(&is->run.r.pf)));
+    json_t *j =
+        json_pack("{s:s, s:o, s:s, s:i, s:s?, s:s?, s:s?, s:o, s:o}", "cert_name", is->cert_name,
+                  "names", names_json(is->names, is->nnames), "outcome", "failed", "exit_status",
+                  status, "order_url", res->order_url, "failed_identifier", res->failed_identifier,
+                  "failed_type", res->failed_type, "problem", cli_problem_json(&res->problem),
+                  "preflight", cli_preflight_json(&is->run.r.pf));
+    if (j != NULL && is->run.r.web != NULL) {
+        json_object_set_new(j, "outcome", json_string(is->outcome ? is->outcome : "failed"));
+        json_object_set_new(j, "webroot_check", webcheck_json(is->run.r.web));
+    }
+    print_json(is, j);
 }
 
 /* The JSON of a run that stopped because of CAA. */
@@ -313,6 +345,13 @@ static int dry_checks(struct issue *is, json_t *checks)
 {
     struct cp_err err;
     int status = 0;
+    const struct flow_webcheck_result *w = is->run.r.web;
+    for (size_t i = 0; w != NULL && i < w->n; i++) { /* a failure stopped the run before */
+        json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "check", w->items[i].message,
+                                                "ok", true, "detail", ""));
+        if (!is->common.json)
+            fprintf(is->out, "  %-4s %s\n", "ok", w->items[i].message);
+    }
     for (size_t i = 0; i < is->nmethods; i++) {
         char what[128];
         cp_err_clear(&err);
@@ -423,6 +462,8 @@ static void report(struct issue *is, const struct flow_issue_kept *kept,
                           expiry, "order_url", res->order_url, "requests",
                           (json_int_t)res->requests);
         json_object_set_new(j, "preflight", cli_preflight_json(&is->run.r.pf));
+        if (is->run.r.web != NULL)
+            json_object_set_new(j, "webroot_check", webcheck_json(is->run.r.web));
         json_object_set_new(j, "methods", methods);
         json_object_set_new(j, "reused", reused);
         print_json(is, j);
@@ -510,6 +551,9 @@ static const struct option issue_options[] = {
     {"replace-names", no_argument, NULL, 2018},
     {"keep-versions", required_argument, NULL, 2019},
     {"no-reuse-key", no_argument, NULL, 2020},
+    {"webroot-check", no_argument, NULL, 2040},
+    {"no-webroot-check", no_argument, NULL, 2041},
+    {"webroot-check-port", required_argument, NULL, 2042},
     {"help", no_argument, NULL, 'h'},
     CLI_COMMON_LONGOPTS,
     CLI_DNS_LONGOPTS,
@@ -574,7 +618,9 @@ static void drop_settings(struct issue *is, const char *key)
 /* Remember a setting for renewal.conf: lists add up, the rest is replaced. */
 static void record(struct issue *is, int ch, const char *value, const char *origin)
 {
-    const char *key = ch == 2020 ? "reuse-key" : option_name(ch);
+    /* --no-reuse-key is "reuse-key = no"; --webroot-check "no-webroot-check = no"
+     * (a "no" setting adds no option when read back: the default applies) */
+    const char *key = ch == 2020 ? "reuse-key" : ch == 2040 ? "no-webroot-check" : option_name(ch);
     bool list = ch == 'd' || ch == CLI_OPT_RESOLVER;
     if (!persistent(ch))
         return;
@@ -584,9 +630,9 @@ static void record(struct issue *is, int ch, const char *value, const char *orig
         drop_settings(is, ch == 'H' ? "dns-hook" : "hook");
     if (is->nsettings < sizeof is->settings / sizeof is->settings[0])
         is->settings[is->nsettings++] = (struct setting){key,
-                                                         value        ? value
-                                                         : ch == 2020 ? "no"
-                                                                      : "yes",
+                                                         value                      ? value
+                                                         : ch == 2020 || ch == 2040 ? "no"
+                                                                                    : "yes",
                                                          !origin};
 }
 
@@ -841,6 +887,12 @@ static int parse_one(struct issue *is, int ch, char **argv)
         break;
     case 2016: is->force_renewal = true; break;
     case 2020: is->reuse_key = false; break;
+    case 2040: is->no_webcheck = false; break;
+    case 2041: is->no_webcheck = true; break;
+    case 2042:
+        if (parse_port("--webroot-check-port", optarg, &is->webcheck_port) != 0)
+            return CLI_EXIT_USAGE;
+        break;
     case 2017: is->expand = true; break;
     case 2018: is->replace_names = true; break;
     case 2019: {
@@ -1029,7 +1081,8 @@ static int check_args(struct issue *is)
     /* Like certbot: a dry run against the staging CA places a real order. */
     if (is->dry_run == DRY_DEFAULT)
         is->dry_run = strcmp(is->common.server, CLI_LE_STAGING) == 0 ? DRY_ORDER : DRY_CHECK;
-    if (is->dry_run == DRY_ORDER && strcmp(is->common.server, CLI_LE_PRODUCTION) == 0) {
+    if (is->dry_run == DRY_ORDER && strcmp(is->common.server, CLI_LE_PRODUCTION) == 0 &&
+        !is->for_renew) {
         cli_error("--dry-run=order against Let's Encrypt's production CA would count against "
                   "its rate limits: add --server letsencrypt-staging, or use --dry-run=check");
         return CLI_EXIT_USAGE;
@@ -1050,6 +1103,7 @@ static void issue_init(struct issue *is)
     is->auth_port = 53;
     is->solving.http_port = 80;
     is->solving.tls_port = 443;
+    is->webcheck_port = 80;
     is->solving.dns_timeout_ms = 120000;
     is->keep_versions = KEEP_VERSIONS;
     is->out = stdout;
@@ -1077,6 +1131,7 @@ static int obtain(struct issue *is)
     const char *contacts[1] = {contact};
     struct acme_account_req reg = {
         .agree_tos = is->agree_tos, .contacts = contacts, .ncontacts = contact ? 1 : 0};
+    const struct flow_webcheck_opts webcheck = {.port = is->webcheck_port};
     struct flow_issue_req req = {
         .cert_name = is->cert_name,
         .names = is->names,
@@ -1100,6 +1155,7 @@ static int obtain(struct issue *is)
         .ca_identity = is->ca_identity,
         .ropts = &is->dns.ropts,
         .hook = is->hook,
+        .webcheck = is->no_webcheck ? NULL : &webcheck,
         .caa_report = caa_show,
         .caa_report_ctx = is,
     };
@@ -1119,6 +1175,10 @@ static int obtain(struct issue *is)
         status = rc == CP_EDNS     ? CLI_EXIT_UNAVAILABLE
                  : rc == CP_EINVAL ? CLI_EXIT_USAGE
                                    : CLI_EXIT_SOFTWARE;
+    } else if (r->step == FLOW_STEP_WEBROOT) {
+        if (rc == CP_ECHALLENGE)
+            is->outcome = "webroot_check_failed";
+        status = cli_acme_fail(rc, &err, NULL);
     } else if (r->step == FLOW_STEP_ORDER) {
         if (rc == CP_ECHALLENGE && res->failed_identifier != NULL)
             cli_error("challenge %s for %s failed", res->failed_type ? res->failed_type : "",
@@ -1617,8 +1677,10 @@ int cmd_issue(int argc, char **argv)
 struct cli_issue *cli_issue_new(void)
 {
     struct issue *is = malloc(sizeof *is);
-    if (is != NULL)
+    if (is != NULL) {
         issue_init(is);
+        is->for_renew = true;
+    }
     return (struct cli_issue *)is;
 }
 
@@ -1656,7 +1718,10 @@ void cli_issue_info(const struct cli_issue *ci, struct cli_issue_info *out)
                                    .deploy_hook = is->deploy_hook,
                                    .names = is->names,
                                    .nnames = is->nnames,
-                                   .ropts = &is->dns.ropts};
+                                   .ropts = &is->dns.ropts,
+                                   .dry_run = is->dry_run == DRY_CHECK   ? "check"
+                                              : is->dry_run == DRY_ORDER ? "order"
+                                                                         : NULL};
 }
 
 int cli_issue_obtain(struct cli_issue *ci, FILE *out, const char *replaces)

@@ -79,6 +79,8 @@ struct renew {
     const char *only[256];
     size_t nonly;
     bool force, dry_run, quiet;
+    const char *dry_mode; /* --dry-run=check|order; NULL: bare --dry-run (as for issue) */
+    int refused;          /* certificates whose dry-run order was refused (production CA) */
     const char *pre_hook, *post_hook, *deploy_hook;
     unsigned lock_timeout;
     struct cli_args extra; /* --resolver/--timeout/--tries for every certificate */
@@ -119,7 +121,8 @@ static bool listed(const char *const *list, size_t n, const char *s)
 
 static void renew_usage(FILE *f)
 {
-    fputs("usage: certpilot renew [--cert-name NAME]... [--force-renewal] [--dry-run]\n"
+    fputs("usage: certpilot renew [--cert-name NAME]... [--force-renewal]\n"
+          "         [--dry-run[=check|order]]\n"
           "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD] [--quiet]\n"
           "         [--lock-timeout SECONDS] [--config FILE]\n"
           "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
@@ -129,9 +132,11 @@ static void renew_usage(FILE *f)
           "its lifetime is left.  Each uses the settings issue saved in its renewal.conf;\n"
           "the CAA preflight runs before every order.\n"
           "  --force-renewal     renew the selected certificates even if not due\n"
-          "  --dry-run           check each selected certificate as issue --dry-run does;\n"
-          "                      nothing is ordered (except against letsencrypt-staging),\n"
-          "                      written, or hooked\n"
+          "  --dry-run[=MODE]    each selected certificate, due or not, as issue --dry-run\n"
+          "                      does: check (the default; =order for letsencrypt-staging)\n"
+          "                      or order (a real order, its certificate thrown away;\n"
+          "                      refused for letsencrypt).  The state directory is not\n"
+          "                      written and no hook runs; says what a real run would do\n"
           "  --pre-hook CMD      run once before the first renewal attempt of this run\n"
           "  --post-hook CMD     run once at the end, when something was attempted\n"
           "  --deploy-hook CMD   run after each renewed certificate (RENEWED_LINEAGE,\n"
@@ -142,7 +147,8 @@ static void renew_usage(FILE *f)
           "  --quiet             print only errors (for timers)\n"
           "  --lock-timeout S    wait at most S seconds for another run (default 60)\n"
           "Exit: 0 every due certificate renewed (or none due), 1 at least one failed,\n"
-          "75 another run holds the lock.\n",
+          "64 every failure a --dry-run=order refused for letsencrypt, 75 another run\n"
+          "holds the lock.\n",
           f);
 }
 
@@ -151,7 +157,7 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
     static const struct option opts[] = {
         {"cert-name", required_argument, NULL, 'n'},
         {"force-renewal", no_argument, NULL, 'f'},
-        {"dry-run", no_argument, NULL, 'D'},
+        {"dry-run", optional_argument, NULL, 'D'},
         {"pre-hook", required_argument, NULL, 2007},
         {"post-hook", required_argument, NULL, 2008},
         {"deploy-hook", required_argument, NULL, 2009},
@@ -184,7 +190,15 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
             r->only[r->nonly++] = optarg;
             break;
         case 'f': r->force = true; break;
-        case 'D': r->dry_run = true; break;
+        case 'D':
+            if (optarg != NULL && strcmp(optarg, "check") != 0 && strcmp(optarg, "order") != 0) {
+                cli_error("--dry-run=%s: use --dry-run, --dry-run=check or --dry-run=order",
+                          optarg);
+                return CLI_EXIT_USAGE;
+            }
+            r->dry_run = true;
+            r->dry_mode = optarg;
+            break;
         case 'q': r->quiet = true; break;
         case 2007: r->pre_hook = optarg; break;
         case 2008: r->post_hook = optarg; break;
@@ -275,8 +289,10 @@ static int cert_args(struct renew *r, const char *name, struct cli_args *a)
         rc = cli_args_add(a, arg, NULL);
     if (rc == CP_OK && r->common.verbose)
         rc = cli_args_add(a, "-v", NULL);
+    snprintf(arg, sizeof arg, "--dry-run%s%s", r->dry_mode ? "=" : "",
+             r->dry_mode ? r->dry_mode : "");
     if (rc == CP_OK && r->dry_run)
-        rc = cli_args_add(a, "--dry-run", NULL);
+        rc = cli_args_add(a, arg, NULL);
     for (size_t i = 0; rc == CP_OK && i < r->extra.argc; i++)
         rc = cli_args_add(a, r->extra.argv[i], NULL);
     if (rc != CP_OK) {
@@ -373,6 +389,17 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     if (due.ask_ca && flow_lineage_ari_wanted(&c, now))
         due.client = client_for(cl, info.server, info.ca_bundle);
     flow_lineage_judge(&c, &due, cli_flow_log());
+    if (info.dry_run != NULL && strcmp(info.dry_run, "order") == 0 &&
+        strcmp(info.server, CLI_LE_PRODUCTION) == 0) {
+        cli_error("--dry-run=order: its CA is Let's Encrypt's production CA, where an order "
+                  "counts against the rate limits; nothing was sent (use --dry-run=check)");
+        outcome = "refused";
+        status = CLI_EXIT_USAGE;
+        snprintf(config_error, sizeof config_error,
+                 "--dry-run=order refused against Let's Encrypt's production CA");
+        r->refused++;
+        goto out;
+    }
     if (!c.due && !r->dry_run) {
         cli_log(CLI_LOG_DEBUG, "not due: %s", c.why);
         if (info.hook != NULL) {
@@ -401,14 +428,20 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     }
     if (!r->dry_run && post != NULL && !listed(r->post, r->npost, post))
         remember(r->post, &r->npost, post);
-    cli_log(r->dry_run ? CLI_LOG_INFO : CLI_LOG_NOTICE, "%s: %s",
-            r->dry_run ? "dry run" : "renewing", c.why);
+    if (r->dry_run)
+        cli_log(CLI_LOG_NOTICE, "dry run (%s): %s: %s", info.dry_run ? info.dry_run : "?",
+                c.due ? "a real run would renew it now" : "a real run would leave it alone", c.why);
+    else
+        cli_log(CLI_LOG_NOTICE, "renewing: %s", c.why);
     FILE *out = open_memstream(&text, &len);
     if (out == NULL) {
         status = CLI_EXIT_SOFTWARE;
         goto out;
     }
-    status = cli_issue_obtain(is, out, c.ari_id);
+    /* A dry-run order does not name the certificate it would replace (ARI
+     * "replaces"): a CA accepts one replacement per certificate, and the
+     * real renewal must still be able to claim it. */
+    status = cli_issue_obtain(is, out, r->dry_run ? NULL : c.ari_id);
     fclose(out);
     snprintf(reason, sizeof reason, "%s", cli_last_error());
     outcome = cli_issue_outcome(is, &not_after);
@@ -457,6 +490,11 @@ out:
                   config_error[0] ? config_error
                   : status        ? reason
                                   : "");
+    if (j != NULL && r->dry_run) /* what the dry run did, as decided for its CA */
+        json_object_set_new(j, "dry_run",
+                            info.dry_run  ? json_string(info.dry_run)
+                            : r->dry_mode ? json_string(r->dry_mode)
+                                          : json_null());
     free(text);
     flow_lineage_cert_clear(&c);
     cli_issue_free(is);
@@ -471,6 +509,15 @@ static void summary_text(const json_t *results)
         const json_t *o = json_array_get(results, i);
         const char *outcome = json_string_value(json_object_get(o, "outcome"));
         const char *when = json_string_value(json_object_get(o, "renew_at"));
+        const char *dry = json_string_value(json_object_get(o, "dry_run"));
+        if (dry != NULL && strcmp(outcome, "dry_run") == 0) {
+            bool due = json_is_true(json_object_get(o, "due"));
+            printf("%-30s %-20s %s passed; a real run would %s%s\n",
+                   json_string_value(json_object_get(o, "cert_name")), outcome,
+                   strcmp(dry, "order") == 0 ? "order" : "check",
+                   due ? "renew it now" : "renew it from ", due || when == NULL ? "" : when);
+            continue;
+        }
         printf("%-30s %-20s %s%s%s\n", json_string_value(json_object_get(o, "cert_name")), outcome,
                strcmp(outcome, "not_due") == 0 ? "renews from " : "",
                strcmp(outcome, "not_due") == 0 ? when : "",
@@ -495,7 +542,9 @@ int cmd_renew(int argc, char **argv)
         goto out;
     cli_log_setup(r.quiet, r.common.verbose);
     cl.verbose = r.common.verbose;
-    status = cli_store_lock(&r.common, r.lock_timeout);
+    /* A dry run writes nothing, so it takes no lock (the lock file is in
+     * the state directory), as issue --dry-run. */
+    status = r.dry_run ? 0 : cli_store_lock(&r.common, r.lock_timeout);
     if (status != 0)
         goto out;
     struct cp_err err = {0};
@@ -531,7 +580,8 @@ int cmd_renew(int argc, char **argv)
         const char *a[] = {failures ? "ERROR" : ""};
         flow_hook_event(cli_flow_log(), r.started[i], "exit_hook", a, failures ? 1 : 0);
     }
-    status = failures ? CLI_EXIT_RENEW_FAILED : 0;
+    /* every failure a refused dry-run order: the usage was wrong */
+    status = failures == 0 ? 0 : failures == r.refused ? CLI_EXIT_USAGE : CLI_EXIT_RENEW_FAILED;
     if (r.common.json) {
         json_t *j = json_pack("{s:b, s:i, s:i, s:i, s:O}", "dry_run", r.dry_run, "certificates",
                               (int)json_array_size(results), "attempted", attempted, "failed",

@@ -700,6 +700,7 @@ struct flow_issue_req {
     const char *ca_identity; /* NULL: the directory's caaIdentities */
     const struct caa_resolver_opts *ropts;
     const char *hook; /* a dehydrated hook told of failures (real runs); NULL: none */
+    const struct flow_webcheck_opts *webcheck; /* NULL: no webroot check before the order */
     /* Told of each finished CAA check (see struct flow_caa); may be NULL. */
     void (*caa_report)(void *ctx, const struct flow_preflight *pf, const char *stage, bool stops);
     void *caa_report_ctx;
@@ -710,6 +711,7 @@ enum flow_issue_step {
     FLOW_STEP_NONE,
     FLOW_STEP_SOLVER,    /* setting up the challenge answers (a port in use...) */
     FLOW_STEP_KEY,       /* the certificate's key */
+    FLOW_STEP_WEBROOT,   /* the webroot check (flow/webcheck.c): nothing sent to the CA */
     FLOW_STEP_CONNECT,   /* the CA's directory */
     FLOW_STEP_STORE,     /* loading the account from the store */
     FLOW_STEP_ACCOUNT,   /* the account at the CA */
@@ -735,7 +737,8 @@ struct flow_issue_result {
     size_t nidentities;
     struct flow_preflight pf; /* report NULL when none ran */
     struct flow_order_result ordered;
-    struct flow_solver *solver; /* for a check run's solver checks */
+    struct flow_solver *solver;       /* for a check run's solver checks */
+    struct flow_webcheck_result *web; /* the webroot check's, when it ran (heap) */
     struct acme_client *client;
     struct acme_problem problem; /* the CA's answer for the connect and account steps */
 };
@@ -846,5 +849,97 @@ enum cp_code flow_import_lineage(struct cp_store *st, const struct flow_import_l
 enum cp_code flow_import_hook(const char *hooks_dir, enum flow_hook_phase phase,
                               const char *src_path, struct flow_import_report *r,
                               struct cp_err *err);
+
+/* ------------------------------- is each webroot served? (flow/webcheck.c) */
+
+/*
+ * The webroot check, before an order: for each name that http-01 will answer
+ * from a webroot, a probe file with random content is written where the
+ * challenge file will go (DIR/.well-known/acme-challenge/), fetched the way
+ * the CA fetches a token -- http://NAME:PORT/.well-known/acme-challenge/PROBE
+ * from an address NAME resolves to through the configured resolvers (IPv6
+ * first, then IPv4 when the IPv6 address cannot be reached, as Let's Encrypt
+ * does), never through a proxy -- and removed.  It finds before anything is
+ * sent to the CA what would make the validation fail after the order: a web
+ * server that does not serve DIR (404), nothing listening, another server
+ * answering for NAME, a name that does not resolve.  A redirect is not
+ * followed (the CA follows redirects to http and https on ports 80 and 443,
+ * which this check cannot confirm): it is reported, not counted as a failure.
+ */
+struct flow_webcheck_opts {
+    int port;            /* where the CA connects: 80 for every real CA */
+    unsigned timeout_ms; /* per fetch, connecting included; 0: 10000 */
+};
+
+enum flow_web_outcome {
+    FLOW_WEB_SERVED,        /* the probe came back: the CA will find its token */
+    FLOW_WEB_NO_ADDRESS,    /* the name does not resolve */
+    FLOW_WEB_REFUSED,       /* connection refused: nothing listens */
+    FLOW_WEB_TIMEOUT,       /* no answer in time */
+    FLOW_WEB_CONN_FAILED,   /* another connection failure (no route, reset, not HTTP) */
+    FLOW_WEB_NOT_FOUND,     /* 404 */
+    FLOW_WEB_HTTP_STATUS,   /* another status than 200, 404 or a redirect */
+    FLOW_WEB_WRONG_CONTENT, /* 200, but not the probe's content: another server answers */
+    FLOW_WEB_REDIRECT       /* a redirect, not followed: not confirmed, not a failure */
+};
+
+/* What one fetch gave: the input of flow_webcheck_judge(). */
+enum flow_web_transport {
+    FLOW_WEB_T_OK,      /* an HTTP answer (status set) */
+    FLOW_WEB_T_REFUSED, /* ECONNREFUSED */
+    FLOW_WEB_T_TIMEOUT, /* the time allowed passed */
+    FLOW_WEB_T_FAILED   /* any other failure (detail says which) */
+};
+struct flow_web_fetch {
+    enum flow_web_transport transport;
+    long status;       /* HTTP status (T_OK) */
+    bool body_matches; /* the body, trailing white space aside, is the probe's content */
+    char detail[256];  /* the failure, a redirect's Location, or the DNS error */
+};
+/* The outcome of a fetch (pure). */
+enum flow_web_outcome flow_webcheck_judge(const struct flow_web_fetch *f);
+/* Does this outcome stop the run? */
+bool flow_webcheck_fails(enum flow_web_outcome o);
+/* "served", "no_address", "refused", "timeout", "connection_failed",
+ * "not_found", "http_status", "wrong_content", "redirect". */
+const char *flow_webcheck_outcome_name(enum flow_web_outcome o);
+/* One sentence: what happened for `name` (served from `dir`, fetched from
+ * `addr`, "" when it did not resolve, on `port`) and what to check (pure). */
+void flow_webcheck_explain(enum flow_web_outcome o, const char *name, const char *dir,
+                           const char *addr, int port, const struct flow_web_fetch *f, char *buf,
+                           size_t size);
+/* The webroot that will answer `name`, or NULL when its challenge is not
+ * http-01 from a webroot: the first type of `methods` that `s` can answer
+ * for it (http-01: a webroot of the name, or the default one, and not
+ * standalone; dns-01: a hook; tls-alpn-01: standalone).  Borrowed from `s`. */
+const char *flow_webcheck_webroot(const struct flow_solve_opts *s, const char *const *methods,
+                                  size_t nmethods, const char *name);
+
+struct flow_webcheck_item {
+    char name[CAA_IDENT_MAX];
+    const char *dir; /* borrowed from the solve options */
+    char addr[64];   /* the address fetched from; "" when the name did not resolve */
+    enum flow_web_outcome outcome;
+    char message[CP_ERR_MSG_MAX]; /* flow_webcheck_explain() */
+};
+struct flow_webcheck_result {
+    struct flow_webcheck_item *items; /* one per name checked */
+    size_t n, failed;
+};
+/*
+ * Check each of `names` (normalized) that flow_webcheck_webroot() gives a
+ * webroot, in order; every one is checked even after a failure.  Each
+ * failure is said on `log` (FLOW_ERR), each success at FLOW_INFO.  CP_OK when
+ * none fails (also when none needs the check); CP_ECHALLENGE when some do,
+ * `err` saying how many; a probe that cannot be written or a resolver that
+ * cannot be set up: that error (CP_EIO, CP_EUNSAFE, CP_EINVAL, CP_EDNS...).
+ * *out (heap, flow_webcheck_result_free()) is set in every case but
+ * CP_ENOMEM.
+ */
+enum cp_code flow_webcheck_run(const struct flow_webcheck_opts *o, const struct flow_solve_opts *s,
+                               const char *const *names, size_t n, const char *const *methods,
+                               size_t nmethods, const struct flow_log *log,
+                               struct flow_webcheck_result **out, struct cp_err *err);
+void flow_webcheck_result_free(struct flow_webcheck_result *r); /* NULL: no-op */
 
 #endif

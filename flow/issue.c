@@ -186,10 +186,12 @@ void flow_issue_result_clear(struct flow_issue_result *r)
     flow_preflight_clear(&r->pf);
     flow_order_result_clear(&r->ordered);
     flow_solver_free(r->solver);
+    flow_webcheck_result_free(r->web);
     acme_client_free(r->client);
     acme_problem_clear(&r->problem);
     free(r->account_url);
     r->solver = NULL;
+    r->web = NULL;
     r->client = NULL;
     r->account_url = NULL;
 }
@@ -250,6 +252,16 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
         rc = flow_issue_key(st, req->cert_name, req->reuse_key, req->key_type, &cert_key, err);
         if (rc != CP_OK)
             return failed(out, FLOW_STEP_KEY, rc);
+    }
+    /* Each webroot served at its names, before anything is sent to the CA
+     * (the types are judged by preference: CAA has not been read yet). */
+    if (req->webcheck != NULL) {
+        rc = flow_webcheck_run(req->webcheck, req->solve, req->names, req->n, req->methods,
+                               req->nmethods, log, &out->web, err);
+        if (rc != CP_OK) {
+            rc = failed(out, FLOW_STEP_WEBROOT, rc);
+            goto out;
+        }
     }
     rc = acme_client_new(req->ca, &out->client, &out->problem, err);
     if (rc != CP_OK) {

@@ -135,7 +135,7 @@ class Spellings(base.PebbleCase):
         os.mkdir(www)
         with VhostServer(self.pebble.http_port, {"ec.example.test": www}) as srv:
             doc = self.issue("--webroot-path", www, "-d", "ec.example.test", "--key-type",
-                             "ecdsa", "--elliptic-curve", "secp384r1")
+                             "ecdsa", "--elliptic-curve", "secp384r1", *webroot_check(self))
         self.assertEqual(srv.hosts(www), {"ec.example.test"})
         text = base.openssl("x509", "-in", os.path.join(doc["live_dir"], "cert.pem"), "-noout",
                             "-text").stdout
@@ -145,6 +145,13 @@ class Spellings(base.PebbleCase):
         self.assertIn(("webroot", os.path.realpath(www)), conf)
         self.assertNotIn("webroot-path", {k for k, _ in conf})
         self.assertNotIn("webroot-map", {k for k, _ in conf})  # one webroot: no map
+
+
+def webroot_check(case):
+    """The webroot check pointed at the lab: names resolved by challtestsrv's
+    DNS (127.0.0.1), fetched on Pebble's httpPort, where VhostServer listens."""
+    return ("--resolver", case.pebble.dns_server, "--webroot-check-port",
+            str(case.pebble.http_port))
 
 
 class VhostHandler(http.server.SimpleHTTPRequestHandler):
@@ -200,7 +207,7 @@ class WebrootPerName(base.PebbleCase):
         roots = {"a.example.test": one, "b.example.test": one, "c.example.test": two}
         with VhostServer(self.pebble.http_port, roots) as srv:
             doc = self.issue("-w", one, "-d", "a.example.test", "-d", "b.example.test", "-w", two,
-                             "-d", "c.example.test")
+                             "-d", "c.example.test", *webroot_check(self))
             self.assert_certificate(doc, list(roots))
             self.assertEqual(srv.hosts(one), {"a.example.test", "b.example.test"})
             self.assertEqual(srv.hosts(two), {"c.example.test"})
@@ -232,7 +239,8 @@ class WebrootPerName(base.PebbleCase):
         os.mkdir(two)
         roots = {"d.example.test": two, "e.example.test": one}
         with VhostServer(self.pebble.http_port, roots) as srv:
-            self.issue("-d", "d.example.test", "-w", one, "-d", "e.example.test", "-w", two)
+            self.issue("-d", "d.example.test", "-w", one, "-d", "e.example.test", "-w", two,
+                       *webroot_check(self))
         self.assertEqual(srv.hosts(one), {"e.example.test"})
         self.assertEqual(srv.hosts(two), {"d.example.test"})
 
@@ -242,7 +250,8 @@ class WebrootPerName(base.PebbleCase):
         proc = self.certpilot("issue", "--agree-tos", "--dry-run=check", "--webroot-map",
                               "f.example.test:" + one, "--webroot-map",
                               "g.example.test:" + os.path.join(self.tmp.name, "missing"),
-                              "-d", "f.example.test", "-d", "g.example.test", expect=None)
+                              "-d", "f.example.test", "-d", "g.example.test",
+                              "--no-webroot-check", expect=None)
         self.assertNotEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertIn("missing", proc.stdout + proc.stderr)
 

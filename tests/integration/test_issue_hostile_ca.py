@@ -93,7 +93,8 @@ class RateLimited(unittest.TestCase):
                 self.pebble.break_protocol(token=token)
                 webroot = os.path.join(self.tmp.name, "webroot")
                 os.makedirs(webroot, exist_ok=True)
-                proc = self.issue_with("tok.example.test", ("--webroot", webroot), expect=76)
+                proc = self.issue_with("tok.example.test", ("--webroot", webroot,
+                                                            "--no-webroot-check"), expect=76)
                 self.assertIn("whose token is not 1 to 256 base64url characters", proc.stderr)
                 self.assertEqual(os.listdir(webroot), [])
 

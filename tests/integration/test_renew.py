@@ -50,7 +50,7 @@ CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "buil
 CHALLTESTSRV_HOOK = os.path.join(ROOT, "hooks", "examples", "dns-challtestsrv.sh")
 CA_ID = "pebble.test"
 OUTCOMES = {"not_due", "renewed", "failed", "caa_refused", "caa_dns_error", "config_error",
-            "deploy_hook_failed", "dry_run"}
+            "deploy_hook_failed", "dry_run", "webroot_check_failed", "refused"}
 RESULT_KEYS = {"cert_name", "names", "outcome", "exit_status", "due", "renew_at", "why",
                "not_after", "message"}
 LIST_KEYS = {"cert_name", "names", "not_after", "days_left", "renew_at", "due", "why",
@@ -364,7 +364,10 @@ class RenewCase(unittest.TestCase):
                          doc)
         self.assertEqual(doc["certificates"], len(doc["results"]))
         for r in doc["results"]:
-            self.assertEqual(set(r), RESULT_KEYS, r)
+            # a dry run also says which: "check" or "order"
+            self.assertEqual(set(r) - ({"dry_run"} if doc["dry_run"] else set()), RESULT_KEYS, r)
+            if doc["dry_run"] and r["outcome"] != "config_error":
+                self.assertIn(r["dry_run"], ("check", "order"), r)
             self.assertIn(r["outcome"], OUTCOMES)
             self.assertIsInstance(r["names"], list)
             self.assertIsInstance(r["due"], bool)

@@ -756,6 +756,64 @@ static void zone_servers_without_authority_section(void **state)
         fail_msg("%s", err.msg);
 }
 
+/* caa_addresses() through the same resolver: an address, NXDOMAIN, a name
+ * with no address record, and no answer at all. */
+static void addresses_of_a_name(void **state)
+{
+    (void)state;
+    struct responder r;
+    memset(&r, 0, sizeof r);
+    r.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(r.fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(r.fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    socklen_t len = sizeof sin;
+    getsockname(r.fd, (struct sockaddr *)&sin, &len);
+    pthread_mutex_init(&r.lock, NULL);
+    assert_int_equal(pthread_create(&r.thread, NULL, resolve_like, &r), 0);
+
+    char server[32];
+    snprintf(server, sizeof server, "127.0.0.1:%u", (unsigned)ntohs(sin.sin_port));
+    const char *servers[] = {server};
+    struct caa_resolver_opts o = {.servers = servers, .nservers = 1, .timeout_ms = 2000};
+    struct caa_ns *addrs = NULL;
+    size_t n = 0;
+    struct cp_err err = {0};
+    enum cp_code rc = caa_addresses(&o, "ns2.dyn.example.", &addrs, &n, &err);
+    if (rc != CP_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(n, 1);
+    assert_string_equal(addrs[0].addr, "127.0.0.2");
+    assert_string_equal(addrs[0].name, "ns2.dyn.example");
+    free(addrs);
+
+    rc = caa_addresses(&o, "ns3.dyn.example", &addrs, &n, &err);
+    assert_int_equal(rc, CP_ENET);
+    assert_null(addrs);
+    assert_non_null(strstr(err.msg, "ns3.dyn.example does not exist in DNS"));
+    assert_non_null(strstr(err.msg, "NXDOMAIN"));
+
+    rc = caa_addresses(&o, "dyn.example", &addrs, &n, &err); /* only SOA and NS there */
+    assert_int_equal(rc, CP_ENET);
+    assert_string_equal(err.msg, "dyn.example has no A or AAAA record");
+
+    assert_int_equal(caa_addresses(&o, "", &addrs, &n, &err), CP_EINVAL);
+
+    pthread_mutex_lock(&r.lock);
+    r.stop = true;
+    pthread_mutex_unlock(&r.lock);
+    pthread_join(r.thread, NULL);
+    pthread_mutex_destroy(&r.lock);
+    close(r.fd);
+
+    o.timeout_ms = 300;
+    rc = caa_addresses(&o, "ns1.dyn.example", &addrs, &n, &err);
+    assert_int_equal(rc, CP_ENET);
+    if (strstr(err.msg, "looking up ns1.dyn.example: no answer from the resolver") == NULL)
+        fail_msg("%s", err.msg);
+}
+
 static void wait_arguments(void **state)
 {
     (void)state;
@@ -817,6 +875,7 @@ int main(void)
     };
     const struct CMUnitTest loopback[] = {
         cmocka_unit_test(zone_servers_without_authority_section),
+        cmocka_unit_test(addresses_of_a_name),
         cmocka_unit_test(wait_all_serve),
         cmocka_unit_test(wait_names_the_laggard),
         cmocka_unit_test(wait_describes_each_failure),
