@@ -1,0 +1,251 @@
+/* tests/unit/test_flow_import_dehydrated.c - flow/import_dehydrated.c's
+ * readers of dehydrated's files, on odd and hostile input: the config (a
+ * bash fragment) yields the plain assignments only, with quotes, escapes
+ * and ${NAME} of known values, and every piece of shell code is reported,
+ * never evaluated; domains.txt as dehydrated reads it (case, CRLF, "a>b",
+ * "> b", comments) with the lines it would refuse reported. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow/flow.h"
+
+static struct flow_dh_vars vars;
+static struct flow_import_report rep;
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&vars, 0, sizeof vars);
+    memset(&rep, 0, sizeof rep);
+    assert_int_equal(flow_dh_defaults(&vars, "/srv/dh"), CP_OK);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    flow_dh_vars_clear(&vars);
+    flow_import_report_clear(&rep);
+    return 0;
+}
+
+static enum cp_code parse(const char *text)
+{
+    struct cp_err err = {0};
+    return flow_dh_config_parse("config", text, strlen(text), &vars, &rep, &err);
+}
+
+static const char *get(const char *name)
+{
+    return flow_dh_get(&vars, name);
+}
+
+/* The report item naming `name`, or NULL. */
+static const struct flow_import_item *item(const char *name)
+{
+    for (size_t i = 0; i < rep.n; i++)
+        if (rep.items[i].name != NULL && strcmp(rep.items[i].name, name) == 0)
+            return &rep.items[i];
+    return NULL;
+}
+
+static void plain_assignments(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("# a comment\n"
+                           "CA=\"letsencrypt-test\"\n"
+                           "   export CONTACT_EMAIL=ops@example.test   # trailing comment\n"
+                           "HOOK='/etc/dehydrated/hook with space.sh'\n"
+                           "KEY_ALGO=rsa KEYSIZE=3072; RENEW_DAYS=20\n"
+                           "WELLKNOWN=\"${BASEDIR}/www\"/$CHALLENGETYPE\n"
+                           "PREFERRED_CHAIN=\"ISRG \\\"Root\\\" \\$X1\"\n"
+                           "OPENSSL_CNF=a\\ b'c'\"d\"\n"
+                           "EMPTY=\n"
+                           "MULTI=\"line1\nline2\"\n"
+                           "LONG=a\\\nb\n"
+                           "\r\n"),
+                     CP_OK);
+    assert_string_equal(get("CA"), "letsencrypt-test");
+    assert_string_equal(get("CONTACT_EMAIL"), "ops@example.test");
+    assert_string_equal(get("HOOK"), "/etc/dehydrated/hook with space.sh");
+    assert_string_equal(get("KEY_ALGO"), "rsa");
+    assert_string_equal(get("KEYSIZE"), "3072");
+    assert_string_equal(get("RENEW_DAYS"), "20");
+    assert_string_equal(get("WELLKNOWN"), "/srv/dh/www/http-01");
+    assert_string_equal(get("PREFERRED_CHAIN"), "ISRG \"Root\" $X1");
+    assert_string_equal(get("OPENSSL_CNF"), "a bcd");
+    assert_string_equal(get("EMPTY"), "");
+    assert_string_equal(get("MULTI"), "line1\nline2");
+    assert_string_equal(get("LONG"), "ab");
+    assert_int_equal(rep.n, 0); /* nothing to report */
+}
+
+static void debian_default_config(void **state)
+{
+    (void)state;
+    /* Debian's /etc/dehydrated/config, as shipped. */
+    assert_int_equal(parse("CONFIG_D=/etc/dehydrated/conf.d\n"
+                           "BASEDIR=/var/lib/dehydrated\n"
+                           "WELLKNOWN=\"${BASEDIR}/acme-challenges\"\n"
+                           "DOMAINS_TXT=\"/etc/dehydrated/domains.txt\"\n"),
+                     CP_OK);
+    assert_string_equal(get("WELLKNOWN"), "/var/lib/dehydrated/acme-challenges");
+    assert_string_equal(get("CONFIG_D"), "/etc/dehydrated/conf.d");
+    assert_int_equal(rep.n, 0);
+}
+
+static void shell_code_is_reported_not_run(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("CA=zerossl\n"
+                           "if [ -e /x ]; then\n"
+                           "  CA=buypass\n"
+                           "fi\n"
+                           "OPENSSL_CNF=\"$(openssl version -d)\"\n"
+                           "LOCKFILE=`mktemp`\n"
+                           "CHAINCACHE=${BASEDIR:-/tmp}\n"
+                           "CURL_OPTS=\"$HOME/x\"\n"
+                           "IP_VERSION=~/v\n"
+                           "[ -n \"$X\" ] && KEYSIZE=2048\n"
+                           ". /etc/dehydrated/extra.sh\n"
+                           "hook() { HOOK=/bad; }\n"
+                           "PRIVATE_KEY_RENEW=no\n"
+                           "ARR=(a b)\n"
+                           "echo $1 > /tmp/pwned\n"),
+                     CP_OK);
+    /* the assignments made by code that is not run keep their values */
+    assert_string_equal(get("CA"), "zerossl");
+    assert_string_equal(get("OPENSSL_CNF"), "");
+    assert_string_equal(get("LOCKFILE"), "");
+    assert_string_equal(get("CHAINCACHE"), "");
+    assert_string_equal(get("CURL_OPTS"), "");
+    assert_string_equal(get("IP_VERSION"), "");
+    assert_string_equal(get("KEYSIZE"), "4096");
+    assert_string_equal(get("HOOK"), "");
+    assert_null(get("ARR"));
+    /* after the function, plain assignments are read again */
+    assert_string_equal(get("PRIVATE_KEY_RENEW"), "no");
+    const char *reported[] = {"if",         "CA",        "OPENSSL_CNF", "LOCKFILE",
+                              "CHAINCACHE", "CURL_OPTS", "IP_VERSION",  "[",
+                              ".",          "hook",      "echo"};
+    for (size_t i = 0; i < sizeof reported / sizeof reported[0]; i++) {
+        const struct flow_import_item *it = item(reported[i]);
+        assert_non_null(it);
+        assert_int_equal(it->action, FLOW_IMPORT_SKIPPED);
+        assert_string_equal(it->kind, "setting");
+        assert_non_null(it->why);
+        assert_non_null(strstr(it->source, "config:"));
+    }
+    assert_non_null(strstr(item("CA")->source, "config:3"));
+    assert_non_null(strstr(item("CURL_OPTS")->why, "$HOME"));
+    assert_non_null(strstr(item(".")->why, "another file"));
+}
+
+static void hostile_input_is_refused(void **state)
+{
+    (void)state;
+    struct cp_err err = {0};
+    /* an unclosed quote: bash refuses the file, and so does this */
+    assert_int_equal(parse("CA=\"https://x\nHOOK=/y\n"), CP_EINVAL);
+    /* a NUL byte */
+    static const char nul[] = "CA=a\0HOOK=/evil\n";
+    assert_int_equal(flow_dh_config_parse("config", nul, sizeof nul - 1, &vars, &rep, &err),
+                     CP_EINVAL);
+    /* a value longer than is read: reported, not truncated */
+    size_t n = 10000;
+    char *big = malloc(n + 16);
+    assert_non_null(big);
+    memcpy(big, "HOOK=", 5);
+    memset(big + 5, 'a', n);
+    strcpy(big + 5 + n, "\n");
+    flow_import_report_clear(&rep);
+    assert_int_equal(parse(big), CP_OK);
+    assert_string_equal(get("HOOK"), "");
+    assert_non_null(item("HOOK"));
+    free(big);
+    /* many words, odd bytes, unbalanced closers */
+    assert_int_equal(parse("A=1 B=2 C=3 D=4 E=5 F=6 G=7 H=8 I=9 J=10 K=11 L=12 M=13 N=14 O=15 "
+                           "P=16 Q=17 R=18 S=19 T=20 U=21 V=22 W=23 X=24 Y=25 Z=26 AA=1 AB=1 "
+                           "AC=1 AD=1 AE=1 AF=1 AG=1 AH=1 AI=1 AJ=1 AK=1 AL=1 AM=1 AN=1 AO=1 "
+                           "AP=1 AQ=1 AR=1 AS=1 AT=1 AU=1 AV=1 AW=1 AX=1 AY=1 AZ=1 BA=1 BB=1 "
+                           "BC=1 BD=1 BE=1 BF=1 BG=1 BH=1 BI=1 BJ=1 BK=1 BL=1 BM=1\n"
+                           "fi\nfi\ndone\n}\n"
+                           "\xff\xfe=1\n"
+                           "9X=1\n"
+                           "$\n"),
+                     CP_OK);
+    assert_null(get("BM"));
+    assert_null(get("9X"));
+}
+
+static void domains(void **state)
+{
+    (void)state;
+    struct flow_dh_domains d;
+    struct cp_err err = {0};
+    const char *text = "# comment\n"
+                       "\n"
+                       "  Example.COM www.example.com  \r\n"
+                       "a.example b.example > mycert\n"
+                       "c.example>other\n"
+                       "d.example >  spaced\n"
+                       "*.w.example > wild\n"
+                       "*.nowild.example\n"
+                       "e.example > x > y\n"
+                       "> onlyalias\n"
+                       "f.example >\n"
+                       "g.example > mycert\n"
+                       "\t h.example\th2.example";
+    assert_int_equal(flow_dh_domains_parse("domains.txt", text, strlen(text), &d, &rep, &err),
+                     CP_OK);
+    assert_int_equal(d.n, 6);
+    assert_string_equal(d.c[0].alias, "example.com");
+    assert_int_equal(d.c[0].nnames, 2);
+    assert_string_equal(d.c[0].names[0], "example.com");
+    assert_string_equal(d.c[0].names[1], "www.example.com");
+    assert_int_equal(d.c[0].line, 3);
+    assert_string_equal(d.c[1].alias, "mycert");
+    assert_int_equal(d.c[1].nnames, 2);
+    assert_string_equal(d.c[2].alias, "other");
+    assert_int_equal(d.c[2].nnames, 1);
+    assert_string_equal(d.c[2].names[0], "c.example");
+    assert_string_equal(d.c[3].alias, "spaced");
+    assert_string_equal(d.c[4].alias, "wild");
+    assert_string_equal(d.c[4].names[0], "*.w.example");
+    assert_string_equal(d.c[5].alias, "h.example");
+    assert_int_equal(d.c[5].nnames, 2);
+    /* refused lines: a wildcard without alias, two aliases, no names, a bare
+     * '>', an alias used twice */
+    assert_int_equal(rep.n, 5);
+    for (size_t i = 0; i < rep.n; i++) {
+        assert_int_equal(rep.items[i].action, FLOW_IMPORT_SKIPPED);
+        assert_string_equal(rep.items[i].kind, "certificate");
+    }
+    assert_non_null(strstr(item("*.nowild.example")->why, "alias"));
+    assert_non_null(strstr(item("mycert")->why, "line 4"));
+    assert_non_null(strstr(item("mycert")->source, "domains.txt:12"));
+    flow_dh_domains_clear(&d);
+
+    static const char nul[] = "a.example\0b.example\n";
+    assert_int_equal(flow_dh_domains_parse("domains.txt", nul, sizeof nul - 1, &d, &rep, &err),
+                     CP_EINVAL);
+    flow_dh_domains_clear(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(plain_assignments, setup, teardown),
+        cmocka_unit_test_setup_teardown(debian_default_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(shell_code_is_reported_not_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostile_input_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(domains, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
