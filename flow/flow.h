@@ -916,9 +916,14 @@ struct flow_dh_import_req {
  * applied), and hand them to flow_import_account() and
  * flow_import_lineage(): each lineage gets a renewal.conf made of
  * certpilot's keys (server, domain, key-type, challenge, webroot, hook,
- * preferred-chain, reuse-key).  Settings certpilot cannot carry over are
- * SKIPPED "setting" items saying why.  CP_OK unless reading or writing
- * failed (the report says what was done until then). */
+ * preferred-chain, reuse-key).  http-01's WELLKNOWN ending in
+ * /.well-known/acme-challenge gives the webroot above it; any other
+ * absolute WELLKNOWN (a directory the web server aliases, Debian's default)
+ * gets the webroot STATE/webroots/ALIAS, whose .well-known/acme-challenge
+ * is made a symbolic link to WELLKNOWN (a "setting" item: NEW, SAME, or
+ * CONFLICT when something else is there).  Settings certpilot cannot carry
+ * over are SKIPPED "setting" items saying why.  CP_OK unless reading or
+ * writing failed (the report says what was done until then). */
 enum cp_code flow_import_dehydrated(struct cp_store *st, const struct flow_dh_import_req *req,
                                     struct flow_import_report *r, struct cp_err *err);
 

@@ -681,6 +681,7 @@ struct dh {
     char ca[PATH_SIZE];       /* the directory URL */
     char basedir[PATH_SIZE], certdir[PATH_SIZE], accountdir[PATH_SIZE], domains_txt[PATH_SIZE];
     const char *domains_d;
+    char state_abs[PATH_SIZE]; /* the state directory as an absolute path */
 };
 
 static const char *var(const struct flow_dh_vars *v, const char *name)
@@ -1029,7 +1030,7 @@ static bool conf_value_ok(const char *v)
  * into it.  *text is the caller's (free). */
 static enum cp_code settings_text(struct dh *d, const struct flow_dh_cert *c,
                                   const struct flow_dh_vars *v, const char *source, char **text,
-                                  struct cp_err *err)
+                                  char *shim, char *shim_target, struct cp_err *err)
 {
     size_t len = 0;
     FILE *f = open_memstream(text, &len);
@@ -1076,7 +1077,9 @@ static enum cp_code settings_text(struct dh *d, const struct flow_dh_cert *c,
         /* certpilot writes WEBROOT/.well-known/acme-challenge/TOKEN: the
          * webroot is WELLKNOWN without that suffix, when it has it. */
         char wk[PATH_SIZE];
-        snprintf(wk, sizeof wk, "%s", var(v, "WELLKNOWN"));
+        /* dehydrated's default when the config leaves it empty */
+        snprintf(wk, sizeof wk, "%s",
+                 var(v, "WELLKNOWN")[0] ? var(v, "WELLKNOWN") : "/var/www/dehydrated");
         size_t n = strlen(wk);
         while (n > 1 && wk[n - 1] == '/')
             wk[--n] = '\0';
@@ -1085,15 +1088,27 @@ static enum cp_code settings_text(struct dh *d, const struct flow_dh_cert *c,
         if (wk[0] == '/' && n >= sl && strcmp(wk + n - sl, suffix) == 0 && conf_value_ok(wk)) {
             wk[n - sl] = '\0';
             fprintf(f, "webroot = %s\n", wk[0] ? wk : "/");
+        } else if (wk[0] == '/' && conf_value_ok(wk) && d->state_abs[0] != '\0') {
+            /* The web server maps /.well-known/acme-challenge/ to WELLKNOWN
+             * (an Alias, as Debian's dehydrated package sets up): certpilot
+             * gets a webroot of its own whose .well-known/acme-challenge is a
+             * link to WELLKNOWN, made by link_webroot(). */
+            if ((size_t)snprintf(shim, PATH_SIZE, "%s/webroots/%s", d->state_abs, c->alias) >=
+                PATH_SIZE) {
+                rc = cp_err_set(err, CP_EINVAL, "%s: path too long", d->state_abs);
+                fclose(f);
+                return rc;
+            }
+            snprintf(shim_target, PATH_SIZE, "%s", wk);
+            fprintf(f, "webroot = %s\n", shim);
         } else if (rc == CP_OK) {
             snprintf(name, sizeof name, "%s: WELLKNOWN=%.400s", c->alias, wk);
             rc = flow_import_note(
                 d->r, "setting", name, source, FLOW_IMPORT_SKIPPED,
-                "certpilot's webroot is the document root under which it writes "
-                ".well-known/acme-challenge/TOKEN, and this directory does not end in "
-                "/.well-known/acme-challenge (the web server maps that path to it): add "
-                "'webroot = DOCROOT' to %s/certs/%s/renewal.conf, DOCROOT being a directory "
-                "the server serves /.well-known/acme-challenge/ from, or 'standalone = yes'",
+                "not an absolute path that certpilot can write challenge files to: set "
+                "'webroot = DOCROOT' in %s/certs/%s/renewal.conf, DOCROOT being a directory "
+                "whose .well-known/acme-challenge/ the web server serves, or 'standalone = "
+                "yes'",
                 store_where(d->st), c->alias);
         }
     } else if (strcmp(type_ch, "dns-01") == 0 && hook_ok) {
@@ -1132,10 +1147,47 @@ static enum cp_code cert_file(const char *certdir, const char *file, char **out,
     return rc == CP_OK ? read_opt(path, PEM_MAX, out, len, err) : rc;
 }
 
+/* STATE/webroots/ALIAS/.well-known/acme-challenge -> `target` (the
+ * WELLKNOWN the web server serves): NEW, SAME when that link is there,
+ * CONFLICT when something else is. */
+static enum cp_code link_webroot(struct dh *d, const char *alias, const char *shim,
+                                 const char *target, const char *source, struct cp_err *err)
+{
+    char wellknown[PATH_SIZE + 16], link[PATH_SIZE + 48], cur[PATH_SIZE], name[600];
+    snprintf(wellknown, sizeof wellknown, "%s/.well-known", shim);
+    snprintf(link, sizeof link, "%s/acme-challenge", wellknown);
+    snprintf(name, sizeof name, "%s: WELLKNOWN=%.400s", alias, target);
+    ssize_t n = readlink(link, cur, sizeof cur - 1);
+    if (n >= 0) {
+        cur[n] = '\0';
+        if (strcmp(cur, target) == 0)
+            return flow_import_note(d->r, "setting", name, source, FLOW_IMPORT_SAME,
+                                    "%s is already a link to it", link);
+    }
+    if (n >= 0 || access(link, F_OK) == 0 || errno != ENOENT)
+        return flow_import_note(d->r, "setting", name, source, FLOW_IMPORT_CONFLICT,
+                                "%s is already there and is not a link to %s; it is kept, so "
+                                "http-01 may fail until it is one",
+                                link, target);
+    if (!d->r->dry) {
+        enum cp_code rc = cp_dir_ensure(wellknown, 0755, err);
+        if (rc != CP_OK)
+            return rc;
+        if (symlink(target, link) != 0)
+            return cp_err_set(err, CP_EIO, "cannot make the link %s: %s", link, strerror(errno));
+    }
+    return flow_import_note(d->r, "setting", name, source, FLOW_IMPORT_NEW,
+                            "the web server serves /.well-known/acme-challenge/ from there, so "
+                            "certpilot's webroot for it is %s, whose .well-known/acme-challenge "
+                            "is a link to it",
+                            shim);
+}
+
 static enum cp_code import_cert(struct dh *d, const struct flow_dh_cert *c, struct cp_err *err)
 {
     char dir[PATH_SIZE], conf[PATH_SIZE], where[PATH_SIZE + 16];
     char *key = NULL, *cert = NULL, *chain = NULL, *full = NULL, *text = NULL, *joined = NULL;
+    char shim[PATH_SIZE] = "", shim_target[PATH_SIZE] = "";
     size_t keylen = 0, certlen = 0, chainlen = 0, fulllen = 0;
     struct flow_dh_vars own = {0}, eff = {0};
     enum cp_code rc;
@@ -1202,7 +1254,8 @@ static enum cp_code import_cert(struct dh *d, const struct flow_dh_cert *c, stru
         }
         snprintf(joined, n, "%s%s", cert, chain ? chain : "");
     }
-    if ((rc = settings_text(d, c, &eff, d->config ? d->config : d->basedir, &text, err)) != CP_OK)
+    const char *from = d->config ? d->config : d->basedir;
+    if ((rc = settings_text(d, c, &eff, from, &text, shim, shim_target, err)) != CP_OK)
         goto cleanup;
     const struct flow_import_lineage l = {.source = dir,
                                           .name = c->alias,
@@ -1212,6 +1265,11 @@ static enum cp_code import_cert(struct dh *d, const struct flow_dh_cert *c, stru
                                           .fullchain_pem = full ? full : joined,
                                           .settings = text};
     rc = flow_import_lineage(d->st, &l, d->r, err);
+    /* the webroot link only for a certificate imported now or before */
+    if (rc == CP_OK && shim[0] != '\0' && d->r->n > 0 &&
+        (d->r->items[d->r->n - 1].action == FLOW_IMPORT_NEW ||
+         d->r->items[d->r->n - 1].action == FLOW_IMPORT_SAME))
+        rc = link_webroot(d, c->alias, shim, shim_target, from, err);
 cleanup:
     if (key != NULL)
         OPENSSL_cleanse(key, keylen);
@@ -1244,6 +1302,17 @@ enum cp_code flow_import_dehydrated(struct cp_store *st, const struct flow_dh_im
     size_t len = 0;
     enum cp_code rc;
 
+    /* renewal.conf names paths in the state directory absolutely */
+    const char *where = store_where(st);
+    char cwd[PATH_SIZE];
+    if (realpath(where, d.state_abs) == NULL) {
+        if (where[0] == '/')
+            snprintf(d.state_abs, sizeof d.state_abs, "%s", where);
+        else if (getcwd(cwd, sizeof cwd) != NULL &&
+                 (size_t)snprintf(d.state_abs, sizeof d.state_abs, "%s/%s", cwd, where) >=
+                     sizeof d.state_abs)
+            d.state_abs[0] = '\0';
+    }
     /* dehydrated -f FILE: BASEDIR starts as the file's directory. */
     if (req->config != NULL) {
         snprintf(config, sizeof config, "%s", req->config);

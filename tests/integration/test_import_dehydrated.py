@@ -81,6 +81,21 @@ def pubkey(path):
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
+    """The document root, and /.well-known/acme-challenge/ also from an
+    aliased directory (as Debian's dehydrated package sets up a server)."""
+
+    alias = None
+    served_from_alias = []  # the Host of each request answered from there
+
+    def translate_path(self, path):
+        prefix = "/.well-known/acme-challenge/"
+        if self.alias and path.startswith(prefix):
+            candidate = os.path.join(self.alias, os.path.basename(path))
+            if os.path.isfile(candidate):
+                self.served_from_alias.append((self.headers.get("Host") or "").split(":")[0])
+                return candidate
+        return super().translate_path(path)
+
     def log_message(self, *args):
         pass
 
@@ -112,6 +127,9 @@ class FromDehydrated(base.PebbleCase):
         with open(os.path.join(cls.basedir, "domains.txt"), "w") as f:
             f.write("# the lab's certificate\na.example b.example > mycert\n")
         # Pebble validates every name on its http port: a static server there.
+        cls.alias_dir = os.path.join(cls.src_tmp.name, "acme-challenges")
+        os.mkdir(cls.alias_dir)
+        Quiet.alias = cls.alias_dir
         handler = functools.partial(Quiet, directory=cls.docroot)
         cls.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", cls.pebble.http_port), handler)
         cls.thread = threading.Thread(target=cls.httpd.serve_forever, daemon=True)
@@ -270,6 +288,36 @@ class FromDehydrated(base.PebbleCase):
         self.assertEqual(since.count("POST /sign-me-up"), 1, since)  # the look-up
         rec, _ = self.account_record()
         self.assertEqual(rec["url"], self.account_url)
+
+    def test_wellknown_served_by_an_alias_gets_a_linked_webroot(self):
+        # WELLKNOWN as Debian sets it: a directory the web server maps
+        # /.well-known/acme-challenge/ to, not under a document root.
+        copy = os.path.join(self.tmp.name, "dehydrated")
+        shutil.copytree(self.basedir, copy, symlinks=True)
+        with open(os.path.join(copy, "config"), "a") as f:
+            f.write('WELLKNOWN="%s"\n' % self.alias_dir)
+        doc = self.import_json(basedir=copy)
+        self.assertEqual(doc["outcome"], "imported")
+        shim = os.path.join(os.path.realpath(self.state), "webroots", "mycert")
+        link = os.path.join(shim, ".well-known", "acme-challenge")
+        self.assertEqual(os.readlink(link), self.alias_dir)
+        conf = settings(os.path.join(self.state, "certs", "mycert", "renewal.conf"))
+        self.assertIn(("webroot", shim), conf)
+        doc = self.import_json(basedir=copy)
+        self.assertEqual(doc["outcome"], "unchanged")
+        # renew answers http-01 through the link: the files land where the
+        # server's alias points, and are removed afterwards.  A fresh account,
+        # which has validated nothing: Pebble may hand an account's valid
+        # authorizations back (tests/lab/README.md).
+        shutil.rmtree(os.path.join(self.state, "accounts"))
+        self.run_cp("account", "register", "--agree-tos", "--server", self.pebble.directory_url,
+                    "--ca-bundle", self.pebble.ca_bundle, "--state-dir", self.state)
+        del Quiet.served_from_alias[:]
+        self.run_cp("renew", "--force-renewal", "--state-dir", self.state, "--config",
+                    self.defaults)
+        self.assertEqual(set(Quiet.served_from_alias), {"a.example", "b.example"})
+        self.assertEqual(os.listdir(self.alias_dir), [])
+        self.assertEqual(os.readlink(link), self.alias_dir)
 
     def test_cert_name_selects_and_unknown_names_are_said(self):
         doc = self.import_json("--cert-name", "mycert", "--dry-run")
