@@ -99,7 +99,10 @@ static int parse_args(struct imp *m, int argc, char **argv)
         default:
             if (ch != ':' && ch != '?' && cli_common_option(&m->common, ch, optarg))
                 break;
-            return cli_option_error(ch, argv, "import dehydrated", NULL);
+            cli_error("unknown option or missing value: \"%s\" (see certpilot import dehydrated "
+                      "--help)",
+                      argv[optind - 1]);
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc) {
@@ -127,8 +130,8 @@ static void next_steps(const struct imp *m)
            "     checks each imported certificate's settings without ordering anything.\n"
            "  2. Stop dehydrated from renewing too: remove its cron job or timer (look in\n"
            "     /etc/cron.d/, crontab -l and systemctl list-timers).  Its files stay as\n"
-           "     they were; certpilot no longer needs them, except the HOOK script, which\n"
-           "     renewal.conf names where it is.\n"
+           "     they were; certpilot no longer reads them, but keep the HOOK script and\n"
+           "     the WELLKNOWN directory: renewal.conf uses them where they are.\n"
            "  3. Run certpilot renew twice a day instead (systemd timer or cron).\n",
            m->state_arg ? " --state-dir " : "", m->state_arg ? m->state_arg : "");
 }
