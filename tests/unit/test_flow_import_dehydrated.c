@@ -3,17 +3,25 @@
  * bash fragment) yields the plain assignments only, with quotes, escapes
  * and ${NAME} of known values, and every piece of shell code is reported,
  * never evaluated; domains.txt as dehydrated reads it (case, CRLF, "a>b",
- * "> b", comments) with the lines it would refuse reported. */
+ * "> b", comments) with the lines it would refuse reported; and the whole
+ * import from a BASEDIR on disk: directory overrides, per-certificate
+ * configs, what each setting becomes in renewal.conf, accounts (a v1
+ * directory linked from the v2 name, a deactivated one, a stray one), a
+ * second run that changes nothing and a dry run that writes nothing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "flow/flow.h"
+#include "tests/unit/fixture.h"
 
 static struct flow_dh_vars vars;
 static struct flow_import_report rep;
@@ -238,6 +246,217 @@ static void domains(void **state)
     flow_dh_domains_clear(&d);
 }
 
+/* ------------------------------------------------- a BASEDIR on disk */
+
+static char tmp[256], basedir[300], state_dir[300];
+
+static void put(const char *rel, const char *text)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", basedir, rel);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void dir(const char *rel)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", basedir, rel);
+    assert_int_equal(mkdir(path, 0755), 0);
+}
+
+/* dehydrated's name for a CA's account directory: base64url of "URL\n". */
+static void account_dir_name(const char *url, char *out, size_t size)
+{
+    char line[300];
+    unsigned char b64[500];
+    int n = snprintf(line, sizeof line, "%s\n", url);
+    int len = EVP_EncodeBlock(b64, (const unsigned char *)line, n);
+    size_t k = 0;
+    for (int i = 0; i < len && b64[i] != '=' && k + 1 < size; i++)
+        out[k++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+    out[k] = '\0';
+}
+
+static void cert_files(const char *certdir)
+{
+    char *key = NULL, rel[300];
+    char *cert = fixture_cert(1, 0, 90LL * 86400, &key);
+    snprintf(rel, sizeof rel, "%s/privkey.pem", certdir);
+    put(rel, key);
+    snprintf(rel, sizeof rel, "%s/cert.pem", certdir);
+    put(rel, cert);
+    free(key);
+    free(cert);
+}
+
+static int disk_setup(void **state)
+{
+    setup(state);
+    snprintf(tmp, sizeof tmp, "/tmp/cp-import-dh-XXXXXX");
+    assert_non_null(mkdtemp(tmp));
+    snprintf(basedir, sizeof basedir, "%s/dh", tmp);
+    snprintf(state_dir, sizeof state_dir, "%s/state", tmp);
+    assert_int_equal(mkdir(basedir, 0755), 0);
+    put("config", "CA=letsencrypt\n"
+                  "CERTDIR=\"${BASEDIR}/mycerts\"\n"
+                  "DOMAINS_TXT=\"${BASEDIR}/lists/domains.txt\"\n"
+                  "DOMAINS_D=\"${BASEDIR}/per-cert\"\n"
+                  "CHALLENGETYPE=dns-01\n"
+                  "HOOK=/usr/local/bin/hook.sh\n"
+                  "PRIVATE_KEY_RENEW=no\n"
+                  "KEY_ALGO=rsa\n"
+                  "KEYSIZE=3072\n"
+                  "CONTACT_EMAIL=ops@example.test\n");
+    dir("lists");
+    put("lists/domains.txt", "a.example > one\nb.example www.b.example > two\n"
+                             "c.example > three\nd.example\n");
+    dir("per-cert");
+    put("per-cert/two", "CHALLENGETYPE=http-01\n"
+                        "WELLKNOWN=/srv/www/.well-known/acme-challenge/\n"
+                        "KEY_ALGO=prime256v1\n"
+                        "OCSP_MUST_STAPLE=yes\n"
+                        "CA=zerossl\n");
+    put("per-cert/three", "CHALLENGETYPE=tls-alpn-01\n");
+    dir("mycerts");
+    dir("mycerts/one");
+    dir("mycerts/two");
+    dir("mycerts/three");
+    dir("mycerts/d.example"); /* never issued: no cert.pem */
+    cert_files("mycerts/one");
+    cert_files("mycerts/two");
+    cert_files("mycerts/three");
+    /* accounts: Let's Encrypt's v1 directory, with the v2 name linked to it
+     * (dehydrated's own migration), a deactivated one, a stray one */
+    char v1[200], v2[200], zs[200], rel[600], *key = NULL;
+    account_dir_name("https://acme-v01.api.letsencrypt.org/directory", v1, sizeof v1);
+    account_dir_name("https://acme-v02.api.letsencrypt.org/directory", v2, sizeof v2);
+    account_dir_name("https://acme.zerossl.com/v2/DV90", zs, sizeof zs);
+    dir("accounts");
+    snprintf(rel, sizeof rel, "accounts/%s", v1);
+    dir(rel);
+    free(fixture_cert(2, 0, 86400, &key));
+    snprintf(rel, sizeof rel, "accounts/%s/account_key.pem", v1);
+    put(rel, key);
+    free(key);
+    snprintf(rel, sizeof rel, "accounts/%s/account_id.json", v1);
+    put(rel, "{\"url\":\"https://acme-v02.api.letsencrypt.org/acme/acct/42\"}");
+    snprintf(rel, sizeof rel, "accounts/%s/registration_info.json", v1);
+    put(rel, "{\"status\":\"valid\"}");
+    snprintf(rel, sizeof rel, "%s/accounts/%s", basedir, v2);
+    assert_int_equal(symlink(v1, rel), 0);
+    snprintf(rel, sizeof rel, "accounts/%s", zs);
+    dir(rel);
+    snprintf(rel, sizeof rel, "accounts/%s/deactivated", zs);
+    put(rel, "");
+    dir("accounts/not-a-ca");
+    return 0;
+}
+
+static int disk_teardown(void **state)
+{
+    teardown(state);
+    return fixture_remove_tree(tmp) == 0 ? 0 : -1;
+}
+
+static enum cp_code run_import(bool dry)
+{
+    struct cp_store *st = NULL;
+    struct cp_err err = {0};
+    struct flow_dh_import_req req = {.basedir = basedir};
+    flow_import_report_clear(&rep);
+    rep.dry = dry;
+    assert_int_equal(store_fs_open(state_dir, &st, &err), CP_OK);
+    enum cp_code rc = flow_import_dehydrated(st, &req, &rep, &err);
+    store_close(st);
+    return rc;
+}
+
+static char *renewal_conf(const char *name)
+{
+    char path[600], *text = NULL;
+    snprintf(path, sizeof path, "%s/certs/%s/renewal.conf", state_dir, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    text = calloc(1, 8192);
+    assert_non_null(text);
+    assert_true(fread(text, 1, 8191, f) > 0);
+    fclose(f);
+    return text;
+}
+
+static void whole_import(void **state)
+{
+    (void)state;
+    /* a dry run first: nothing written */
+    assert_int_equal(run_import(true), CP_OK);
+    assert_int_equal(access(state_dir, F_OK), -1);
+    size_t dry_n = rep.n;
+
+    assert_int_equal(run_import(false), CP_OK);
+    assert_int_equal(rep.n, dry_n);
+    const struct flow_import_item *acct = item("https://acme-v02.api.letsencrypt.org/acme/acct/42");
+    assert_non_null(acct);
+    assert_int_equal(acct->action, FLOW_IMPORT_NEW);
+    assert_int_equal(item("https://acme.zerossl.com/v2/DV90")->action, FLOW_IMPORT_SKIPPED);
+    assert_int_equal(item("not-a-ca")->action, FLOW_IMPORT_SKIPPED);
+    assert_null(item("https://acme-v01.api.letsencrypt.org/directory")); /* linked: silent */
+    assert_int_equal(item("one")->action, FLOW_IMPORT_NEW);
+    assert_int_equal(item("two")->action, FLOW_IMPORT_NEW);
+    assert_int_equal(item("three")->action, FLOW_IMPORT_NEW);
+    assert_int_equal(item("d.example")->action, FLOW_IMPORT_SKIPPED);
+    assert_int_equal(item("three: CHALLENGETYPE=tls-alpn-01")->action, FLOW_IMPORT_SKIPPED);
+    assert_int_equal(item("two: OCSP_MUST_STAPLE=yes")->action, FLOW_IMPORT_SKIPPED);
+    assert_null(item("two: CA=zerossl")); /* not a per-certificate setting: ignored */
+
+    char *one = renewal_conf("one");
+    assert_non_null(strstr(one, "\nserver = https://acme-v02.api.letsencrypt.org/directory\n"
+                                "domain = a.example\n"
+                                "key-type = rsa3072\n"
+                                "challenge = dns-01\n"
+                                "hook = /usr/local/bin/hook.sh\n"
+                                "reuse-key = yes\n"));
+    free(one);
+    char *two = renewal_conf("two");
+    assert_non_null(strstr(two, "\nserver = https://acme-v02.api.letsencrypt.org/directory\n"
+                                "domain = b.example\n"
+                                "domain = www.b.example\n"
+                                "key-type = ec256\n"
+                                "challenge = http-01\n"
+                                "webroot = /srv/www\n"
+                                "hook = /usr/local/bin/hook.sh\n"
+                                "reuse-key = yes\n"));
+    free(two);
+    char *three = renewal_conf("three");
+    assert_null(strstr(three, "challenge"));
+    free(three);
+
+    /* the account: key, URL and the config's contact */
+    struct cp_store *st = NULL;
+    struct cp_err err = {0};
+    struct store_account a = {0};
+    assert_int_equal(store_fs_open(state_dir, &st, &err), CP_OK);
+    assert_int_equal(
+        store_account_load(st, "https://acme-v02.api.letsencrypt.org/directory", &a, &err), CP_OK);
+    assert_non_null(a.key);
+    assert_string_equal(json_string_value(json_object_get(a.rec, "url")),
+                        "https://acme-v02.api.letsencrypt.org/acme/acct/42");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(a.rec, "contact"), 0)),
+                        "mailto:ops@example.test");
+    store_account_clear(&a);
+    store_close(st);
+
+    /* again: nothing new */
+    assert_int_equal(run_import(false), CP_OK);
+    for (size_t i = 0; i < rep.n; i++)
+        assert_int_not_equal(rep.items[i].action, FLOW_IMPORT_NEW);
+    assert_int_equal(item("one")->action, FLOW_IMPORT_SAME);
+    assert_int_equal(item("https://acme-v02.api.letsencrypt.org/acme/acct/42")->action,
+                     FLOW_IMPORT_SAME);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(shell_code_is_reported_not_run, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_input_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(domains, setup, teardown),
+        cmocka_unit_test_setup_teardown(whole_import, disk_setup, disk_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
