@@ -889,6 +889,15 @@ static enum cp_code import_account(struct dh *d, const char *dir, const char *ca
         return flow_import_note(d->r, "account", ca, dir, FLOW_IMPORT_SKIPPED,
                                 "deactivated (dehydrated left a \"deactivated\" file): a "
                                 "deactivated account cannot be used again");
+    /* dehydrated sources ACCOUNTDIR/<CA>/config after its config */
+    if ((rc = path_join(path, dir, "config", err)) != CP_OK)
+        return rc;
+    if (access(path, F_OK) == 0 &&
+        (rc = flow_import_note(d->r, "setting", "account config", path, FLOW_IMPORT_SKIPPED,
+                               "dehydrated reads this file after its config when it uses this "
+                               "CA; certpilot does not: move its settings into the config and "
+                               "import again")) != CP_OK)
+        return rc;
     if ((rc = path_join(path, dir, "account_key.pem", err)) != CP_OK ||
         (rc = read_opt(path, PEM_MAX, &pem, &pemlen, err)) != CP_OK)
         goto cleanup;
