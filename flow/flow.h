@@ -811,8 +811,10 @@ enum cp_code flow_import_note(struct flow_import_report *r, const char *kind, co
 const char *flow_import_action_name(enum flow_import_action a);
 
 /* An account: its CA's directory URL, its URL at the CA (kept, so that CAA
- * accounturi records keep matching) and key, its contacts (array of
- * "mailto:..." strings; NULL: none known). */
+ * accounturi records keep matching; NULL when the other client did not
+ * store it: the key is imported alone and the first run looks the URL up
+ * with onlyReturnExisting) and key, its contacts (array of "mailto:..."
+ * strings; NULL: none known). */
 struct flow_import_account {
     const char *source;
     const char *directory;
@@ -821,7 +823,8 @@ struct flow_import_account {
     const json_t *contact;
 };
 /* NEW when the store has no account for that CA; SAME when it has this one
- * (same URL and key); CONFLICT when it has another. */
+ * (same key, and same URL when `url` is given); CONFLICT when it has another.
+ * The report names the account by its URL, or by its CA when url is NULL. */
 enum cp_code flow_import_account(struct cp_store *st, const struct flow_import_account *a,
                                  struct flow_import_report *r, struct cp_err *err);
 
@@ -941,5 +944,81 @@ enum cp_code flow_webcheck_run(const struct flow_webcheck_opts *o, const struct 
                                size_t nmethods, const struct flow_log *log,
                                struct flow_webcheck_result **out, struct cp_err *err);
 void flow_webcheck_result_free(struct flow_webcheck_result *r); /* NULL: no-op */
+/* ------------------------ importing dehydrated's state (flow/import_dehydrated.c) */
+
+/*
+ * dehydrated keeps its settings in `config`, a bash fragment it sources,
+ * its certificates in certs/<alias>/ (the names in domains.txt) and its
+ * accounts in accounts/<base64url of the CA URL>/.  Its files are only read.
+ *
+ * Shell code is never run: a statement is evaluated only when it is plain
+ * assignments (NAME=WORD..., or `export` of them), each WORD being
+ * unquoted, '...' or "..." text, or a concatenation of them, with $NAME or
+ * ${NAME} of a variable set before (dehydrated's defaults included).
+ * Anything else (commands, `if`/`case`/loops and what they hold, $(...),
+ * `...`, ${NAME:-...}, ~, unknown variables) is reported as a SKIPPED
+ * "setting" naming FILE:LINE, and the variables it would set keep their
+ * earlier values.
+ */
+struct flow_dh_vars {
+    char **name, **value;
+    size_t n, cap;
+};
+/* The value of `name`, NULL when unset. */
+const char *flow_dh_get(const struct flow_dh_vars *v, const char *name);
+enum cp_code flow_dh_set(struct flow_dh_vars *v, const char *name, const char *value);
+void flow_dh_vars_clear(struct flow_dh_vars *v);
+/* dehydrated 0.7's defaults (what its config is evaluated on top of), with
+ * BASEDIR set to `basedir`. */
+enum cp_code flow_dh_defaults(struct flow_dh_vars *v, const char *basedir);
+/* Evaluate the config text `text` (`len` bytes, `label` naming it in the
+ * report) into `v`; what is not evaluated goes into `r`.  CP_EINVAL for a
+ * NUL byte or an unclosed quote (nothing is trusted then), CP_ENOMEM. */
+enum cp_code flow_dh_config_parse(const char *label, const char *text, size_t len,
+                                  struct flow_dh_vars *v, struct flow_import_report *r,
+                                  struct cp_err *err);
+
+/* One line of domains.txt: its names (lower case, in order) and its alias
+ * (the certificate's directory: after '>', else the first name). */
+struct flow_dh_cert {
+    char **names;
+    size_t nnames;
+    char *alias;
+    unsigned line;
+};
+struct flow_dh_domains {
+    struct flow_dh_cert *c;
+    size_t n;
+};
+/* Parse domains.txt as dehydrated reads it (comments, blank lines, "a b >
+ * alias", "a b>alias", CRLF); lines it would refuse (two aliases, no name
+ * before '>', a wildcard without an alias, an alias used twice) are
+ * reported as SKIPPED "certificate" with `label`:LINE and left out. */
+enum cp_code flow_dh_domains_parse(const char *label, const char *text, size_t len,
+                                   struct flow_dh_domains *out, struct flow_import_report *r,
+                                   struct cp_err *err);
+void flow_dh_domains_clear(struct flow_dh_domains *d);
+
+struct flow_dh_import_req {
+    const char *basedir; /* NULL: the config's directory, else /etc/dehydrated */
+    const char *config;  /* dehydrated's -f FILE; NULL: BASEDIR/config (missing: defaults) */
+    const char *const *cert_names; /* only these aliases (none: all) */
+    size_t ncert_names;
+};
+/* Read the config (and the *.sh files of CONFIG_D), every account under ACCOUNTDIR
+ * and the certificates of domains.txt (their certs/<alias>/config
+ * applied), and hand them to flow_import_account() and
+ * flow_import_lineage(): each lineage gets a renewal.conf made of
+ * certpilot's keys (server, domain, key-type, challenge, webroot, hook,
+ * preferred-chain, reuse-key).  http-01's WELLKNOWN ending in
+ * /.well-known/acme-challenge gives the webroot above it; any other
+ * absolute WELLKNOWN (a directory the web server aliases, Debian's default)
+ * gets the webroot STATE/webroots/ALIAS, whose .well-known/acme-challenge
+ * is made a symbolic link to WELLKNOWN (a "setting" item: NEW, SAME, or
+ * CONFLICT when something else is there).  Settings certpilot cannot carry
+ * over are SKIPPED "setting" items saying why.  CP_OK unless reading or
+ * writing failed (the report says what was done until then). */
+enum cp_code flow_import_dehydrated(struct cp_store *st, const struct flow_dh_import_req *req,
+                                    struct flow_import_report *r, struct cp_err *err);
 
 #endif

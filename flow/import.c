@@ -108,17 +108,19 @@ enum cp_code flow_import_account(struct cp_store *st, const struct flow_import_a
 {
     struct store_account cur = {0};
     json_t *rec = NULL;
+    const char *name = a->url ? a->url : a->directory;
     enum cp_code rc = store_account_load(st, a->directory, &cur, err);
     if (rc != CP_OK)
         goto cleanup;
     const char *cur_url = json_string_value(json_object_get(cur.rec, "url"));
     if (cur.key != NULL || cur_url != NULL) {
-        if (cur.key != NULL && cur_url != NULL && strcmp(cur_url, a->url) == 0 &&
-            same_key(cur.key, a->key))
-            rc = flow_import_note(r, "account", a->url, a->source, FLOW_IMPORT_SAME,
+        /* Without a URL the key alone says which account it is. */
+        bool same_url = a->url == NULL || (cur_url != NULL && strcmp(cur_url, a->url) == 0);
+        if (cur.key != NULL && same_url && same_key(cur.key, a->key))
+            rc = flow_import_note(r, "account", name, a->source, FLOW_IMPORT_SAME,
                                   "already the account for %s", a->directory);
         else
-            rc = flow_import_note(r, "account", a->url, a->source, FLOW_IMPORT_CONFLICT,
+            rc = flow_import_note(r, "account", name, a->source, FLOW_IMPORT_CONFLICT,
                                   "%s already holds another account for %s (%s); it is kept: "
                                   "import into another --state-dir, or deactivate and remove "
                                   "that one first",
@@ -128,13 +130,15 @@ enum cp_code flow_import_account(struct cp_store *st, const struct flow_import_a
     if (!r->dry) {
         char now[32];
         cp_time_str((long long)time(NULL), now);
-        rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "directory", a->directory, "url", a->url,
-                        "key_type", acme_key_type_name(acme_key_type_of(a->key)), "imported_from",
-                        a->source, "imported_at", now);
+        rec = json_pack("{s:s, s:s, s:s, s:s}", "directory", a->directory, "key_type",
+                        acme_key_type_name(acme_key_type_of(a->key)), "imported_from", a->source,
+                        "imported_at", now);
         if (rec == NULL) {
             rc = cp_err_set(err, CP_ENOMEM, "out of memory");
             goto cleanup;
         }
+        if (a->url != NULL)
+            json_object_set_new(rec, "url", json_string(a->url));
         if (a->contact != NULL && json_array_size(a->contact) > 0)
             json_object_set_new(rec, "contact", json_deep_copy(a->contact));
         /* The key first: a key without a record is looked up at the CA by
@@ -145,9 +149,16 @@ enum cp_code flow_import_account(struct cp_store *st, const struct flow_import_a
         if (rc != CP_OK)
             goto cleanup;
     }
-    rc = flow_import_note(r, "account", a->url, a->source, FLOW_IMPORT_NEW,
-                          "for %s, with its URL kept (CAA accounturi records still match)",
-                          a->directory);
+    if (a->url != NULL)
+        rc = flow_import_note(r, "account", name, a->source, FLOW_IMPORT_NEW,
+                              "for %s, with its URL kept (CAA accounturi records still match)",
+                              a->directory);
+    else /* flow_account_use() asks the CA for the URL of a key without one */
+        rc = flow_import_note(r, "account", name, a->source, FLOW_IMPORT_NEW,
+                              "its key, without its URL (not stored with it): the first run "
+                              "asks %s for the URL of this key (onlyReturnExisting), so it "
+                              "stays the same account",
+                              a->directory);
 cleanup:
     json_decref(rec);
     store_account_clear(&cur);
