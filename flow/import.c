@@ -54,9 +54,12 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static enum cp_code vnote(struct flow_import_report *r, const char *kind, const char *name,
-                          const char *source, enum flow_import_action action, const char *fmt,
-                          va_list ap)
+#if defined(__GNUC__)
+__attribute__((format(printf, 6, 0)))
+#endif
+static enum cp_code
+vnote(struct flow_import_report *r, const char *kind, const char *name, const char *source,
+      enum flow_import_action action, const char *fmt, va_list ap)
 {
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 16;

@@ -163,6 +163,10 @@ class FromDehydrated(base.PebbleCase):
         self.defaults = os.path.join(self.tmp.name, "certpilot.conf")
         with open(self.defaults, "w") as f:
             f.write("ca-bundle = %s\n" % self.pebble.ca_bundle)
+            # the webroot check fetches its probe as Pebble will: names
+            # resolved by challtestsrv's DNS, on Pebble's http-01 port
+            f.write("resolver = %s\nwebroot-check-port = %d\n"
+                    % (self.pebble.dns_server, self.pebble.http_port))
 
     def run_cp(self, *args, expect=0):
         argv = [CERTPILOT] + list(args)
