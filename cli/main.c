@@ -36,9 +36,10 @@ static void usage(FILE *f)
           f);
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
+        cli_error("no command given");
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
@@ -70,4 +71,15 @@ int main(int argc, char **argv)
     cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    int status = dispatch(argc, argv);
+    /* --json: a result object in every outcome, also when the command
+     * stopped before it could make its own (a usage error, a state
+     * directory that cannot be opened, ...); the message stays on stderr. */
+    if (status != 0 && !cli_json_done() && cli_json_wanted(argc, argv))
+        cli_json_result(NULL, status == CLI_EXIT_USAGE ? "usage_error" : "failed", status);
+    return status;
 }
