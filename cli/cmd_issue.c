@@ -1132,6 +1132,11 @@ static int obtain(struct issue *is)
                  : rc == CP_EINVAL ? CLI_EXIT_USAGE
                                    : CLI_EXIT_SOFTWARE;
     } else if (r->step == FLOW_STEP_ORDER) {
+        /* (unless the error says it already, with the CA's words) */
+        if (rc == CP_ECHALLENGE && res->failed_identifier != NULL &&
+            !(strstr(err.msg, res->failed_identifier) && strstr(err.msg, "failed")))
+            cli_error("challenge %s for %s failed", res->failed_type ? res->failed_type : "",
+                      res->failed_identifier);
         status = cli_acme_fail(rc, &err, &res->problem);
     } else {
         status = cli_acme_fail(rc, &err, &r->problem);

@@ -68,7 +68,12 @@ static int dispatch(int argc, char **argv)
         return cmd_revoke(argc - 1, argv + 1);
     if (strcmp(cmd, "delete") == 0)
         return cmd_delete(argc - 1, argv + 1);
-    cli_error("unknown command \"%s\"", cmd);
+    if (cmd[0] == '-')
+        cli_error("no command given before \"%s\" (the command comes first: certpilot "
+                  "COMMAND [options])",
+                  cmd);
+    else
+        cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;
 }

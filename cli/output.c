@@ -242,24 +242,22 @@ static const struct {
     const char *hint;
 } hints[] = {
     {{"Address already in use", NULL, NULL},
-     "another program listens on that port (often the web server): stop it while certpilot "
-     "runs, use --webroot with it instead of --standalone, or pick another --http-port / "
-     "--tls-port that the CA's traffic is forwarded to; `ss -ltnp` shows who listens"},
+     "another program listens on that port (`ss -ltnp` names it): stop it while certpilot "
+     "runs, use --webroot with it instead of --standalone, or give --http-port / --tls-port "
+     "a port the CA's connections are forwarded to"},
     {{"http-01", "404", NULL},
-     "the web server answered 404 for /.well-known/acme-challenge/: check that the --webroot "
-     "directory is the document root the server uses for this name (a file "
-     "DIR/.well-known/acme-challenge/test must be served at "
-     "http://NAME/.well-known/acme-challenge/test) and that no redirect or rewrite rule "
-     "catches that path"},
+     "the web server answered 404: check that --webroot DIR is the document root it serves "
+     "this name from (DIR/.well-known/acme-challenge/x must be at "
+     "http://NAME/.well-known/acme-challenge/x) and that no rewrite or redirect catches "
+     "that path"},
     {{"TXT record", "not served", NULL},
-     "the dns-01 record is not visible at every nameserver of the zone: check that the hook "
-     "adds _acme-challenge.NAME in the zone those nameservers serve (or where its CNAME "
-     "points), that the zone is reloaded and transferred to the secondaries, or allow more "
-     "time with --dns-timeout SECONDS"},
+     "the dns-01 record is missing at some nameservers of the zone: check that the hook "
+     "adds _acme-challenge.NAME to the zone they serve (or where its CNAME points) and that "
+     "the zone reaches every secondary, or allow more time with --dns-timeout SECONDS"},
     {{"dns-01", "TXT", NULL},
-     "the CA did not see the dns-01 record: check that the hook adds _acme-challenge.NAME in "
-     "the zone the public nameservers serve (or where its CNAME points) and that every "
-     "nameserver of the zone has it; --dns-timeout makes certpilot wait until they all do"},
+     "the CA did not see the dns-01 record: check that the hook adds _acme-challenge.NAME to "
+     "the zone the public nameservers serve (or where its CNAME points); with --dns-timeout "
+     "certpilot waits until every nameserver of the zone serves it"},
 };
 
 static bool has_word(const char *text, const char *word)
