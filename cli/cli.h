@@ -61,8 +61,9 @@ enum cli_log_level {
 void cli_log_setup(bool quiet, bool verbose);
 /* Progress lines: one short line per step of a run (connecting, account,
  * CAA preflight, order, each authorization, finalize, stored, hooks).  Shown
- * when stderr is a terminal or the journal, or with -v; never with --quiet
- * or --json, and not on a pipe or file (scripts and timers stay quiet). */
+ * when stderr is a terminal or the journal (not with --json), or with -v;
+ * never with --quiet, and not on a pipe or file without -v (scripts and
+ * timers stay quiet). */
 void cli_progress_setup(bool quiet, bool verbose, bool json);
 bool cli_progress_enabled(void);
 void cli_progress(const char *fmt, ...)

@@ -521,7 +521,7 @@ int cmd_renew(int argc, char **argv)
     struct clients cl = {0};
     char **names = NULL;
     size_t n = 0;
-    int failures = 0, attempted = 0;
+    int failures = 0, attempted = 0, renewed = 0; /* renewed: or checked, for a dry run */
     json_t *results = json_array();
 
     cli_common_init(&r.common);
@@ -554,6 +554,7 @@ int cmd_renew(int argc, char **argv)
         json_t *j = renew_one(&r, &cl, names[i], now, &failed);
         const char *o = json_string_value(json_object_get(j, "outcome"));
         attempted += o != NULL && strcmp(o, "not_due") != 0;
+        renewed += o != NULL && (strcmp(o, "renewed") == 0 || strcmp(o, "dry_run") == 0);
         failures += failed;
         json_array_append_new(results, j);
     }
@@ -572,10 +573,10 @@ int cmd_renew(int argc, char **argv)
                               (int)json_array_size(results), "attempted", attempted, "failed",
                               failures, "results", results);
         cli_json_result(j,
-                        failures         ? "failed"
-                        : attempted == 0 ? "nothing_due"
-                        : r.dry_run      ? "dry_run"
-                                         : "renewed",
+                        failures       ? "failed"
+                        : renewed == 0 ? "nothing_due"
+                        : r.dry_run    ? "dry_run"
+                                       : "renewed",
                         status);
     } else
         summary_text(results);

@@ -76,7 +76,8 @@ void cli_log_setup(bool quiet, bool verbose)
 
 void cli_progress_setup(bool quiet, bool verbose, bool json)
 {
-    log_cfg.progress = !quiet && !json && (verbose || log_cfg.journal || isatty(2) == 1);
+    /* -v: wherever stderr goes; else only for a person, and not beside --json */
+    log_cfg.progress = !quiet && (verbose || (!json && (log_cfg.journal || isatty(2) == 1)));
 }
 
 bool cli_progress_enabled(void)
