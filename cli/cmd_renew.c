@@ -482,7 +482,6 @@ out:
             current = now_in.not_after;
         flow_lineage_cert_clear(&now_in);
     }
-    (void)not_after;
     json_t *j = cert_json(r->common.store, &c, names, current, now);
     json_object_set_new(j, "outcome", json_string(outcome));
     json_object_set_new(j, "exit_status", json_integer(status));
