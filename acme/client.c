@@ -36,13 +36,7 @@ struct acme_client {
     void *log_ctx;
 };
 
-static void logf_(struct acme_client *c, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void logf_(struct acme_client *c, const char *fmt, ...)
+void acme_client_say(struct acme_client *c, const char *fmt, ...)
 {
     if (c->log == NULL)
         return;
@@ -170,7 +164,7 @@ static bool nonce_ok(const char *n)
 static void take_nonce(struct acme_client *c, struct acme_response *r)
 {
     if (r->replay_nonce != NULL && !nonce_ok(r->replay_nonce)) {
-        logf_(c, "ignoring a Replay-Nonce that is not base64url");
+        acme_client_say(c, "ignoring a Replay-Nonce that is not base64url");
         c->bad_nonce_seen = true;
         return;
     }
@@ -367,7 +361,7 @@ static enum cp_code post_signed(struct acme_client *c, const struct acme_key *ke
         long wait = acme_retry_after(resp->retry_after, time(NULL));
         if (!waited && (acme_problem_is(prob, "rateLimited") || resp->status == 503) && wait >= 0 &&
             wait <= RETRY_AFTER_MAX_S) {
-            logf_(c, "the CA asks to retry after %ld s", wait);
+            acme_client_say(c, "the CA asks to retry after %ld s", wait);
             sleep_s(wait);
             waited = true;
             continue;
@@ -449,7 +443,7 @@ enum cp_code acme_account_register(struct acme_client *c, const struct acme_key 
         goto out;
     }
     acme_client_set_account(c, key, *kid);
-    logf_(c, "account %s (%s)", *kid, r.status == 201 ? "created" : "existing");
+    acme_client_say(c, "account %s (%s)", *kid, r.status == 201 ? "created" : "existing");
 out:
     free(text);
     json_decref(contacts);

@@ -19,4 +19,12 @@ enum cp_code acme_post_jwk(struct acme_client *c, const struct acme_key *key, co
                            const char *payload, struct acme_response *resp,
                            struct acme_problem *prob, struct cp_err *err);
 
+/* One progress line through the client's log callback (acme_client_opts.log;
+ * nothing when it has none).  Never secrets. */
+void acme_client_say(struct acme_client *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 #endif

@@ -267,6 +267,7 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
                 return rc;
             rc = note_used(res, req->n, ident, reused[*nreused].type, true, err);
             (*nreused)++;
+            acme_client_say(c, "%s: already validated (authorization reused)", ident);
             if (rc != CP_OK)
                 return rc;
             continue;
@@ -333,6 +334,7 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
             return rc;
         }
         (*ndep)++;
+        acme_client_say(c, "%s: %s challenge ready", ident, type);
         rc = note_used(res, req->n, ident, type, false, err);
         if (rc != CP_OK)
             return rc;
@@ -373,6 +375,7 @@ static enum cp_code validate(struct acme_client *c, struct deployed *dep, size_t
         json_decref(authz);
         if (rc != CP_OK)
             return rc;
+        acme_client_say(c, "%s: validated by the CA (%s)", dep[i].ident, dep[i].type);
     }
     return CP_OK;
 }
@@ -584,6 +587,8 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
     rc = parse_json(&r, "newOrder", &order, err);
     if (rc != CP_OK)
         goto out;
+    acme_client_say(c, "order created for %zu name%s: %s", req->n, req->n == 1 ? "" : "s",
+                    r.location);
 
     rc = prepare_authzs(c, req, order, dep, &ndep, reused, &nreused, res, &res->problem, err);
     if (rc == CP_OK)
@@ -607,8 +612,12 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
         rc = req->before_finalize(req->before_finalize_ctx, view, nreused, err);
         free(view);
     }
-    if (rc == CP_OK)
+    if (rc == CP_OK) {
+        acme_client_say(c, "finalizing the order (the CA signs the certificate)");
         rc = finalize(c, req, order, deadline, res, &res->problem, err);
+    }
+    if (rc == CP_OK)
+        acme_client_say(c, "certificate downloaded");
 out:
     for (size_t i = 0; i < ndep; i++) {
         req->solver.cleanup(req->solver.ctx, dep[i].type, dep[i].domain, dep[i].token,

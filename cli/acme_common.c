@@ -32,6 +32,7 @@ bool cli_common_option(struct cli_common *c, int opt, const char *arg)
     case 1002: c->ca_bundle = arg; return true;
     case 1003: c->state_dir = arg; return true;
     case 'v': c->verbose = true; return true;
+    case 'q': c->quiet = true; return true;
     case 1004: c->json = true; return true;
     default: return false;
     }
@@ -137,13 +138,15 @@ static void duration_words(long long s, char *out, size_t size)
         snprintf(out, size, "%lld s", s);
 }
 
-static void print_problem(const struct acme_problem *prob)
+/* The CA's problem under the error line `said`; its detail only when that
+ * line does not carry it already (it is said once). */
+static void print_problem(const struct acme_problem *prob, const char *said)
 {
     if (prob == NULL || prob->type == NULL)
         return;
     /* Errors, so that `journalctl -p err` keeps the CA's explanation. */
     cli_log(CLI_LOG_ERR, "  CA problem: %s", prob->type);
-    if (prob->detail != NULL)
+    if (prob->detail != NULL && prob->detail[0] != '\0' && strstr(said, prob->detail) == NULL)
         cli_log(CLI_LOG_ERR, "  detail:     %s", prob->detail);
     for (size_t i = 0; i < prob->nsubproblems; i++) {
         const struct acme_subproblem *s = &prob->subproblems[i];
@@ -163,11 +166,17 @@ static void print_problem(const struct acme_problem *prob)
 
 int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_problem *prob)
 {
-    cli_error("%s", err->msg[0] ? err->msg : cp_code_name(rc));
-    if (rc == CP_ETIMEOUT)
+    const char *said = err->msg[0] ? err->msg : cp_code_name(rc);
+    cli_error("%s", said);
+    print_problem(prob, said);
+    /* One hint for the common failures, from the message and the CA's words. */
+    char text[sizeof err->msg + 1024];
+    snprintf(text, sizeof text, "%s %s", said,
+             prob != NULL && prob->detail != NULL ? prob->detail : "");
+    bool hinted = cli_hint(text);
+    if (rc == CP_ETIMEOUT && !hinted)
         cli_error("nothing was stored; run the same command again to go on (the CA keeps what "
                   "it has validated), or allow more time with --wait-timeout SECONDS");
-    print_problem(prob);
     switch (rc) {
     case CP_OK: return CLI_EXIT_OK;
     case CP_ECA: return CLI_EXIT_CA;
@@ -203,7 +212,7 @@ static void progress(void *ctx, const char *fmt, ...)
     (void)ctx;
     va_list ap;
     va_start(ap, fmt);
-    cli_vlog(CLI_LOG_DEBUG, fmt, ap);
+    cli_vprogress(fmt, ap);
     va_end(ap);
 }
 
@@ -211,10 +220,9 @@ void cli_client_opts(const struct cli_common *c, struct acme_client_opts *o)
 {
     *o = (struct acme_client_opts){.directory_url = c->server, .deadline_s = c->wait_s};
     o->http.ca_bundle = c->ca_bundle;
-    if (c->verbose) {
+    o->log = progress; /* shown when progress lines are (cli/output.c) */
+    if (c->verbose)
         o->http.trace = trace;
-        o->log = progress;
-    }
 }
 
 int cli_client_open(const struct cli_common *c, struct acme_client **out)
@@ -223,6 +231,7 @@ int cli_client_open(const struct cli_common *c, struct acme_client **out)
     struct acme_problem prob = {0};
     struct cp_err err = {0};
     cli_client_opts(c, &o);
+    cli_progress("connecting to %s", c->server);
     enum cp_code rc = acme_client_new(&o, out, &prob, &err);
     int status = rc == CP_OK ? 0 : cli_acme_fail(rc, &err, &prob);
     acme_problem_clear(&prob);

@@ -60,6 +60,23 @@ enum cli_log_level {
 };
 /* Once, before a command runs: --quiet keeps errors only, -v adds debug. */
 void cli_log_setup(bool quiet, bool verbose);
+/* Progress lines: one short line per step of a run (connecting, account,
+ * CAA preflight, order, each authorization, finalize, stored, hooks).  Shown
+ * when stderr is a terminal or the journal (not with --json), or with -v;
+ * never with --quiet, and not on a pipe or file without -v (scripts and
+ * timers stay quiet). */
+void cli_progress_setup(bool quiet, bool verbose, bool json);
+bool cli_progress_enabled(void);
+void cli_progress(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+void cli_vprogress(const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 0)))
+#endif
+    ;
 bool cli_log_enabled(enum cli_log_level level);
 void cli_log(enum cli_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -85,6 +102,25 @@ const struct flow_log *cli_flow_log(void);
 
 /* Print a JSON value on stdout, indented, with a final newline. */
 void cli_print_json(const json_t *v);
+/* The one JSON object of a --json run, on stdout: "outcome" and
+ * "exit_status" (the process's exit status) first, then the fields of `obj`;
+ * a failed run (exit_status != 0) without an "error" gets the last error said.
+ * Takes `obj` (NULL: an empty object). */
+void cli_json_result(json_t *obj, const char *outcome, int exit_status);
+/* Whether this run printed its JSON result already. */
+bool cli_json_done(void);
+/* Does --json appear on this command line (before any "--")?  For errors
+ * found before a command parsed its options, e.g. a usage error. */
+bool cli_json_wanted(int argc, char *const *argv);
+
+/* Every name, "a", "a and b", "a, b and c": never "and others". */
+void cli_names_print(FILE *f, const char *const *names, size_t n);
+
+/* A hint for a common failure: one "hint: ..." line saying what to check,
+ * when `text` (an error message or the CA's problem detail) matches one of
+ * the known causes (cli/output.c holds the table).  True when a hint was
+ * said. */
+bool cli_hint(const char *text);
 
 /* The CAA report of `caa check` and of the issuance preflight. */
 json_t *cli_caa_report_json(const struct caa_report *r, const struct caa_params *p);
@@ -175,28 +211,37 @@ int cmd_doctor(int argc, char **argv);
 #define CLI_LE_PRODUCTION "https://acme-v02.api.letsencrypt.org/directory"
 #define CLI_LE_STAGING    "https://acme-staging-v02.api.letsencrypt.org/directory"
 
-/* Options every ACME command takes (--server, --ca-bundle, --state-dir, -v, --json). */
+/* Options every ACME command takes (--server, --ca-bundle, --state-dir, and
+ * the output options -v, --quiet, --json). */
 struct cli_common {
     const char *server; /* directory URL after resolving the names below */
     const char *ca_bundle;
     const char *state_dir;
     bool verbose;
+    bool quiet; /* errors only; the exit status is the answer */
     bool json;
     unsigned wait_s; /* bound on waits for the CA (issue --wait-timeout); 0: the default */
     char state_buf[1024];
     struct cp_store *store; /* the state directory, opened by cli_common_finish() */
 };
 
-#define CLI_COMMON_LONGOPTS                                                                        \
-    {"server", required_argument, NULL, 1001}, {"ca-bundle", required_argument, NULL, 1002},       \
-        {"state-dir", required_argument, NULL, 1003}, {"verbose", no_argument, NULL, 'v'},         \
+/* The output options of every command: -v/--verbose, -q/--quiet, --json. */
+#define CLI_OUTPUT_LONGOPTS                                                                        \
+    {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},                        \
     {                                                                                              \
         "json", no_argument, NULL, 1004                                                            \
     }
+#define CLI_COMMON_LONGOPTS                                                                        \
+    {"server", required_argument, NULL, 1001}, {"ca-bundle", required_argument, NULL, 1002},       \
+        {"state-dir", required_argument, NULL, 1003}, CLI_OUTPUT_LONGOPTS
 
 void cli_common_init(struct cli_common *c);
 /* Handle one of the common options; false when `opt` is not one of them. */
 bool cli_common_option(struct cli_common *c, int opt, const char *arg);
+/* Once the options are parsed, before the command's work: the log and the
+ * progress lines set from -v/--quiet/--json; with --quiet (and no --json)
+ * nothing more is printed on stdout. */
+void cli_output_setup(const struct cli_common *c);
 /* After parsing: resolve the server name and open the state directory
  * (c->store); exit status or 0. */
 int cli_common_finish(struct cli_common *c);

@@ -46,7 +46,7 @@ static void usage(FILE *f)
           "\n"
           "TYPE: ec256 (default for register), ec384, rsa2048, rsa3072, rsa4096.\n"
           "common options: --server URL|letsencrypt|letsencrypt-staging  --ca-bundle FILE\n"
-          "                --state-dir DIR  --config FILE  -v/--verbose  --json\n"
+          "                --state-dir DIR  --config FILE  -v/--verbose  -q/--quiet  --json\n"
           "--server, --ca-bundle and --state-dir may come from the config file of issue\n"
           "(--config, default " CLI_DEFAULT_CONFIG "); the command line wins.\n"
           "The EAB MAC key can also come from the environment variable "
@@ -203,11 +203,11 @@ static int parse(struct acct *o, int argc, char **argv)
     char what[64];
 
     snprintf(what, sizeof what, "account %s", sub_names[o->sub]);
-    if ((status = cli_options_exact(argc, argv, ":hv", longopts, "account")) != 0)
+    if ((status = cli_options_exact(argc, argv, ":hvq", longopts, "account")) != 0)
         return status;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hvq", longopts, NULL)) != -1) {
         if (ch != ':' && ch != '?' && !option_allowed(o->sub, ch)) {
             cli_error("%s does not take %s (see certpilot account --help)", what, argv[optind - 1]);
             return CLI_EXIT_USAGE;
@@ -364,7 +364,7 @@ static int account_ready(struct acct *o, struct flow_account *a, struct acme_cli
 
 /* What the CA reports (when v->asked) with what is saved. */
 static void show_print(const struct acct *o, const struct flow_account *a,
-                       const struct flow_account_view *v, const char *ca_error)
+                       const struct flow_account_view *v, const char *ca_error, int status)
 {
     if (o->common.json) {
         json_t *j = json_pack(
@@ -385,8 +385,7 @@ static void show_print(const struct acct *o, const struct flow_account *a,
             json_object_set_new(j, "ca_key_thumbprint",
                                 v->ca_key_thumbprint[0] ? json_string(v->ca_key_thumbprint)
                                                         : json_null());
-        cli_print_json(j);
-        json_decref(j);
+        cli_json_result(j, status == 0 ? "shown" : "failed", status);
         return;
     }
     printf("Account at %s\n  URL:          %s\n", o->common.server, v->url ? v->url : "(unknown)");
@@ -447,7 +446,7 @@ static int cmd_show(struct acct *o)
         status = cli_client_open(&o->common, &client);
         if (status != 0 && a.key != NULL) {
             flow_account_show(&a, NULL, &res, &prob, &err);
-            show_print(o, &a, &res.view, cli_last_error());
+            show_print(o, &a, &res.view, cli_last_error(), status);
             goto out;
         }
         if (status == 0 &&
@@ -459,10 +458,10 @@ static int cmd_show(struct acct *o)
     rc = flow_account_show(&a, client, &res, &prob, &err);
     if (rc != CP_OK) {
         status = flow_fail(rc, &err, &prob);
-        show_print(o, &a, &res.view, cli_last_error());
+        show_print(o, &a, &res.view, cli_last_error(), status);
         goto out;
     }
-    show_print(o, &a, &res.view, NULL);
+    show_print(o, &a, &res.view, NULL, 0);
 out:
     flow_account_show_clear(&res);
     acme_problem_clear(&prob);
@@ -480,12 +479,11 @@ static void print_result(const struct acct *o, const struct flow_account *a, con
     json_t *contacts = flow_account_contacts(a);
     thumbprint(a->key, thumb);
     if (o->common.json) {
-        json_t *j = json_pack("{s:s, s:s, s:s?, s:O, s:s, s:s, s:s}", "outcome", outcome, "server",
-                              o->common.server, "url", flow_account_url(a), "contacts", contacts,
-                              "key_type", acme_key_type_name(acme_key_type_of(a->key)),
-                              "thumbprint", thumb, "state_dir", o->common.state_dir);
-        cli_print_json(j);
-        json_decref(j);
+        json_t *j = json_pack("{s:s, s:s?, s:O, s:s, s:s, s:s}", "server", o->common.server, "url",
+                              flow_account_url(a), "contacts", contacts, "key_type",
+                              acme_key_type_name(acme_key_type_of(a->key)), "thumbprint", thumb,
+                              "state_dir", o->common.state_dir);
+        cli_json_result(j, outcome, 0);
     } else {
         printf("%s\n  URL:        %s\n  contacts:   ", headline, flow_account_url(a));
         print_contacts(contacts);
@@ -623,13 +621,12 @@ static int cmd_rollover(struct acct *o)
     thumbprint(a.key, thumb);
     if (o->common.json) {
         json_t *j =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "rolled_over",
-                      "server", o->common.server, "url", flow_account_url(&a), "old_key_type",
-                      acme_key_type_name(res.old_type), "old_thumbprint", res.old_thumbprint,
-                      "key_type", acme_key_type_name(acme_key_type_of(a.key)), "thumbprint", thumb,
-                      "state_dir", o->common.state_dir);
-        cli_print_json(j);
-        json_decref(j);
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server", o->common.server, "url",
+                      flow_account_url(&a), "old_key_type", acme_key_type_name(res.old_type),
+                      "old_thumbprint", res.old_thumbprint, "key_type",
+                      acme_key_type_name(acme_key_type_of(a.key)), "thumbprint", thumb, "state_dir",
+                      o->common.state_dir);
+        cli_json_result(j, "rolled_over", 0);
     } else {
         printf("Account key replaced at %s\n  URL:        %s (unchanged)\n"
                "  old key:    %s %s (removed)\n  new key:    %s %s\n",
@@ -684,12 +681,10 @@ static int cmd_deactivate(struct acct *o)
         goto out;
     }
     if (o->common.json) {
-        json_t *j =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "deactivated", "server",
-                      o->common.server, "url", flow_account_url(&a), "status", res.ca.status,
-                      "deactivated_at", res.deactivated_at, "state_dir", o->common.state_dir);
-        cli_print_json(j);
-        json_decref(j);
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "server", o->common.server, "url",
+                              flow_account_url(&a), "status", res.ca.status, "deactivated_at",
+                              res.deactivated_at, "state_dir", o->common.state_dir);
+        cli_json_result(j, "deactivated", 0);
     } else {
         printf("Account deactivated at %s\n  URL:    %s\n  status: %s (as the CA reports it), "
                "on %s\nissue and renew refuse this account from now on; register a new one "
@@ -726,7 +721,7 @@ int cmd_account(int argc, char **argv)
     o.sub = (enum sub)i;
     int status = parse(&o, argc - 1, argv + 1);
     if (status == 0) {
-        cli_log_setup(false, o.common.verbose);
+        cli_output_setup(&o.common);
         switch (o.sub) {
         case SUB_REGISTER: status = cmd_register(&o); break;
         case SUB_SHOW: status = cmd_show(&o); break;

@@ -12,7 +12,7 @@ static void usage(FILE *f)
 {
     fputs("usage: certpilot caa check [--resolver IP[:PORT]]... [--ca-identity DOMAIN]\n"
           "                           [--account-uri URI] [--method http-01|dns-01|tls-alpn-01]\n"
-          "                           [--timeout SECONDS] [--tries N] [--json] IDENTIFIER...\n"
+          "                           [--timeout SECONDS] [--tries N] [--json] [-q] IDENTIFIER...\n"
           "\n"
           "Checks the CAA records of each IDENTIFIER (a DNS name, '*.' for a wildcard) the way\n"
           "Let's Encrypt does, and explains any refusal with the record to publish.\n"
@@ -26,6 +26,7 @@ static void usage(FILE *f)
           "                        is sent; at most 32 are in flight (default: 10)\n"
           "  --tries N             attempts per query within that time (default: 2)\n"
           "  --json                print one JSON object instead of text\n"
+          "  -q, --quiet           print nothing: the exit status is the answer\n"
           "\n"
           "exit status: 0 all allowed, 1 at least one refused by CAA, 2 no refusal but a DNS\n"
           "failure, 64 usage error, 69 DNS set-up failed.\n",
@@ -79,23 +80,21 @@ int cli_caa_option(struct caa_params *p, int opt, const char *arg)
 static int caa_check_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        CLI_CAA_LONGOPTS,
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        CLI_DNS_LONGOPTS,
-        {NULL, 0, NULL, 0},
+        CLI_CAA_LONGOPTS, CLI_OUTPUT_LONGOPTS, {"help", no_argument, NULL, 'h'},
+        CLI_DNS_LONGOPTS, {NULL, 0, NULL, 0},
     };
     struct cli_dns dns;
     struct caa_params params = {.ca_identity = "letsencrypt.org", .method = "http-01"};
-    bool json = false;
+    struct cli_common out; /* the output options only */
     int ch;
 
-    if (cli_options_exact(argc, argv, ":h", longopts, "caa check") != 0)
+    cli_common_init(&out);
+    if (cli_options_exact(argc, argv, ":hvq", longopts, "caa check") != 0)
         return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0; /* report unknown options ourselves, naming the argument */
     cli_dns_init(&dns);
-    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hvq", longopts, NULL)) != -1) {
         int handled = cli_dns_option(&dns, ch, optarg);
         if (handled == 0)
             handled = cli_caa_option(&params, ch, optarg);
@@ -103,8 +102,9 @@ static int caa_check_main(int argc, char **argv)
             return CLI_EXIT_USAGE;
         if (handled > 0)
             continue;
+        if (cli_common_option(&out, ch, optarg))
+            continue;
         switch (ch) {
-        case 'j': json = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default: return cli_option_error(ch, argv, "caa check", "identifiers");
         }
@@ -113,6 +113,7 @@ static int caa_check_main(int argc, char **argv)
         cli_error("caa check needs at least one identifier, e.g. certpilot caa check example.com");
         return CLI_EXIT_USAGE;
     }
+    cli_output_setup(&out);
 
     struct cp_err err = {0};
     struct caa_report *report = NULL;
@@ -125,19 +126,6 @@ static int caa_check_main(int argc, char **argv)
     default: cli_error("%s: %s", cp_code_name(rc), err.msg); return CLI_EXIT_SOFTWARE;
     }
 
-    if (json) {
-        json_t *j = cli_caa_report_json(report, &params);
-        if (j == NULL) {
-            caa_report_free(report);
-            cli_error("out of memory building JSON output");
-            return CLI_EXIT_SOFTWARE;
-        }
-        cli_print_json(j);
-        json_decref(j);
-    } else {
-        cli_caa_report_text(stdout, report, &params);
-    }
-
     int status = CLI_EXIT_OK;
     for (size_t i = 0; i < caa_report_count(report); i++) {
         enum caa_status s = caa_report_result(report, i)->status;
@@ -145,6 +133,21 @@ static int caa_check_main(int argc, char **argv)
             status = CLI_EXIT_CAA_DENIED;
         else if (s == CAA_ERROR && status == CLI_EXIT_OK)
             status = CLI_EXIT_CAA_DNS;
+    }
+    if (out.json) {
+        json_t *j = cli_caa_report_json(report, &params);
+        if (j == NULL) {
+            caa_report_free(report);
+            cli_error("out of memory building JSON output");
+            return CLI_EXIT_SOFTWARE;
+        }
+        cli_json_result(j,
+                        status == CLI_EXIT_OK           ? "allowed"
+                        : status == CLI_EXIT_CAA_DENIED ? "refused"
+                                                        : "dns_error",
+                        status);
+    } else {
+        cli_caa_report_text(stdout, report, &params);
     }
     caa_report_free(report);
     return status;

@@ -20,7 +20,7 @@
 static void usage(FILE *f)
 {
     fputs("usage: certpilot delete --cert-name NAME [--yes]\n"
-          "         [--config FILE] [--state-dir DIR] [-v] [--json]\n"
+          "         [--config FILE] [--state-dir DIR] [-v] [-q/--quiet] [--json]\n"
           "Removes the certificate lineage NAME from the state directory: every version\n"
           "of its key and certificate, its links, renewal.conf and status.json.  Accounts\n"
           "and other certificates are not touched, and the certificate is not revoked\n"
@@ -47,17 +47,16 @@ static int parse_args(struct del *d, int argc, char **argv)
         {"yes", no_argument, NULL, 'y'},
         {"config", required_argument, NULL, 2010},
         {"state-dir", required_argument, NULL, 1003},
-        {"verbose", no_argument, NULL, 'v'},
-        {"json", no_argument, NULL, 1004},
+        CLI_OUTPUT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int ch;
-    if (cli_options_exact(argc, argv, ":hvy", opts, "delete") != 0)
+    if (cli_options_exact(argc, argv, ":hvqy", opts, "delete") != 0)
         return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":hvy", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hvqy", opts, NULL)) != -1) {
         switch (ch) {
         case 'n':
             if (!store_name_valid(optarg)) {
@@ -139,7 +138,7 @@ int cmd_delete(int argc, char **argv)
         status = parse_args(&d, argc, argv);
     if (status != 0)
         goto out;
-    cli_log_setup(false, d.common.verbose);
+    cli_output_setup(&d.common);
     parsed = true;
     d.common.server = CLI_LE_PRODUCTION; /* unused; cli_common_finish wants one */
     status = cli_common_finish(&d.common);
@@ -184,17 +183,15 @@ int cmd_delete(int argc, char **argv)
         json_t *j = json_pack("{s:s, s:s, s:b, s:O, s:o, s:I}", "cert_name", d.cert_name, "path",
                               plan.live, "deleted", 1, "names", plan.names, "removed",
                               paths ? paths : json_array(), "entries", (json_int_t)removed);
-        cli_print_json(j);
-        json_decref(j);
+        cli_json_result(j, "deleted", 0);
     } else {
         printf("Deleted %s (%zu entries removed).\n", d.cert_name, removed);
     }
 out:
     if (status != 0 && parsed && d.common.json) {
-        json_t *j = json_pack("{s:s, s:b, s:i, s:s}", "cert_name", d.cert_name, "deleted", 0,
-                              "exit_status", status, "message", cli_last_error());
-        cli_print_json(j);
-        json_decref(j);
+        json_t *j = json_pack("{s:s, s:b, s:s}", "cert_name", d.cert_name, "deleted", 0, "message",
+                              cli_last_error());
+        cli_json_result(j, status == CLI_EXIT_DECLINED ? "declined" : "failed", status);
     }
     flow_delete_plan_clear(&plan);
     cli_conf_clear(&d.defaults);

@@ -21,7 +21,7 @@ static void usage(FILE *f)
     fputs("usage: certpilot doctor [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
           "                        [--authoritative-port N] [--ca-identity DOMAIN]\n"
           "                        [--account-uri URI] [--method http-01|dns-01|tls-alpn-01]\n"
-          "                        [--json] NAME...\n"
+          "                        [--json] [-q] NAME...\n"
           "\n"
           "Diagnoses what would make the CA's CAA check for each NAME fail, or fail now and\n"
           "then: the verdict through the resolver, then every authoritative nameserver of\n"
@@ -38,6 +38,7 @@ static void usage(FILE *f)
           "  --account-uri URI         your ACME account URL, matched against accounturi=\n"
           "  --method TYPE             challenge type that will be used (default: http-01)\n"
           "  --json                    print one JSON object instead of text\n"
+          "  -q, --quiet               print nothing: the exit status is the answer\n"
           "\n"
           "exit status: 0 nothing wrong, 1 issuance would be refused by CAA, 2 issuance would\n"
           "fail on DNS, 3 only warnings (flaky servers), 64 usage error, 69 DNS set-up failed.\n",
@@ -357,31 +358,29 @@ static int exit_status(const struct caa_diag *dg)
 int cmd_doctor(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        CLI_CAA_LONGOPTS,
-        {"authoritative-port", required_argument, NULL, OPT_AUTH_PORT},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        CLI_DNS_LONGOPTS,
-        {NULL, 0, NULL, 0},
+        CLI_CAA_LONGOPTS,    {"authoritative-port", required_argument, NULL, OPT_AUTH_PORT},
+        CLI_OUTPUT_LONGOPTS, {"help", no_argument, NULL, 'h'},
+        CLI_DNS_LONGOPTS,    {NULL, 0, NULL, 0},
     };
     struct cli_dns dns;
     struct caa_params params = {.ca_identity = "letsencrypt.org", .method = "http-01"};
     unsigned port = 53;
-    bool json = false;
+    struct cli_common out; /* the output options only */
     int ch;
 
-    if (cli_options_exact(argc, argv, ":h", longopts, "doctor") != 0)
+    cli_common_init(&out);
+    if (cli_options_exact(argc, argv, ":hvq", longopts, "doctor") != 0)
         return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0; /* report unknown options ourselves, naming the argument */
     cli_dns_init(&dns);
-    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hvq", longopts, NULL)) != -1) {
         int handled = cli_dns_option(&dns, ch, optarg);
         if (handled == 0)
             handled = cli_caa_option(&params, ch, optarg);
         if (handled < 0)
             return CLI_EXIT_USAGE;
-        if (handled > 0)
+        if (handled > 0 || cli_common_option(&out, ch, optarg))
             continue;
         switch (ch) {
         case OPT_AUTH_PORT: {
@@ -397,7 +396,6 @@ int cmd_doctor(int argc, char **argv)
             port = (unsigned)v;
             break;
         }
-        case 'j': json = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default: return cli_option_error(ch, argv, "doctor", "names");
         }
@@ -406,6 +404,7 @@ int cmd_doctor(int argc, char **argv)
         cli_error("doctor needs at least one name, e.g. certpilot doctor example.com");
         return CLI_EXIT_USAGE;
     }
+    cli_output_setup(&out);
 
     struct cp_err err = {0};
     struct caa_diag *dg = NULL;
@@ -420,15 +419,19 @@ int cmd_doctor(int argc, char **argv)
     }
 
     int status = exit_status(dg);
-    if (json) {
+    if (out.json) {
         json_t *j = diag_json(dg, &params, status);
         if (j == NULL) {
             caa_diag_free(dg);
             cli_error("out of memory building JSON output");
             return CLI_EXIT_SOFTWARE;
         }
-        cli_print_json(j);
-        json_decref(j);
+        cli_json_result(j,
+                        status == CLI_EXIT_CAA_DENIED ? "blocked"
+                        : status == CLI_EXIT_CAA_DNS  ? "will_fail"
+                        : status == CLI_EXIT_OK       ? "ok"
+                                                      : "flaky",
+                        status);
     } else {
         print_text(stdout, dg);
     }

@@ -58,10 +58,9 @@ int cli_import_report(const struct flow_import_report *r, const char *from, bool
                                             "name", it->name, "source", it->source, "action",
                                             flow_import_action_name(it->action), "why", it->why));
         }
-        json_t *j = json_pack("{s:s, s:i, s:s, s:b, s:o}", "outcome", outcome, "exit_status",
-                              status, "from", from, "dry_run", r->dry, "items", items);
-        cli_print_json(j);
-        json_decref(j);
+        cli_json_result(
+            json_pack("{s:s, s:b, s:o}", "from", from, "dry_run", r->dry, "items", items), outcome,
+            status);
         return status;
     }
     static const char *const verb[2][4] = {

@@ -50,7 +50,7 @@ struct imp {
     struct flow_dh_import_req req;
     const char *names[CERT_NAMES_MAX];
     const char *state_arg; /* --state-dir as given, for the next steps */
-    bool dry, quiet;
+    bool dry;
 };
 
 static int parse_args(struct imp *m, int argc, char **argv)
@@ -62,10 +62,8 @@ static int parse_args(struct imp *m, int argc, char **argv)
         {"dry-run", no_argument, NULL, 'D'},
         {"config", required_argument, NULL, 2010},
         {"state-dir", required_argument, NULL, 1003},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"json", no_argument, NULL, 1004},
         {"help", no_argument, NULL, 'h'},
+        CLI_OUTPUT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -89,7 +87,6 @@ static int parse_args(struct imp *m, int argc, char **argv)
             m->names[m->req.ncert_names++] = optarg;
             break;
         case 'D': m->dry = true; break;
-        case 'q': m->quiet = true; break;
         case 1003:
             m->state_arg = optarg;
             m->common.state_dir = optarg;
@@ -114,14 +111,6 @@ static int parse_args(struct imp *m, int argc, char **argv)
     return 0;
 }
 
-static bool has_json(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--json") == 0)
-            return true;
-    return false;
-}
-
 /* What the user does after a real import. */
 static void next_steps(const struct imp *m)
 {
@@ -141,7 +130,6 @@ int cmd_import_dehydrated(int argc, char **argv)
     struct imp m = {0};
     struct flow_import_report rep = {0};
     struct cp_err err = {0};
-    bool reported = false;
 
     cli_common_init(&m.common);
     int status = cli_defaults_load(argc, argv, &m.defaults, &m.common);
@@ -149,7 +137,7 @@ int cmd_import_dehydrated(int argc, char **argv)
         status = parse_args(&m, argc, argv);
     if (status != 0)
         goto out;
-    cli_log_setup(m.quiet, m.common.verbose);
+    cli_output_setup(&m.common);
     /* dehydrated -f with a missing file stops at once: so does this, before
      * the state directory is touched. */
     if (m.req.config != NULL && access(m.req.config, R_OK) != 0) {
@@ -171,13 +159,13 @@ int cmd_import_dehydrated(int argc, char **argv)
                  : rc == CP_EUNSAFE ? CLI_EXIT_UNSAFE
                  : rc == CP_EINVAL  ? CLI_EXIT_CONFIG
                                     : CLI_EXIT_IO;
-        if (rep.n > 0 && !m.common.json && !m.quiet) {
+        if (rep.n > 0 && !m.common.json && !m.common.quiet) {
             fputs("Until then:\n", stdout);
             cli_import_report(&rep, "dehydrated", false);
         }
         goto out;
     }
-    if (m.quiet && !m.common.json) {
+    if (m.common.quiet && !m.common.json) {
         /* only what was not imported, on stderr */
         status = CLI_EXIT_OK;
         for (size_t i = 0; i < rep.n; i++) {
@@ -194,14 +182,7 @@ int cmd_import_dehydrated(int argc, char **argv)
         if (!m.common.json && !m.dry)
             next_steps(&m);
     }
-    reported = true;
 out:
-    if (status > 0 && !reported && has_json(argc, argv)) { /* usage errors too */
-        json_t *j = json_pack("{s:s, s:i, s:s, s:s}", "outcome", "failed", "exit_status", status,
-                              "from", "dehydrated", "message", cli_last_error());
-        cli_print_json(j);
-        json_decref(j);
-    }
     flow_import_report_clear(&rep);
     cli_conf_clear(&m.defaults);
     cli_common_clear(&m.common);

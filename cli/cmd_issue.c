@@ -107,7 +107,7 @@ static void usage(FILE *f)
           "order, nothing written.  --dry-run=order: a real order whose certificate is not\n"
           "saved (the default for letsencrypt-staging; refused for letsencrypt).\n"
           "common options: --server URL|letsencrypt|letsencrypt-staging  --ca-bundle FILE\n"
-          "                --state-dir DIR  -v/--verbose  --json\n",
+          "                --state-dir DIR  -v/--verbose  -q/--quiet  --json\n",
           f);
 }
 
@@ -226,7 +226,8 @@ struct issue {
     struct {
         struct flow_issue_result r; /* the run: preflight, solver, account, order */
     } run;
-    bool json_done; /* the one JSON object of --json was printed */
+    bool json_done; /* the one JSON object of --json was made */
+    json_t *result; /* that object, printed with the exit status at the end (finish()) */
     /* hooks (a command line of words, or the dehydrated hook's path) */
     const char *pre_hook, *post_hook, *deploy_hook;
     const char *hook; /* --hook: the whole dehydrated protocol (--dns-hook: challenges only) */
@@ -261,11 +262,31 @@ static json_t *webcheck_json(const struct flow_webcheck_result *w)
     return a;
 }
 
+/* The run's JSON object, kept until the exit status is known. */
 static void print_json(struct issue *is, json_t *j)
 {
-    cli_print_json(j);
-    json_decref(j);
+    json_decref(is->result);
+    is->result = j;
     is->json_done = true;
+}
+
+/* The end of a run: with --json, its object with "outcome" and the exit
+ * status (a hook may still fail after the certificate is reported). */
+static int finish(struct issue *is, int status)
+{
+    if (!is->common.json || cli_json_done())
+        return status;
+    const char *outcome = is->outcome;
+    if (status == CLI_EXIT_HOOK)
+        outcome = "hook_failed";
+    else if (outcome == NULL)
+        outcome = status == 0 ? "done" : "failed";
+    json_t *j = is->result ? is->result
+                           : json_pack("{s:s?, s:o}", "cert_name", is->cert_name, "names",
+                                       names_json(is->names, is->nnames));
+    is->result = NULL;
+    cli_json_result(j, outcome, status);
+    return status;
 }
 
 /* --json after a failure that printed no object of its own: the exit status
@@ -471,15 +492,16 @@ static void report(struct issue *is, const struct flow_issue_kept *kept,
         if (is->run.r.pf.report != NULL && flow_preflight_outcome(&is->run.r.pf) == CAA_ALLOWED)
             fprintf(is->out, "CAA preflight: every name allowed for %s\n",
                     is->run.r.pf.params[0].ca_identity);
-        fprintf(is->out, "Certificate issued for %s%s (expires %s)\n", is->names[0],
-                is->nnames > 1 ? " and others" : "", expiry);
+        fputs("Certificate issued for ", is->out);
+        cli_names_print(is->out, is->names, is->nnames);
+        fprintf(is->out, " (expires %s)\n", expiry);
         fprintf(is->out, "  key:       %s/privkey.pem\n  fullchain: %s/fullchain.pem\n", live,
                 live);
         fprintf(is->out, "  cert:      %s/cert.pem\n  chain:     %s/chain.pem\n", live, live);
     } else {
-        fprintf(is->out,
-                "Dry run: the CA issued a certificate for %s%s (expires %s); nothing was saved.\n",
-                is->names[0], is->nnames > 1 ? " and others" : "", expiry);
+        fputs("Dry run: the CA issued a certificate for ", is->out);
+        cli_names_print(is->out, is->names, is->nnames);
+        fprintf(is->out, " (expires %s); nothing was saved.\n", expiry);
     }
 }
 
@@ -575,6 +597,7 @@ static bool persistent(int ch)
     case 'h':
     case 'n':
     case 'v':
+    case 'q':
     case 1003:
     case 1004:
     case 2006:
@@ -687,11 +710,11 @@ static int parse_args(struct issue *is, int argc, char **argv)
     int status = 0, cur = 0;
     int ch;
 
-    if (cli_options_exact(argc, argv, ":hvd:w:", issue_options, "issue") != 0)
+    if (cli_options_exact(argc, argv, ":hvqd:w:", issue_options, "issue") != 0)
         return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0;
-    while (status == 0 && (ch = getopt_long(argc, argv, ":hvd:w:", issue_options, NULL)) != -1) {
+    while (status == 0 && (ch = getopt_long(argc, argv, ":hvqd:w:", issue_options, NULL)) != -1) {
         cur = optind - 1;
         const char *origin = is->origin ? is->origin[cur] : NULL;
         if (ch == CLI_OPT_RESOLVER && is->dns.ropts.nservers > 0 &&
@@ -1180,7 +1203,9 @@ static int obtain(struct issue *is)
             is->outcome = "webroot_check_failed";
         status = cli_acme_fail(rc, &err, NULL);
     } else if (r->step == FLOW_STEP_ORDER) {
-        if (rc == CP_ECHALLENGE && res->failed_identifier != NULL)
+        /* (unless the error says it already, with the CA's words) */
+        if (rc == CP_ECHALLENGE && res->failed_identifier != NULL &&
+            !(strstr(err.msg, res->failed_identifier) && strstr(err.msg, "failed")))
             cli_error("challenge %s for %s failed", res->failed_type ? res->failed_type : "",
                       res->failed_identifier);
         status = cli_acme_fail(rc, &err, &res->problem);
@@ -1389,10 +1414,12 @@ static int report_unchanged(struct issue *is, long long renew_at, const char *wh
         print_json(is, j);
         return 0;
     }
+    fprintf(is->out, "Certificate \"%s\" (", is->cert_name);
+    cli_names_print(is->out, is->names, is->nnames);
     fprintf(is->out,
-            "Certificate \"%s\" (%s%s) is not due for renewal: %s.\n"
+            ") is not due for renewal: %s.\n"
             "Nothing was sent to the CA; add --force-renewal to replace it now.\n",
-            is->cert_name, is->names[0], is->nnames > 1 ? " and others" : "", why);
+            why);
     if (json_array_size(changed) > 0) {
         fputs("Settings saved in renewal.conf (used from the next renewal):", is->out);
         for (size_t i = 0; i < json_array_size(changed); i++)
@@ -1491,9 +1518,9 @@ enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
                                      struct cli_args *a, struct cp_err *err)
 {
     static const char *const refused_defaults[] = {"domain",  "cert-name", "config", "help",
-                                                   "verbose", "json",      NULL};
-    static const char *const refused_cert[] = {"cert-name", "config",    "help",      "verbose",
-                                               "json",      "state-dir", "agree-tos", NULL};
+                                                   "verbose", "quiet",     "json",   NULL};
+    static const char *const refused_cert[] = {
+        "cert-name", "config", "help", "verbose", "quiet", "json", "state-dir", "agree-tos", NULL};
     enum cp_code rc = cli_conf_to_args(defaults, issue_options, refused_defaults, skip, a, err);
     if (rc == CP_OK && lineage != NULL)
         rc = cli_conf_to_args(lineage, issue_options, refused_cert, skip, a, err);
@@ -1618,13 +1645,13 @@ int cmd_issue(int argc, char **argv)
         cli_common_clear(&is.common);
         return status < 0 ? CLI_EXIT_OK : status;
     }
-    cli_log_setup(false, is.common.verbose);
+    cli_output_setup(&is.common);
     bool real = is.dry_run == DRY_NONE;
     /* Not at the same time as a renew of the same state directory. */
     if (real && (status = cli_store_lock(&is.common, ISSUE_LOCK_TIMEOUT)) != 0) {
         cli_args_clear(&args);
         cli_common_clear(&is.common);
-        return status;
+        return finish(&is, status);
     }
     /* An existing certificate: its names change only when asked, and one
      * that is not due is left alone. */
@@ -1632,7 +1659,7 @@ int cmd_issue(int argc, char **argv)
     if (status != 0) {
         cli_args_clear(&args);
         cli_common_clear(&is.common);
-        return status == -2 ? CLI_EXIT_OK : status;
+        return finish(&is, status == -2 ? CLI_EXIT_OK : status);
     }
     const char *hook = is.hook;
     char dir_buf[4200];
@@ -1669,7 +1696,7 @@ int cmd_issue(int argc, char **argv)
     }
     cli_args_clear(&args);
     cli_common_clear(&is.common);
-    return status;
+    return finish(&is, status);
 }
 
 /* ------------------------------------------------------- for renew */
@@ -1689,6 +1716,7 @@ void cli_issue_free(struct cli_issue *ci)
     if (ci != NULL) {
         struct issue *is = (struct issue *)ci;
         cli_common_clear(&is->common);
+        json_decref(is->result);
         for (size_t i = 0; i < NAMES_MAX; i++)
             free(is->wr_text[i]);
     }

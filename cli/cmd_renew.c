@@ -78,7 +78,7 @@ struct renew {
     const char *config;
     const char *only[256];
     size_t nonly;
-    bool force, dry_run, quiet;
+    bool force, dry_run;
     const char *dry_mode; /* --dry-run=check|order; NULL: bare --dry-run (as for issue) */
     int refused;          /* certificates whose dry-run order was refused (production CA) */
     const char *pre_hook, *post_hook, *deploy_hook;
@@ -123,10 +123,10 @@ static void renew_usage(FILE *f)
 {
     fputs("usage: certpilot renew [--cert-name NAME]... [--force-renewal]\n"
           "         [--dry-run[=check|order]]\n"
-          "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD] [--quiet]\n"
+          "         [--pre-hook CMD] [--post-hook CMD] [--deploy-hook CMD]\n"
           "         [--lock-timeout SECONDS] [--config FILE]\n"
           "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
-          "         [--state-dir DIR] [-v] [--json]\n"
+          "         [--state-dir DIR] [-v] [-q/--quiet] [--json]\n"
           "Renews each certificate of the state directory that is due: inside the CA's\n"
           "renewal window (ARI) when the CA offers one, else when less than a third of\n"
           "its lifetime is left.  Each uses the settings issue saved in its renewal.conf;\n"
@@ -144,7 +144,7 @@ static void renew_usage(FILE *f)
           "                      CMD is words (no shell) or sh:COMMAND-LINE (/bin/sh -c)\n"
           "  --config FILE       defaults; hooks.d/{pre,post,deploy}/ next to it run with\n"
           "                      the pre-, post- and deploy hooks (default /etc/certpilot)\n"
-          "  --quiet             print only errors (for timers)\n"
+          "  -q, --quiet         print only errors (for timers)\n"
           "  --lock-timeout S    wait at most S seconds for another run (default 60)\n"
           "Exit: 0 every due certificate renewed (or none due), 1 at least one failed,\n"
           "64 every failure a --dry-run=order refused for letsencrypt, 75 another run\n"
@@ -162,7 +162,6 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
         {"post-hook", required_argument, NULL, 2008},
         {"deploy-hook", required_argument, NULL, 2009},
         {"config", required_argument, NULL, 2010},
-        {"quiet", no_argument, NULL, 'q'},
         {"lock-timeout", required_argument, NULL, 2011},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_LONGOPTS,
@@ -176,9 +175,10 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hvq", opts, NULL)) != -1) {
-        bool renew_only = ch != 'h' && ch != 1003 && ch != 1004 && ch != 'v' && ch != 2010;
+        bool renew_only =
+            ch != 'h' && ch != 1003 && ch != 1004 && ch != 'v' && ch != 'q' && ch != 2010;
         if (list && renew_only) {
-            cli_error("list takes --state-dir, --config, --json and -v only");
+            cli_error("list takes --state-dir, --config, --json, -q and -v only");
             return CLI_EXIT_USAGE;
         }
         switch (ch) {
@@ -199,7 +199,6 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
             r->dry_run = true;
             r->dry_mode = optarg;
             break;
-        case 'q': r->quiet = true; break;
         case 2007: r->pre_hook = optarg; break;
         case 2008: r->post_hook = optarg; break;
         case 2009: r->deploy_hook = optarg; break;
@@ -300,6 +299,34 @@ static int cert_args(struct renew *r, const char *name, struct cli_args *a)
         return CLI_EXIT_CONFIG;
     }
     return 0;
+}
+
+/*
+ * One certificate as `list` shows it and `renew --json` reports it: the same
+ * fields under the same names (renew adds "outcome", "exit_status" and
+ * "message" for its run).  `names` is taken; `not_after` is the current
+ * certificate's expiry (0: none readable).
+ */
+static json_t *cert_json(struct cp_store *st, const struct flow_lineage_cert *c, json_t *names,
+                         long long not_after, long long now)
+{
+    char expiry[32], renew_at[32], last_at[32], revoked[256] = "";
+    long long last = (long long)json_integer_value(json_object_get(c->status, "last_attempt"));
+    cp_time_str(not_after, expiry);
+    cp_time_str(c->renew_at, renew_at);
+    cp_time_str(last, last_at);
+    json_t *o =
+        json_pack("{s:s, s:o, s:s?, s:I, s:s?, s:b, s:s, s:s?, s:s?, s:s?}", "cert_name", c->name,
+                  "names", names ? names : json_array(), "not_after", not_after ? expiry : NULL,
+                  "days_left", (json_int_t)(not_after ? (not_after - now) / 86400 : 0), "renew_at",
+                  c->renew_at ? renew_at : NULL, "due", c->due, "why", c->why, "last_result",
+                  json_string_value(json_object_get(c->status, "last_result")), "last_attempt",
+                  last ? last_at : NULL, "last_message",
+                  json_string_value(json_object_get(c->status, "last_message")));
+    /* only then: the other entries keep their shape */
+    if (o != NULL && flow_lineage_revoked(st, c->name, c->status, revoked, sizeof revoked))
+        json_object_set(o, "revoked", json_object_get(c->status, "revoked"));
+    return o;
 }
 
 /* Log what the engine reported for one certificate, a line each. */
@@ -474,23 +501,30 @@ out:
             store_status_save(r->common.store, name, c.status, &err) != CP_OK)
             cli_error("%s", err.msg);
     }
-    char t[32], expiry[32];
-    cp_time_str(c.renew_at, t);
-    cp_time_str(c.not_after, expiry);
-    if (not_after == NULL && c.have_cert)
-        not_after = expiry; /* not renewed: the current certificate's */
     json_t *names =
         info.nnames || unsafe ? json_array() : flow_lineage_names(r->common.store, name);
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
-    json_t *j =
-        json_pack("{s:s, s:o, s:s, s:i, s:b, s:s?, s:s, s:s?, s:s}", "cert_name", name, "names",
-                  names, "outcome", outcome, "exit_status", status, "due", c.due, "renew_at",
-                  c.renew_at ? t : NULL, "why", c.why, "not_after", not_after, "message",
-                  config_error[0] ? config_error
-                  : status        ? reason
-                                  : "");
-    if (j != NULL && r->dry_run) /* what the dry run did, as decided for its CA */
+    /* The expiry of the certificate in place now: the new one when renewed. */
+    long long current = c.have_cert ? c.not_after : 0;
+    if (strcmp(outcome, "renewed") == 0 || strcmp(outcome, "deploy_hook_failed") == 0) {
+        struct flow_lineage_cert now_in = {0};
+        struct cp_err lerr = {0};
+        if (flow_lineage_cert_load(r->common.store, name, &now_in, &lerr) == CP_OK &&
+            now_in.have_cert)
+            current = now_in.not_after;
+        flow_lineage_cert_clear(&now_in);
+    }
+    json_t *j = cert_json(r->common.store, &c, names, current, now);
+    json_object_set_new(j, "outcome", json_string(outcome));
+    json_object_set_new(j, "exit_status", json_integer(status));
+    json_object_set_new(j, "message",
+                        json_string(config_error[0] ? config_error
+                                    : status        ? reason
+                                                    : ""));
+    if (unsafe)
+        json_object_set_new(j, "unsafe", json_string(config_error));
+    if (r->dry_run) /* what the dry run did, as decided for its CA */
         json_object_set_new(j, "dry_run",
                             info.dry_run  ? json_string(info.dry_run)
                             : r->dry_mode ? json_string(r->dry_mode)
@@ -533,14 +567,14 @@ int cmd_renew(int argc, char **argv)
     struct clients cl = {0};
     char **names = NULL;
     size_t n = 0;
-    int failures = 0, attempted = 0;
+    int failures = 0, attempted = 0, renewed = 0; /* renewed: or checked, for a dry run */
     json_t *results = json_array();
 
     cli_common_init(&r.common);
     int status = renew_args(&r, argc, argv, false);
     if (status != 0)
         goto out;
-    cli_log_setup(r.quiet, r.common.verbose);
+    cli_output_setup(&r.common);
     cl.verbose = r.common.verbose;
     /* A dry run writes nothing, so it takes no lock (the lock file is in
      * the state directory), as issue --dry-run. */
@@ -568,6 +602,7 @@ int cmd_renew(int argc, char **argv)
         json_t *j = renew_one(&r, &cl, names[i], now, &failed);
         const char *o = json_string_value(json_object_get(j, "outcome"));
         attempted += o != NULL && strcmp(o, "not_due") != 0;
+        renewed += o != NULL && (strcmp(o, "renewed") == 0 || strcmp(o, "dry_run") == 0);
         failures += failed;
         json_array_append_new(results, j);
     }
@@ -586,9 +621,13 @@ int cmd_renew(int argc, char **argv)
         json_t *j = json_pack("{s:b, s:i, s:i, s:i, s:O}", "dry_run", r.dry_run, "certificates",
                               (int)json_array_size(results), "attempted", attempted, "failed",
                               failures, "results", results);
-        cli_print_json(j);
-        json_decref(j);
-    } else if (!r.quiet)
+        cli_json_result(j,
+                        failures       ? "failed"
+                        : renewed == 0 ? "nothing_due"
+                        : r.dry_run    ? "dry_run"
+                                       : "renewed",
+                        status);
+    } else
         summary_text(results);
     if (failures)
         cli_error("%d of %d renewal%s failed (see above)", failures, attempted,
@@ -613,7 +652,7 @@ out:
 
 static void list_usage(FILE *f)
 {
-    fputs("usage: certpilot list [--json] [--state-dir DIR] [--config FILE]\n"
+    fputs("usage: certpilot list [--json] [-q] [--state-dir DIR] [--config FILE]\n"
           "Every certificate of the state directory: names, expiry, days left, when renew\n"
           "will renew it and why, and how the last attempt ended.\n",
           f);
@@ -636,6 +675,8 @@ int cmd_list(int argc, char **argv)
         }
     struct cp_err err = {0};
     int status = renew_args(&r, argc, argv, true);
+    if (status == 0)
+        cli_output_setup(&r.common);
     if (status == 0 && store_lineage_names(r.common.store, &names, &n, &err) != CP_OK)
         status = cli_store_fail(&err);
     long long now = (long long)time(NULL);
@@ -646,8 +687,8 @@ int cmd_list(int argc, char **argv)
         if (store_lineage_check(r.common.store, names[i], &uerr) != CP_OK) {
             cli_error("%s", uerr.msg); /* listed by name only, nothing read from it */
             unsafe = uerr.code == CP_EUNSAFE ? CLI_EXIT_UNSAFE : CLI_EXIT_IO;
-            json_array_append_new(
-                all, json_pack("{s:s, s:s}", "cert_name", names[i], "unsafe", uerr.msg));
+            json_array_append_new(all, json_pack("{s:s, s:[], s:s}", "cert_name", names[i], "names",
+                                                 "unsafe", uerr.msg));
             continue;
         }
         if (flow_lineage_cert_load(r.common.store, names[i], &c, &uerr) != CP_OK)
@@ -665,14 +706,8 @@ int cmd_list(int argc, char **argv)
         long long last_at =
             (long long)json_integer_value(json_object_get(c.status, "last_attempt"));
         cp_time_str(last_at, t3);
-        json_t *o = json_pack(
-            "{s:s, s:o, s:s?, s:I, s:s, s:b, s:s, s:s?, s:s?, s:s?}", "cert_name", c.name, "names",
-            dn, "not_after", c.have_cert ? t1 : NULL, "days_left", (json_int_t)days, "renew_at", t2,
-            "due", c.due, "why", c.why, "last_result", last, "last_attempt", last_at ? t3 : NULL,
-            "last_message", json_string_value(json_object_get(c.status, "last_message")));
-        if (was_revoked) /* only then: the other entries keep their shape */
-            json_object_set(o, "revoked", json_object_get(c.status, "revoked"));
-        json_array_append_new(all, o);
+        json_array_append_new(all, cert_json(r.common.store, &c, json_incref(dn),
+                                             c.have_cert ? c.not_after : 0, now));
         if (!r.common.json) {
             printf("%s\n  names:   ", c.name);
             for (size_t k = 0; k < json_array_size(dn); k++)
@@ -690,14 +725,18 @@ int cmd_list(int argc, char **argv)
                        json_string_length(json_object_get(c.status, "last_message")) ? ": " : "",
                        json_string_value(json_object_get(c.status, "last_message")));
         }
+        json_decref(dn);
         flow_lineage_cert_clear(&c);
     }
-    if (status == 0 && r.common.json)
-        cli_print_json(all);
+    if (status == 0 && n == 0 && !r.common.json)
+        printf("No certificates in %s yet (certpilot issue obtains one).\n", r.common.state_dir);
+    if (status == 0 && r.common.json) {
+        json_t *j =
+            json_pack("{s:i, s:O}", "certificates", (int)json_array_size(all), "results", all);
+        cli_json_result(j, unsafe ? "unsafe" : "listed", unsafe);
+    }
     if (status == 0)
         status = unsafe;
-    else if (status == 0 && n == 0)
-        printf("No certificates in %s yet (certpilot issue obtains one).\n", r.common.state_dir);
     json_decref(all);
     store_names_free(names, n);
     cli_conf_clear(&r.defaults);

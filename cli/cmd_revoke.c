@@ -75,7 +75,7 @@ static void usage(FILE *f)
           "                        [--delete-after-revoke]\n"
           "       certpilot revoke --cert-path FILE [--key-path KEY] [--reason REASON]\n"
           "                        [--server URL]\n"
-          "         [--config FILE] [--ca-bundle FILE] [--state-dir DIR] [-v] [--json]\n"
+          "         [--config FILE] [--ca-bundle FILE] [--state-dir DIR] [-v] [-q] [--json]\n"
           "Asks the CA to revoke a certificate (RFC 8555 section 7.6).\n"
           "  --cert-name NAME       the current certificate of the lineage NAME (see\n"
           "                         certpilot list), signed with the account kept for its\n"
@@ -123,11 +123,11 @@ static int parse_args(struct revoke *r, int argc, char **argv)
     };
     int ch;
     struct cp_err err = {0};
-    if (cli_options_exact(argc, argv, ":hv", opts, "revoke") != 0)
+    if (cli_options_exact(argc, argv, ":hvq", opts, "revoke") != 0)
         return CLI_EXIT_USAGE;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":hv", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hvq", opts, NULL)) != -1) {
         switch (ch) {
         case 'n':
             if (!store_name_valid(optarg)) {
@@ -294,8 +294,11 @@ static void print_result(struct revoke *r, int status, long long now)
         }
         json_object_set_new(j, "message", json_string(status ? cli_last_error() : ""));
         json_object_set_new(j, "problem", cli_problem_json(&r->res.prob));
-        cli_print_json(j);
-        json_decref(j);
+        cli_json_result(j,
+                        r->res.already ? "already_revoked"
+                        : status == 0  ? "revoked"
+                                       : "failed",
+                        status);
         return;
     }
     if (status != 0 && !r->res.already)
@@ -400,7 +403,7 @@ int cmd_revoke(int argc, char **argv)
         status = parse_args(&r, argc, argv);
     if (status != 0)
         goto out;
-    cli_log_setup(false, r.common.verbose);
+    cli_output_setup(&r.common);
     status = cli_common_finish(&r.common);
     if (status != 0)
         goto out;

@@ -118,7 +118,7 @@ struct sd {
     struct cli_conf defaults;
     bool cron;
     const char *unit_dir, *cron_file, *config;
-    bool state_given, dry_run, force, quiet, install;
+    bool state_given, dry_run, force, install;
     char exe[PATH_MAX], config_abs[PATH_MAX], state_abs[PATH_MAX];
 };
 
@@ -130,10 +130,8 @@ static int parse_args(struct sd *sd, int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {"config", required_argument, NULL, 2010},
         {"state-dir", required_argument, NULL, 1003},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"json", no_argument, NULL, 1004},
         {"help", no_argument, NULL, 'h'},
+        CLI_OUTPUT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     static const struct option cron_opts[] = {
@@ -143,10 +141,8 @@ static int parse_args(struct sd *sd, int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {"config", required_argument, NULL, 2010},
         {"state-dir", required_argument, NULL, 1003},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"json", no_argument, NULL, 1004},
         {"help", no_argument, NULL, 'h'},
+        CLI_OUTPUT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const struct option *opts = sd->cron ? cron_opts : install_opts;
@@ -163,7 +159,6 @@ static int parse_args(struct sd *sd, int argc, char **argv)
         case 'i': sd->install = true; break;
         case 'f': sd->force = true; break;
         case 'n': sd->dry_run = true; break;
-        case 'q': sd->quiet = true; break;
         case 2010: sd->config = optarg; break; /* also read by cli_defaults_load() */
         case 'h': usage(stdout); return -1;
         case 1003:
@@ -593,7 +588,7 @@ static int install(struct sd *sd, json_t *result)
         json_object_set_new(result, "files", files_json(files, 3, true));
         if (!sd->common.json)
             files_text(files, 3, true);
-        if (!sd->common.json && !sd->quiet)
+        if (!sd->common.json && !sd->common.quiet)
             printf("Nothing was written (--dry-run).\n");
         goto out;
     }
@@ -625,7 +620,7 @@ static int install(struct sd *sd, json_t *result)
     for (size_t i = 0; next != NULL && i < 2; i++)
         json_array_append_new(next, json_string(next_steps[i]));
     json_object_set_new(result, "next_steps", next ? next : json_array());
-    if (!sd->common.json && !sd->quiet) {
+    if (!sd->common.json && !sd->common.quiet) {
         printf("certpilot systemd install: %s\n",
                strcmp(outcome, "unchanged") == 0 ? "every file is up to date" : "done");
         files_text(files, 3, false);
@@ -706,7 +701,7 @@ static int cron(struct sd *sd, json_t *result)
         json_object_set_new(result, "outcome", json_string("printed"));
         if (!sd->common.json)
             printf("%s\n", line.s);
-        if (!sd->common.json && !sd->quiet)
+        if (!sd->common.json && !sd->common.quiet)
             cli_log(CLI_LOG_INFO,
                     "a line for /etc/cron.d or /etc/crontab (\"root\" is the user field; leave "
                     "it out for 'crontab -e'); 'certpilot systemd cron --install' "
@@ -741,7 +736,7 @@ static int cron(struct sd *sd, json_t *result)
         json_object_set_new(result, "files", files_json(&f, 1, true));
         if (!sd->common.json)
             files_text(&f, 1, true);
-        if (!sd->common.json && !sd->quiet)
+        if (!sd->common.json && !sd->common.quiet)
             printf("Nothing was written (--dry-run).\n");
         goto out;
     }
@@ -749,7 +744,7 @@ static int cron(struct sd *sd, json_t *result)
         goto out;
     json_object_set_new(result, "outcome", json_string(files_outcome(&f, 1)));
     json_object_set_new(result, "files", files_json(&f, 1, false));
-    if (!sd->common.json && !sd->quiet) {
+    if (!sd->common.json && !sd->common.quiet) {
         files_text(&f, 1, false);
         printf("cron reads it by itself; nothing else to run.\n");
     }
@@ -792,12 +787,9 @@ static int prepare(struct sd *sd)
 int cmd_systemd(int argc, char **argv)
 {
     struct sd sd = {0};
-    bool json = false;
     int status;
-    json_t *result = json_pack("{s:s}", "outcome", "failed"); /* first, when printed */
+    json_t *result = json_pack("{s:s}", "outcome", "failed");
 
-    for (int i = 1; i < argc; i++)
-        json = json || strcmp(argv[i], "--json") == 0;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         json_decref(result);
@@ -818,17 +810,19 @@ int cmd_systemd(int argc, char **argv)
         status = parse_args(&sd, argc - 1, argv + 1);
     if (status != 0)
         goto out;
-    json = sd.common.json;
-    cli_log_setup(sd.quiet, sd.common.verbose);
+    cli_output_setup(&sd.common);
     status = prepare(&sd);
     if (status == 0)
         status = sd.cron ? cron(&sd, result) : install(&sd, result);
 out:
-    if (status >= 0 && json && result != NULL) {
-        json_object_set_new(result, "exit_status", json_integer(status));
-        if (status != 0)
-            json_object_set_new(result, "message", json_string(cli_last_error()));
-        cli_print_json(result);
+    /* (Usage errors found before --json was parsed: main() prints them.) */
+    if (status >= 0 && sd.common.json && result != NULL) {
+        char outcome[32];
+        snprintf(outcome, sizeof outcome, "%s",
+                 json_string_value(json_object_get(result, "outcome")));
+        json_object_del(result, "outcome");
+        cli_json_result(result, outcome, status);
+        result = NULL;
     }
     json_decref(result);
     cli_conf_clear(&sd.defaults);

@@ -39,9 +39,10 @@ static void usage(FILE *f)
           f);
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
+        cli_error("no command given");
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
@@ -74,7 +75,23 @@ int main(int argc, char **argv)
         return cmd_import(argc - 1, argv + 1);
     if (strcmp(cmd, "systemd") == 0)
         return cmd_systemd(argc - 1, argv + 1);
-    cli_error("unknown command \"%s\"", cmd);
+    if (cmd[0] == '-')
+        cli_error("no command given before \"%s\" (the command comes first: certpilot "
+                  "COMMAND [options])",
+                  cmd);
+    else
+        cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    int status = dispatch(argc, argv);
+    /* --json: a result object in every outcome, also when the command
+     * stopped before it could make its own (a usage error, a state
+     * directory that cannot be opened, ...); the message stays on stderr. */
+    if (status != 0 && !cli_json_done() && cli_json_wanted(argc, argv))
+        cli_json_result(NULL, status == CLI_EXIT_USAGE ? "usage_error" : "failed", status);
+    return status;
 }

@@ -5,21 +5,30 @@
  * journal (JOURNAL_STREAM names stderr's device and inode), each line starts
  * with a syslog priority "<N>" that journald turns into the entry's priority
  * and drops; otherwise lines start with "certpilot: ".  --quiet keeps only
- * errors; -v adds debug lines.  This is the one piece of global state of the
- * command line: set once by cli_log_setup() before a command runs.
+ * errors; -v adds debug lines.  Progress lines (one per step of a run) are
+ * shown only to a person: when stderr is a terminal or the journal, or with
+ * -v.  This is the one piece of global state of the command line: set once
+ * by cli_output_setup() before a command runs.
+ *
+ * JSON goes to stdout, one object per run, through cli_json_result(): every
+ * object has "outcome" and "exit_status" whatever the command.
  */
 #include "cli/cli.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct {
     bool journal;
-    int max_level; /* lines above this priority are dropped */
-} log_cfg = {false, CLI_LOG_INFO};
+    bool progress;  /* progress lines shown */
+    int max_level;  /* lines above this priority are dropped */
+    bool json_done; /* the run's JSON result was printed */
+} log_cfg = {false, false, CLI_LOG_INFO, false};
 
 static char last_error[512]; /* for renew's status file and summary */
 static char context[300];    /* "NAME: " before every line while renew works on NAME */
@@ -63,6 +72,51 @@ void cli_log_setup(bool quiet, bool verbose)
 {
     log_cfg.journal = stderr_is_journal();
     log_cfg.max_level = quiet ? CLI_LOG_ERR : verbose ? CLI_LOG_DEBUG : CLI_LOG_INFO;
+}
+
+void cli_progress_setup(bool quiet, bool verbose, bool json)
+{
+    /* -v: wherever stderr goes; else only for a person, and not beside --json */
+    log_cfg.progress = !quiet && (verbose || (!json && (log_cfg.journal || isatty(2) == 1)));
+}
+
+bool cli_progress_enabled(void)
+{
+    return log_cfg.progress;
+}
+
+void cli_vprogress(const char *fmt, va_list ap)
+{
+    char buf[2048];
+    if (!log_cfg.progress)
+        return;
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    int saved = log_cfg.max_level; /* shown at INFO priority, even if set lower */
+    if (log_cfg.max_level < CLI_LOG_INFO)
+        log_cfg.max_level = CLI_LOG_INFO;
+    cli_log_lines(CLI_LOG_INFO, "", buf);
+    log_cfg.max_level = saved;
+}
+
+void cli_progress(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vprogress(fmt, ap);
+    va_end(ap);
+}
+
+void cli_output_setup(const struct cli_common *c)
+{
+    cli_log_setup(c->quiet, c->verbose);
+    cli_progress_setup(c->quiet, c->verbose, c->json);
+    /* --quiet: the exit status is the answer (as with grep -q); text reports
+     * on stdout go nowhere.  --json still prints its object. */
+    if (c->quiet && !c->json) {
+        fflush(stdout);
+        if (freopen("/dev/null", "w", stdout) == NULL)
+            cli_log(CLI_LOG_DEBUG, "--quiet: cannot open /dev/null");
+    }
 }
 
 bool cli_log_enabled(enum cli_log_level level)
@@ -137,13 +191,113 @@ void cli_print_json(const json_t *v)
     fputc('\n', stdout);
 }
 
+void cli_json_result(json_t *obj, const char *outcome, int exit_status)
+{
+    json_t *o = json_pack("{s:s, s:i}", "outcome", outcome, "exit_status", exit_status);
+    if (o == NULL) {
+        json_decref(obj);
+        return;
+    }
+    if (obj != NULL)
+        json_object_update(o, obj);
+    /* the run's own words win over what the object carried */
+    json_object_set_new(o, "outcome", json_string(outcome));
+    json_object_set_new(o, "exit_status", json_integer(exit_status));
+    if (exit_status != 0 && json_object_get(o, "error") == NULL)
+        json_object_set_new(o, "error", json_string(last_error));
+    cli_print_json(o);
+    fflush(stdout);
+    json_decref(o);
+    json_decref(obj);
+    log_cfg.json_done = true;
+}
+
+bool cli_json_done(void)
+{
+    return log_cfg.json_done;
+}
+
+bool cli_json_wanted(int argc, char *const *argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--json") == 0)
+            return true;
+    }
+    return false;
+}
+
+void cli_names_print(FILE *f, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%s", i == 0 ? "" : i + 1 == n ? " and " : ", ", names[i]);
+}
+
+/* ---------------------------------------------------------------- hints */
+
+/* Common failures and what to check: a failure's text matches an entry when
+ * it contains every one of its words (case-insensitive). */
+static const struct {
+    const char *words[3];
+    const char *hint;
+} hints[] = {
+    {{"Address already in use", NULL, NULL},
+     "another program listens on that port (`ss -ltnp` names it): stop it while certpilot "
+     "runs, use --webroot with it instead of --standalone, or give --http-port / --tls-port "
+     "a port the CA's connections are forwarded to"},
+    {{"http-01", "404", NULL},
+     "the web server answered 404: check that --webroot DIR is the document root it serves "
+     "this name from (DIR/.well-known/acme-challenge/x must be at "
+     "http://NAME/.well-known/acme-challenge/x) and that no rewrite or redirect catches "
+     "that path"},
+    {{"TXT record", "not served", NULL},
+     "the dns-01 record is missing at some nameservers of the zone: check that the hook "
+     "adds _acme-challenge.NAME to the zone they serve (or where its CNAME points) and that "
+     "the zone reaches every secondary, or allow more time with --dns-timeout SECONDS"},
+    {{"dns-01", "TXT", NULL},
+     "the CA did not see the dns-01 record: check that the hook adds _acme-challenge.NAME to "
+     "the zone the public nameservers serve (or where its CNAME points); with --dns-timeout "
+     "certpilot waits until every nameserver of the zone serves it"},
+};
+
+static bool has_word(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = text; *p != '\0'; p++)
+        if (strncasecmp(p, word, n) == 0)
+            return true;
+    return false;
+}
+
+bool cli_hint(const char *text)
+{
+    if (text == NULL)
+        return false;
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++) {
+        bool all = true;
+        for (size_t w = 0; w < 3 && hints[i].words[w] != NULL && all; w++)
+            all = has_word(text, hints[i].words[w]);
+        if (all) {
+            int saved = log_cfg.max_level; /* a hint goes with its error, also with --quiet */
+            log_cfg.max_level = CLI_LOG_DEBUG;
+            cli_log_lines(CLI_LOG_ERR, "hint: ", hints[i].hint);
+            log_cfg.max_level = saved;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Errors and warnings as cli_error() says them (never dropped, kept as the
  * last error; a warning's text starts with "warning: "), the rest as log
  * lines of the same level. */
 static void flow_to_log(void *ctx, enum flow_level level, const char *msg)
 {
     (void)ctx;
-    if (level <= FLOW_WARNING)
+    if (level == FLOW_PROGRESS)
+        cli_progress("%s", msg);
+    else if (level <= FLOW_WARNING)
         cli_error("%s", msg);
     else
         cli_log((enum cli_log_level)level, "%s", msg);

@@ -26,8 +26,17 @@
 
 /* ------------------------------------------------------------------ log */
 
-/* Severity of a line, as syslog numbers them (the CLI maps them to its log). */
-enum flow_level { FLOW_ERR = 3, FLOW_WARNING = 4, FLOW_NOTICE = 5, FLOW_INFO = 6, FLOW_DEBUG = 7 };
+/* Severity of a line, as syslog numbers them (the CLI maps them to its log);
+ * FLOW_PROGRESS: a step of a run, for a person watching (the CLI shows it on
+ * a terminal; logged at INFO priority). */
+enum flow_level {
+    FLOW_ERR = 3,
+    FLOW_WARNING = 4,
+    FLOW_NOTICE = 5,
+    FLOW_INFO = 6,
+    FLOW_DEBUG = 7,
+    FLOW_PROGRESS = 8
+};
 
 /* Where a flow says what it does; `say` NULL (or the log NULL): silent. */
 struct flow_log {

@@ -61,6 +61,8 @@ enum cp_code flow_issue_keep(struct cp_store *st, const char *name, const struct
             store_version_add(st, name, keypem, keylen, out->cert, out->chain, out->fullchain, err);
     if (rc == CP_OK && save)
         rc = store_lineage_dir(st, name, out->live_dir, sizeof out->live_dir, err);
+    if (rc == CP_OK && save)
+        flow_say(log, FLOW_PROGRESS, "certificate stored in %s", out->live_dir);
     if (rc == CP_OK) {
         cp_time_str((long long)acme_chain_not_after(chain), out->not_after);
     }
@@ -263,6 +265,7 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
             goto out;
         }
     }
+    flow_say(log, FLOW_PROGRESS, "connecting to %s", req->ca->directory_url);
     rc = acme_client_new(req->ca, &out->client, &out->problem, err);
     if (rc != CP_OK) {
         rc = failed(out, FLOW_STEP_CONNECT, rc);
@@ -298,6 +301,8 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
         rc = failed(out, FLOW_STEP_ACCOUNT, rc);
         goto out;
     }
+    flow_say(log, FLOW_PROGRESS, "account: %s",
+             out->account_url ? out->account_url : "none yet (a real run registers one)");
 
     struct flow_caa caa = {.mode = req->caa_mode,
                            .identities = out->identities,
@@ -329,6 +334,11 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
         flow_say(log, FLOW_DEBUG, "CAA preflight: %zu identifiers, %zu DNS queries, %.1f ms",
                  req->n, caa_report_queries(out->pf.report), out->pf.elapsed_ms);
         bool stops = flow_caa_stops(&caa, &out->pf);
+        enum caa_status pfo = flow_preflight_outcome(&out->pf);
+        flow_say(log, FLOW_PROGRESS, "CAA preflight: %s",
+                 pfo == CAA_ALLOWED  ? "every name allowed"
+                 : pfo == CAA_DENIED ? "refused"
+                                     : "DNS look-ups failed");
         if (req->caa_report != NULL)
             req->caa_report(req->caa_report_ctx, &out->pf, "preflight", stops);
         if (stops) {

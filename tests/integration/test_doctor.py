@@ -594,7 +594,11 @@ class DoctorUsage(unittest.TestCase):
         proc = run(argv, timeout=30)
         self.assertEqual(proc.returncode, 64, "exit status of %s\nstdout:\n%s\nstderr:\n%s"
                          % (" ".join(argv), proc.stdout, proc.stderr))
-        self.assertEqual(proc.stdout, "")
+        if "--json" in args:  # a usage error is a JSON result too
+            doc = json.loads(proc.stdout)
+            self.assertEqual((doc["outcome"], doc["exit_status"]), ("usage_error", 64))
+        else:
+            self.assertEqual(proc.stdout, "")
         self.assertIn("certpilot", proc.stderr)
         return proc
 

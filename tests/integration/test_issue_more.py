@@ -186,7 +186,9 @@ class ExternalAccountBinding(base.PebbleCase):
         proc = self.certpilot("account", "register", "--agree-tos", "--json", expect=64)
         self.assertIn("External Account Binding", proc.stderr)
         self.assertIn("--eab-kid", proc.stderr)
-        self.assertEqual(proc.stdout, "")
+        doc = json.loads(proc.stdout)  # --json: an object in every outcome
+        self.assertEqual((doc["outcome"], doc["exit_status"]), ("usage_error", 64))
+        self.assertIn("External Account Binding", doc["error"])
         self.assertNotIn("POST %s " % new_account_path(self.pebble),
                          log_since(self.pebble, log_before))
         self.assertEqual(self.accounts_dir_keys(), [])

@@ -51,10 +51,12 @@ CHALLTESTSRV_HOOK = os.path.join(ROOT, "hooks", "examples", "dns-challtestsrv.sh
 CA_ID = "pebble.test"
 OUTCOMES = {"not_due", "renewed", "failed", "caa_refused", "caa_dns_error", "config_error",
             "deploy_hook_failed", "dry_run", "webroot_check_failed", "refused"}
-RESULT_KEYS = {"cert_name", "names", "outcome", "exit_status", "due", "renew_at", "why",
-               "not_after", "message"}
+# A certificate has the same fields in `list --json` and `renew --json`; renew
+# adds how its run for that certificate ended.
 LIST_KEYS = {"cert_name", "names", "not_after", "days_left", "renew_at", "due", "why",
              "last_result", "last_attempt", "last_message"}
+RESULT_KEYS = LIST_KEYS | {"outcome", "exit_status", "message"}
+OPTIONAL_KEYS = {"revoked", "unsafe"}  # only on the certificates they describe
 TIMESTAMP = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 
 # hook.sh LOG LABEL [SECONDS]: a line when it starts (with RENEWED_*), one when it ends.
@@ -282,10 +284,11 @@ class RenewCase(unittest.TestCase):
     def list_json(self):
         proc = self.certpilot("list", "--json", "--state-dir", self.state)
         doc = json.loads(proc.stdout)
-        self.assertIsInstance(doc, list)
-        for entry in doc:
-            self.assertEqual(set(entry), LIST_KEYS, entry)
-        return {e["cert_name"]: e for e in doc}
+        self.assertEqual((doc["outcome"], doc["exit_status"]), ("listed", 0))
+        self.assertEqual(doc["certificates"], len(doc["results"]))
+        for entry in doc["results"]:
+            self.assertEqual(set(entry) - OPTIONAL_KEYS, LIST_KEYS, entry)
+        return {e["cert_name"]: e for e in doc["results"]}
 
     def fresh_account(self):
         """Replace the state dir's account with a new one, which has validated
@@ -360,12 +363,15 @@ class RenewCase(unittest.TestCase):
 
     def assert_renew_doc(self, doc):
         self.assertIsInstance(doc, dict)
-        self.assertEqual(set(doc), {"dry_run", "certificates", "attempted", "failed", "results"},
+        self.assertEqual(set(doc) - {"error"}, {"outcome", "exit_status", "dry_run",
+                                                "certificates", "attempted", "failed", "results"},
                          doc)
+        self.assertEqual(doc["exit_status"] != 0, "error" in doc, doc)
         self.assertEqual(doc["certificates"], len(doc["results"]))
         for r in doc["results"]:
             # a dry run also says which: "check" or "order"
-            self.assertEqual(set(r) - ({"dry_run"} if doc["dry_run"] else set()), RESULT_KEYS, r)
+            dry = {"dry_run"} if doc["dry_run"] else set()
+            self.assertEqual(set(r) - OPTIONAL_KEYS - dry, RESULT_KEYS, r)
             if doc["dry_run"] and r["outcome"] != "config_error":
                 self.assertIn(r["dry_run"], ("check", "order"), r)
             self.assertIn(r["outcome"], OUTCOMES)

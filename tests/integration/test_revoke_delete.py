@@ -114,7 +114,7 @@ class RevokeCase(base.PebbleCase):
 
     def list_json(self):
         doc = json.loads(self.run_cp("list", "--json").stdout)
-        return {e["cert_name"]: e for e in doc}
+        return {e["cert_name"]: e for e in doc["results"]}
 
 
 class Revoke(RevokeCase):

@@ -147,7 +147,11 @@ class StateSafety(unittest.TestCase):
         self.assertNotEqual(results["other.test"]["outcome"], "unsafe")
         self.assertFalse(os.path.exists(os.path.join(base, "status.json")))
         proc = self.run_cp("list", "--json", "--state-dir", self.state, expect=UNSAFE)
-        listed = {r["cert_name"]: r for r in json.loads(proc.stdout)}
+        doc = json.loads(proc.stdout)
+        self.assertEqual((doc["outcome"], doc["exit_status"]), ("unsafe", UNSAFE))
+        listed = {r["cert_name"]: r for r in doc["results"]}
+        # the same field in both: renew's result names the reason as list does
+        self.assertEqual(listed["example.test"]["unsafe"], results["example.test"]["unsafe"])
         self.assertIn("unsafe", listed["example.test"])
         self.assertNotIn("unsafe", listed["other.test"])
 
@@ -219,7 +223,7 @@ class StateSafety(unittest.TestCase):
     def test_safe_lineage_passes_the_checks(self):
         self.lineage()
         proc = self.run_cp("list", "--json", "--state-dir", self.state, expect=0)
-        self.assertNotIn("unsafe", json.loads(proc.stdout)[0])
+        self.assertNotIn("unsafe", json.loads(proc.stdout)["results"][0])
 
 
 if __name__ == "__main__":

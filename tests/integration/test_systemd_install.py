@@ -283,8 +283,8 @@ class Install(base.PebbleCase):
         self.assertIn("--install", proc.stderr)
         proc = run("systemd", "enable", "--json", expect=64)
         doc = json.loads(proc.stdout)
-        self.assertEqual((doc["outcome"], doc["exit_status"]), ("failed", 64))
-        self.assertIn("systemd install", doc["message"])
+        self.assertEqual((doc["outcome"], doc["exit_status"]), ("usage_error", 64))
+        self.assertIn("systemd install", doc["error"])
 
     @unittest.skipIf(NO_ANALYZE, NO_ANALYZE)
     def test_systemd_analyze_accepts_the_units(self):
