@@ -763,6 +763,13 @@ void flow_issue_result_clear(struct flow_issue_result *r);
 bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, const char *hooks_dir,
                        const char *hook, const char *const *names, size_t n, const char *live_dir);
 
+/* A copy of the lineage's current files (privkey.pem 0600, cert.pem,
+ * chain.pem, fullchain.pem 0644) in `install_dir` (made 0755 when missing),
+ * each written atomically: for servers configured to read another place,
+ * e.g. certbot's live/NAME after an import.  What is there is replaced
+ * (a symbolic link by a file; its target is left alone). */
+enum cp_code flow_issue_install(const char *live_dir, const char *install_dir, struct cp_err *err);
+
 /* Record a run's result in a lineage's status object (what `list` shows):
  * last_attempt, last_result (`outcome`), last_exit_status, last_message
  * and, when it succeeded, last_success. */

@@ -107,6 +107,8 @@ class ImportCertbot(unittest.TestCase):
         cls.tmp.cleanup()
 
     def setUp(self):
+        for name in os.listdir(self.marks):  # what another test's hooks wrote
+            os.unlink(os.path.join(self.marks, name))
         self.dir = tempfile.TemporaryDirectory(prefix="cpimport-")
         self.state = os.path.join(self.dir.name, "state")
         self.etc = os.path.join(self.dir.name, "etc")
@@ -217,8 +219,28 @@ class ImportCertbot(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.marks, "conf-pre")))
         with open(os.path.join(self.marks, "dir-deploy")) as f:
             self.assertEqual(f.read().split(), [NAME, ALT])
-        for name in os.listdir(self.marks):
-            os.unlink(os.path.join(self.marks, name))
+
+    def test_keep_live_paths(self):
+        src = self.copy_source()
+        live = os.path.join(src, "live", "web")
+        archive = tree_digest(os.path.join(src, "archive"))
+        doc = self.import_("--keep-live-paths", source=src)
+        self.assertEqual(doc["outcome"], "imported")
+        (setting,) = self.items(doc, "setting")
+        self.assertEqual(setting["action"], "new")
+        self.assertIn("install-dir = %s\n" % live, self.renewal_conf())
+        # Nothing is written there at import: certbot's links are as they were.
+        self.assertTrue(os.path.islink(os.path.join(live, "cert.pem")))
+        self.run_cp("renew", "--force-renewal", "--state-dir", self.state, "--config",
+                    self.config, "--json")
+        # The renewal wrote the new files over certbot's links, not into archive/.
+        for name in ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"):
+            path = os.path.join(live, name)
+            self.assertFalse(os.path.islink(path), name)
+            with open(path) as f, open(os.path.join(self.state, "certs", "web", name)) as g:
+                self.assertEqual(f.read(), g.read(), name)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(live, "privkey.pem")).st_mode), 0o600)
+        self.assertEqual(tree_digest(os.path.join(src, "archive")), archive)
 
     def test_authenticator_certpilot_lacks_is_reported(self):
         src = self.copy_source()
