@@ -79,8 +79,8 @@ static void next_steps(const struct flow_import_report *r, struct cp_store *st,
                config_dir);
     else if (store_lineage_dir(st, name, live, sizeof live, &err) == CP_OK)
         printf("  2. Point servers at certpilot's files, e.g. %s/fullchain.pem and\n"
-               "     privkey.pem (`certpilot list` shows each), or import again with\n"
-               "     --keep-live-paths to keep certbot's live/ paths.\n",
+               "     privkey.pem (certs/NAME/ in the state directory), or import again\n"
+               "     with --keep-live-paths to keep certbot's live/ paths.\n",
                live);
     printf("  3. Check that renewal works:  certpilot renew --dry-run --state-dir %s\n", state_dir);
 }

@@ -12,7 +12,7 @@
  *   live/NAME/{cert,privkey,chain,fullchain}.pem  links into archive/NAME/ (the current version)
  *   renewal-hooks/{pre,post,deploy}/  executables run around every renewal
  */
-#define _DEFAULT_SOURCE /* scandir, alphasort */
+#define _GNU_SOURCE /* scandir, alphasort, asprintf */
 #include "flow/flow.h"
 
 #include <dirent.h>
@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "common/conf.h"
 #include "common/file.h"
 
 #define CONF_MAX      (256 * 1024)  /* a renewal conf is a few hundred bytes */
@@ -579,6 +580,60 @@ static void free_secret(char *s)
     }
 }
 
+static enum cp_code find_install_dir(void *ctx, const char *key, const char *value, unsigned line,
+                                     struct cp_err *err)
+{
+    (void)line;
+    (void)err;
+    char *found = ctx;
+    if (strcmp(key, "install-dir") == 0)
+        snprintf(found, 4400, "%s", value);
+    return CP_OK;
+}
+
+/* --keep-live-paths for a lineage imported before without it: install-dir
+ * added to its renewal.conf (the rest of the file as it is), unless it has
+ * one already. */
+static enum cp_code keep_live_later(struct cp_store *st, const struct flow_certbot_import *req,
+                                    const struct lineage *l, struct flow_import_report *r,
+                                    struct cp_err *err)
+{
+    char label[4400], want[4400], found[4400] = "";
+    char *text = NULL, *out = NULL;
+    size_t len = 0;
+    snprintf(want, sizeof want, "%s/live/%s", req->config_dir, l->name);
+    enum cp_code rc = store_settings_load(st, l->name, &text, &len, label, sizeof label, err);
+    if (rc == CP_OK && text != NULL)
+        rc = cp_conf_scan(label, text, len, find_install_dir, found, err);
+    if (rc == CP_EINVAL) /* a hand edit broke it: say so, change nothing */
+        rc = flow_import_note(r, "setting", l->name, label, FLOW_IMPORT_CONFLICT,
+                              "install-dir not added: %s", err->msg);
+    else if (rc == CP_OK && strcmp(found, want) == 0)
+        rc = flow_import_note(r, "setting", l->name, label, FLOW_IMPORT_SAME,
+                              "install-dir = %s already", want);
+    else if (rc == CP_OK && found[0] != '\0')
+        rc = flow_import_note(r, "setting", l->name, label, FLOW_IMPORT_CONFLICT,
+                              "its renewal.conf has install-dir = %s; left as it is", found);
+    else if (rc == CP_OK) {
+        bool nl = len == 0 || text[len - 1] == '\n';
+        if (asprintf(&out, "%.*s%sinstall-dir = %s\n", (int)len, text ? text : "", nl ? "" : "\n",
+                     want) < 0) {
+            out = NULL;
+            rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        }
+        if (rc == CP_OK && !r->dry)
+            rc = store_settings_save(st, l->name, out, strlen(out), err);
+        if (rc == CP_OK)
+            rc = flow_import_note(r, "setting", l->name, label, FLOW_IMPORT_NEW,
+                                  "install-dir = %s added: each renewal also writes its files "
+                                  "there",
+                                  want);
+    }
+    free(out);
+    free(text);
+    return rc;
+}
+
 static enum cp_code import_lineage(struct cp_store *st, const struct flow_certbot_import *req,
                                    const struct lineage *l, struct flow_import_report *r,
                                    struct cp_err *err)
@@ -636,7 +691,12 @@ static enum cp_code import_lineage(struct cp_store *st, const struct flow_certbo
                                      .fullchain_pem = pem[3],
                                      .settings = settings};
     rc = flow_import_lineage(st, &in, r, err);
-    if (rc != CP_OK || r->n == 0 || r->items[r->n - 1].action != FLOW_IMPORT_NEW)
+    if (rc != CP_OK || r->n == 0)
+        goto cleanup;
+    enum flow_import_action done = r->items[r->n - 1].action;
+    if (done == FLOW_IMPORT_SAME && req->keep_live_paths)
+        rc = keep_live_later(st, req, l, r, err);
+    if (rc != CP_OK || done != FLOW_IMPORT_NEW)
         goto cleanup;
     for (size_t i = 0; i < notes.n && rc == CP_OK; i++)
         rc = flow_import_note(r, "setting", l->name, l->conf_path, FLOW_IMPORT_SKIPPED, "%s",

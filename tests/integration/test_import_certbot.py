@@ -228,7 +228,11 @@ class ImportCertbot(unittest.TestCase):
         self.assertEqual(doc["outcome"], "imported")
         (setting,) = self.items(doc, "setting")
         self.assertEqual(setting["action"], "new")
-        self.assertIn("install-dir = %s\n" % live, self.renewal_conf())
+        conf = self.renewal_conf()
+        self.assertIn("install-dir = %s\n" % live, conf)
+        again = self.import_("--keep-live-paths", source=src)
+        self.assertEqual(again["outcome"], "unchanged")
+        self.assertEqual(self.renewal_conf(), conf)
         # Nothing is written there at import: certbot's links are as they were.
         self.assertTrue(os.path.islink(os.path.join(live, "cert.pem")))
         self.run_cp("renew", "--force-renewal", "--state-dir", self.state, "--config",
@@ -241,6 +245,19 @@ class ImportCertbot(unittest.TestCase):
                 self.assertEqual(f.read(), g.read(), name)
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(live, "privkey.pem")).st_mode), 0o600)
         self.assertEqual(tree_digest(os.path.join(src, "archive")), archive)
+
+    def test_keep_live_paths_after_a_plain_import(self):
+        self.import_()
+        conf = self.renewal_conf()
+        self.assertNotIn("install-dir", conf)
+        doc = self.import_("--keep-live-paths", "--dry-run")
+        self.assertEqual(self.renewal_conf(), conf)
+        doc = self.import_("--keep-live-paths")
+        self.assertEqual([(i["kind"], i["action"]) for i in doc["items"]],
+                         [("account", "same"), ("certificate", "same"), ("setting", "new"),
+                          ("hook", "same")])
+        live = os.path.join(self.certbot_dir, "live", "web")
+        self.assertEqual(self.renewal_conf(), conf + "install-dir = %s\n" % live)
 
     def test_authenticator_certpilot_lacks_is_reported(self):
         src = self.copy_source()
