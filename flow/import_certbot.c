@@ -529,7 +529,15 @@ static char *settings_of(const struct flow_certbot_import *req, const struct lin
                                            {"deploy_hook", "deploy-hook"}};
     const char *deploy = NULL;
     for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++) {
-        const char *h = flow_certbot_conf_str(c, "renewalparams", hooks[i][0]);
+        const struct flow_certbot_entry *e = flow_certbot_conf_get(c, "renewalparams", hooks[i][0]);
+        if (e != NULL && e->list) { /* configobj quotes a command with a ',' */
+            note(notes,
+                 "certbot's %s (line %u) reads as a list (a ',' outside quotes), not as one "
+                 "command: not carried over; set %s = sh:COMMAND by hand",
+                 hooks[i][0], e->line, hooks[i][1]);
+            continue;
+        }
+        const char *h = e != NULL && e->n > 0 ? e->values[0] : NULL;
         if (h == NULL || h[0] == '\0')
             continue;
         if (strcmp(hooks[i][1], "deploy-hook") == 0) { /* deploy_hook wins over renew_hook */

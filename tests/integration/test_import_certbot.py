@@ -259,6 +259,65 @@ class ImportCertbot(unittest.TestCase):
         live = os.path.join(self.certbot_dir, "live", "web")
         self.assertEqual(self.renewal_conf(), conf + "install-dir = %s\n" % live)
 
+    def edit_conf(self, src, drop=(), add="", section_add=""):
+        """Change the copy's renewal/web.conf: lines starting with `drop`
+        removed, `add` after [renewalparams], `section_add` at the end."""
+        conf = os.path.join(src, "renewal", "web.conf")
+        with open(conf) as f:
+            lines = f.read().splitlines(True)
+        out = []
+        for line in lines:
+            if line.startswith(tuple(drop)) or line.startswith("[[webroot_map]]"):
+                continue
+            if line.split(" = ")[0] in (NAME, ALT):
+                continue  # the old webroot_map entries
+            out.append(line)
+            if line.startswith("[renewalparams]"):
+                out.append(add)
+        with open(conf, "w") as f:
+            f.write("".join(out) + section_add)
+
+    def test_settings_carried_over_and_accepted_by_renew(self):
+        src = self.copy_source()
+        other = os.path.join(self.dir.name, "other-www")
+        self.edit_conf(src, drop=("key_type", "deploy_hook", "renew_hook", "pre_hook"),
+                       add="key_type = rsa\nrsa_key_size = 3072\nreuse_key = True\n"
+                           "preferred_chain = Pebble Root\n"
+                           "renew_hook = \"echo 'renewed, it said' > /dev/null\"\n"
+                           "post_hook = true, really\n",
+                       section_add="[[webroot_map]]\n%s = %s\n%s = %s\n"
+                                   % (NAME, self.webroot, ALT, other))
+        doc = self.import_(source=src, expect=1)
+        (setting,) = self.items(doc, "setting")
+        self.assertEqual(setting["action"], "skipped")
+        self.assertIn("post_hook", setting["why"])
+        conf = self.renewal_conf()
+        for line in ("key-type = rsa3072", "reuse-key = yes", "preferred-chain = Pebble Root",
+                     "deploy-hook = sh:echo 'renewed, it said' > /dev/null",
+                     "webroot-map = %s:%s" % (NAME, self.webroot),
+                     "webroot-map = %s:%s" % (ALT, other)):
+            self.assertIn(line + "\n", conf)
+        self.assertNotIn("\nwebroot =", conf)
+        self.assertNotIn("pre-hook", conf)
+        self.assertNotIn("post-hook", conf)
+        # renew reads it as issue's settings (a check run: nothing ordered)
+        os.mkdir(other)
+        proc = self.run_cp("renew", "--dry-run", "--force-renewal", "--state-dir", self.state,
+                           "--config", self.config, "--json")
+        (result,) = json.loads(proc.stdout)["results"]
+        self.assertEqual(result["exit_status"], 0, proc.stdout)
+        self.assertIn("account: %s\n" % self.account_url, proc.stderr)
+        self.assertIn("2 webroots are writable", proc.stderr)
+
+    def test_standalone_settings(self):
+        src = self.copy_source()
+        self.edit_conf(src, drop=("authenticator", "webroot_path"),
+                       add="authenticator = standalone\nhttp01_port = 8080\n")
+        self.import_(source=src)
+        conf = self.renewal_conf()
+        self.assertIn("standalone = yes\nhttp-port = 8080\n", conf)
+        self.assertNotIn("webroot", conf)
+
     def test_authenticator_certpilot_lacks_is_reported(self):
         src = self.copy_source()
         conf = os.path.join(src, "renewal", "web.conf")
