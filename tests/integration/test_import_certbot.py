@@ -125,6 +125,7 @@ class ImportCertbot(unittest.TestCase):
     def run_cp(self, *args, expect=0):
         argv = [CERTPILOT] + list(args)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        self.assertNotIn("Sanitizer", proc.stderr)  # exit 1 is also "partial"
         if expect is not None:
             self.assertEqual(proc.returncode, expect, "exit status of %s\nstdout:\n%s\nstderr:\n%s"
                              % (" ".join(argv), proc.stdout, proc.stderr))
@@ -395,6 +396,8 @@ class ImportCertbot(unittest.TestCase):
         self.assertEqual(quiet.stdout, "")
 
     def test_usage_errors(self):
+        proc = self.run_cp("import", "certbot", "--help")
+        self.assertIn("--keep-live-paths", proc.stdout)
         proc = self.run_cp("import", "certbot", "--config-d", self.certbot_dir, expect=64)
         self.assertIn("--config-dir", proc.stderr)
         proc = self.run_cp("import", "certbot", "--config-dir",
