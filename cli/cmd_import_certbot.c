@@ -33,7 +33,8 @@ static void usage(FILE *f)
           "                      certbot's live/NAME (install-dir in its renewal.conf), so\n"
           "                      servers configured for certbot need no change\n"
           "  --dry-run           say what would be imported; write nothing\n"
-          "  --state-dir DIR     certpilot's state directory\n"
+          "  --state-dir DIR     certpilot's state directory (default: the defaults\n"
+          "                      file's state-dir, else certpilot's own default)\n"
           "  --config FILE       certpilot's defaults file (default " CLI_DEFAULT_CONFIG ");\n"
           "                      hooks go to hooks.d next to it\n"
           "  --json              the report as one JSON object\n"
@@ -93,6 +94,7 @@ int cmd_import_certbot(int argc, char **argv)
     bool dry = false, quiet = false, keep_live = false;
     struct cli_common c;
     struct flow_import_report report = {0};
+    struct cli_conf defaults = {0};
     char real[PATH_MAX], hooks[4096];
     struct cp_err err = {0};
     int status = 0, ch;
@@ -100,6 +102,10 @@ int cmd_import_certbot(int argc, char **argv)
     cli_common_init(&c);
     if (cli_options_exact(argc, argv, ":hq", options, "import certbot") != 0)
         return CLI_EXIT_USAGE;
+    /* The defaults file's state-dir is where renew will look: import there. */
+    status = cli_defaults_load(argc, argv, &defaults, &c);
+    if (status != 0)
+        goto out;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hq", options, NULL)) != -1) {
@@ -108,7 +114,8 @@ int cmd_import_certbot(int argc, char **argv)
         case 'n':
             if (nnames == NAMES_MAX) {
                 cli_error("import certbot: at most %d --cert-name", NAMES_MAX);
-                return CLI_EXIT_USAGE;
+                status = CLI_EXIT_USAGE;
+                goto out;
             }
             names[nnames++] = optarg;
             break;
@@ -118,26 +125,32 @@ int cmd_import_certbot(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'j': c.json = true; break;
         case 'q': quiet = true; break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: return cli_option_error(ch, argv, "import certbot", NULL);
+        case 'h':
+            usage(stdout);
+            status = CLI_EXIT_OK;
+            goto out;
+        default: status = cli_option_error(ch, argv, "import certbot", NULL); goto out;
         }
     }
     if (optind < argc) {
         cli_error("import certbot: unexpected argument \"%s\" (certbot's directory is given "
                   "with --config-dir)",
                   argv[optind]);
-        return CLI_EXIT_USAGE;
+        status = CLI_EXIT_USAGE;
+        goto out;
     }
     /* Absolute: the paths are written into renewal.conf and the report. */
     if (realpath(config_dir, real) == NULL) {
         cli_error("import certbot: %s: no such directory (certbot's configuration directory: "
                   "--config-dir)",
                   config_dir);
-        return CLI_EXIT_CONFIG;
+        status = CLI_EXIT_CONFIG;
+        goto out;
     }
     if (cli_hooks_dir(config, hooks, sizeof hooks) == NULL) {
         cli_error("import certbot: --config %s: path too long", config);
-        return CLI_EXIT_USAGE;
+        status = CLI_EXIT_USAGE;
+        goto out;
     }
     status = cli_common_finish(&c);
     if (status == 0 && !dry)
@@ -175,5 +188,6 @@ int cmd_import_certbot(int argc, char **argv)
 out:
     flow_import_report_clear(&report);
     cli_common_clear(&c);
+    cli_conf_clear(&defaults);
     return status;
 }

@@ -395,6 +395,19 @@ class ImportCertbot(unittest.TestCase):
                             "--state-dir", self.state, "--config", self.config, "--quiet")
         self.assertEqual(quiet.stdout, "")
 
+    def test_state_dir_of_the_defaults_file(self):
+        with open(self.config, "a") as f:
+            f.write("state-dir = %s\n" % self.state)
+        proc = self.run_cp("import", "certbot", "--config-dir", self.certbot_dir, "--config",
+                           self.config, "--json")
+        self.assertEqual(json.loads(proc.stdout)["outcome"], "imported")
+        self.assertTrue(os.path.exists(os.path.join(self.state, "certs", "web", "renewal.conf")))
+        with open(self.config, "a") as f:
+            f.write("no-such-setting = 1\n")
+        proc = self.run_cp("import", "certbot", "--config-dir", self.certbot_dir, "--config",
+                           self.config, expect=78)
+        self.assertIn("no-such-setting", proc.stderr)
+
     def test_usage_errors(self):
         proc = self.run_cp("import", "certbot", "--help")
         self.assertIn("--keep-live-paths", proc.stdout)
