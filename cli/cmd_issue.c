@@ -828,7 +828,14 @@ static int parse_one(struct issue *is, int ch, char **argv)
     case 2007: is->pre_hook = optarg; break;
     case 2008: is->post_hook = optarg; break;
     case 2009: is->deploy_hook = optarg; break;
-    case 2024: is->install_dir = optarg; break;
+    case 2024:
+        /* renew runs from anywhere: a relative path would move with it */
+        if (optarg[0] != '/') {
+            cli_error("--install-dir \"%s\": give an absolute path", optarg);
+            return CLI_EXIT_USAGE;
+        }
+        is->install_dir = optarg;
+        break;
     case 2010: is->config = optarg; break; /* read before parsing; hooks.d is next to it */
     case 2015:
         if (parse_seconds("--wait-timeout", optarg, 1, WAIT_MAX_S, &is->common.wait_s) != 0)
@@ -1149,8 +1156,8 @@ static int deploy_hooks(struct issue *is, const char *override, const char *hook
 /* Paths in renewal.conf are made absolute: renew runs from anywhere. */
 static const char *absolute(const char *key, const char *value, char *buf, size_t size)
 {
-    bool path = strcmp(key, "webroot") == 0 || strcmp(key, "ca-bundle") == 0 ||
-                strcmp(key, "hook") == 0 || strcmp(key, "install-dir") == 0;
+    bool path =
+        strcmp(key, "webroot") == 0 || strcmp(key, "ca-bundle") == 0 || strcmp(key, "hook") == 0;
     if (strcmp(key, "webroot-map") == 0) { /* NAME:DIR, the directory made absolute */
         size_t name = strcspn(value, ":");
         char *real = value[name] == ':' && value[name + 1] != '/' && value[name + 1] != '\0'

@@ -420,6 +420,9 @@ class ImportCertbot(unittest.TestCase):
         proc = self.run_cp("import", "certbot", "--config-dir", self.etc, "--state-dir",
                            self.state, expect=78)
         self.assertIn("not a certbot configuration directory", proc.stderr)
+        proc = self.run_cp("issue", "-d", NAME, "--webroot", self.webroot, "--install-dir",
+                           "relative/dir", "--state-dir", self.state, expect=64)
+        self.assertIn("absolute path", proc.stderr)
 
 
 if __name__ == "__main__":
