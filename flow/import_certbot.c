@@ -978,13 +978,21 @@ enum cp_code flow_import_certbot(struct cp_store *st, const struct flow_certbot_
     for (size_t i = 0; i < nl && rc == CP_OK; i++) {
         if (!ls[i].ok || ls[i].account == NULL)
             continue;
+        bool found = false;
         for (size_t a = 0; a < nacs && rc == CP_OK; a++) {
-            if (done[a] || strcmp(acs[a].id, ls[i].account) != 0 ||
-                !server_is(ls[i].server, acs[a].where))
+            if (strcmp(acs[a].id, ls[i].account) != 0 || !server_is(ls[i].server, acs[a].where))
                 continue;
+            found = true;
+            if (!done[a])
+                rc = import_account(st, &acs[a], ls[i].server, r, err);
             done[a] = true;
-            rc = import_account(st, &acs[a], ls[i].server, r, err);
         }
+        if (!found && rc == CP_OK)
+            rc = flow_import_note(r, "account", ls[i].account, ls[i].conf_path, FLOW_IMPORT_SKIPPED,
+                                  "the account of %s is not in %s/accounts/ (removed?): unless "
+                                  "certpilot has one for %s, make one with certpilot account "
+                                  "register --server %s",
+                                  ls[i].name, req->config_dir, ls[i].server, ls[i].server);
     }
     for (size_t a = 0; a < nacs && rc == CP_OK && req->nnames == 0; a++) {
         if (done[a])

@@ -310,6 +310,15 @@ class ImportCertbot(unittest.TestCase):
         self.assertIn("account: %s\n" % self.account_url, proc.stderr)
         self.assertIn("2 webroots are writable", proc.stderr)
 
+    def test_missing_account_is_said(self):
+        src = self.copy_source()
+        shutil.rmtree(os.path.join(src, "accounts"))
+        doc = self.import_(source=src, expect=1)
+        (acct,) = self.items(doc, "account")
+        self.assertEqual(acct["action"], "skipped")
+        self.assertIn("account register --server %s" % self.pebble.directory_url, acct["why"])
+        self.assertEqual([i["action"] for i in self.items(doc, "certificate")], ["new"])
+
     def test_standalone_settings(self):
         src = self.copy_source()
         self.edit_conf(src, drop=("authenticator", "webroot_path"),
