@@ -540,6 +540,13 @@ static char *settings_of(const struct flow_certbot_import *req, const struct lin
         const char *h = e != NULL && e->n > 0 ? e->values[0] : NULL;
         if (h == NULL || h[0] == '\0')
             continue;
+        if (strlen(h) > CP_CONF_LINE_MAX - 64) { /* one renewal.conf line holds it */
+            note(notes,
+                 "certbot's %s is %zu bytes long, more than a renewal.conf line holds: put it "
+                 "in a script and set %s = PATH",
+                 hooks[i][0], strlen(h), hooks[i][1]);
+            continue;
+        }
         if (strcmp(hooks[i][1], "deploy-hook") == 0) { /* deploy_hook wins over renew_hook */
             deploy = h;
             continue;

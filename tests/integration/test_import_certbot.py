@@ -319,6 +319,16 @@ class ImportCertbot(unittest.TestCase):
         self.assertIn("account register --server %s" % self.pebble.directory_url, acct["why"])
         self.assertEqual([i["action"] for i in self.items(doc, "certificate")], ["new"])
 
+    def test_hook_too_long_for_renewal_conf(self):
+        src = self.copy_source()
+        self.edit_conf(src, drop=("pre_hook",), add="pre_hook = echo %s\n" % ("x" * 5000))
+        doc = self.import_(source=src, expect=1)
+        (setting,) = self.items(doc, "setting")
+        self.assertIn("pre_hook is 5005 bytes long", setting["why"])
+        self.assertNotIn("pre-hook", self.renewal_conf())
+        # what was written is readable by renew
+        self.run_cp("renew", "--dry-run", "--state-dir", self.state, "--config", self.config)
+
     def test_standalone_settings(self):
         src = self.copy_source()
         self.edit_conf(src, drop=("authenticator", "webroot_path"),
