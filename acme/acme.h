@@ -68,6 +68,14 @@ enum cp_code acme_key_from_pem(const char *pem, size_t len, const char *what, st
  * wipes (OPENSSL_cleanse) and frees. */
 enum cp_code acme_key_to_pem(const struct acme_key *k, char **pem, size_t *len, struct cp_err *err);
 
+/* A private key from its JWK (RFC 7518 §6.2.2 EC: kty, crv, x, y, d; §6.3.2
+ * RSA: kty, n, e, d, p, q, dp, dq, qi), as other clients store account
+ * keys (certbot's private_key.json).  The members are checked to make one
+ * consistent key of the five types above; anything else is refused naming
+ * `what`.  Other members ("alg", "kid", ...) are ignored. */
+enum cp_code acme_key_from_jwk(const json_t *jwk, const char *what, struct acme_key **out,
+                               struct cp_err *err);
+
 enum acme_key_type acme_key_type_of(const struct acme_key *k);
 
 /* The public key as a JWK object with exactly the required members (EC: crv,

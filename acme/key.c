@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -277,6 +278,162 @@ enum cp_code acme_key_from_pem(const char *pem, size_t len, const char *what, st
 out:
     EVP_PKEY_free(pkey);
     BIO_free(bio);
+    return rc;
+}
+
+/* JWK member `member` of `jwk`, base64url-decoded into a BIGNUM of at most
+ * `max` bytes (a secret one when `secret`: freed with BN_clear_free). */
+static enum cp_code jwk_bn(const json_t *jwk, const char *member, const char *what, size_t max,
+                           bool secret, BIGNUM **out, struct cp_err *err)
+{
+    char label[160];
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    const char *s = json_string_value(json_object_get(jwk, member));
+    snprintf(label, sizeof label, "%s: JWK member \"%s\"", what, member);
+    if (s == NULL)
+        return cp_err_set(err, CP_EINVAL, "%s is missing (or not a string)", label);
+    enum cp_code rc = acme_b64url_decode(s, label, &buf, &len, err);
+    if (rc != CP_OK)
+        return rc;
+    if (len == 0 || len > max) {
+        rc = cp_err_set(err, CP_EINVAL, "%s: %zu bytes, expected 1 to %zu", label, len, max);
+    } else {
+        *out = secret ? BN_secure_new() : BN_new();
+        if (*out == NULL || BN_bin2bn(buf, (int)len, *out) == NULL)
+            rc = cp_err_set(err, CP_ENOMEM, "out of memory reading %s", label);
+    }
+    OPENSSL_cleanse(buf, len);
+    free(buf);
+    return rc;
+}
+
+enum cp_code acme_key_from_jwk(const json_t *jwk, const char *what, struct acme_key **out,
+                               struct cp_err *err)
+{
+    /* RSA members in the order of OpenSSL's parameters below; d and the CRT
+     * values are secret. */
+    static const char *const rsa_members[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi"};
+    static const char *const rsa_params[] = {
+        OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+        OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+        OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+        OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
+    enum { NRSA = sizeof rsa_members / sizeof rsa_members[0] };
+    BIGNUM *bn[NRSA] = {NULL};
+    unsigned char point[1 + 2 * 48];
+    const struct key_info *ki = NULL;
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL, *check = NULL;
+    EVP_PKEY *pkey = NULL;
+    struct acme_key *k = NULL;
+    enum acme_key_type t = ACME_KEY_EC256;
+    enum cp_code rc = CP_OK;
+    bool rsa;
+
+    if (what == NULL)
+        what = "JWK private key";
+    if (out == NULL)
+        return cp_err_set(err, CP_EINTERNAL, "acme_key_from_jwk: no output for %s", what);
+    *out = NULL;
+    const char *kty = json_string_value(json_object_get(jwk, "kty"));
+    if (!json_is_object(jwk) || kty == NULL)
+        return cp_err_set(err, CP_EINVAL, "%s: not a JWK (no \"kty\")", what);
+    if (strcmp(kty, "RSA") == 0) {
+        rsa = true;
+    } else if (strcmp(kty, "EC") == 0) {
+        rsa = false;
+        const char *crv = json_string_value(json_object_get(jwk, "crv"));
+        for (size_t i = 0; crv != NULL && i < sizeof key_infos / sizeof key_infos[0]; i++)
+            if (key_infos[i].curve != NULL && strcmp(key_infos[i].curve, crv) == 0)
+                ki = &key_infos[i];
+        if (ki == NULL)
+            return cp_err_set(err, CP_EINVAL,
+                              "%s: EC curve \"%s\" is not supported (" SUPPORTED ")", what,
+                              crv != NULL ? crv : "(none)");
+    } else {
+        return cp_err_set(err, CP_EINVAL, "%s: JWK kty \"%s\" is not supported (EC or RSA)", what,
+                          kty);
+    }
+
+    bld = OSSL_PARAM_BLD_new();
+    if (bld == NULL)
+        goto ossl_fail;
+    if (rsa) {
+        /* 512 bytes: a 4096-bit modulus, the largest supported. */
+        for (size_t i = 0; i < NRSA; i++) {
+            rc = jwk_bn(jwk, rsa_members[i], what, 512, i >= 2, &bn[i], err);
+            if (rc != CP_OK)
+                goto out;
+            if (OSSL_PARAM_BLD_push_BN(bld, rsa_params[i], bn[i]) != 1)
+                goto ossl_fail;
+        }
+    } else {
+        /* RFC 7518 §6.2.1: an uncompressed point 04 || x || y, each coordinate
+         * the full field size. */
+        point[0] = 0x04;
+        for (size_t i = 0; i < 3; i++) {
+            rc = jwk_bn(jwk,
+                        i == 0   ? "x"
+                        : i == 1 ? "y"
+                                 : "d",
+                        what, ki->coord, i == 2, &bn[i], err);
+            if (rc != CP_OK)
+                goto out;
+            if (i < 2 && BN_bn2binpad(bn[i], point + 1 + i * ki->coord, (int)ki->coord) < 0)
+                goto ossl_fail;
+        }
+        if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, ki->curve, 0) != 1 ||
+            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
+                                             1 + 2 * ki->coord) != 1 ||
+            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn[2]) != 1)
+            goto ossl_fail;
+    }
+    params = OSSL_PARAM_BLD_to_param(bld);
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, rsa ? "RSA" : "EC", NULL);
+    if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1)
+        goto ossl_fail;
+    if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
+        rc = cp_err_set(err, CP_EINVAL, "%s: the %s JWK members do not make a key: %s", what, kty,
+                        ossl_reason());
+        goto out;
+    }
+    /* The members must agree: the public point is on the curve and d
+     * belongs to it; n = p*q and d, dp, dq, qi fit e. */
+    check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (check == NULL)
+        goto ossl_fail;
+    if (EVP_PKEY_check(check) != 1) {
+        rc = cp_err_set(err, CP_EINVAL, "%s: the %s JWK members do not make one consistent key: %s",
+                        what, kty, ossl_reason());
+        goto out;
+    }
+    rc = classify(pkey, what, &t, err);
+    if (rc != CP_OK)
+        goto out;
+    k = calloc(1, sizeof *k);
+    if (k == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory reading %s", what);
+        goto out;
+    }
+    k->pkey = pkey;
+    k->type = t;
+    pkey = NULL;
+    *out = k;
+    goto out;
+
+ossl_fail:
+    rc = cp_err_set(err, CP_EINTERNAL, "%s: cannot build the key: %s", what, ossl_reason());
+out:
+    ERR_clear_error();
+    EVP_PKEY_free(pkey);
+    EVP_PKEY_CTX_free(check);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params); /* secret BIGNUMs went to the secure heap */
+    OSSL_PARAM_BLD_free(bld);
+    for (size_t i = 0; i < NRSA; i++)
+        BN_clear_free(bn[i]);
     return rc;
 }
 

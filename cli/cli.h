@@ -388,11 +388,13 @@ int cmd_delete(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_import_certbot(int argc, char **argv);    /* cli/cmd_import_certbot.c */
 int cmd_import_dehydrated(int argc, char **argv); /* cli/cmd_import_dehydrated.c */
-/* Print an import's report (text on stdout, or with `json` one object with
- * "outcome", "exit_status", "dry_run", "from" and "items") and return the
- * exit status: 0 when every item is new or already there, CLI_EXIT_IMPORT_PARTIAL
- * when one was skipped or conflicts (said, with why). */
-int cli_import_report(const struct flow_import_report *r, const char *from, bool json);
+/* Print an import's report (text on stdout; with --json one object with
+ * "outcome", "exit_status", "dry_run", "from" and "items"; with --quiet only
+ * what was not imported, as errors) and return the exit status: 0 when every
+ * item is new or already there, CLI_EXIT_IMPORT_PARTIAL when one was skipped
+ * or conflicts (said, with why). */
+int cli_import_report(const struct flow_import_report *r, const char *from,
+                      const struct cli_common *c);
 /* `certpilot systemd install|cron` (cli/cmd_systemd.c): units, drop-in, cron line. */
 int cmd_systemd(int argc, char **argv);
 

@@ -38,7 +38,8 @@ int cmd_import(int argc, char **argv)
     return CLI_EXIT_USAGE;
 }
 
-int cli_import_report(const struct flow_import_report *r, const char *from, bool json)
+int cli_import_report(const struct flow_import_report *r, const char *from,
+                      const struct cli_common *c)
 {
     size_t count[4] = {0};
     for (size_t i = 0; i < r->n; i++)
@@ -49,7 +50,7 @@ int cli_import_report(const struct flow_import_report *r, const char *from, bool
                           : r->dry                 ? "dry_run"
                           : count[FLOW_IMPORT_NEW] ? "imported"
                                                    : "unchanged";
-    if (json) {
+    if (c->json) {
         json_t *items = json_array();
         for (size_t i = 0; i < r->n; i++) {
             const struct flow_import_item *it = &r->items[i];
@@ -61,6 +62,16 @@ int cli_import_report(const struct flow_import_report *r, const char *from, bool
         cli_json_result(
             json_pack("{s:s, s:b, s:o}", "from", from, "dry_run", r->dry, "items", items), outcome,
             status);
+        return status;
+    }
+    if (c->quiet) { /* what was not imported, and why: the rest went as planned */
+        for (size_t i = 0; i < r->n; i++) {
+            const struct flow_import_item *it = &r->items[i];
+            if (it->action == FLOW_IMPORT_CONFLICT || it->action == FLOW_IMPORT_SKIPPED)
+                cli_error("%s %s %s: %s (%s)", it->kind, it->name ? it->name : "",
+                          it->action == FLOW_IMPORT_SKIPPED ? "not imported" : "left alone",
+                          it->why ? it->why : "", it->source ? it->source : "");
+        }
         return status;
     }
     static const char *const verb[2][4] = {

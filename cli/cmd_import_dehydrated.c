@@ -161,27 +161,13 @@ int cmd_import_dehydrated(int argc, char **argv)
                                     : CLI_EXIT_IO;
         if (rep.n > 0 && !m.common.json && !m.common.quiet) {
             fputs("Until then:\n", stdout);
-            cli_import_report(&rep, "dehydrated", false);
+            cli_import_report(&rep, "dehydrated", &m.common);
         }
         goto out;
     }
-    if (m.common.quiet && !m.common.json) {
-        /* only what was not imported, on stderr */
-        status = CLI_EXIT_OK;
-        for (size_t i = 0; i < rep.n; i++) {
-            const struct flow_import_item *it = &rep.items[i];
-            if (it->action != FLOW_IMPORT_CONFLICT && it->action != FLOW_IMPORT_SKIPPED)
-                continue;
-            status = CLI_EXIT_IMPORT_PARTIAL;
-            cli_error("%s %s %s: %s (%s)", it->kind, it->name ? it->name : "",
-                      it->action == FLOW_IMPORT_SKIPPED ? "not imported" : "left alone",
-                      it->why ? it->why : "", it->source ? it->source : "");
-        }
-    } else {
-        status = cli_import_report(&rep, "dehydrated", m.common.json);
-        if (!m.common.json && !m.dry)
-            next_steps(&m);
-    }
+    status = cli_import_report(&rep, "dehydrated", &m.common);
+    if (!m.common.json && !m.common.quiet && !m.dry)
+        next_steps(&m);
 out:
     flow_import_report_clear(&rep);
     cli_conf_clear(&m.defaults);

@@ -43,7 +43,7 @@ static void usage(FILE *f)
           "         [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
           "         [--dns-timeout SECONDS] [--authoritative-port N] [--dry-run[=check|order]]\n"
           "         [--reuse-key | --no-reuse-key] [--agree-tos] [--email ADDR] [--config FILE]\n"
-          "         [--wait-timeout SECONDS] [--keep-versions N]\n"
+          "         [--wait-timeout SECONDS] [--keep-versions N] [--install-dir DIR]\n"
           "         [--force-renewal] [--expand | --replace-names] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
           "certbot's spellings: --domains (= -d; both take comma-separated names),\n"
@@ -84,6 +84,9 @@ static void usage(FILE *f)
           "  --replace-names     the names given replace its names, dropping any\n"
           "  --keep-versions N   old versions kept after a renewal (default 5, 0: all;\n"
           "                      the current one and the one before it always stay)\n"
+          "  --install-dir DIR   each new certificate is also written into DIR as\n"
+          "                      privkey.pem (0600), cert.pem, chain.pem, fullchain.pem,\n"
+          "                      before the deploy hooks run (kept for renew)\n"
           "--wait-timeout SECONDS: how long to wait for the CA to validate and to issue\n"
           "  (default: 300); a run that gives up can simply be run again\n"
           "dns-01: after the hook publishes a record, wait until every authoritative\n"
@@ -231,6 +234,7 @@ struct issue {
     /* hooks (a command line of words, or the dehydrated hook's path) */
     const char *pre_hook, *post_hook, *deploy_hook;
     const char *hook; /* --hook: the whole dehydrated protocol (--dns-hook: challenges only) */
+    const char *install_dir; /* --install-dir: each new version copied there too */
     /* --config: hooks.d/ is next to it */
     const char *config;
     /* the settings as given, to be written into renewal.conf */
@@ -576,6 +580,7 @@ static const struct option issue_options[] = {
     {"webroot-check", no_argument, NULL, 2040},
     {"no-webroot-check", no_argument, NULL, 2041},
     {"webroot-check-port", required_argument, NULL, 2042},
+    {"install-dir", required_argument, NULL, 2024},
     {"help", no_argument, NULL, 'h'},
     CLI_COMMON_LONGOPTS,
     CLI_DNS_LONGOPTS,
@@ -903,6 +908,14 @@ static int parse_one(struct issue *is, int ch, char **argv)
     case 2007: is->pre_hook = optarg; break;
     case 2008: is->post_hook = optarg; break;
     case 2009: is->deploy_hook = optarg; break;
+    case 2024:
+        /* renew runs from anywhere: a relative path would move with it */
+        if (optarg[0] != '/') {
+            cli_error("--install-dir \"%s\": give an absolute path", optarg);
+            return CLI_EXIT_USAGE;
+        }
+        is->install_dir = optarg;
+        break;
     case 2010: is->config = optarg; break; /* read before parsing; hooks.d is next to it */
     case 2015:
         if (parse_seconds("--wait-timeout", optarg, 1, WAIT_MAX_S, &is->common.wait_s) != 0)
@@ -1222,6 +1235,15 @@ static int obtain(struct issue *is)
 
 static int deploy_hooks(struct issue *is, const char *override, const char *hooks_dir)
 {
+    /* The copy first: deploy hooks reload servers that may read it. */
+    struct cp_err err = {0};
+    if (is->install_dir != NULL &&
+        flow_issue_install(is->live_dir, is->install_dir, &err) != CP_OK) {
+        cli_error("copying the new certificate into --install-dir %s: %s (it is stored in %s; "
+                  "deploy hooks not run)",
+                  is->install_dir, err.msg, is->live_dir);
+        return CLI_EXIT_IO;
+    }
     bool ok = flow_issue_deploy(cli_flow_log(), override ? override : is->deploy_hook, hooks_dir,
                                 is->hook, is->names, is->nnames, is->live_dir);
     return ok ? 0 : CLI_EXIT_HOOK;

@@ -775,6 +775,13 @@ void flow_issue_result_clear(struct flow_issue_result *r);
 bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, const char *hooks_dir,
                        const char *hook, const char *const *names, size_t n, const char *live_dir);
 
+/* A copy of the lineage's current files (privkey.pem 0600, cert.pem,
+ * chain.pem, fullchain.pem 0644) in `install_dir` (made 0755 when missing),
+ * each written atomically: for servers configured to read another place,
+ * e.g. certbot's live/NAME after an import.  What is there is replaced
+ * (a symbolic link by a file; its target is left alone). */
+enum cp_code flow_issue_install(const char *live_dir, const char *install_dir, struct cp_err *err);
+
 /* Record a run's result in a lineage's status object (what `list` shows):
  * last_attempt, last_result (`outcome`), last_exit_status, last_message
  * and, when it succeeded, last_success. */
@@ -1029,5 +1036,61 @@ struct flow_dh_import_req {
  * writing failed (the report says what was done until then). */
 enum cp_code flow_import_dehydrated(struct cp_store *st, const struct flow_dh_import_req *req,
                                     struct flow_import_report *r, struct cp_err *err);
+/* ------------------------------- importing from certbot (flow/import_certbot.c) */
+
+/*
+ * certbot's renewal/NAME.conf is written by Python's configobj: "key =
+ * value" lines, "# comments", sections "[renewalparams]" and subsections
+ * "[[webroot_map]]".  A value is unquoted (up to a ',' or a '#') or quoted
+ * with ' or "; a ',' makes it a list ("webroot_path = /var/www,").  This
+ * parser reads that subset; it refuses what it does not understand
+ * (multi-line values, a subsection outside a section, junk after a quoted
+ * value) with FILE:LINE in the message.  The file is root's and local, but
+ * every length is bounded by the text's.
+ */
+struct flow_certbot_entry {
+    char *section; /* "" (top), "renewalparams", "renewalparams/webroot_map" */
+    char *key;
+    char **values; /* n strings (a list may be empty) */
+    size_t n;
+    bool list; /* written as a list (a ',' in it) */
+    unsigned line;
+};
+struct flow_certbot_conf {
+    struct flow_certbot_entry *e;
+    size_t n;
+};
+enum cp_code flow_certbot_conf_parse(const char *label, const char *text, size_t len,
+                                     struct flow_certbot_conf *out, struct cp_err *err);
+void flow_certbot_conf_clear(struct flow_certbot_conf *c);
+/* The last entry `key` of `section`; NULL when there is none. */
+const struct flow_certbot_entry *flow_certbot_conf_get(const struct flow_certbot_conf *c,
+                                                       const char *section, const char *key);
+/* Its first value; NULL when there is none (or it is an empty list). */
+const char *flow_certbot_conf_str(const struct flow_certbot_conf *c, const char *section,
+                                  const char *key);
+
+/* What to import from a certbot configuration directory. */
+struct flow_certbot_import {
+    const char *config_dir;   /* /etc/letsencrypt */
+    const char *const *names; /* only these lineages (nnames 0: all) */
+    size_t nnames;
+    const char *hooks_dir; /* certpilot's hooks.d: renewal-hooks/{pre,post,deploy} go there */
+    /* Each imported lineage also keeps its files in certbot's live/NAME
+     * (install-dir = CONFIG/live/NAME in its renewal.conf), so that servers
+     * pointed there need no change.  Written at renewal, never at import. */
+    bool keep_live_paths;
+};
+/*
+ * Import certbot's accounts (those of the chosen lineages first, each with
+ * the CA directory its lineages name), its lineages (renewal/NAME.conf with
+ * the current key and certificate; settings certpilot cannot carry over
+ * are SKIPPED "setting" items saying what to set instead) and the
+ * executables of renewal-hooks/.  Nothing in config_dir is written.  CP_OK
+ * whatever was skipped (the report says); an error only when config_dir is
+ * not a certbot directory or the store fails.
+ */
+enum cp_code flow_import_certbot(struct cp_store *st, const struct flow_certbot_import *req,
+                                 struct flow_import_report *r, struct cp_err *err);
 
 #endif

@@ -6,11 +6,13 @@
 #include "flow/flow.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/civil.h"
+#include "common/file.h"
 
 #include "hooks/hooks.h"
 
@@ -413,4 +415,27 @@ bool flow_issue_deploy(const struct flow_log *log, const char *deploy_hook, cons
         ok = flow_hook_event(log, hook, "deploy_cert", args, 6) && ok;
     }
     return ok;
+}
+
+#define INSTALL_FILE_MAX (1024 * 1024) /* a key or a certificate chain */
+
+enum cp_code flow_issue_install(const char *live_dir, const char *install_dir, struct cp_err *err)
+{
+    static const char *const files[] = {"privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"};
+    enum cp_code rc = cp_dir_ensure(install_dir, 0755, err);
+    for (size_t i = 0; rc == CP_OK && i < sizeof files / sizeof files[0]; i++) {
+        char src[4500], dst[4500];
+        char *text = NULL;
+        size_t len = 0;
+        if ((size_t)snprintf(src, sizeof src, "%s/%s", live_dir, files[i]) >= sizeof src ||
+            (size_t)snprintf(dst, sizeof dst, "%s/%s", install_dir, files[i]) >= sizeof dst)
+            return cp_err_set(err, CP_EINVAL, "%s: path too long", install_dir);
+        rc = cp_file_read(src, INSTALL_FILE_MAX, &text, &len, err);
+        if (rc == CP_OK)
+            rc = cp_file_write_atomic(dst, text, len, i == 0 ? 0600 : 0644, err);
+        if (text != NULL)
+            OPENSSL_cleanse(text, len);
+        free(text);
+    }
+    return rc;
 }

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format cppcheck
   libssl-dev libcurl4-openssl-dev libjansson-dev libc-ares-dev libcmocka-dev
   knot knot-dnsutils unbound pebble python3 python3-dnslib openssl dnsutils curl time faketime strace
-  systemd zsh dehydrated
+  systemd zsh dehydrated certbot
 )
 
 missing=()

@@ -25,7 +25,8 @@ BASH_SCRIPT = os.path.join(ROOT, "dist", "completions", "certpilot.bash")
 ZSH_SCRIPT = os.path.join(ROOT, "dist", "completions", "_certpilot")
 
 COMMANDS = [["caa", "check"], ["doctor"], ["account", "register"], ["issue"], ["renew"],
-            ["list"], ["revoke"], ["delete"], ["systemd", "install"], ["systemd", "cron"]]
+            ["list"], ["revoke"], ["delete"], ["systemd", "install"], ["systemd", "cron"],
+            ["import", "certbot"], ["import", "dehydrated"]]
 
 
 def list_options(words):

@@ -141,7 +141,10 @@ class Install(base.PebbleCase):
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            self.issue("-w", www1, "-d", "one.sd.test", "-w", www2, "-d", "two.sd.test")
+            # the webroot check fetches as Pebble will: challtestsrv's DNS, its port
+            self.issue("-w", www1, "-d", "one.sd.test", "-w", www2, "-d", "two.sd.test",
+                       "--resolver", self.pebble.dns_server, "--webroot-check-port",
+                       str(self.pebble.http_port))
         finally:
             server.shutdown()
             server.server_close()

@@ -516,6 +516,137 @@ static void test_thumbprint_rfc7638_example(void **state)
     json_decref(jwk);
 }
 
+/* ------------------------------------------------------- private JWK */
+
+/* base64url of a private parameter of `pkey`, `size` bytes (0: minimal). */
+static char *param_b64(const EVP_PKEY *pkey, const char *param, size_t size)
+{
+    BIGNUM *bn = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(pkey, param, &bn), 1);
+    size_t n = size ? size : (size_t)BN_num_bytes(bn);
+    unsigned char buf[600];
+    assert_true(n <= sizeof buf);
+    assert_int_equal(BN_bn2binpad(bn, buf, (int)n), (int)n);
+    BN_clear_free(bn);
+    return acme_b64url_encode(buf, n);
+}
+
+/* The private JWK of `k`, as certbot's private_key.json holds it. */
+static json_t *private_jwk(const struct acme_key *k)
+{
+    static const char *const rsa[][2] = {
+        {"d", OSSL_PKEY_PARAM_RSA_D},          {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
+        {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},    {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
+        {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2}, {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1}};
+    json_t *jwk = acme_key_jwk(k);
+    assert_non_null(jwk);
+    const EVP_PKEY *pkey = acme_key_evp(k);
+    if (is_ec(acme_key_type_of(k))) {
+        size_t coord = acme_key_type_of(k) == ACME_KEY_EC256 ? 32 : 48;
+        char *d = param_b64(pkey, OSSL_PKEY_PARAM_PRIV_KEY, coord);
+        json_object_set_new(jwk, "d", json_string(d));
+        free(d);
+    } else {
+        for (size_t i = 0; i < sizeof rsa / sizeof rsa[0]; i++) {
+            char *v = param_b64(pkey, rsa[i][1], 0);
+            json_object_set_new(jwk, rsa[i][0], json_string(v));
+            free(v);
+        }
+    }
+    return jwk;
+}
+
+static void test_jwk_private_round_trip(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NTYPES; i++) {
+        struct cp_err err = {0};
+        struct acme_key *back = NULL;
+        json_t *jwk = private_jwk(keys[i]);
+        json_object_set_new(jwk, "alg", json_string("ignored"));
+        assert_int_equal(acme_key_from_jwk(jwk, "private_key.json", &back, &err), CP_OK);
+        assert_non_null(back);
+        assert_int_equal(acme_key_type_of(back), all_types[i]);
+        assert_int_equal(EVP_PKEY_eq(acme_key_evp(back), acme_key_evp(keys[i])), 1);
+        char tp1[44], tp2[44];
+        assert_int_equal(acme_key_thumbprint(keys[i], tp1, &err), CP_OK);
+        assert_int_equal(acme_key_thumbprint(back, tp2, &err), CP_OK);
+        assert_string_equal(tp1, tp2);
+        /* and it signs: the PEM of it reads back as the same key */
+        char *pem = NULL;
+        size_t len = 0;
+        assert_int_equal(acme_key_to_pem(back, &pem, &len, &err), CP_OK);
+        free(pem);
+        acme_key_free(back);
+        json_decref(jwk);
+    }
+}
+
+/* `jwk` (consumed) is refused with a message containing `needle`. */
+static void expect_jwk_refused(json_t *jwk, const char *needle)
+{
+    struct cp_err err = {0};
+    struct acme_key *k = (struct acme_key *)1;
+    assert_int_not_equal(acme_key_from_jwk(jwk, "private_key.json", &k, &err), CP_OK);
+    assert_null(k);
+    if (strstr(err.msg, needle) == NULL)
+        fail_msg("message \"%s\" does not contain \"%s\"", err.msg, needle);
+    assert_non_null(strstr(err.msg, "private_key.json"));
+    json_decref(jwk);
+}
+
+static void test_jwk_private_refused(void **state)
+{
+    (void)state;
+    json_t *ec = private_jwk(keys[0]), *ec2 = private_jwk(keys[1]), *rsa = private_jwk(keys[2]);
+    json_t *j;
+
+    expect_jwk_refused(json_string("x"), "no \"kty\"");
+    expect_jwk_refused(json_pack("{s:s, s:s}", "kty", "oct", "k", "AAAA"), "\"oct\"");
+    /* public only */
+    j = json_deep_copy(ec);
+    json_object_del(j, "d");
+    expect_jwk_refused(j, "\"d\" is missing");
+    j = json_deep_copy(rsa);
+    json_object_del(j, "qi");
+    expect_jwk_refused(j, "\"qi\" is missing");
+    /* a curve that is not supported, and a P-384 coordinate on P-256 */
+    j = json_deep_copy(ec);
+    json_object_set_new(j, "crv", json_string("P-521"));
+    expect_jwk_refused(j, "P-521");
+    j = json_deep_copy(ec);
+    json_object_set(j, "x", json_object_get(ec2, "x"));
+    expect_jwk_refused(j, "\"x\"");
+    /* not base64url */
+    j = json_deep_copy(ec);
+    json_object_set_new(j, "d", json_string("ab+/cd"));
+    expect_jwk_refused(j, "base64url");
+    j = json_deep_copy(rsa);
+    json_object_set_new(j, "n", json_integer(3));
+    expect_jwk_refused(j, "\"n\" is missing");
+    /* members that do not belong together: another key's d; a point off
+     * the curve; RSA with its primes swapped for garbage */
+    struct acme_key *other = NULL;
+    struct cp_err err = {0};
+    assert_int_equal(acme_key_generate(ACME_KEY_EC256, &other, &err), CP_OK);
+    json_t *oj = private_jwk(other);
+    j = json_deep_copy(ec);
+    json_object_set(j, "d", json_object_get(oj, "d"));
+    expect_jwk_refused(j, "consistent");
+    j = json_deep_copy(ec);
+    json_object_set(j, "y", json_object_get(ec, "x"));
+    expect_jwk_refused(j, "private_key.json");
+    j = json_deep_copy(rsa);
+    json_object_set(j, "p", json_object_get(rsa, "q"));
+    json_object_set(j, "d", json_object_get(rsa, "dp"));
+    expect_jwk_refused(j, "private_key.json");
+    json_decref(oj);
+    acme_key_free(other);
+    json_decref(ec);
+    json_decref(ec2);
+    json_decref(rsa);
+}
+
 static void test_free_null(void **state)
 {
     (void)state;
@@ -540,6 +671,8 @@ int main(void)
         cmocka_unit_test(test_jwk_ec_coordinates_padded),
         cmocka_unit_test(test_thumbprint_of_keys),
         cmocka_unit_test(test_thumbprint_rfc7638_example),
+        cmocka_unit_test(test_jwk_private_round_trip),
+        cmocka_unit_test(test_jwk_private_refused),
         cmocka_unit_test(test_free_null),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
