@@ -12,6 +12,8 @@
  */
 #include "flow/flow.h"
 
+#include "common/file.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/rand.h>
@@ -277,6 +279,12 @@ static enum cp_code check_one(const struct flow_webcheck_opts *o, const struct f
 
     if (token == NULL || rnd == NULL) {
         rc = cp_err_set(err, CP_ENOMEM, "out of memory (or no randomness) for the webroot check");
+        goto out;
+    }
+    if (cp_path_readonly(it->dir)) { /* ProtectSystem=strict: said first, whatever DNS says */
+        cp_err_set(err, CP_EIO, "webroot %s: cannot write the http-01 challenge files", it->dir);
+        cp_err_readonly(err, it->dir);
+        rc = CP_EIO;
         goto out;
     }
     snprintf(content, sizeof content, "certpilot-webroot-check.%s", rnd);

@@ -161,11 +161,12 @@ class OutputShape(PebbleCase):
 
     def test_failures_are_result_objects_too(self):
         self.run_cp("account", "register", "--agree-tos", *self.ca())
-        # A challenge the CA cannot validate: exit 4, what the CA said.
+        # A challenge the CA cannot validate: exit 4, what the CA said (the
+        # webroot check, which would find it first, is off).
         unserved = os.path.join(self.tmp.name, "unserved")
         os.mkdir(unserved)
         doc = self.json_of("issue", "-d", "fail.example.test", "--webroot", unserved, *self.ca(),
-                           expect=4)
+                           "--no-webroot-check", expect=4)
         self.assertEqual(doc["outcome"], "failed")
         self.assertEqual(doc["failed_identifier"], "fail.example.test")
         self.assertTrue(doc["problem"]["type"].startswith("urn:ietf:params:acme:error:"), doc)
@@ -311,8 +312,16 @@ class OutputShape(PebbleCase):
         os.mkdir(served)
         os.mkdir(elsewhere)
         self.serve(served)  # the web server's root is not the webroot given
+        # The webroot check finds it before anything is sent to the CA ...
         proc = self.run_cp("issue", "-d", "nf.example.test", "--webroot", elsewhere, *self.ca(),
-                           "--json", expect=4)
+                           "--resolver", self.pebble.dns_server, "--webroot-check-port",
+                           str(self.pebble.http_port), "--json", expect=4)
+        self.assertEqual(json.loads(proc.stdout)["outcome"], "webroot_check_failed")
+        self.assertIn("404", proc.stderr)
+        self.assertIn(elsewhere, proc.stderr)
+        # ... and without it, the CA's 404 gets the hint, its detail said once.
+        proc = self.run_cp("issue", "-d", "nf.example.test", "--webroot", elsewhere, *self.ca(),
+                           "--no-webroot-check", "--json", expect=4)
         detail = json.loads(proc.stdout)["problem"]["detail"]
         self.assertIn("404", detail)
         self.assertEqual(proc.stderr.count(detail), 1, proc.stderr)

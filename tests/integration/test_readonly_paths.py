@@ -109,8 +109,15 @@ class ReadOnly(base.PebbleCase):
 
     def test_dry_run_reports_the_readonly_webroot(self):
         webroot = self.make_webroot()
-        proc = self.run_readonly([webroot], "issue", "--agree-tos", "--dry-run", "--json",
+        # The webroot check (which writes a probe there) says it first.
+        proc = self.run_readonly([webroot], "issue", "--agree-tos", "--dry-run",
                                  "-d", "dry.example.test", "--webroot", webroot)
+        self.assertEqual(proc.returncode, 74, proc.stderr)
+        self.assert_hint(proc.stderr, webroot)
+        # Without it, the dry run's solver checks report it.
+        proc = self.run_readonly([webroot], "issue", "--agree-tos", "--dry-run", "--json",
+                                 "-d", "dry.example.test", "--webroot", webroot,
+                                 "--no-webroot-check")
         self.assertEqual(proc.returncode, 74, proc.stderr)
         doc = json.loads(proc.stdout)
         failed = [c for c in doc["checks"] if not c["ok"]]
@@ -123,14 +130,16 @@ class ReadOnly(base.PebbleCase):
         webroot = self.make_webroot()
         self.certpilot("account", "register", "--agree-tos")
         before = self.log_size()
+        # (the webroot check is off: the name resolves nowhere, and the
+        # state directory is what this is about)
         proc = self.run_readonly([self.state], "issue", "-d", "st.example.test",
-                                 "--webroot", webroot)
+                                 "--webroot", webroot, "--no-webroot-check")
         self.assertEqual(proc.returncode, 74, proc.stderr)
         self.assert_hint(proc.stderr, self.state)
         self.assertNotIn("order-plz", self.log_since(before))
         # The dry run writes nothing, but says a real run could not.
         proc = self.run_readonly([self.state], "issue", "--dry-run", "-d", "st.example.test",
-                                 "--webroot", webroot)
+                                 "--webroot", webroot, "--no-webroot-check")
         self.assertEqual(proc.returncode, 74, proc.stdout + proc.stderr)
         self.assertIn("FAIL state directory is on a writable mount", proc.stdout)
         self.assert_hint(proc.stdout, self.state)
@@ -154,8 +163,10 @@ class ReadOnly(base.PebbleCase):
     def test_renew_with_readonly_webroot_or_state(self):
         webroot = self.make_webroot()
         self.serve(webroot)
+        # the webroot check fetches as Pebble will: challtestsrv's DNS, its port
         self.certpilot("issue", "--agree-tos", "-d", "renew-ro.example.test", "--webroot",
-                       webroot)
+                       webroot, "--resolver", self.pebble.dns_server, "--webroot-check-port",
+                       str(self.pebble.http_port))
         before = self.log_size()
         proc = self.run_readonly([webroot], "renew", "--force-renewal")
         self.assertEqual(proc.returncode, 1, proc.stderr)  # renew: a certificate failed
@@ -175,7 +186,7 @@ class ReadOnly(base.PebbleCase):
         os.mkdir(other)
         before = self.log_size()
         proc = self.run_readonly([other], "issue", "--agree-tos", "-d", "rw.example.test",
-                                 "--webroot", webroot)
+                                 "--webroot", webroot, "--no-webroot-check")
         self.assertEqual(proc.returncode, 4, proc.stderr)
         self.assertIn("order-plz", self.log_since(before))  # what the tests above look for
         self.assertNotIn("ReadWritePaths", proc.stderr)
