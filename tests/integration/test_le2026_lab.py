@@ -223,6 +223,22 @@ class IpIdentifiers(unittest.TestCase):
         self.check_issued(out, ["IP:127.0.0.1"])
         self.assertEqual(out["authzs"][0]["type"], "http-01")
 
+    def test_authorization_for_another_identifier_refused(self):
+        """Authorizations are matched by type and value: one for the address
+        as a dns name, or for another address, is not the order's."""
+        for ident in ({"type": "dns", "value": "127.0.0.1"}, {"type": "ip", "value": "127.0.0.2"}):
+            self.pebble.break_protocol(identifier=ident)
+            try:
+                out = self.issue("--http-port", self.pebble.http_port,
+                                 self.pebble.ari_directory_url, "127.0.0.1")
+            finally:
+                self.pebble.break_protocol()
+            self.assertFalse(out["ok"])
+            self.assertEqual(out["error"]["message"],
+                             "the CA sent an authorization for %s identifier %s, which the order "
+                             "did not ask for" % (ident["type"], ident["value"]))
+            self.assertEqual(out["authzs"], [])
+
 
 ISSUER = "letsencrypt.org"
 
@@ -362,6 +378,30 @@ class DnsPersist(unittest.TestCase):
     def test_malformed_persist_until_refused(self):
         self.publish(self.name, "%s; accounturi=%s; persistUntil=tomorrow" % (ISSUER, self.kid))
         self.assert_refused(self.issue(self.name), "is not a base-10 integer")
+
+    def test_second_issuer_domain_name_passes(self):
+        """draft §4.3: a record naming any of the challenge's issuer domain names."""
+        self.pebble.set_persist_issuers(["ca.example.net", ISSUER])
+        try:
+            self.publish(self.name, self.record(self.name)["value"])
+            self.assert_issued(self.issue(self.name), [self.name])
+        finally:
+            self.pebble.set_persist_issuers([ISSUER])
+
+    def test_challenge_with_bad_issuer_list_refused_by_the_client(self):
+        """draft §3.1: 1 to 10 issuer domain names, or the client refuses the challenge."""
+        self.publish(self.name, self.record(self.name)["value"])
+        for names in ([], ["ca%d.example" % i for i in range(10)] + [ISSUER]):
+            self.pebble.set_persist_issuers(names)
+            checks = len(self.pebble.persist_checks())
+            try:
+                out = self.issue(self.name)
+            finally:
+                self.pebble.set_persist_issuers([ISSUER])
+            self.assertFalse(out["ok"])
+            self.assertIn("issuerDomainNames is not a list of 1 to 10 names",
+                          out["error"]["message"])
+            self.assertEqual(len(self.pebble.persist_checks()), checks)  # nothing answered
 
     def test_record_published_after_a_refusal_passes(self):
         self.assert_refused(self.issue(self.name), "no TXT record")

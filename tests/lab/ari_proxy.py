@@ -285,6 +285,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         out_body = proxy._rewrite(urllib.parse.urlsplit(self.path).path, out_body)
         with proxy._lock:
             token, nonce, foreign = proxy._token, proxy._nonce, proxy._foreign
+            other_ident = proxy._other_ident
         if foreign and b'"authorizations"' in out_body:
             # URLs of another origin (Pebble's own port) in the order.
             doc = json.loads(out_body)
@@ -296,6 +297,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             doc = json.loads(out_body)
             for chal in doc.get("challenges", []):
                 chal["token"] = token
+            out_body = json.dumps(doc).encode()
+        if other_ident is not None and b'"challenges"' in out_body:
+            doc = json.loads(out_body)
+            doc["identifier"] = dict(other_ident)
             out_body = json.dumps(doc).encode()
         if nonce is not None:
             out_headers = [(k, nonce if k.lower() == "replay-nonce" else v)
@@ -323,6 +328,7 @@ class AriProxy:
         self._rate_limit = None  # Retry-After of a 429 answer to every newOrder
         self._token = None  # every challenge's token in authorizations, when set
         self._foreign = False  # orders name authorizations at Pebble's own origin
+        self._other_ident = None  # every authorization's identifier, when set
         self._nonce = None  # every Replay-Nonce, when set
         self._reject_every = 0
         self._posts = self._rejected = 0
@@ -330,6 +336,7 @@ class AriProxy:
         self._profiles = dict(profiles) if profiles is not None else None
         self._order_profiles = {}  # order ID (last path segment) -> profile asked for
         self.persist_issuer = persist_issuer
+        self._persist_names = [persist_issuer] if persist_issuer is not None else []
         self._dns_server = dns_server
         self._persist_chals = {}  # challenge path -> {"authz", "name", "wildcard"}
         self._persist_denied = {}  # challenge path -> problem document
@@ -390,13 +397,15 @@ class AriProxy:
         with self._lock:
             self._rate_limit = retry_after
 
-    def break_protocol(self, token=None, nonce=None, foreign_urls=False):
+    def break_protocol(self, token=None, nonce=None, foreign_urls=False, identifier=None):
         """Be a CA that breaks RFC 8555: give every challenge of every
         authorization this token, and/or send this Replay-Nonce on every
-        answer (None: as Pebble sent them); foreign_urls: name an order's
+        answer (None: as Pebble sent them); identifier ({"type", "value"}):
+        show it as every authorization's identifier; foreign_urls: name an order's
         authorizations at another origin (Pebble's own port)."""
         with self._lock:
             self._token, self._nonce, self._foreign = token, nonce, foreign_urls
+            self._other_ident = identifier
 
     def refuse_replaces(self, problem_type):
         if problem_type not in (None, "alreadyReplaced", "malformed", "unauthorized"):
@@ -416,6 +425,13 @@ class AriProxy:
         """How many POSTs reject_nonces() has answered with badNonce so far."""
         with self._lock:
             return self._rejected
+
+    def set_persist_issuers(self, names):
+        """The issuerDomainNames of dns-persist-01 challenges from now on (the
+        records accepted follow them); any list, to play a CA that breaks the
+        draft's 1-to-10 rule."""
+        with self._lock:
+            self._persist_names = list(names)
 
     def persist_checks(self):
         """Each dns-persist-01 decision: {"name", "wildcard", "account", "reason"} (None: passed)."""
@@ -445,8 +461,9 @@ class AriProxy:
         if account is None:
             why = "the request has no kid"
         else:
-            why = persist_rules.evaluate(values, [self.persist_issuer], account,
-                                         chal["wildcard"], name)
+            with self._lock:
+                names = list(self._persist_names)
+            why = persist_rules.evaluate(values, names, account, chal["wildcard"], name)
         with self._lock:
             self._persist_log.append({"name": name, "wildcard": chal["wildcard"],
                                       "account": account, "reason": why})
@@ -460,8 +477,8 @@ class AriProxy:
         """A challenge object as a dns-persist-01 one, invalid when it was refused."""
         chal["type"] = "dns-persist-01"
         chal.pop("token", None)
-        chal["issuerDomainNames"] = [self.persist_issuer]
         with self._lock:
+            chal["issuerDomainNames"] = list(self._persist_names)
             denied = self._persist_denied.get(path)
         if denied is not None:
             chal["status"] = "invalid"

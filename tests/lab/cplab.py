@@ -932,11 +932,12 @@ class Pebble:
         (delay-seconds or an HTTP date, as a str); None forwards again."""
         self._proxy().rate_limit_orders(retry_after)
 
-    def break_protocol(self, token=None, nonce=None, foreign_urls=False):
+    def break_protocol(self, token=None, nonce=None, foreign_urls=False, identifier=None):
         """Through the ARI proxy: every challenge token, and/or every Replay-Nonce,
-        replaced by these values (None restores Pebble's); foreign_urls: orders
+        replaced by these values (None restores Pebble's); identifier: every
+        authorization shown for this {"type", "value"}; foreign_urls: orders
         name their authorizations at Pebble's own origin."""
-        self._proxy().break_protocol(token, nonce, foreign_urls)
+        self._proxy().break_protocol(token, nonce, foreign_urls, identifier)
 
     def refuse_replaces(self, problem_type="alreadyReplaced"):
         """Answer newOrders carrying "replaces" with this problem instead of
@@ -955,6 +956,11 @@ class Pebble:
     def rejected_nonces(self):
         """How many POSTs the proxy has answered with badNonce (reject_nonces())."""
         return self._proxy().rejected_nonces()
+
+    def set_persist_issuers(self, names):
+        """issuerDomainNames of dns-persist-01 challenges from now on (default
+        [persist_issuer]); records naming any of them are accepted."""
+        self._proxy().set_persist_issuers(names)
 
     def persist_checks(self):
         """The proxy's dns-persist-01 decisions, in order: {"name", "wildcard",
