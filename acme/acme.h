@@ -400,6 +400,13 @@ struct acme_directory {
     struct acme_profile *profiles; /* meta.profiles in the CA's order; may be empty */
     size_t nprofiles;
     size_t profiles_dropped; /* entries not kept: over the count, bad name */
+    /* meta.issuerDomainNames (draft-ietf-acme-dns-persist §3.2): the issuer
+     * names a dns-persist-01 record may use, for records published before
+     * any order.  Empty when absent or nonconforming (the draft: then
+     * unavailable): not 1 to ACME_ISSUER_DOMAINS_MAX lower-case names of at
+     * most 253 octets without a trailing dot. */
+    char **issuer_domain_names;
+    size_t nissuer_domain_names;
 };
 
 /* Parse a directory object (untrusted: strings bounded as above).  CP_EPROTO

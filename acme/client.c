@@ -79,6 +79,9 @@ void acme_directory_clear(struct acme_directory *d)
         free(d->profiles[i].description);
     }
     free(d->profiles);
+    for (size_t i = 0; i < d->nissuer_domain_names; i++)
+        free(d->issuer_domain_names[i]);
+    free(d->issuer_domain_names);
     memset(d, 0, sizeof *d);
 }
 
@@ -136,6 +139,42 @@ static enum cp_code parse_profiles(json_t *profiles, struct acme_directory *d, s
     return CP_OK;
 }
 
+/* draft-ietf-acme-dns-persist §3.1: lower case, no trailing dot, at most
+ * 253 octets; letters, digits, '-' and '.' (A-labels). */
+static bool issuer_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 253 || s[n - 1] == '.' || s[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* meta.issuerDomainNames: all conforming, or none kept (§3.2). */
+static enum cp_code parse_issuer_names(json_t *names, struct acme_directory *d, struct cp_err *err)
+{
+    size_t n = json_is_array(names) ? json_array_size(names) : 0;
+    if (n == 0 || n > ACME_ISSUER_DOMAINS_MAX)
+        return CP_OK;
+    for (size_t i = 0; i < n; i++)
+        if (!issuer_name_ok(json_string_value(json_array_get(names, i))))
+            return CP_OK;
+    d->issuer_domain_names = calloc(n, sizeof *d->issuer_domain_names);
+    if (d->issuer_domain_names == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        d->issuer_domain_names[i] = strdup(json_string_value(json_array_get(names, i)));
+        if (d->issuer_domain_names[i] == NULL)
+            return cp_err_set(err, CP_ENOMEM, "out of memory");
+        d->nissuer_domain_names++;
+    }
+    return CP_OK;
+}
+
 enum cp_code acme_directory_parse(const char *body, size_t len, const char *url,
                                   struct acme_directory *d, struct cp_err *err)
 {
@@ -181,6 +220,8 @@ enum cp_code acme_directory_parse(const char *body, size_t len, const char *url,
             d->ncaa_identities++;
     }
     rc = parse_profiles(json_object_get(meta, "profiles"), d, err);
+    if (rc == CP_OK)
+        rc = parse_issuer_names(json_object_get(meta, "issuerDomainNames"), d, err);
 out:
     json_decref(j);
     return rc;

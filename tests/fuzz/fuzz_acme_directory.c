@@ -29,6 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 acme_directory_profile(&d, p->name) == NULL)
                 abort();
         }
+        if (d.nissuer_domain_names > ACME_ISSUER_DOMAINS_MAX)
+            abort();
+        for (size_t i = 0; i < d.nissuer_domain_names; i++)
+            if (d.issuer_domain_names[i] == NULL || strlen(d.issuer_domain_names[i]) > 253)
+                abort();
         const char *use = NULL;
         struct cp_err e2 = {0};
         enum cp_code rc = acme_profile_choose(&d, "shortlived", ACME_PROFILE_REQUIRED, &use, &e2);

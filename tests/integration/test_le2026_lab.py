@@ -315,7 +315,9 @@ class DnsPersist(unittest.TestCase):
         rec = self.record(self.name)
         self.assertEqual(rec["owner"], "_validation-persist." + self.name)
         self.publish(self.name, rec["value"])
-        self.assert_issued(self.issue(self.name), [self.name])
+        out = self.issue(self.name)
+        self.assert_issued(out, [self.name])
+        self.assertEqual(out["issuer_domain_names"], [ISSUER])  # the directory's (§3.2)
 
     def test_wildcard_with_policy_passes(self):
         rec = self.record("*." + self.name)

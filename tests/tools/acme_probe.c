@@ -40,7 +40,8 @@
  *     answered by the built-in http-01 / tls-alpn-01 servers on the ports
  *     given (bound to ADDR, default every address) or, for dns-persist-01,
  *     by the record already in DNS; methods default to http-01.  Prints
- *     {"ok", "kid", "profiles": {name: description}, "profile_sent",
+ *     {"ok", "kid", "issuer_domain_names": [...] (the directory's),
+ *     "profiles": {name: description}, "profile_sent",
  *     "profile" (the order's), "authzs": [{"ident", "type", "reused"}],
  *     "sans": ["DNS:x", "IP:y"], "pem", "failed_identifier", "failed_type",
  *     "problem": {"type", "detail"} or null, "error": {"code", "message"} or
@@ -569,13 +570,15 @@ static int cmd_issue(int argc, char **argv)
     struct cp_err err = {0};
     char *kid = NULL;
     const char *use = NULL;
-    json_t *profiles = json_object();
+    json_t *profiles = json_object(), *issuers = json_array();
     enum cp_code rc = open_account(ca_bundle, url, key_path, &c, &account_key, &kid, &prob, &err);
     if (rc == CP_OK) {
         const struct acme_directory *d = acme_client_directory(c);
         for (size_t p = 0; p < d->nprofiles; p++)
             json_object_set_new(profiles, d->profiles[p].name,
                                 json_string(d->profiles[p].description));
+        for (size_t p = 0; p < d->nissuer_domain_names; p++)
+            json_array_append_new(issuers, json_string(d->issuer_domain_names[p]));
         rc = acme_profile_choose(
             d, profile, require ? ACME_PROFILE_REQUIRED : ACME_PROFILE_PREFERRED, &use, &err);
     }
@@ -617,12 +620,12 @@ static int cmd_issue(int argc, char **argv)
         pb->type ? json_pack("{s:s,s:o}", "type", pb->type, "detail", str_or_null(pb->detail))
                  : json_null();
     int status = print_json(json_pack(
-        "{s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "ok", rc == CP_OK, "kid",
-        str_or_null(kid), "profiles", profiles, "profile_sent", str_or_null(forced ? forced : use),
-        "profile", str_or_null(res.profile), "authzs", authzs, "sans", leaf_sans(res.pem), "pem",
-        str_or_null(res.pem), "failed_identifier", str_or_null(res.failed_identifier),
-        "failed_type", str_or_null(res.failed_type), "problem", problem, "error",
-        rc == CP_OK ? json_null() : error_json(&err)));
+        "{s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "ok", rc == CP_OK, "kid",
+        str_or_null(kid), "issuer_domain_names", issuers, "profiles", profiles, "profile_sent",
+        str_or_null(forced ? forced : use), "profile", str_or_null(res.profile), "authzs", authzs,
+        "sans", leaf_sans(res.pem), "pem", str_or_null(res.pem), "failed_identifier",
+        str_or_null(res.failed_identifier), "failed_type", str_or_null(res.failed_type), "problem",
+        problem, "error", rc == CP_OK ? json_null() : error_json(&err)));
     acme_solver_server_stop(x.http);
     acme_solver_server_stop(x.tls);
     acme_issue_result_clear(&res);

@@ -361,6 +361,39 @@ static void test_directory_profiles_bounded(void **state)
     acme_directory_clear(&d);
 }
 
+static void test_directory_issuer_domain_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *names;
+        size_t kept;
+    } cases[] = {
+        {"[\"letsencrypt.org\"]", 1},
+        {"[\"authority.example\", \"ca.example.net\"]", 2},
+        {"[]", 0},
+        {"[\"LetsEncrypt.org\"]", 0},    /* not lower case */
+        {"[\"letsencrypt.org.\"]", 0},   /* trailing dot */
+        {"[\"letsencrypt.org\", 7]", 0}, /* one bad: none kept */
+        {"[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\"]", 0},
+        {"\"letsencrypt.org\"", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[512];
+        int len = snprintf(body, sizeof body,
+                           "{\"newNonce\":\"n\",\"newAccount\":\"a\",\"newOrder\":\"o\","
+                           "\"meta\":{\"issuerDomainNames\":%s}}",
+                           cases[i].names);
+        struct acme_directory d;
+        struct cp_err err = {0};
+        assert_int_equal(acme_directory_parse(body, (size_t)len, "u", &d, &err), CP_OK);
+        assert_int_equal(d.nissuer_domain_names, cases[i].kept);
+        if (cases[i].kept > 0)
+            assert_string_equal(d.issuer_domain_names[0],
+                                i == 1 ? "authority.example" : "letsencrypt.org");
+        acme_directory_clear(&d);
+    }
+}
+
 static void test_directory_refused(void **state)
 {
     (void)state;
@@ -389,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_directory_profiles),
         cmocka_unit_test(test_directory_without_profiles),
         cmocka_unit_test(test_directory_profiles_bounded),
+        cmocka_unit_test(test_directory_issuer_domain_names),
         cmocka_unit_test(test_directory_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
