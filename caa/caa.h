@@ -695,4 +695,29 @@ enum cp_code caa_persist_evaluate(const char *ident, const struct caa_persist_tx
                                   const struct caa_persist_check *c,
                                   struct caa_persist_verdict *out, struct cp_err *err);
 
+/* What one authoritative server answered for the dns-persist-01 record. */
+struct caa_persist_server {
+    bool answered;     /* an authoritative (AA) NOERROR or NXDOMAIN answer came */
+    int rcode;         /* the answer's RCODE, -1 without an answer */
+    size_t nvalues;    /* TXT records at the name (at most 16 are judged) */
+    char problem[160]; /* when !answered: "no answer", "not authoritative", "SERVFAIL", ... */
+    struct caa_persist_verdict verdict; /* when answered: the records it serves, judged */
+};
+
+/*
+ * The dns-persist-01 preflight (caa/zone.c): ask every address in `ns`
+ * directly (RD=0, as caa_txt_wait() does; port 0 means 53) once for TXT at
+ * `qname` (the validation name "_validation-persist.<base>", or where
+ * caa_zone_servers() says its CNAME chain ends) and judge what each serves
+ * for `ident` with caa_persist_evaluate().  out[] has nns entries (caller's
+ * array).  *nauthorizing (may be NULL) counts the servers whose records
+ * authorize: all of them must, since the CA asks any one.  Errors:
+ * CP_EINVAL (bad arguments, at most 32 addresses), CP_EDNS, CP_ENOMEM; a
+ * server that does not answer is no error (its entry says so).
+ */
+enum cp_code caa_persist_servers(const struct caa_ns *ns, size_t nns, unsigned port,
+                                 const char *qname, const char *ident,
+                                 const struct caa_persist_check *c, struct caa_persist_server *out,
+                                 size_t *nauthorizing, struct cp_err *err);
+
 #endif

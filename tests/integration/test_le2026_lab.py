@@ -28,7 +28,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
-from cplab import Lab, Pebble  # noqa: E402
+from cplab import Lab, Pebble, responder  # noqa: E402
 
 ACME_PROBE = os.environ.get("ACME_PROBE", "build/tests/acme_probe")
 PROBE_ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
@@ -409,6 +409,71 @@ class DnsPersist(unittest.TestCase):
         self.assert_refused(self.issue(self.name), "no TXT record")
         self.publish(self.name, self.record(self.name)["value"])
         self.assert_issued(self.issue(self.name), [self.name])
+
+
+class PersistServers(unittest.TestCase):
+    """caa_persist_servers(): the record as each authoritative server serves it."""
+
+    ACCOUNT = "https://ca.example/acct/1"
+    GOOD = '_validation-persist.both 60 TXT "letsencrypt.org; accounturi=%s"' % ACCOUNT
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = Lab()
+        try:
+            cls.lab.zone("ns-persist.test", cls.GOOD, servers=["knot", responder()])
+            cls.lab.zone("lame-persist.test", cls.GOOD, servers=["knot", "lame"])
+            cls.lab.start()
+        except BaseException:
+            cls.lab.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.close()
+
+    def servers(self, ident, account=ACCOUNT):
+        out = probe("persist-servers", self.lab.resolver, self.lab.auth_port, ISSUER, account,
+                    ident)
+        self.assertIsNone(out["error"])
+        return out
+
+    def test_every_server_serves_it(self):
+        out = self.servers("both.ns-persist.test")
+        self.assertEqual(out["target"], "_validation-persist.both.ns-persist.test")
+        self.assertEqual(out["authorizing"], 2)
+        self.assertEqual([s["authorized"] for s in out["servers"]], [True, True])
+
+    def test_a_server_without_the_record(self):
+        # Published to knot only; the responder keeps the zone as declared.
+        self.lab.update("ns-persist.test", 'add _validation-persist.knotonly.ns-persist.test. 60 '
+                        'TXT "letsencrypt.org; accounturi=%s"' % self.ACCOUNT)
+        out = self.servers("knotonly.ns-persist.test")
+        self.assertEqual(out["authorizing"], 1)
+        by_ns = {s["ns"]: s for s in out["servers"]}
+        self.assertTrue(by_ns["ns1.ns-persist.test"]["authorized"])
+        self.assertFalse(by_ns["ns2.ns-persist.test"]["authorized"])
+        self.assertTrue(by_ns["ns2.ns-persist.test"]["answered"])
+        self.assertIn("there is no TXT record at _validation-persist.knotonly.ns-persist.test",
+                      by_ns["ns2.ns-persist.test"]["reason"])
+
+    def test_rules_applied_per_server(self):
+        out = self.servers("*.both.ns-persist.test")
+        self.assertEqual(out["authorizing"], 0)
+        for s in out["servers"]:
+            self.assertIn("lacks policy=wildcard", s["reason"])
+        out = self.servers("both.ns-persist.test", account="https://ca.example/acct/2")
+        self.assertEqual(out["authorizing"], 0)
+        self.assertIn("is for another account", out["servers"][0]["reason"])
+
+    def test_lame_server_reported(self):
+        """A server that has forgotten the zone (REFUSED) does not count."""
+        out = self.servers("both.lame-persist.test")
+        self.assertEqual(out["authorizing"], 1)
+        lame = [s for s in out["servers"] if not s["answered"]]
+        self.assertEqual(len(lame), 1)
+        self.assertEqual(lame[0]["problem"], "REFUSED")
+        self.assertFalse(lame[0]["authorized"])
 
 
 if __name__ == "__main__":

@@ -50,6 +50,11 @@
  *     not check).
  *   acme_probe persist-record [--wildcard] [--until UNIX] ISSUER ACCOUNT NAME
  *     caa_persist_build(): prints {"owner", "value", "zone_line", "error"}.
+ *   acme_probe persist-servers RESOLVER PORT ISSUER ACCOUNT IDENT
+ *     caa_zone_servers() for _validation-persist.<base of IDENT> through
+ *     RESOLVER, then caa_persist_servers() on port PORT: prints {"target",
+ *     "authorizing", "servers": [{"ns", "addr", "answered", "problem",
+ *     "authorized", "reason"}], "error"}.
  */
 #include "acme/acme.h"
 #include "caa/caa.h"
@@ -169,7 +174,9 @@ static int usage(void)
             "       acme_probe account [--ca-bundle FILE] --account-key PEM URL\n"
             "       acme_probe issue [--ca-bundle FILE] [--account-key PEM] [--profile NAME "
             "[--require-profile]] [--method TYPE]... [--http-port N] [--tls-port N] "
-            "[--bind ADDR] URL NAME...\n");
+            "[--bind ADDR] URL NAME...\n"
+            "       acme_probe persist-record [--wildcard] [--until UNIX] ISSUER ACCOUNT NAME\n"
+            "       acme_probe persist-servers RESOLVER PORT ISSUER ACCOUNT IDENT\n");
     return 1;
 }
 
@@ -664,6 +671,44 @@ static int cmd_persist_record(int argc, char **argv)
                                 rc == CP_OK ? json_null() : error_json(&err)));
 }
 
+/* persist-servers RESOLVER PORT ISSUER ACCOUNT IDENT */
+static int cmd_persist_servers(int argc, char **argv)
+{
+    if (argc != 5)
+        return usage();
+    const char *resolvers[] = {argv[0]};
+    struct caa_resolver_opts ro = {.servers = resolvers, .nservers = 1};
+    const char *issuers[] = {argv[2]};
+    struct caa_persist_check chk = {
+        .issuers = issuers, .nissuers = 1, .account_uri = argv[3], .now = time(NULL)};
+    const char *ident = argv[4];
+    const char *base = strncmp(ident, "*.", 2) == 0 ? ident + 2 : ident;
+    char qname[CAA_NAME_MAX + 1], zone[CAA_NAME_MAX + 1], target[CAA_NAME_MAX + 1] = "";
+    struct caa_ns *ns = NULL;
+    size_t nns = 0, nauth = 0;
+    struct caa_persist_server *out = NULL;
+    struct cp_err err = {0};
+    json_t *servers = json_array();
+    snprintf(qname, sizeof qname, "%s.%s", CAA_PERSIST_LABEL, base);
+    enum cp_code rc = caa_zone_servers(&ro, qname, zone, target, &ns, &nns, &err);
+    if (rc == CP_OK && (out = calloc(nns, sizeof *out)) == NULL)
+        rc = cp_err_set(&err, CP_ENOMEM, "out of memory");
+    if (rc == CP_OK)
+        rc = caa_persist_servers(ns, nns, (unsigned)atoi(argv[1]), target, ident, &chk, out, &nauth,
+                                 &err);
+    for (size_t i = 0; rc == CP_OK && i < nns; i++)
+        json_array_append_new(
+            servers, json_pack("{s:s,s:s,s:b,s:s,s:b,s:s}", "ns", ns[i].name, "addr", ns[i].addr,
+                               "answered", out[i].answered, "problem", out[i].problem, "authorized",
+                               out[i].verdict.authorized, "reason", out[i].verdict.reason));
+    int status = print_json(json_pack("{s:s,s:I,s:o,s:o}", "target", target, "authorizing",
+                                      (json_int_t)nauth, "servers", servers, "error",
+                                      rc == CP_OK ? json_null() : error_json(&err)));
+    free(ns);
+    free(out);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "ari") == 0)
@@ -676,6 +721,8 @@ int main(int argc, char **argv)
         return cmd_issue(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "persist-record") == 0)
         return cmd_persist_record(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "persist-servers") == 0)
+        return cmd_persist_servers(argc - 2, argv + 2);
 
     struct acme_http_opts opts = {0};
     struct probe p = {0};
