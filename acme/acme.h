@@ -238,10 +238,36 @@ long long acme_retry_at(const char *value, time_t now);
  */
 bool acme_timestamp_parse(const char *s, long long *out);
 
+/* ------------------------------------------------------------ identifiers */
+
+/* RFC 8738: IP address identifiers.  An IPv6 text form is at most 45
+ * characters (RFC 4291 §2.2 with an embedded IPv4 address). */
+#define ACME_IP_MAX      46
+#define ACME_REVERSE_MAX 74 /* "x.x. ... .ip6.arpa": 32 nibbles, 8 more, NUL */
+
+/* True when `name` is an IPv4 or IPv6 address literal (inet_pton; no
+ * brackets, no zone index); `out` (may be NULL) then gets its normalized
+ * text form (inet_ntop: "::1", "2001:db8::1", "127.0.0.1"). */
+bool acme_ip_normalize(const char *name, char out[ACME_IP_MAX]);
+
+/* RFC 8738 §6: the reverse-DNS name of an IP address, which the CA sends as
+ * the SNI of a tls-alpn-01 validation: "1.0.0.127.in-addr.arpa", or the 32
+ * nibbles of an IPv6 address in reverse, dot-separated, + ".ip6.arpa".
+ * CP_EINVAL when `ip` is no address literal. */
+enum cp_code acme_ip_reverse_name(const char *ip, char out[ACME_REVERSE_MAX], struct cp_err *err);
+
+/* Can challenge `type` validate identifier `ident` ("*." kept for
+ * wildcards, or an IP literal)?  CP_EINVAL with the reason when it cannot:
+ * dns-01 and dns-persist-01 for an IP address (RFC 8738 §7 defines only
+ * http-01 and tls-alpn-01 for them), http-01 and tls-alpn-01 for a wildcard
+ * (RFC 8555 §7.1.3, RFC 8737 §3).  Unknown types are not judged (CP_OK). */
+enum cp_code acme_ident_method_check(const char *ident, const char *type, struct cp_err *err);
+
 /* ------------------------------------------------- CSR and certificates */
 
 /*
- * A PKCS#10 CSR (RFC 2986) for `names` (dns identifiers, "*." allowed),
+ * A PKCS#10 CSR (RFC 2986) for `names` (dns identifiers, "*." allowed, and
+ * IP address literals, which go in as iPAddress and never as the CN),
  * signed by `cert_key`: every name in subjectAltName, the first name that fits
  * in 64 octets as the subject CN (CAs ignore it; some tools still show it).
  * *der is heap memory (free()).  (acme/csr.c)
@@ -268,8 +294,9 @@ enum cp_code acme_chain_check_key(const struct acme_chain *c, const struct acme_
                                   struct cp_err *err);
 
 /* Every one of `names` is in the leaf's subjectAltName (exact, case-insensitive;
- * "*.example.com" only matches the SAN "*.example.com"): CP_EPROTO naming the
- * first missing one otherwise. */
+ * "*.example.com" only matches the SAN "*.example.com"; an IP literal matches
+ * an iPAddress of the same octets): CP_EPROTO naming the first missing one
+ * otherwise. */
 enum cp_code acme_chain_check_names(const struct acme_chain *c, const char *const *names, size_t n,
                                     struct cp_err *err);
 
@@ -336,7 +363,9 @@ enum cp_code acme_tlsalpn01_server_start(const char *addr, int port,
                                          struct acme_solver_server **out, struct cp_err *err);
 
 /* Register a challenge: for http-01 `name_or_token` is the token, for
- * tls-alpn-01 the dns name (not wildcard).  Thread-safe. */
+ * tls-alpn-01 the dns name (not wildcard) or an IP address literal, whose
+ * certificate then names the address (iPAddress) and which is served to the
+ * SNI of its reverse-DNS name (RFC 8738 §6).  Thread-safe. */
 enum cp_code acme_solver_server_add(struct acme_solver_server *s, const char *name_or_token,
                                     const char *key_authz, struct cp_err *err);
 
@@ -349,14 +378,25 @@ void acme_solver_server_stop(struct acme_solver_server *s);
 /* Can `port` be bound on `addr` now?  For --dry-run. */
 enum cp_code acme_port_check(const char *addr, int port, struct cp_err *err);
 
-/* The RFC 8737 certificate alone, for tests: self-signed, SAN = name,
- * acmeIdentifier critical.  *key_out and *cert_out are owned by the caller
- * (EVP_PKEY_free / X509_free). */
+/* The RFC 8737 certificate alone, for tests: self-signed, SAN = name (an
+ * iPAddress for an IP literal), acmeIdentifier critical.  *key_out and *cert_out are owned by the
+ * caller (EVP_PKEY_free / X509_free). */
 enum cp_code acme_tlsalpn01_cert(const char *name, const char *key_authz,
                                  struct evp_pkey_st **key_out, struct x509_st **cert_out,
                                  struct cp_err *err);
 
 /* ---------------------------------------------------------------- client */
+
+/* A certificate profile the CA offers (draft-aaron-acme-profiles §3:
+ * meta.profiles maps a name to a description for people). */
+#define ACME_PROFILES_MAX       16   /* more in a directory are not kept */
+#define ACME_PROFILE_NAME_MAX   64   /* longer names, or other characters, are skipped */
+#define ACME_PROFILE_DESC_MAX   1024 /* longer descriptions are cut */
+#define ACME_ISSUER_DOMAINS_MAX 10   /* draft-ietf-acme-dns-persist §3.1 */
+struct acme_profile {
+    char *name;        /* 1 to ACME_PROFILE_NAME_MAX of A-Z a-z 0-9 . _ - */
+    char *description; /* "" when the CA gave none, or not a string */
+};
 
 /* The directory (RFC 8555 §7.1.1).  Strings are NULL when absent. */
 struct acme_directory {
@@ -365,7 +405,42 @@ struct acme_directory {
     char **caa_identities; /* meta.caaIdentities, may be empty */
     size_t ncaa_identities;
     bool external_account_required;
+    struct acme_profile *profiles; /* meta.profiles in the CA's order; may be empty */
+    size_t nprofiles;
+    size_t profiles_dropped; /* entries not kept: over the count, bad name */
+    /* meta.issuerDomainNames (draft-ietf-acme-dns-persist §3.2): the issuer
+     * names a dns-persist-01 record may use, for records published before
+     * any order.  Empty when absent or nonconforming (the draft: then
+     * unavailable): not 1 to ACME_ISSUER_DOMAINS_MAX lower-case names of at
+     * most 253 octets without a trailing dot. */
+    char **issuer_domain_names;
+    size_t nissuer_domain_names;
 };
+
+/* Parse a directory object (untrusted: strings bounded as above).  CP_EPROTO
+ * naming `url` for a body that is no JSON object or lacks newNonce,
+ * newAccount or newOrder.  Clear `out` afterwards, also on failure. */
+enum cp_code acme_directory_parse(const char *body, size_t len, const char *url,
+                                  struct acme_directory *out, struct cp_err *err);
+void acme_directory_clear(struct acme_directory *d); /* frees and zeroes; NULL is a no-op */
+
+/* The description of profile `name` (exact, case-sensitive) when the
+ * directory offers it, else NULL.  Borrowed from `d`. */
+const char *acme_directory_profile(const struct acme_directory *d, const char *name);
+
+/* How an order asks for a profile (certbot's --preferred-profile and
+ * --required-profile). */
+enum acme_profile_mode {
+    ACME_PROFILE_PREFERRED, /* used when offered, left out otherwise */
+    ACME_PROFILE_REQUIRED   /* the issuance fails before newOrder when not offered */
+};
+
+/* Decide the profile to put in newOrder: *use = name when the directory
+ * offers it; NULL when `name` is NULL, or when it is preferred and not
+ * offered.  Required and not offered: CP_EINVAL whose message names the
+ * profile and lists the profiles offered (or says there are none). */
+enum cp_code acme_profile_choose(const struct acme_directory *d, const char *name,
+                                 enum acme_profile_mode mode, const char **use, struct cp_err *err);
 
 struct acme_client_opts {
     const char *directory_url; /* https URL */
@@ -486,8 +561,12 @@ enum cp_code acme_account_key_change(struct acme_client *c, const struct acme_ke
 /* ------------------------------------------------------------------ issue */
 
 /* Callbacks that make a challenge answerable and undo it.  `type` is
- * "http-01", "dns-01" or "tls-alpn-01"; `domain` is the identifier without
- * "*."; deploy returns CP_OK when the CA may now validate.  supports() says
+ * "http-01", "dns-01", "tls-alpn-01" or "dns-persist-01"; `domain` is the
+ * identifier without "*." (an IP identifier in its normalized text form);
+ * deploy returns CP_OK when the CA may now validate.  For dns-persist-01
+ * (draft-ietf-acme-dns-persist) there is no token and no key authorization:
+ * both are "", and deploy only confirms that the standing record is in
+ * place (acme/ does not check it; caa_persist_evaluate() can).  supports() says
  * whether `type` may be used for `ident` (the order's identifier, "*." kept
  * for wildcards): a solver being set up, and anything else the caller knows,
  * such as the challenge types CAA allows for that name. */
@@ -509,7 +588,9 @@ struct acme_reused_authz {
 };
 
 struct acme_issue_req {
-    const char *const *names; /* dns identifiers, "*." for wildcards */
+    /* dns identifiers ("*." for wildcards) and IP address literals (RFC 8738:
+     * sent as type "ip" in their inet_ntop form, iPAddress in the CSR) */
+    const char *const *names;
     size_t n;
     const char *const *methods; /* challenge types in order of preference */
     size_t nmethods;
@@ -518,6 +599,9 @@ struct acme_issue_req {
     /* RFC 9773 §5: ARI cert ID of the certificate this order replaces, or
      * NULL.  Sent only when the directory offers renewalInfo. */
     const char *replaces;
+    /* draft-aaron-acme-profiles: "profile" in newOrder, or NULL for none.
+     * Decide it with acme_profile_choose() first (sent as given). */
+    const char *profile;
     struct acme_solver solver;
     /* Called once before finalize when the order holds reused authorizations
      * (n >= 1); any code but CP_OK stops the issuance with that code before
@@ -547,6 +631,9 @@ struct acme_issue_result {
     /* newOrder with `replaces` was refused (alreadyReplaced, or malformed or
      * unauthorized naming "replaces") and the order was placed again without it. */
     bool replaces_dropped;
+    /* The order's "profile" member as the CA answered (at most
+     * ACME_PROFILE_NAME_MAX characters), NULL when it names none. */
+    char *profile;
 };
 
 /*

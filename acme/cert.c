@@ -16,6 +16,8 @@
  * carries their key and names (acme_chain_check_key/_names).
  */
 #include "acme/acme.h"
+
+#include <arpa/inet.h>
 #include "common/civil.h"
 
 #include <limits.h>
@@ -358,10 +360,19 @@ enum cp_code acme_chain_check_names(const struct acme_chain *c, const char *cons
     ERR_clear_error();
     for (size_t i = 0; i < n && rc == CP_OK; i++) {
         bool found = false;
+        unsigned char ip[16];
+        int iplen = names[i] == NULL                         ? 0
+                    : inet_pton(AF_INET, names[i], ip) == 1  ? 4
+                    : inet_pton(AF_INET6, names[i], ip) == 1 ? 16
+                                                             : 0;
         for (int j = 0; sans != NULL && j < sk_GENERAL_NAME_num(sans) && !found; j++) {
             const GENERAL_NAME *gen = sk_GENERAL_NAME_value(sans, j);
-            found = gen->type == GEN_DNS && names[i] != NULL &&
-                    asn1_name_equal(gen->d.dNSName, names[i]);
+            if (iplen > 0) /* RFC 8738 §4: an address is an iPAddress, never a dNSName */
+                found = gen->type == GEN_IPADD && ASN1_STRING_length(gen->d.iPAddress) == iplen &&
+                        memcmp(ASN1_STRING_get0_data(gen->d.iPAddress), ip, (size_t)iplen) == 0;
+            else
+                found = gen->type == GEN_DNS && names[i] != NULL &&
+                        asn1_name_equal(gen->d.dNSName, names[i]);
         }
         if (!found)
             rc = cp_err_set(err, CP_EPROTO, "the certificate does not name %s in subjectAltName",

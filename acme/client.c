@@ -53,8 +53,10 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static void directory_clear(struct acme_directory *d)
+void acme_directory_clear(struct acme_directory *d)
 {
+    if (d == NULL)
+        return;
     free(d->new_nonce);
     free(d->new_account);
     free(d->new_order);
@@ -66,6 +68,14 @@ static void directory_clear(struct acme_directory *d)
     for (size_t i = 0; i < d->ncaa_identities; i++)
         free(d->caa_identities[i]);
     free(d->caa_identities);
+    for (size_t i = 0; i < d->nprofiles; i++) {
+        free(d->profiles[i].name);
+        free(d->profiles[i].description);
+    }
+    free(d->profiles);
+    for (size_t i = 0; i < d->nissuer_domain_names; i++)
+        free(d->issuer_domain_names[i]);
+    free(d->issuer_domain_names);
     memset(d, 0, sizeof *d);
 }
 
@@ -75,17 +85,101 @@ static const char *jstr(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-static enum cp_code parse_directory(const char *url, const struct acme_response *r,
-                                    struct acme_directory *d, struct cp_err *err)
+/* A profile name worth keeping: short, and characters that print safely
+ * in a message, a file and a JSON document alike. */
+static bool profile_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > ACME_PROFILE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* meta.profiles (draft-aaron-acme-profiles §3): {name: description}. */
+static enum cp_code parse_profiles(json_t *profiles, struct acme_directory *d, struct cp_err *err)
+{
+    size_t n = json_is_object(profiles) ? json_object_size(profiles) : 0;
+    if (n == 0)
+        return CP_OK;
+    d->profiles = calloc(n < ACME_PROFILES_MAX ? n : ACME_PROFILES_MAX, sizeof *d->profiles);
+    if (d->profiles == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    const char *name;
+    json_t *desc;
+    json_object_foreach(profiles, name, desc)
+    {
+        if (d->nprofiles >= ACME_PROFILES_MAX || !profile_name_ok(name)) {
+            d->profiles_dropped++;
+            continue;
+        }
+        const char *text = json_is_string(desc) ? json_string_value(desc) : "";
+        struct acme_profile *p = &d->profiles[d->nprofiles];
+        p->name = strdup(name);
+        p->description = strndup(text, ACME_PROFILE_DESC_MAX);
+        if (p->name == NULL || p->description == NULL) {
+            free(p->name);
+            free(p->description);
+            p->name = p->description = NULL;
+            return cp_err_set(err, CP_ENOMEM, "out of memory");
+        }
+        d->nprofiles++;
+    }
+    return CP_OK;
+}
+
+/* draft-ietf-acme-dns-persist §3.1: lower case, no trailing dot, at most
+ * 253 octets; letters, digits, '-' and '.' (A-labels). */
+static bool issuer_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 253 || s[n - 1] == '.' || s[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* meta.issuerDomainNames: all conforming, or none kept (§3.2). */
+static enum cp_code parse_issuer_names(json_t *names, struct acme_directory *d, struct cp_err *err)
+{
+    size_t n = json_is_array(names) ? json_array_size(names) : 0;
+    if (n == 0 || n > ACME_ISSUER_DOMAINS_MAX)
+        return CP_OK;
+    for (size_t i = 0; i < n; i++)
+        if (!issuer_name_ok(json_string_value(json_array_get(names, i))))
+            return CP_OK;
+    d->issuer_domain_names = calloc(n, sizeof *d->issuer_domain_names);
+    if (d->issuer_domain_names == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        d->issuer_domain_names[i] = strdup(json_string_value(json_array_get(names, i)));
+        if (d->issuer_domain_names[i] == NULL)
+            return cp_err_set(err, CP_ENOMEM, "out of memory");
+        d->nissuer_domain_names++;
+    }
+    return CP_OK;
+}
+
+enum cp_code acme_directory_parse(const char *body, size_t len, const char *url,
+                                  struct acme_directory *d, struct cp_err *err)
 {
     json_error_t jerr;
-    json_t *j = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
+    json_t *j = json_loadb(body ? body : "", body ? len : 0, 0, &jerr);
     enum cp_code rc = CP_OK;
+    memset(d, 0, sizeof *d);
     if (!json_is_object(j)) {
         rc = cp_err_set(err, CP_EPROTO,
-                        "%s is not an ACME directory (HTTP %ld, not a JSON object); check the "
-                        "server URL",
-                        url, r->status);
+                        "%s is not an ACME directory (not a JSON object); check the server URL",
+                        url);
         goto out;
     }
     d->new_nonce = dup_or_null(jstr(j, "newNonce"));
@@ -119,9 +213,50 @@ static enum cp_code parse_directory(const char *url, const struct acme_response 
         if (s != NULL && (d->caa_identities[d->ncaa_identities] = strdup(s)) != NULL)
             d->ncaa_identities++;
     }
+    rc = parse_profiles(json_object_get(meta, "profiles"), d, err);
+    if (rc == CP_OK)
+        rc = parse_issuer_names(json_object_get(meta, "issuerDomainNames"), d, err);
 out:
     json_decref(j);
     return rc;
+}
+
+const char *acme_directory_profile(const struct acme_directory *d, const char *name)
+{
+    for (size_t i = 0; d != NULL && name != NULL && i < d->nprofiles; i++)
+        if (strcmp(d->profiles[i].name, name) == 0)
+            return d->profiles[i].description;
+    return NULL;
+}
+
+enum cp_code acme_profile_choose(const struct acme_directory *d, const char *name,
+                                 enum acme_profile_mode mode, const char **use, struct cp_err *err)
+{
+    *use = NULL;
+    if (name == NULL)
+        return CP_OK;
+    if (acme_directory_profile(d, name) != NULL) {
+        *use = name;
+        return CP_OK;
+    }
+    if (mode == ACME_PROFILE_PREFERRED)
+        return CP_OK;
+    char offered[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; d != NULL && i < d->nprofiles; i++) {
+        int w = snprintf(offered + len, sizeof offered - len, "%s%s", i ? ", " : "",
+                         d->profiles[i].name);
+        if (w < 0 || (size_t)w >= sizeof offered - len)
+            break;
+        len += (size_t)w;
+    }
+    if (len == 0)
+        return cp_err_set(err, CP_EINVAL,
+                          "the profile \"%.64s\" is required, but this CA offers no profiles",
+                          name);
+    return cp_err_set(err, CP_EINVAL,
+                      "the profile \"%.64s\" is required, but this CA offers only: %s", name,
+                      offered);
 }
 
 /* Turn an error response into a problem; a body that is no problem document
@@ -252,7 +387,7 @@ enum cp_code acme_client_new(const struct acme_client_opts *o, struct acme_clien
                         r.status);
         goto fail;
     }
-    rc = parse_directory(c->directory_url, &r, &c->dir, err);
+    rc = acme_directory_parse(r.body, r.body_len, c->directory_url, &c->dir, err);
     if (rc != CP_OK)
         goto fail;
     add_origin(c, c->directory_url);
@@ -312,7 +447,7 @@ void acme_client_free(struct acme_client *c)
     if (c == NULL)
         return;
     acme_http_free(c->http);
-    directory_clear(&c->dir);
+    acme_directory_clear(&c->dir);
     free(c->directory_url);
     free(c->nonce);
     free(c->kid);

@@ -12,6 +12,7 @@
  */
 #include "acme/acme.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +64,12 @@ static enum cp_code check_names(const char *const *names, size_t n, struct cp_er
                                   "(byte 0x%02x at offset %zu)",
                                   i + 1, c, j);
         }
+        char a[ACME_IP_MAX], b[ACME_IP_MAX];
+        bool ip = acme_ip_normalize(name, a);
         for (size_t j = 0; j < i; j++) {
+            /* Two spellings of one address ("::1", "0::1") are one name. */
+            if (ip && acme_ip_normalize(names[j], b) && strcmp(a, b) == 0)
+                return cp_err_set(err, CP_EINVAL, "the address %s is given twice", a);
             if (same_name(names[j], name))
                 return cp_err_set(err, CP_EINVAL,
                                   "name \"%s\" is given twice (names are case-insensitive)", name);
@@ -72,7 +78,27 @@ static enum cp_code check_names(const char *const *names, size_t n, struct cp_er
     return CP_OK;
 }
 
-/* The subjectAltName extension with every name as a dNSName, in order. */
+/* An iPAddress GeneralName (RFC 5280 §4.2.1.6: the address in network byte
+ * order, 4 or 16 octets), or NULL when `name` is no address literal. */
+static GENERAL_NAME *ip_general_name(const char *name)
+{
+    unsigned char buf[16];
+    int len = inet_pton(AF_INET, name, buf) == 1 ? 4 : inet_pton(AF_INET6, name, buf) == 1 ? 16 : 0;
+    if (len == 0)
+        return NULL;
+    GENERAL_NAME *gen = GENERAL_NAME_new();
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    if (gen == NULL || os == NULL || ASN1_OCTET_STRING_set(os, buf, len) != 1) {
+        GENERAL_NAME_free(gen);
+        ASN1_OCTET_STRING_free(os);
+        return NULL;
+    }
+    GENERAL_NAME_set0_value(gen, GEN_IPADD, os);
+    return gen;
+}
+
+/* The subjectAltName extension with every name as a dNSName, or an
+ * iPAddress for an address literal (RFC 8738 §4), in order. */
 static X509_EXTENSION *san_extension(const char *const *names, size_t n)
 {
     X509_EXTENSION *ext = NULL;
@@ -80,6 +106,14 @@ static X509_EXTENSION *san_extension(const char *const *names, size_t n)
     if (gens == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
+        if (acme_ip_normalize(names[i], NULL)) {
+            GENERAL_NAME *ipgen = ip_general_name(names[i]);
+            if (ipgen == NULL || sk_GENERAL_NAME_push(gens, ipgen) <= 0) {
+                GENERAL_NAME_free(ipgen);
+                goto out;
+            }
+            continue;
+        }
         GENERAL_NAME *gen = GENERAL_NAME_new();
         ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
         if (gen == NULL || ia5 == NULL || ASN1_STRING_set(ia5, names[i], -1) != 1) {
@@ -128,7 +162,10 @@ enum cp_code acme_csr_make(const struct acme_key *cert_key, const char *const *n
     if (X509_REQ_set_version(req, 0) != 1)
         goto ossl_fail;
     for (size_t i = 0; i < n; i++) {
-        if (strlen(names[i]) <= CSR_MAX_CN) {
+        /* An address is no common name (CA/B Forum BR §7.1.4.3 wants the
+         * CN, if any, to be one of the dNSNames or the address text; CAs
+         * differ, so addresses are left to the SAN alone). */
+        if (strlen(names[i]) <= CSR_MAX_CN && !acme_ip_normalize(names[i], NULL)) {
             if (X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_ASC,
                                            (const unsigned char *)names[i], -1, -1, 0) != 1)
                 goto ossl_fail;

@@ -220,6 +220,66 @@ static enum cp_code note_used(struct acme_issue_result *res, size_t max, const c
     return CP_OK;
 }
 
+/* Case-insensitive ASCII equality, independent of the locale. */
+static bool same_text(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
+/* Is the authorization's identifier (type, value, wildcard flag) one the
+ * order asked for?  Matched by type and value (RFC 8555 §7.1.4, RFC 8738
+ * §3): an "ip" value by its octets, a "dns" value case-insensitively, with
+ * "*." for a wildcard authorization. */
+static bool ident_requested(const struct acme_issue_req *req, const char *type, const char *value,
+                            bool wildcard)
+{
+    char a[ACME_IP_MAX], b[ACME_IP_MAX];
+    bool ip = strcmp(type, "ip") == 0;
+    if (ip && !acme_ip_normalize(value, a))
+        return false;
+    if (!ip && strcmp(type, "dns") != 0)
+        return false;
+    for (size_t i = 0; i < req->n; i++) {
+        const char *name = req->names[i];
+        if (acme_ip_normalize(name, b)) {
+            if (ip && !wildcard && strcmp(a, b) == 0)
+                return true;
+            continue;
+        }
+        if (ip)
+            continue;
+        bool star = strncmp(name, "*.", 2) == 0;
+        if (star == wildcard && same_text(star ? name + 2 : name, value))
+            return true;
+    }
+    return false;
+}
+
+/* draft-ietf-acme-dns-persist §3.1: issuerDomainNames holds 1 to 10 names of
+ * at most 253 octets; clients must refuse any other challenge. */
+static bool issuer_names_ok(const json_t *chal)
+{
+    const json_t *names = json_object_get(chal, "issuerDomainNames");
+    size_t n = json_is_array(names) ? json_array_size(names) : 0;
+    if (n == 0 || n > ACME_ISSUER_DOMAINS_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(names, i));
+        if (s == NULL || *s == '\0' || strlen(s) > 253)
+            return false;
+    }
+    return true;
+}
+
 /* Set up every pending authorization's challenge.  Fills `dep` (*ndep) and,
  * for authorizations already valid, `reused` (*nreused). */
 static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issue_req *req,
@@ -253,13 +313,23 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
 
         const char *status = jstr(authz, "status");
         const char *value = jstr(json_object_get(authz, "identifier"), "value");
+        const char *itype = jstr(json_object_get(authz, "identifier"), "type");
         bool wildcard = json_is_true(json_object_get(authz, "wildcard"));
-        if (value == NULL || status == NULL) {
+        if (value == NULL || itype == NULL || status == NULL) {
             json_decref(authz);
             return cp_err_set(err, CP_EPROTO, "authorization %s lacks identifier or status", url);
         }
         char ident[300];
-        snprintf(ident, sizeof ident, "%s%s", wildcard ? "*." : "", value);
+        snprintf(ident, sizeof ident, "%s%.260s", wildcard ? "*." : "", value);
+        if (!ident_requested(req, itype, value, wildcard)) {
+            /* The words first: itype points into authz. */
+            rc = cp_err_set(err, CP_EPROTO,
+                            "the CA sent an authorization for %.8s identifier %s, which the "
+                            "order did not ask for",
+                            itype, ident);
+            json_decref(authz);
+            return rc;
+        }
         if (strcmp(status, "valid") == 0) { /* reused: nothing to prove */
             rc = note_reused(authz, ident, &reused[*nreused], err);
             json_decref(authz);
@@ -282,23 +352,44 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
 
         const json_t *chal = NULL;
         const char *type = NULL;
-        for (size_t m = 0; m < req->nmethods && type == NULL; m++)
+        struct cp_err unfit = {0};
+        for (size_t m = 0; m < req->nmethods && type == NULL; m++) {
+            /* RFC 8738 §7: dns-01 (and dns-persist-01) never for an IP. */
+            struct cp_err why;
+            if (acme_ident_method_check(ident, req->methods[m], &why) != CP_OK) {
+                if (unfit.code == CP_OK)
+                    unfit = why;
+                continue;
+            }
             if (req->solver.supports(req->solver.ctx, req->methods[m], ident) &&
                 offers(authz, req->methods[m], &chal))
                 type = req->methods[m];
+        }
         if (type == NULL) {
             set_failed(res, ident, NULL);
             json_decref(authz);
+            if (unfit.code != CP_OK)
+                return cp_err_set(err, CP_ECHALLENGE, "%s; no other configured type applies",
+                                  unfit.msg);
             return cp_err_set(err, CP_ECHALLENGE,
                               "none of the configured challenge types can be used for %s "
                               "(the CA offers other types, none is set up, or CAA allows "
                               "none of those the CA offers)",
                               ident);
         }
-        const char *token = jstr(chal, "token"), *curl = jstr(chal, "url");
+        bool persist = strcmp(type, "dns-persist-01") == 0;
+        if (persist && !issuer_names_ok(chal)) {
+            json_decref(authz);
+            return cp_err_set(err, CP_EPROTO,
+                              "the CA sent a dns-persist-01 challenge for %s whose "
+                              "issuerDomainNames is not a list of 1 to %d names: refusing it",
+                              ident, ACME_ISSUER_DOMAINS_MAX);
+        }
+        /* draft-ietf-acme-dns-persist §3.1: no token; the record is standing. */
+        const char *token = persist ? "" : jstr(chal, "token"), *curl = jstr(chal, "url");
         /* RFC 8555 §8.1: a token is base64url; it becomes a file name and a
          * URL path, so anything else is the CA breaking the protocol. */
-        if (token != NULL && !acme_token_valid(token)) {
+        if (token != NULL && !persist && !acme_token_valid(token)) {
             /* The words first: the token points into authz. */
             rc = cp_err_set(err, CP_EPROTO,
                             "the CA sent a %s challenge for %s whose token is not 1 to %d "
@@ -317,7 +408,7 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
         d->type = type;
         d->domain = strdup(value);
         d->token = strdup(token);
-        d->key_authz = acme_key_authorization(token, thumb);
+        d->key_authz = persist ? strdup("") : acme_key_authorization(token, thumb);
         d->challenge_url = strdup(curl);
         d->authz_url = strdup(url);
         d->ident = strdup(ident);
@@ -513,11 +604,14 @@ out:
     return rc;
 }
 
-/* The newOrder payload: the identifiers, and `replaces` when not NULL. */
-static char *order_payload(json_t *ids, const char *replaces)
+/* The newOrder payload: the identifiers, `replaces` and `profile` when not
+ * NULL. */
+static char *order_payload(json_t *ids, const char *replaces, const char *profile)
 {
     json_t *p = json_pack("{s:O}", "identifiers", ids);
     if (p != NULL && replaces != NULL && json_object_set_new(p, "replaces", json_string(replaces)))
+        json_object_clear(p);
+    if (p != NULL && profile != NULL && json_object_set_new(p, "profile", json_string(profile)))
         json_object_clear(p);
     char *text = p != NULL && json_object_size(p) > 0 ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
@@ -554,11 +648,22 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
         rc = cp_err_set(err, CP_EINVAL, "an order needs between 1 and 100 names");
         goto out;
     }
-    for (size_t i = 0; i < req->n; i++)
-        json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", req->names[i]));
+    for (size_t i = 0; i < req->n; i++) {
+        /* RFC 8738 §3: an IP address goes as type "ip" in its normalized form. */
+        char ip[ACME_IP_MAX];
+        bool is_ip = acme_ip_normalize(req->names[i], ip);
+        json_array_append_new(ids, json_pack("{s:s, s:s}", "type", is_ip ? "ip" : "dns", "value",
+                                             is_ip ? ip : req->names[i]));
+    }
+    if (req->profile != NULL &&
+        (req->profile[0] == '\0' || strlen(req->profile) > ACME_PROFILE_NAME_MAX)) {
+        rc = cp_err_set(err, CP_EINVAL, "a profile name is 1 to %d characters",
+                        ACME_PROFILE_NAME_MAX);
+        goto out;
+    }
     /* RFC 9773 §5: not sent to a CA that does not advertise ARI. */
     const char *replaces = acme_client_directory(c)->renewal_info ? req->replaces : NULL;
-    payload = order_payload(ids, replaces);
+    payload = order_payload(ids, replaces, req->profile);
     dep = calloc(req->n, sizeof *dep);
     reused = calloc(req->n, sizeof *reused);
     if (payload == NULL || dep == NULL || reused == NULL) {
@@ -569,7 +674,7 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
     rc = acme_post(c, acme_client_directory(c)->new_order, payload, &r, &res->problem, err);
     if (rc == CP_ECA && replaces != NULL && refuses_replaces(&res->problem)) {
         free(payload);
-        payload = order_payload(ids, NULL);
+        payload = order_payload(ids, NULL, req->profile);
         if (payload == NULL) {
             rc = cp_err_set(err, CP_ENOMEM, "out of memory");
             goto out;
@@ -589,6 +694,11 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
         goto out;
     acme_client_say(c, "order created for %zu name%s: %s", req->n, req->n == 1 ? "" : "s",
                     r.location);
+    const char *profile = jstr(order, "profile");
+    if (profile != NULL && (res->profile = strndup(profile, ACME_PROFILE_NAME_MAX)) == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto out;
+    }
 
     rc = prepare_authzs(c, req, order, dep, &ndep, reused, &nreused, res, &res->problem, err);
     if (rc == CP_OK)
@@ -652,6 +762,7 @@ void acme_issue_result_clear(struct acme_issue_result *r)
     free(r->pem);
     free(r->failed_identifier);
     free(r->failed_type);
+    free(r->profile);
     acme_problem_clear(&r->problem);
     memset(r, 0, sizeof *r);
 }

@@ -81,6 +81,13 @@ enum cp_code acme_solver_server_add(struct acme_solver_server *s, const char *na
             return cp_err_set(err, CP_EINVAL, "http-01 token is not 1 to %d base64url characters",
                               SOLVER_MAX_TOKEN);
         memcpy(name, name_or_token, strlen(name_or_token) + 1);
+    } else if (acme_ip_normalize(name_or_token, NULL)) {
+        /* RFC 8738 §6: the CA asks for an address by its reverse-DNS name. */
+        char rev[ACME_REVERSE_MAX];
+        rc = acme_ip_reverse_name(name_or_token, rev, err);
+        if (rc != CP_OK)
+            return rc;
+        memcpy(name, rev, strlen(rev) + 1);
     } else {
         rc = acme_tlsalpn01_name(name_or_token, name, err);
         if (rc != CP_OK)
@@ -95,8 +102,9 @@ enum cp_code acme_solver_server_add(struct acme_solver_server *s, const char *na
 
     struct solver_entry e = {0};
     /* Made outside the lock: key generation is the slow part. */
-    if (s->kind == SOLVER_TLSALPN01)
-        rc = acme_tlsalpn01_cert(name, key_authz, &e.pkey, &e.cert, err);
+    if (s->kind == SOLVER_TLSALPN01) /* for an address: its certificate, the reverse name's slot */
+        rc = acme_tlsalpn01_cert(acme_ip_normalize(name_or_token, NULL) ? name_or_token : name,
+                                 key_authz, &e.pkey, &e.cert, err);
     if (rc == CP_OK) {
         e.name = strdup(name);
         e.key_authz = strdup(key_authz);

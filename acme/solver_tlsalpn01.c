@@ -17,6 +17,7 @@
 #include "acme/acme.h"
 #include "acme/solver_int.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,24 +84,27 @@ enum cp_code acme_tlsalpn01_name(const char *name, char out[254], struct cp_err 
     return CP_OK;
 }
 
-/* subjectAltName with exactly the one dNSName (RFC 8737 §3). */
-static bool add_san(X509 *x, const char *name)
+/* subjectAltName with exactly the one dNSName (RFC 8737 §3), or the one
+ * iPAddress of `iplen` octets `ip` when iplen > 0 (RFC 8738 §6). */
+static bool add_san(X509 *x, const char *name, const unsigned char *ip, int iplen)
 {
     bool ok = false;
     GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
     GENERAL_NAME *gn = GENERAL_NAME_new();
-    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
-    if (gens == NULL || gn == NULL || ia5 == NULL ||
-        ASN1_STRING_set(ia5, name, (int)strlen(name)) != 1)
+    ASN1_STRING *ia5 = iplen > 0 ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
+    if (gens == NULL || gn == NULL || ia5 == NULL)
         goto out;
-    GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+    if (iplen > 0 ? ASN1_OCTET_STRING_set(ia5, ip, iplen) != 1
+                  : ASN1_STRING_set(ia5, name, (int)strlen(name)) != 1)
+        goto out;
+    GENERAL_NAME_set0_value(gn, iplen > 0 ? GEN_IPADD : GEN_DNS, ia5);
     ia5 = NULL;
     if (sk_GENERAL_NAME_push(gens, gn) <= 0)
         goto out;
     gn = NULL;
     ok = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1;
 out:
-    ASN1_IA5STRING_free(ia5);
+    ASN1_STRING_free(ia5);
     GENERAL_NAME_free(gn);
     GENERAL_NAMES_free(gens);
     return ok;
@@ -147,7 +151,17 @@ enum cp_code acme_tlsalpn01_cert(const char *name, const char *key_authz,
     *key_out = NULL;
     *cert_out = NULL;
     char lower[254];
-    enum cp_code rc = acme_tlsalpn01_name(name, lower, err);
+    unsigned char ip[16];
+    int iplen = 0;
+    enum cp_code rc = CP_OK;
+    if (acme_ip_normalize(name, NULL)) {
+        iplen = inet_pton(AF_INET, name, ip) == 1 ? 4 : 16;
+        if (iplen == 16 && inet_pton(AF_INET6, name, ip) != 1)
+            return cp_err_set(err, CP_EINTERNAL, "tls-alpn-01: cannot read the address");
+        (void)acme_ip_normalize(name, lower);
+    } else {
+        rc = acme_tlsalpn01_name(name, lower, err);
+    }
     if (rc != CP_OK)
         return rc;
     if (key_authz == NULL || *key_authz == '\0')
@@ -177,10 +191,10 @@ enum cp_code acme_tlsalpn01_cert(const char *name, const char *key_authz,
               X509_set_pubkey(x, pkey) == 1;
     /* A CN is limited to 64 characters (RFC 5280 ub-common-name); the SAN is
      * what counts, so longer names go without one. */
-    if (ok && strlen(lower) <= 64)
+    if (ok && strlen(lower) <= 64 && iplen == 0)
         ok = X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)lower,
                                         -1, -1, 0) == 1;
-    ok = ok && X509_set_issuer_name(x, subject) == 1 && add_san(x, lower) &&
+    ok = ok && X509_set_issuer_name(x, subject) == 1 && add_san(x, lower, ip, iplen) &&
          add_acme_identifier(x, der) && X509_sign(x, pkey, EVP_sha256()) > 0;
     if (!ok) {
         rc = cp_err_set(err, CP_EINTERNAL, "tls-alpn-01: cannot build the certificate for %s",

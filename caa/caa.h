@@ -110,6 +110,15 @@ struct caa_issue_value {
     size_t accounturi_len;
     const char *methods; /* the raw validationmethods list */
     size_t methods_len;
+    /* dns-persist-01 records use the same grammar (draft-ietf-acme-dns-persist
+     * §4.1): the first "policy" and "persistUntil" (tags case-sensitive, as
+     * every parameter tag here), NULL when absent; persist_repeated when
+     * either appears more than once.  CAA ignores all three. */
+    const char *policy;
+    size_t policy_len;
+    const char *persist_until;
+    size_t persist_until_len;
+    bool persist_repeated;
 };
 
 /* Parse an issue/issuewild value.  Returns true when well formed; false when
@@ -604,5 +613,126 @@ void caa_diag_hop_clear(struct caa_diag_hop *h);
  */
 enum cp_code caa_addresses(const struct caa_resolver_opts *o, const char *name, struct caa_ns **out,
                            size_t *n, struct cp_err *err);
+/* --------------------------------------------------- dns-persist-01 records */
+
+/*
+ * draft-ietf-acme-dns-persist (caa/persist.c): a standing TXT record at
+ * "_validation-persist.<name>" whose value has the CAA issue-value syntax
+ * (spec §6, parsed by caa_parse_issue_value(); no second parser): the issuer
+ * domain name, then accounturi=<account URL>, optionally policy=wildcard and
+ * persistUntil=<Unix seconds>.  The account URL in clear is the form of the
+ * drafts up to -01 and of Let's Encrypt's deployment; -02 replaces it by a
+ * hashed URI, which a caller would pass as `account_uri` instead.  Pure
+ * functions: looking the TXT records up is the caller's (caa/zone.c).
+ */
+#define CAA_PERSIST_LABEL       "_validation-persist"
+#define CAA_PERSIST_OWNER_MAX   (CAA_IDENT_MAX + 20)
+#define CAA_PERSIST_VALUE_MAX   1024
+#define CAA_PERSIST_ISSUERS_MAX 10 /* draft §3.1 */
+
+struct caa_persist_spec {
+    const char *issuer;      /* issuer domain name, e.g. "letsencrypt.org" */
+    const char *account_uri; /* the ACME account URL (or the hashed URI) */
+    bool wildcard;           /* policy=wildcard; implied by a "*." name */
+    long long persist_until; /* Unix seconds; 0 for none */
+};
+
+struct caa_persist_record {
+    char owner[CAA_PERSIST_OWNER_MAX]; /* "_validation-persist.example.com", no final dot */
+    char value[CAA_PERSIST_VALUE_MAX]; /* the TXT value, unquoted */
+    /* `<owner>. IN TXT "<value>"`, split in strings of at most 255 octets
+     * (RFC 1035 §3.3.14), '"' and '\' escaped */
+    char zone_line[CAA_PERSIST_OWNER_MAX + 2 * CAA_PERSIST_VALUE_MAX + 32];
+};
+
+/*
+ * The record that lets the account `spec->account_uri` validate `name`
+ * ("*.example.com" gives the record at _validation-persist.example.com
+ * with policy=wildcard) with the CA `spec->issuer`: "letsencrypt.org;
+ * accounturi=https://...; policy=wildcard; persistUntil=1767225600".
+ * CP_EINVAL naming the input: a name or issuer caa_name_normalize()
+ * refuses (an IP address among them: the draft covers DNS names only), an
+ * account URI that is empty or has a byte outside 0x21-0x7E or a ';', a
+ * negative persist_until.
+ */
+enum cp_code caa_persist_build(const char *name, const struct caa_persist_spec *spec,
+                               struct caa_persist_record *out, struct cp_err *err);
+
+/* Why a record does not authorize, ordered by how far it got: a larger
+ * value is a record closer to authorizing. */
+enum caa_persist_fault {
+    CAA_PERSIST_OTHER_ISSUER,  /* its issuer domain name is none of the CA's */
+    CAA_PERSIST_MALFORMED,     /* not the issue-value grammar, a parameter given twice, or
+                                  persistUntil not a base-10 integer (draft §4.1 item 5) */
+    CAA_PERSIST_NO_ACCOUNT,    /* no accounturi (draft §4.1 item 3: mandatory) */
+    CAA_PERSIST_OTHER_ACCOUNT, /* accounturi names another account (simple string comparison) */
+    CAA_PERSIST_NOT_WILDCARD,  /* a wildcard name without policy=wildcard (case-insensitive) */
+    CAA_PERSIST_EXPIRED,       /* persistUntil is in the past */
+    CAA_PERSIST_AUTHORIZES
+};
+
+struct caa_persist_check {
+    const char *const *issuers; /* the CA's issuer domain names (challenge's issuerDomainNames) */
+    size_t nissuers;
+    const char *account_uri; /* the account asking */
+    long long now;           /* Unix seconds */
+};
+
+/* One TXT value at the validation name: its character-strings joined. */
+struct caa_persist_txt {
+    const unsigned char *data;
+    size_t len;
+};
+
+struct caa_persist_verdict {
+    bool authorized;
+    size_t record;                /* the authorizing record, or the one `reason` is about;
+                                     SIZE_MAX when there is no record */
+    enum caa_persist_fault fault; /* of `record` (CAA_PERSIST_AUTHORIZES when authorized) */
+    long long persist_until;      /* of `record`; -1 when it has none */
+    char reason[CP_ERR_MSG_MAX];  /* why not, in words naming the record; "" when authorized */
+};
+
+/* The fault of one TXT value for identifier `ident` ("*." for a wildcard);
+ * *persist_until (may be NULL) gets its persistUntil or -1. */
+enum caa_persist_fault caa_persist_judge(const char *ident, const unsigned char *value, size_t len,
+                                         const struct caa_persist_check *c,
+                                         long long *persist_until);
+
+/*
+ * Do the TXT values found at _validation-persist.<name> authorize the
+ * account to validate `ident`?  Any one record that passes every rule does
+ * (draft §4.2); when none does, the reason is that of the record that got
+ * furthest (the first of those).  CP_EINVAL for an `ident` that is not a
+ * DNS name, or no issuer or account to check against.
+ */
+enum cp_code caa_persist_evaluate(const char *ident, const struct caa_persist_txt *txts, size_t n,
+                                  const struct caa_persist_check *c,
+                                  struct caa_persist_verdict *out, struct cp_err *err);
+
+/* What one authoritative server answered for the dns-persist-01 record. */
+struct caa_persist_server {
+    bool answered;     /* an authoritative (AA) NOERROR or NXDOMAIN answer came */
+    int rcode;         /* the answer's RCODE, -1 without an answer */
+    size_t nvalues;    /* TXT records at the name (at most 16 are judged) */
+    char problem[160]; /* when !answered: "no answer", "not authoritative", "SERVFAIL", ... */
+    struct caa_persist_verdict verdict; /* when answered: the records it serves, judged */
+};
+
+/*
+ * The dns-persist-01 preflight (caa/zone.c): ask every address in `ns`
+ * directly (RD=0, as caa_txt_wait() does; port 0 means 53) once for TXT at
+ * `qname` (the validation name "_validation-persist.<base>", or where
+ * caa_zone_servers() says its CNAME chain ends) and judge what each serves
+ * for `ident` with caa_persist_evaluate().  out[] has nns entries (caller's
+ * array).  *nauthorizing (may be NULL) counts the servers whose records
+ * authorize: all of them must, since the CA asks any one.  Errors:
+ * CP_EINVAL (bad arguments, at most 32 addresses), CP_EDNS, CP_ENOMEM; a
+ * server that does not answer is no error (its entry says so).
+ */
+enum cp_code caa_persist_servers(const struct caa_ns *ns, size_t nns, unsigned port,
+                                 const char *qname, const char *ident,
+                                 const struct caa_persist_check *c, struct caa_persist_server *out,
+                                 size_t *nauthorizing, struct cp_err *err);
 
 #endif

@@ -598,7 +598,7 @@ static void text_error(struct sink *s, const char *ident, const struct caa_looku
  * An element that is not a method name but plainly means one ("HTTP_01",
  * "dns_01"): the method it means, else NULL.
  */
-static const char *const known_methods[] = {"http-01", "dns-01", "tls-alpn-01"};
+static const char *const known_methods[] = {"http-01", "dns-01", "tls-alpn-01", "dns-persist-01"};
 
 static const char *meant_method(const char *el, size_t n)
 {

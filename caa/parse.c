@@ -99,6 +99,9 @@ static bool fail(struct caa_issue_value *out, struct caa_parse_error *pe,
     out->accounturi_len = 0;
     out->methods = NULL;
     out->methods_len = 0;
+    out->policy = out->persist_until = NULL;
+    out->policy_len = out->persist_until_len = 0;
+    out->persist_repeated = false;
     if (pe != NULL) {
         pe->fault = fault;
         pe->piece_off = piece_off;
@@ -177,6 +180,18 @@ bool caa_parse_issue_value_ex(const unsigned char *value, size_t len, struct caa
                 return fail(out, pe, CAA_PARSE_DUPLICATE, start, end - start, toff);
             out->methods = (const char *)(v + voff);
             out->methods_len = vlen;
+        } else if (tlen == 6 && memcmp(v + toff, "policy", 6) == 0) {
+            out->persist_repeated = out->persist_repeated || out->policy != NULL;
+            if (out->policy == NULL) {
+                out->policy = (const char *)(v + voff);
+                out->policy_len = vlen;
+            }
+        } else if (tlen == 12 && memcmp(v + toff, "persistUntil", 12) == 0) {
+            out->persist_repeated = out->persist_repeated || out->persist_until != NULL;
+            if (out->persist_until == NULL) {
+                out->persist_until = (const char *)(v + voff);
+                out->persist_until_len = vlen;
+            }
         }
         start = end + 1;
     }

@@ -28,7 +28,9 @@ bool caa_method_token_valid(const char *m, size_t len)
 
 bool caa_method_known(const char *m, size_t len)
 {
-    static const char *const known[] = {"http-01", "dns-01", "tls-alpn-01"};
+    /* spec §8's three, and dns-persist-01: Let's Encrypt validates it since
+     * 2026 (issue 16), and RFC 8657 §4 lists any ACME method name there. */
+    static const char *const known[] = {"http-01", "dns-01", "tls-alpn-01", "dns-persist-01"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (strlen(known[i]) == len && memcmp(known[i], m, len) == 0)
             return true;

@@ -1,7 +1,8 @@
 /*
  * caa/zone.c - the authoritative nameservers of the zone holding a name, and
  * waiting until every one of them serves a TXT value (the dns-01 propagation
- * wait, RFC 8555 §8.4).
+ * wait, RFC 8555 §8.4), and what each serves as dns-persist-01 record
+ * (draft-ietf-acme-dns-persist; the rules are caa/persist.c's).
  *
  * A CA asks whichever authoritative server its resolver picks, so a freshly
  * published record must be on all of them before the CA is told to validate.
@@ -790,5 +791,137 @@ cleanup:
     for (size_t i = 0; i < nns; i++)
         caa_dns_close(chs[i]);
     free(sv);
+    return rc;
+}
+
+/* ------------------------------------------------------- dns-persist-01 */
+
+#define PERSIST_VALUES_MAX 16
+#define PERSIST_VALUE_MAX  (4 * CAA_PERSIST_VALUE_MAX)
+
+struct persist_values {
+    unsigned char buf[PERSIST_VALUES_MAX][PERSIST_VALUE_MAX];
+    struct caa_persist_txt txt[PERSIST_VALUES_MAX];
+    size_t n;
+};
+
+/* The TXT values at `name` in a direct answer, joined; 0, or -1 when
+ * malformed.  Values longer than PERSIST_VALUE_MAX and those past the
+ * count are counted, not kept. */
+static int read_persist(const unsigned char *abuf, int alen, const char *name,
+                        struct persist_values *v, struct caa_persist_server *out)
+{
+    struct caa_dns_walk w;
+    struct caa_dns_rr rr;
+    v->n = 0;
+    if (caa_dns_walk_start(&w, abuf, alen) != 0)
+        return -1;
+    out->rcode = w.rcode;
+    if (w.rcode != CAA_DNS_RCODE_NOERROR && w.rcode != CAA_DNS_RCODE_NXDOMAIN) {
+        snprintf(out->problem, sizeof out->problem, "%s", caa_rcode_name(w.rcode));
+        return 0;
+    }
+    if (!w.aa) {
+        snprintf(out->problem, sizeof out->problem, "not authoritative (AA not set)");
+        return 0;
+    }
+    out->answered = true;
+    while (w.section == CAA_DNS_ANSWER) {
+        size_t len;
+        if (caa_dns_walk_next(&w, &rr) != 1)
+            return -1;
+        if (rr.rrclass != CAA_DNS_CLASS_IN || rr.type != CAA_DNS_TYPE_TXT ||
+            strcasecmp(rr.owner, name) != 0)
+            continue;
+        out->nvalues++;
+        if (v->n >= PERSIST_VALUES_MAX)
+            continue;
+        if (txt_join(rr.rdata, rr.rdlen, v->buf[v->n], PERSIST_VALUE_MAX, &len) != 0)
+            return -1;
+        if (len > PERSIST_VALUE_MAX)
+            continue;
+        v->txt[v->n] = (struct caa_persist_txt){v->buf[v->n], len};
+        v->n++;
+    }
+    return 0;
+}
+
+enum cp_code caa_persist_servers(const struct caa_ns *ns, size_t nns, unsigned port,
+                                 const char *qname, const char *ident,
+                                 const struct caa_persist_check *c, struct caa_persist_server *out,
+                                 size_t *nauthorizing, struct cp_err *err)
+{
+    enum cp_code rc = CP_OK;
+    ares_channel chs[NS_ADDRS_MAX] = {0};
+    struct reply r[NS_ADDRS_MAX];
+    struct persist_values *v = NULL;
+    char name[CAA_NAME_MAX + 1];
+    size_t opened = 0;
+
+    if (nauthorizing != NULL)
+        *nauthorizing = 0;
+    if (ns == NULL || out == NULL || nns == 0 || nns > NS_ADDRS_MAX)
+        return cp_err_set(err, CP_EINVAL, "between 1 and %d nameserver addresses are needed",
+                          NS_ADDRS_MAX);
+    if (!copy_name(name, qname))
+        return cp_err_set(err, CP_EINVAL, "\"%.60s\" is not a domain name of 1 to %d octets",
+                          qname != NULL ? qname : "", CAA_NAME_MAX);
+    if (port == 0)
+        port = 53;
+    if (port > 65535)
+        return cp_err_set(err, CP_EINVAL, "port %u is not a port number", port);
+    memset(r, 0, sizeof r);
+    for (size_t i = 0; i < nns; i++) {
+        struct ares_addr_port_node n;
+        memset(&n, 0, sizeof n);
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].rcode = -1;
+        out[i].verdict.record = SIZE_MAX;
+        if (inet_pton(AF_INET, ns[i].addr, &n.addr.addr4) == 1) {
+            n.family = AF_INET;
+        } else if (inet_pton(AF_INET6, ns[i].addr, &n.addr.addr6) == 1) {
+            n.family = AF_INET6;
+        } else {
+            rc = cp_err_set(err, CP_EINVAL, "nameserver address \"%.64s\" of %s is no IP address",
+                            ns[i].addr, ns[i].name);
+            goto cleanup;
+        }
+        n.udp_port = n.tcp_port = (int)port;
+        rc = caa_dns_open(&n, DIRECT_BUDGET_MS, DIRECT_TRIES, ARES_FLAG_NORECURSE, &chs[i], err);
+        if (rc != CP_OK)
+            goto cleanup;
+        opened = i + 1;
+        memcpy(r[i].qname, name, sizeof name);
+        r[i].qtype = CAA_DNS_TYPE_TXT;
+        r[i].chan = i;
+    }
+    v = malloc(sizeof *v);
+    if (v == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = ask(chs, nns, r, nns, false, caa_dns_now_ms() + DIRECT_BUDGET_MS, err);
+    for (size_t i = 0; rc == CP_OK && i < nns; i++) {
+        struct caa_persist_server *o = &out[i];
+        if (r[i].status != ARES_SUCCESS) {
+            snprintf(o->problem, sizeof o->problem, "no answer");
+            continue;
+        }
+        if (read_persist(r[i].buf, r[i].len, name, v, o) != 0) {
+            o->answered = false;
+            snprintf(o->problem, sizeof o->problem, "an unreadable answer");
+            continue;
+        }
+        if (!o->answered)
+            continue;
+        rc = caa_persist_evaluate(ident, v->txt, v->n, c, &o->verdict, err);
+        if (rc == CP_OK && o->verdict.authorized && nauthorizing != NULL)
+            (*nauthorizing)++;
+    }
+    replies_clear(r, nns);
+cleanup:
+    for (size_t i = 0; i < opened; i++)
+        caa_dns_close(chs[i]);
+    free(v);
     return rc;
 }

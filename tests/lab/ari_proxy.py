@@ -33,6 +33,29 @@ request at a time and retries at once has each signed request refused once,
 then accepted.
 Unlike Pebble's PEBBLE_WFE_NONCEREJECT, which draws for every request, the
 outcome does not depend on chance (rejected_nonces() counts them).
+
+Profiles (draft-aaron-acme-profiles), which Pebble 2.4 does not know:
+with profiles={name: description} the directory's meta carries them; a
+newOrder naming another profile is answered 400 invalidProfile without
+being forwarded; one naming an offered profile is forwarded as signed (the
+proxy cannot take the member out without breaking the signature, and Pebble
+2.4 ignores members it does not know), and every order object of that
+order (newOrder's answer, POST-as-GET, finalize) gets "profile" echoed.
+
+dns-persist-01 (draft-ietf-acme-dns-persist), which Pebble 2.4 does not
+know either: with persist_issuer=DOMAIN (and dns_server, where the proxy
+looks records up) every dns-01 challenge in the authorizations it returns
+becomes a dns-persist-01 challenge: same URL (so the client's signed POST is
+Pebble's as is), no token, issuerDomainNames [DOMAIN], and the directory's
+meta gets issuerDomainNames.  Pebble runs with PEBBLE_VA_ALWAYS_VALID=1.
+When the client POSTs to such a challenge the proxy first looks up TXT at
+_validation-persist.<identifier> and applies the draft's rules
+(persist_rules.py) with the JWS kid as the account: if no record
+authorizes, the challenge is answered "invalid" with an unauthorized
+problem naming the reason, without forwarding, and later views of the
+challenge and its authorization say so too; otherwise the POST goes to
+Pebble, which then marks the challenge valid.  persist_checks() lists each
+decision.
 """
 
 import base64
@@ -47,6 +70,7 @@ import urllib.parse
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade",
               "proxy-connection", "te", "trailer"}
 MAX_BODY = 1 << 20
+QTYPE_TXT = 16
 
 
 def rfc3339(t):
@@ -135,6 +159,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._renewal_info(path[len("/renewalInfo/"):])
             elif self.command == "POST" and path == proxy.new_order_path:
                 self._new_order(body)
+            elif self.command == "POST" and proxy._persist_challenge(path) is not None:
+                self._persist_answer(body, path)
             else:
                 self._forward(body)
         except (OSError, ValueError, http.client.HTTPException) as e:
@@ -152,6 +178,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         directory = json.loads(body)
         directory["renewalInfo"] = "https://%s/renewalInfo" % self._host()
+        proxy = self.server.proxy
+        if proxy._profiles is not None:
+            directory.setdefault("meta", {})["profiles"] = dict(proxy._profiles)
+        if proxy.persist_issuer is not None:
+            directory.setdefault("meta", {})["issuerDomainNames"] = [proxy.persist_issuer]
         self._reply(200, json.dumps(directory, indent=2).encode(),
                     [("Content-Type", "application/json")])
 
@@ -205,20 +236,56 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._problem(400, refusal, "cannot use 'replaces' %s for this order"
                               % payload["replaces"])
             return
-        self._forward(body)
+        profile = payload.get("profile") if isinstance(payload, dict) else None
+        if proxy._profiles is not None and profile is not None:
+            if not isinstance(profile, str) or profile not in proxy._profiles:
+                # draft-aaron-acme-profiles §4: an unknown profile is refused.
+                self._problem(400, "invalidProfile", "profile %r is not one of %s"
+                              % (profile, ", ".join(sorted(proxy._profiles))))
+                return
+        self._forward(body, new_order_profile=profile)
+
+    def _persist_answer(self, body, path):
+        """A POST to a relabelled dns-persist-01 challenge: check, then forward or refuse."""
+        proxy = self.server.proxy
+        chal = proxy._persist_challenge(path)
+        try:
+            protected = _b64url_json(json.loads(body)["protected"])
+            account = protected.get("kid")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            account = None
+        why = proxy._persist_check(chal, account)
+        if why is None:
+            self._forward(body)
+            return
+        status, headers, _ = proxy._pebble("HEAD", proxy.new_nonce_path, None, self._host(), {})
+        nonce = [v for k, v in headers if k.lower() == "replay-nonce"]
+        doc = proxy._persist_view(path, {"type": "dns-persist-01",
+                                         "url": "https://%s%s" % (self._host(), path),
+                                         "status": "pending"})
+        out = [("Content-Type", "application/json")]
+        if nonce:
+            out.append(("Replay-Nonce", nonce[0]))
+        self._reply(200, json.dumps(doc).encode(), out)
 
     def _host(self):
         return self.headers.get("Host") or "127.0.0.1:%d" % self.server.server_address[1]
 
-    def _forward(self, body):
+    def _forward(self, body, new_order_profile=None):
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
         proxy = self.server.proxy
         status, out_headers, out_body = proxy._pebble(
             self.command, self.path, body if self.command == "POST" else None, self._host(),
             headers)
+        if new_order_profile is not None and status == 201:
+            location = [v for k, v in out_headers if k.lower() == "location"]
+            if location:
+                proxy._remember_order(location[0], new_order_profile)
+        out_body = proxy._rewrite(urllib.parse.urlsplit(self.path).path, out_body)
         with proxy._lock:
             token, nonce, foreign = proxy._token, proxy._nonce, proxy._foreign
+            other_ident = proxy._other_ident
         if foreign and b'"authorizations"' in out_body:
             # URLs of another origin (Pebble's own port) in the order.
             doc = json.loads(out_body)
@@ -231,6 +298,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             for chal in doc.get("challenges", []):
                 chal["token"] = token
             out_body = json.dumps(doc).encode()
+        if other_ident is not None and b'"challenges"' in out_body:
+            doc = json.loads(out_body)
+            doc["identifier"] = dict(other_ident)
+            out_body = json.dumps(doc).encode()
         if nonce is not None:
             out_headers = [(k, nonce if k.lower() == "replay-nonce" else v)
                            for k, v in out_headers]
@@ -240,7 +311,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class AriProxy:
     """The proxy in front of one Pebble; see the module doc.  start() it, stop() it."""
 
-    def __init__(self, pebble_directory_url, ca_bundle, cert, key, port, log_path=None):
+    def __init__(self, pebble_directory_url, ca_bundle, cert, key, port, log_path=None,
+                 profiles=None, persist_issuer=None, dns_server=None):
         parts = urllib.parse.urlsplit(pebble_directory_url)
         self.pebble_host, self.pebble_port = parts.hostname, parts.port
         self.dir_path = parts.path
@@ -256,10 +328,19 @@ class AriProxy:
         self._rate_limit = None  # Retry-After of a 429 answer to every newOrder
         self._token = None  # every challenge's token in authorizations, when set
         self._foreign = False  # orders name authorizations at Pebble's own origin
+        self._other_ident = None  # every authorization's identifier, when set
         self._nonce = None  # every Replay-Nonce, when set
         self._reject_every = 0
         self._posts = self._rejected = 0
         self._log_path = log_path
+        self._profiles = dict(profiles) if profiles is not None else None
+        self._order_profiles = {}  # order ID (last path segment) -> profile asked for
+        self.persist_issuer = persist_issuer
+        self._persist_names = [persist_issuer] if persist_issuer is not None else []
+        self._dns_server = dns_server
+        self._persist_chals = {}  # challenge path -> {"authz", "name", "wildcard"}
+        self._persist_denied = {}  # challenge path -> problem document
+        self._persist_log = []
         self.new_order_path = self.new_nonce_path = None
         server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_tls.load_cert_chain(cert, key)
@@ -316,13 +397,15 @@ class AriProxy:
         with self._lock:
             self._rate_limit = retry_after
 
-    def break_protocol(self, token=None, nonce=None, foreign_urls=False):
+    def break_protocol(self, token=None, nonce=None, foreign_urls=False, identifier=None):
         """Be a CA that breaks RFC 8555: give every challenge of every
         authorization this token, and/or send this Replay-Nonce on every
-        answer (None: as Pebble sent them); foreign_urls: name an order's
+        answer (None: as Pebble sent them); identifier ({"type", "value"}):
+        show it as every authorization's identifier; foreign_urls: name an order's
         authorizations at another origin (Pebble's own port)."""
         with self._lock:
             self._token, self._nonce, self._foreign = token, nonce, foreign_urls
+            self._other_ident = identifier
 
     def refuse_replaces(self, problem_type):
         if problem_type not in (None, "alreadyReplaced", "malformed", "unauthorized"):
@@ -343,7 +426,105 @@ class AriProxy:
         with self._lock:
             return self._rejected
 
+    def set_persist_issuers(self, names):
+        """The issuerDomainNames of dns-persist-01 challenges from now on (the
+        records accepted follow them); any list, to play a CA that breaks the
+        draft's 1-to-10 rule."""
+        with self._lock:
+            self._persist_names = list(names)
+
+    def persist_checks(self):
+        """Each dns-persist-01 decision: {"name", "wildcard", "account", "reason"} (None: passed)."""
+        with self._lock:
+            return [dict(c) for c in self._persist_log]
+
     # -- internals
+
+    def _remember_order(self, url, profile):
+        with self._lock:
+            self._order_profiles[url.rstrip("/").rsplit("/", 1)[-1]] = profile
+
+    def _persist_challenge(self, path):
+        with self._lock:
+            return self._persist_chals.get(path)
+
+    def _persist_check(self, chal, account):
+        """None when a TXT record authorizes `account` for the challenge, else why not."""
+        from cplab import dns_query  # noqa: E402  (the lab imports this module)
+        import persist_rules
+        name = chal["name"]
+        values = []
+        reply = dns_query(self._dns_server, "_validation-persist.%s" % name, "TXT")
+        for rr in reply.rr:
+            if QTYPE_TXT == rr.rtype:
+                values.append(b"".join(rr.rdata.data).decode("latin-1"))
+        if account is None:
+            why = "the request has no kid"
+        else:
+            with self._lock:
+                names = list(self._persist_names)
+            why = persist_rules.evaluate(values, names, account, chal["wildcard"], name)
+        with self._lock:
+            self._persist_log.append({"name": name, "wildcard": chal["wildcard"],
+                                      "account": account, "reason": why})
+            if why is not None:
+                self._persist_denied[chal["path"]] = {
+                    "type": "urn:ietf:params:acme:error:unauthorized",
+                    "detail": "dns-persist-01: %s" % why, "status": 403}
+        return why
+
+    def _persist_view(self, path, chal):
+        """A challenge object as a dns-persist-01 one, invalid when it was refused."""
+        chal["type"] = "dns-persist-01"
+        chal.pop("token", None)
+        with self._lock:
+            chal["issuerDomainNames"] = list(self._persist_names)
+            denied = self._persist_denied.get(path)
+        if denied is not None:
+            chal["status"] = "invalid"
+            chal["error"] = dict(denied)
+        return chal
+
+    def _rewrite(self, path, body):
+        """Profiles echoed in orders; dns-01 shown as dns-persist-01 in authorizations."""
+        if self._profiles is None and self.persist_issuer is None:
+            return body
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return body
+        if not isinstance(doc, dict):
+            return body
+        changed = False
+        if isinstance(doc.get("finalize"), str):
+            order_id = doc["finalize"].rstrip("/").rsplit("/", 1)[-1]
+            with self._lock:
+                profile = self._order_profiles.get(order_id)
+            if profile is not None:
+                doc["profile"] = profile
+                changed = True
+        if self.persist_issuer is not None and isinstance(doc.get("challenges"), list):
+            ident = doc.get("identifier") or {}
+            wildcard = doc.get("wildcard") is True
+            refused = False
+            for chal in doc["challenges"]:
+                if chal.get("type") != "dns-01":
+                    continue
+                cpath = urllib.parse.urlsplit(chal.get("url", "")).path
+                with self._lock:
+                    self._persist_chals[cpath] = {"path": cpath, "authz": path,
+                                                  "name": ident.get("value"),
+                                                  "wildcard": wildcard}
+                    refused = refused or cpath in self._persist_denied
+                self._persist_view(cpath, chal)
+            if refused:
+                doc["status"] = "invalid"
+            changed = True
+        elif (self.persist_issuer is not None and doc.get("type") == "dns-01"
+              and self._persist_challenge(urllib.parse.urlsplit(doc.get("url", "")).path)):
+            self._persist_view(urllib.parse.urlsplit(doc["url"]).path, doc)
+            changed = True
+        return json.dumps(doc).encode() if changed else body
 
     def _reject_this_post(self):
         with self._lock:

@@ -729,9 +729,10 @@ class Lab:
             raise RuntimeError("update of %s failed: %s%s" % (zone, result.stdout, result.stderr))
 
     def pebble(self, http_port=None, tls_port=None, dns_server=None, env=None, eab_keys=None,
-               validity=None, ari=False):
+               validity=None, ari=False, profiles=None, persist_issuer=None):
         """Start Pebble and pebble-challtestsrv; return a Pebble (see there)."""
-        return Pebble(self, http_port, tls_port, dns_server, env, eab_keys, validity, ari)
+        return Pebble(self, http_port, tls_port, dns_server, env, eab_keys, validity, ari,
+                      profiles, persist_issuer)
 
     # -- stopping
 
@@ -784,13 +785,29 @@ class Pebble:
     directory_url are not known through ari_directory_url (other kid).
     The proxy can also refuse nonces on a fixed pattern (reject_nonces()).
 
+    profiles (True for Let's Encrypt's three, or {name: description}) and
+    persist_issuer (an issuer domain name, e.g. "letsencrypt.org") also put
+    the proxy in front (ari_directory_url), which then advertises those
+    profiles, refuses others with invalidProfile and echoes the profile in
+    orders; or offers dns-persist-01 in place of dns-01, checking the
+    records itself in the lab's DNS (the resolver) before Pebble, started
+    with PEBBLE_VA_ALWAYS_VALID=1, marks the challenge valid (every other
+    challenge of that Pebble is then valid unchecked).  See
+    tests/lab/ari_proxy.py; persist_checks() lists the proxy's decisions.
+
     Attributes: directory_url, management_url, ca_bundle, log (Pebble's
     stdout: request lines like "POST /order-plz"), challtestsrv_url,
     http_port, tls_port, dns_server, ari_directory_url (None without ari).
     """
 
+    LE_PROFILES = {
+        "classic": "The profile of old: 90-day certificates (64 from 2027, 45 from 2028)",
+        "tlsserver": "45-day certificates for TLS servers, no client authentication",
+        "shortlived": "About 6-day certificates; IP addresses allowed",
+    }
+
     def __init__(self, lab, http_port=None, tls_port=None, dns_server=None, env=None,
-                 eab_keys=None, validity=None, ari=False):
+                 eab_keys=None, validity=None, ari=False, profiles=None, persist_issuer=None):
         self.lab = lab
         self.http_port = http_port or free_port(udp=False)
         self.tls_port = tls_port or free_port(udp=False)
@@ -827,6 +844,13 @@ class Pebble:
             }, **extra)}, f, indent=2)
         pebble_env = dict(BASE_ENV, PEBBLE_VA_NOSLEEP="1")
         pebble_env.update(env or {})
+        if persist_issuer is not None:
+            if lab.resolver is None:
+                raise RuntimeError("persist_issuer needs a started lab (its resolver)")
+            pebble_env["PEBBLE_VA_ALWAYS_VALID"] = "1"  # the proxy validates dns-persist-01
+        if profiles is True:
+            profiles = self.LE_PROFILES
+        ari = ari or profiles is not None or persist_issuer is not None
         if os.environ.get("CPLAB_PEBBLE_AUTHZREUSE"):
             # Overrides what the test chose, for every Pebble: 100 makes Pebble
             # reuse every valid authorization it can, as it does by chance
@@ -842,7 +866,9 @@ class Pebble:
             from ari_proxy import AriProxy  # only tests of renewal need it
             port = free_port(udp=False)
             self._ari = AriProxy(self.directory_url, self.ca_bundle, self.ca_bundle, key, port,
-                                 log_path=os.path.join(lab.dir, "ari-proxy-%d.log" % port))
+                                 log_path=os.path.join(lab.dir, "ari-proxy-%d.log" % port),
+                                 profiles=profiles, persist_issuer=persist_issuer,
+                                 dns_server=lab.resolver)
             lab._servers.append(self._ari)
             self._ari.start()
             self.ari_directory_url = self._ari.directory_url
@@ -906,11 +932,12 @@ class Pebble:
         (delay-seconds or an HTTP date, as a str); None forwards again."""
         self._proxy().rate_limit_orders(retry_after)
 
-    def break_protocol(self, token=None, nonce=None, foreign_urls=False):
+    def break_protocol(self, token=None, nonce=None, foreign_urls=False, identifier=None):
         """Through the ARI proxy: every challenge token, and/or every Replay-Nonce,
-        replaced by these values (None restores Pebble's); foreign_urls: orders
+        replaced by these values (None restores Pebble's); identifier: every
+        authorization shown for this {"type", "value"}; foreign_urls: orders
         name their authorizations at Pebble's own origin."""
-        self._proxy().break_protocol(token, nonce, foreign_urls)
+        self._proxy().break_protocol(token, nonce, foreign_urls, identifier)
 
     def refuse_replaces(self, problem_type="alreadyReplaced"):
         """Answer newOrders carrying "replaces" with this problem instead of
@@ -929,6 +956,16 @@ class Pebble:
     def rejected_nonces(self):
         """How many POSTs the proxy has answered with badNonce (reject_nonces())."""
         return self._proxy().rejected_nonces()
+
+    def set_persist_issuers(self, names):
+        """issuerDomainNames of dns-persist-01 challenges from now on (default
+        [persist_issuer]); records naming any of them are accepted."""
+        self._proxy().set_persist_issuers(names)
+
+    def persist_checks(self):
+        """The proxy's dns-persist-01 decisions, in order: {"name", "wildcard",
+        "account", "reason"} with reason None when a record authorized."""
+        return self._proxy().persist_checks()
 
 
 # --- selfcheck -------------------------------------------------------------

@@ -704,6 +704,13 @@ static void methods_match_listed(void **state)
                    CAA_VERDICT_METHOD_MISMATCH);
     ASSERT_VERDICT("letsencrypt.org; validationmethods=", NULL, "http-01",
                    CAA_VERDICT_METHOD_MISMATCH);
+    /* dns-persist-01 (draft-ietf-acme-dns-persist) is a method like the others. */
+    ASSERT_VERDICT("letsencrypt.org; validationmethods=dns-persist-01", NULL, "dns-persist-01",
+                   CAA_VERDICT_AUTHORIZES);
+    ASSERT_VERDICT("letsencrypt.org; validationmethods=dns-01", NULL, "dns-persist-01",
+                   CAA_VERDICT_METHOD_MISMATCH);
+    ASSERT_VERDICT("letsencrypt.org; validationmethods=dns-persist-01", NULL, "dns-01",
+                   CAA_VERDICT_METHOD_MISMATCH);
 }
 
 static void methods_unknown_types_skipped(void **state)
