@@ -30,7 +30,7 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
   corpus=tests/fuzz/corpus/${name#fuzz_}
   work=$(mktemp -d)
   cp -r "$corpus"/. "$work"/ 2>/dev/null || true
-  "$target" -max_total_time="${CP_FUZZ_SECONDS:-45}" -print_final_stats=0 "$work" 2>&1 | tail -n 2
+  "$target" -max_total_time="${CP_FUZZ_SECONDS:-30}" -print_final_stats=0 "$work" 2>&1 | tail -n 2
   rm -rf "$work"
 done
 
