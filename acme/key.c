@@ -135,6 +135,25 @@ static enum cp_code classify(EVP_PKEY *pkey, const char *what, enum acme_key_typ
                       tn != NULL ? tn : "this kind of");
 }
 
+/* A loaded key as an acme_key, once classify() accepts its kind: takes
+ * *pkey (NULL after) on success. */
+static enum cp_code key_wrap(EVP_PKEY **pkey, const char *what, struct acme_key **out,
+                             struct cp_err *err)
+{
+    enum acme_key_type t;
+    enum cp_code rc = classify(*pkey, what, &t, err);
+    if (rc != CP_OK)
+        return rc;
+    struct acme_key *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory reading %s", what);
+    k->pkey = *pkey;
+    k->type = t;
+    *pkey = NULL;
+    *out = k;
+    return CP_OK;
+}
+
 /* ------------------------------------------------------ make, load, store */
 
 enum cp_code acme_key_generate(enum acme_key_type t, struct acme_key **out, struct cp_err *err)
@@ -217,8 +236,6 @@ enum cp_code acme_key_from_pem(const char *pem, size_t len, const char *what, st
     enum cp_code rc = CP_OK;
     BIO *bio = NULL;
     EVP_PKEY *pkey = NULL;
-    struct acme_key *k = NULL;
-    enum acme_key_type t = ACME_KEY_EC256;
 
     if (what == NULL)
         what = "key";
@@ -261,19 +278,7 @@ enum cp_code acme_key_from_pem(const char *pem, size_t len, const char *what, st
                             what);
         goto out;
     }
-    rc = classify(pkey, what, &t, err);
-    if (rc != CP_OK)
-        goto out;
-
-    k = calloc(1, sizeof *k);
-    if (k == NULL) {
-        rc = cp_err_set(err, CP_ENOMEM, "out of memory reading %s", what);
-        goto out;
-    }
-    k->pkey = pkey;
-    k->type = t;
-    pkey = NULL;
-    *out = k;
+    rc = key_wrap(&pkey, what, out, err);
 
 out:
     EVP_PKEY_free(pkey);
@@ -327,8 +332,6 @@ enum cp_code acme_key_from_jwk(const json_t *jwk, const char *what, struct acme_
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *ctx = NULL, *check = NULL;
     EVP_PKEY *pkey = NULL;
-    struct acme_key *k = NULL;
-    enum acme_key_type t = ACME_KEY_EC256;
     enum cp_code rc = CP_OK;
     bool rsa;
 
@@ -409,18 +412,7 @@ enum cp_code acme_key_from_jwk(const json_t *jwk, const char *what, struct acme_
                         what, kty, ossl_reason());
         goto out;
     }
-    rc = classify(pkey, what, &t, err);
-    if (rc != CP_OK)
-        goto out;
-    k = calloc(1, sizeof *k);
-    if (k == NULL) {
-        rc = cp_err_set(err, CP_ENOMEM, "out of memory reading %s", what);
-        goto out;
-    }
-    k->pkey = pkey;
-    k->type = t;
-    pkey = NULL;
-    *out = k;
+    rc = key_wrap(&pkey, what, out, err);
     goto out;
 
 ossl_fail:
