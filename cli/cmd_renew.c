@@ -535,7 +535,11 @@ out:
             current = now_in.not_after;
         flow_lineage_cert_clear(&now_in);
     }
-    json_t *j = cert_json(r->common.store, &c, names, current, now);
+    /* days_left of a new certificate counted from now, not from the run's
+     * start (which is before it was issued): list, run after, agrees. */
+    bool replaced = current != (c.have_cert ? c.not_after : 0);
+    json_t *j =
+        cert_json(r->common.store, &c, names, current, replaced ? (long long)time(NULL) : now);
     json_object_set_new(j, "outcome", json_string(outcome));
     json_object_set_new(j, "exit_status", json_integer(status));
     json_object_set_new(j, "message",
