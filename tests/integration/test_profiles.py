@@ -132,6 +132,24 @@ class Offered(ProfileCase):
         self.assertEqual([o.get("profile") for o in self.orders()[before:]], ["shortlived"])
         self.assertEqual(self.list_json()[c]["profile"], "shortlived")
 
+    def test_renew_with_a_required_profile_no_longer_offered(self):
+        # renewal.conf edited by hand to a profile the CA does not offer:
+        # that certificate fails with 78 and nothing is ordered.
+        c = "gone.example.test"
+        self.issue_profile(c, "--required-profile", "classic")
+        conf = read(self.renewal_conf(c)).replace("required-profile = classic",
+                                                  "required-profile = longlived")
+        with open(self.renewal_conf(c), "w") as f:
+            f.write(conf)
+        before = len(self.orders())
+        proc = self.renew("--force-renewal", expect=1)
+        r = proc.doc["results"][0]
+        self.assertEqual((r["outcome"], r["exit_status"]), ("profile_not_offered", 78), r)
+        self.assertIn("offers only: " + OFFERED, r["message"])
+        self.assertEqual(len(self.orders()), before)
+        self.assert_nothing_ordered(proc)
+        self.assertEqual(self.status(c)["profile"], "classic")  # the certificate in place
+
 
 class NotOffered(ProfileCase):
     """A plain Pebble: its directory lists no profiles."""

@@ -50,7 +50,8 @@ CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "buil
 CHALLTESTSRV_HOOK = os.path.join(ROOT, "hooks", "examples", "dns-challtestsrv.sh")
 CA_ID = "pebble.test"
 OUTCOMES = {"not_due", "renewed", "failed", "caa_refused", "caa_dns_error", "config_error",
-            "deploy_hook_failed", "dry_run", "webroot_check_failed", "refused"}
+            "deploy_hook_failed", "dry_run", "webroot_check_failed", "refused",
+            "profile_not_offered"}
 # A certificate has the same fields in `list --json` and `renew --json`; renew
 # adds how its run for that certificate ended.
 LIST_KEYS = {"cert_name", "names", "not_after", "days_left", "renew_at", "due", "why",
