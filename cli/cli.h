@@ -358,6 +358,9 @@ int cli_issue_deploy(struct cli_issue *is, const char *override, const char *hoo
 /* "issued", "dry_run", "caa_refused", "caa_dns_error", "failed"; and the new
  * certificate's expiry (RFC 3339) when issued. */
 const char *cli_issue_outcome(const struct cli_issue *is, const char **not_after);
+/* The profile the CA used for the certificate obtained (its answer, else the
+ * one asked for); NULL when none was asked for, or none obtained. */
+const char *cli_issue_profile(const struct cli_issue *is);
 
 /* The state directory (c->store, opened by cli_common_finish) held by this
  * run: wait at most timeout_s for another run; 0, or CLI_EXIT_LOCKED /

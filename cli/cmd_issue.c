@@ -44,7 +44,8 @@ static void usage(FILE *f)
           "         [--dns-timeout SECONDS] [--authoritative-port N] [--dry-run[=check|order]]\n"
           "         [--reuse-key | --no-reuse-key] [--agree-tos] [--email ADDR] [--config FILE]\n"
           "         [--wait-timeout SECONDS] [--keep-versions N] [--install-dir DIR]\n"
-          "         [--force-renewal] [--expand | --replace-names] [common options]\n"
+          "         [--force-renewal] [--expand | --replace-names]\n"
+          "         [--preferred-profile NAME | --required-profile NAME] [common options]\n"
           "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
           "certbot's spellings: --domains (= -d; both take comma-separated names),\n"
           "--webroot-path (= -w = --webroot), --key-type ecdsa with --elliptic-curve,\n"
@@ -52,6 +53,12 @@ static void usage(FILE *f)
           "One webroot per name: each -w DIR serves the -d names that follow it; names\n"
           "before any -w use the last -w (saved as webroot, the others as webroot-map).\n"
           "Long options must be spelled in full (no abbreviations).\n"
+          "\n",
+          f);
+    fputs("Profiles (the CA's meta.profiles, e.g. Let's Encrypt's classic, tlsserver,\n"
+          "shortlived); kept for renew:\n"
+          "  --preferred-profile NAME   asked for when the CA offers it, else left out (said)\n"
+          "  --required-profile NAME    not offered: nothing is ordered (exit 78)\n"
           "\n",
           f);
     fputs("CAA preflight: before anything is ordered, each name's CAA records are checked the\n"
@@ -250,6 +257,10 @@ struct issue {
     char not_after[32];  /* of the certificate obtained */
     char live_dir[4400]; /* where it was stored */
     const char *outcome; /* "issued", "caa_refused", "caa_dns_error", "failed", "dry_run" */
+    /* --preferred-profile (2050) or --required-profile (2051), the last given */
+    const char *profile, *profile_src;
+    int profile_opt;                              /* 0: none */
+    char profile_used[ACME_PROFILE_NAME_MAX + 1]; /* what the CA said it used ("" none) */
 };
 
 /* The webroot check's findings, per name. */
@@ -491,6 +502,8 @@ static void report(struct issue *is, const struct flow_issue_kept *kept,
             json_object_set_new(j, "webroot_check", webcheck_json(is->run.r.web));
         json_object_set_new(j, "methods", methods);
         json_object_set_new(j, "reused", reused);
+        json_object_set_new(j, "profile",
+                            is->profile_used[0] ? json_string(is->profile_used) : json_null());
         print_json(is, j);
     } else if (save) {
         if (is->run.r.pf.report != NULL && flow_preflight_outcome(&is->run.r.pf) == CAA_ALLOWED)
@@ -502,6 +515,8 @@ static void report(struct issue *is, const struct flow_issue_kept *kept,
         fprintf(is->out, "  key:       %s/privkey.pem\n  fullchain: %s/fullchain.pem\n", live,
                 live);
         fprintf(is->out, "  cert:      %s/cert.pem\n  chain:     %s/chain.pem\n", live, live);
+        if (is->profile_used[0])
+            fprintf(is->out, "  profile:   %s\n", is->profile_used);
     } else {
         fputs("Dry run: the CA issued a certificate for ", is->out);
         cli_names_print(is->out, is->names, is->nnames);
@@ -581,6 +596,8 @@ static const struct option issue_options[] = {
     {"no-webroot-check", no_argument, NULL, 2041},
     {"webroot-check-port", required_argument, NULL, 2042},
     {"install-dir", required_argument, NULL, 2024},
+    {"preferred-profile", required_argument, NULL, 2050},
+    {"required-profile", required_argument, NULL, 2051},
     {"help", no_argument, NULL, 'h'},
     CLI_COMMON_LONGOPTS,
     CLI_DNS_LONGOPTS,
@@ -798,6 +815,20 @@ static int parse_args(struct issue *is, int argc, char **argv)
         }
         if (ch == 's')
             is->standalone_src = origin;
+        /* The two profile options exclude each other within one source; a
+         * later source's replaces an earlier one's. */
+        if ((ch == 2050 || ch == 2051) && is->profile_opt != 0 && is->profile_opt != ch) {
+            if (same_source(is->profile_src, origin)) {
+                cli_error("--preferred-profile and --required-profile exclude each other");
+                if (origin != NULL)
+                    cli_error("(that setting is at %s)", origin);
+                status = CLI_EXIT_USAGE;
+                continue;
+            }
+            drop_settings(is, option_name(is->profile_opt));
+        }
+        if (ch == 2050 || ch == 2051)
+            is->profile_src = origin;
         if (ch == 'w')
             is->webroot_src = origin;
         if (ch != ':' && ch != '?' && !key_opt)
@@ -875,6 +906,21 @@ static int parse_one(struct issue *is, int ch, char **argv)
         is->hook = NULL;
         break;
     case 'C': is->preferred = optarg; break;
+    case 2050:
+    case 2051: {
+        size_t len = strlen(optarg);
+        /* draft-aaron-acme-profiles names, as acme/ keeps them */
+        if (len == 0 || len > ACME_PROFILE_NAME_MAX ||
+            strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+                len) {
+            cli_error("--%s \"%s\": a profile name is 1 to %d letters, digits, '.', '_' or '-'",
+                      option_name(ch), optarg, ACME_PROFILE_NAME_MAX);
+            return CLI_EXIT_USAGE;
+        }
+        is->profile = optarg;
+        is->profile_opt = ch;
+        break;
+    }
     case 't': is->agree_tos = true; break;
     case 'R': is->reuse_key = true; break;
     case 'e': is->email = optarg; break;
@@ -1194,10 +1240,16 @@ static int obtain(struct issue *is)
         .webcheck = is->no_webcheck ? NULL : &webcheck,
         .caa_report = caa_show,
         .caa_report_ctx = is,
+        .profile = is->profile,
+        .profile_mode = is->profile_opt == 2051 ? ACME_PROFILE_REQUIRED : ACME_PROFILE_PREFERRED,
     };
     struct flow_issue_result *r = &is->run.r;
     enum cp_code rc = flow_issue_run(is->common.store, &req, cli_flow_log(), r, &err);
     const struct acme_issue_result *res = &r->ordered.order;
+    /* What the CA says it used, else what was asked (a CA that offers
+     * profiles but does not echo the order's). */
+    const char *used = res->profile ? res->profile : r->ordered.issued ? r->profile : NULL;
+    snprintf(is->profile_used, sizeof is->profile_used, "%s", used ? used : "");
     if (rc == CP_OK && (r->outcome == FLOW_CAA_REFUSED || r->outcome == FLOW_CAA_DNS_ERROR)) {
         status = r->outcome == FLOW_CAA_REFUSED ? CLI_EXIT_CAA_DENIED : CLI_EXIT_CAA_DNS;
     } else if (rc == CP_OK && r->outcome == FLOW_DRY_CHECKED) {
@@ -1211,6 +1263,14 @@ static int obtain(struct issue *is)
         status = rc == CP_EDNS     ? CLI_EXIT_UNAVAILABLE
                  : rc == CP_EINVAL ? CLI_EXIT_USAGE
                                    : CLI_EXIT_SOFTWARE;
+    } else if (r->step == FLOW_STEP_PROFILE) {
+        /* Nothing was sent: the settings ask for what this CA does not do,
+         * which only a change of settings (or of CA) can fix. */
+        cli_error("%s; nothing was ordered (use --preferred-profile to fall back to the CA's "
+                  "default)",
+                  err.msg);
+        is->outcome = "profile_not_offered";
+        status = CLI_EXIT_CONFIG;
     } else if (r->step == FLOW_STEP_WEBROOT) {
         if (rc == CP_ECHALLENGE)
             is->outcome = "webroot_check_failed";
@@ -1529,7 +1589,8 @@ static void note_status(struct issue *is, int status)
     json_t *st = store_status_load(is->common.store, is->cert_name);
     flow_lineage_record(st, status == 0 ? "issued" : "failed", status,
                         status ? cli_last_error() : "", now);
-    json_object_del(st, "ari"); /* it was about the previous certificate */
+    json_object_del(st, "ari");                     /* it was about the previous certificate */
+    flow_lineage_set_profile(st, is->profile_used); /* of the certificate just stored */
     if (store_status_save(is->common.store, is->cert_name, st, &err) != CP_OK)
         cli_error("%s", err.msg);
     json_decref(st);
@@ -1785,6 +1846,12 @@ int cli_issue_obtain(struct cli_issue *ci, FILE *out, const char *replaces)
 int cli_issue_deploy(struct cli_issue *ci, const char *override, const char *hooks_dir)
 {
     return deploy_hooks((struct issue *)ci, override, hooks_dir);
+}
+
+const char *cli_issue_profile(const struct cli_issue *ci)
+{
+    const struct issue *is = (const struct issue *)ci;
+    return is->profile_used[0] ? is->profile_used : NULL;
 }
 
 const char *cli_issue_outcome(const struct cli_issue *ci, const char **not_after)

@@ -301,6 +301,20 @@ static int cert_args(struct renew *r, const char *name, struct cli_args *a)
     return 0;
 }
 
+/* When the time between renew_at and expiry is shorter than two runs of the
+ * systemd timer: a warning saying so (true), for list and renew. */
+static bool window_warning(const struct flow_lineage_cert *c, char *buf, size_t size)
+{
+    if (!flow_lineage_window_short(c, FLOW_TIMER_INTERVAL))
+        return false;
+    long long window = c->not_after - c->renew_at;
+    snprintf(buf, size,
+             "only %lld minutes between renewal and expiry: certpilot-renew.timer runs every %d "
+             "hours, too seldom for this certificate (run renew more often)",
+             window > 0 ? window / 60 : 0, FLOW_TIMER_HOURS);
+    return true;
+}
+
 /*
  * One certificate as `list` shows it and `renew --json` reports it: the same
  * fields under the same names (renew adds "outcome", "exit_status" and
@@ -323,6 +337,11 @@ static json_t *cert_json(struct cp_store *st, const struct flow_lineage_cert *c,
                   json_string_value(json_object_get(c->status, "last_result")), "last_attempt",
                   last ? last_at : NULL, "last_message",
                   json_string_value(json_object_get(c->status, "last_message")));
+    json_t *profile = json_object_get(c->status, "profile"); /* the CA's, when one was used */
+    json_object_set_new(o, "profile", json_is_string(profile) ? json_incref(profile) : json_null());
+    char warning[300];
+    if (o != NULL && window_warning(c, warning, sizeof warning))
+        json_object_set_new(o, "window_warning", json_string(warning));
     /* only then: the other entries keep their shape */
     if (o != NULL && flow_lineage_revoked(st, c->name, c->status, revoked, sizeof revoked))
         json_object_set(o, "revoked", json_object_get(c->status, "revoked"));
@@ -478,6 +497,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
                 not_after ? not_after : "?");
         outcome = "renewed";
         json_object_del(c.status, "ari"); /* it was about the replaced certificate */
+        flow_lineage_set_profile(c.status, cli_issue_profile(is));
         int hs = cli_issue_deploy(is, r->deploy_hook, r->hooks_dir);
         if (hs != 0) {
             status = hs;
@@ -515,7 +535,11 @@ out:
             current = now_in.not_after;
         flow_lineage_cert_clear(&now_in);
     }
-    json_t *j = cert_json(r->common.store, &c, names, current, now);
+    /* days_left of a new certificate counted from now, not from the run's
+     * start (which is before it was issued): list, run after, agrees. */
+    bool replaced = current != (c.have_cert ? c.not_after : 0);
+    json_t *j =
+        cert_json(r->common.store, &c, names, current, replaced ? (long long)time(NULL) : now);
     json_object_set_new(j, "outcome", json_string(outcome));
     json_object_set_new(j, "exit_status", json_integer(status));
     json_object_set_new(j, "message",
@@ -720,6 +744,12 @@ int cmd_list(int argc, char **argv)
                 printf("  status:  %s; renew skips it\n", revoked);
             else
                 printf("  renewal: %s; %s\n", c.due ? "due now" : t2, c.why);
+            const char *profile = json_string_value(json_object_get(c.status, "profile"));
+            if (profile != NULL)
+                printf("  profile: %s\n", profile);
+            char warning[300];
+            if (!was_revoked && window_warning(&c, warning, sizeof warning))
+                printf("  warning: %s\n", warning);
             if (last != NULL)
                 printf("  last:    %s at %s%s%s\n", last, t3,
                        json_string_length(json_object_get(c.status, "last_message")) ? ": " : "",

@@ -50,8 +50,8 @@ static void usage(FILE *f)
           "the unit's ProtectSystem=strict would make read-only.  Run it again after\n"
           "adding a certificate with a new webroot.  Then run the systemctl commands it\n"
           "prints (it runs none itself).\n"
-          "cron: prints a line for /etc/cron.d running 'certpilot renew --quiet' twice a\n"
-          "day, at a minute and hours chosen from this host's name (the same each time).\n"
+          "cron: prints a line for /etc/cron.d running 'certpilot renew --quiet' every 6\n"
+          "hours, at a minute and hours chosen from this host's name (the same each time).\n"
           "  --unit-dir DIR   where the units go (default " DEFAULT_UNIT_DIR ")\n"
           "  --install        write the cron line to " DEFAULT_CRON_FILE "\n"
           "  --cron-file FILE ... or to FILE\n"
@@ -681,9 +681,17 @@ static int cron(struct sd *sd, json_t *result)
     if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
         snprintf(host, sizeof host, "localhost");
     uint32_t h = fnv1a(host);
-    unsigned minute = h % 60, hour = h / 60 % 12;
+    /* As often as the systemd timer (FLOW_TIMER_HOURS), each host at its own time. */
+    unsigned minute = h % 60, hour = h / 60 % FLOW_TIMER_HOURS;
     size_t argc = renew_argv(sd, argv);
-    text_add(&line, "%u %u,%u * * * root ", minute, hour, hour + 12);
+    json_t *hours = json_array();
+    text_add(&line, "%u ", minute);
+    for (unsigned k = hour; k < 24; k += FLOW_TIMER_HOURS) {
+        text_add(&line, "%s%u", k == hour ? "" : ",", k);
+        json_array_append_new(hours, json_integer(k));
+    }
+    json_object_set_new(result, "hours", hours);
+    text_add(&line, " * * * root ");
     for (size_t i = 0; i < argc; i++) {
         text_add(&line, "%s", i ? " " : "");
         shell_word(&line, argv[i]);
@@ -695,7 +703,6 @@ static int cron(struct sd *sd, json_t *result)
     }
     json_object_set_new(result, "line", json_string(line.s));
     json_object_set_new(result, "minute", json_integer(minute));
-    json_object_set_new(result, "hours", json_pack("[i, i]", hour, hour + 12));
     json_object_set_new(result, "host", json_string(host));
     if (!sd->install) {
         json_object_set_new(result, "outcome", json_string("printed"));
@@ -711,12 +718,13 @@ static int cron(struct sd *sd, json_t *result)
 
     snprintf(f.path, sizeof f.path, "%s", sd->cron_file ? sd->cron_file : DEFAULT_CRON_FILE);
     text_add(&f.body, "%s; running it again rewrites\n", MARK_CRON);
-    text_add(&f.body,
-             "# this file.  Renews what is due twice a day, at a time chosen from the host name.\n"
-             "SHELL=/bin/sh\n"
-             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-             "%s\n",
-             line.s);
+    text_add(
+        &f.body,
+        "# this file.  Renews what is due every %d hours, at times chosen from the host name.\n"
+        "SHELL=/bin/sh\n"
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        "%s\n",
+        FLOW_TIMER_HOURS, line.s);
     if (f.body.failed) {
         cli_error("out of memory");
         status = CLI_EXIT_SOFTWARE;

@@ -186,6 +186,7 @@ struct flow_order_req {
     unsigned keep_versions;
     struct flow_solver *solver;
     const struct flow_caa *caa;
+    const char *profile; /* "profile" of newOrder (decided by acme_profile_choose), or NULL */
 };
 struct flow_order_result {
     struct acme_issue_result order; /* what the CA said, also on failure */
@@ -713,6 +714,11 @@ struct flow_issue_req {
     /* Told of each finished CAA check (see struct flow_caa); may be NULL. */
     void (*caa_report)(void *ctx, const struct flow_preflight *pf, const char *stage, bool stops);
     void *caa_report_ctx;
+    /* A profile to ask for (NULL: none): preferred, it is left out (said on
+     * the log) when the directory does not offer it; required, the run fails
+     * at FLOW_STEP_PROFILE, before any account or order request. */
+    const char *profile;
+    enum acme_profile_mode profile_mode;
 };
 
 /* Where a run that failed stopped. */
@@ -726,7 +732,8 @@ enum flow_issue_step {
     FLOW_STEP_ACCOUNT,   /* the account at the CA */
     FLOW_STEP_PREFLIGHT, /* the CAA look-ups could not be made */
     FLOW_STEP_ORDER,     /* the order (problem in ordered.order) */
-    FLOW_STEP_KEEP       /* checking or keeping what the CA issued */
+    FLOW_STEP_KEEP,      /* checking or keeping what the CA issued */
+    FLOW_STEP_PROFILE    /* a required profile the CA does not offer: nothing sent */
 };
 
 enum flow_issue_outcome {
@@ -750,6 +757,7 @@ struct flow_issue_result {
     struct flow_webcheck_result *web; /* the webroot check's, when it ran (heap) */
     struct acme_client *client;
     struct acme_problem problem; /* the CA's answer for the connect and account steps */
+    const char *profile;         /* the profile put in newOrder (borrowed from req), or NULL */
 };
 /*
  * One run of `issue`: the solvers set up, the certificate key, the CA's
@@ -1092,5 +1100,38 @@ struct flow_certbot_import {
  */
 enum cp_code flow_import_certbot(struct cp_store *st, const struct flow_certbot_import *req,
                                  struct flow_import_report *r, struct cp_err *err);
+
+/* -------------------- renewal timing and profiles (flow/lineage.c, flow/issue.c) */
+
+/*
+ * Without an ARI window a certificate is renewed with a third of its
+ * lifetime left, or half of it when the lifetime is under
+ * FLOW_SHORT_LIFETIME (a 6-day certificate then has 3 days of retries),
+ * and earlier still by a jitter below FLOW_JITTER_PERMILLE of the lifetime
+ * (2.7 days for 90 days, 4.3 hours for 6 days), the same on every run for
+ * one certificate, different between lineages and between certificates.
+ */
+#define FLOW_SHORT_LIFETIME  (10 * 86400LL)
+#define FLOW_JITTER_PERMILLE 30
+/*
+ * How often the systemd timer (dist/certpilot-renew.timer, OnCalendar=
+ * every FLOW_TIMER_HOURS hours) runs renew: one number for the timer, the
+ * documentation and the warning below (tests check that they agree).
+ */
+#define FLOW_TIMER_HOURS    6
+#define FLOW_TIMER_INTERVAL (FLOW_TIMER_HOURS * 3600LL)
+
+/* The jitter in seconds, in [0, lifetime * FLOW_JITTER_PERMILLE / 1000):
+ * from SHA-256 of the lineage name and the expiry (pure). */
+long long flow_lineage_jitter(const char *name, long long not_before, long long not_after);
+/* When a certificate without an ARI window is due (pure). */
+long long flow_lineage_renew_point(const char *name, long long not_before, long long not_after);
+/* After flow_lineage_judge(): is the time from renew_at to expiry shorter
+ * than two runs of a timer of `interval` seconds (one run may fail, or be
+ * missed)?  Then a timer of that interval cannot be counted on. */
+bool flow_lineage_window_short(const struct flow_lineage_cert *c, long long interval);
+/* The profile the CA used for the lineage's current certificate, kept in
+ * its status as "profile" (NULL or "": none, the key removed). */
+void flow_lineage_set_profile(json_t *status, const char *profile);
 
 #endif

@@ -469,6 +469,20 @@ static char *settings_of(const struct flow_certbot_import *req, const struct lin
     const char *chain = flow_certbot_conf_str(c, "renewalparams", "preferred_chain");
     if (chain != NULL && chain[0] != '\0')
         fprintf(f, "preferred-chain = %s\n", chain);
+    /* certbot 4.0's profile choice (it refuses both at once; required wins here) */
+    const char *req_p = flow_certbot_conf_str(c, "renewalparams", "required_profile");
+    const char *pref_p = flow_certbot_conf_str(c, "renewalparams", "preferred_profile");
+    const char *profile = req_p != NULL && req_p[0] != '\0' ? req_p : pref_p;
+    size_t plen = profile != NULL ? strlen(profile) : 0;
+    if (plen > 0 && plen <= ACME_PROFILE_NAME_MAX &&
+        strspn(profile, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+            plen)
+        fprintf(f, "%s-profile = %s\n", profile == req_p ? "required" : "preferred", profile);
+    else if (plen > 0)
+        note(notes,
+             "certbot's profile \"%s\" is not a profile name; set preferred-profile or "
+             "required-profile by hand",
+             profile);
 
     const char *auth = flow_certbot_conf_str(c, "renewalparams", "authenticator");
     if (auth == NULL)

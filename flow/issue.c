@@ -160,6 +160,7 @@ enum cp_code flow_issue_order(struct acme_client *c, struct cp_store *st,
         .cert_key = req->cert_key,
         .preferred_chain = req->preferred_chain,
         .replaces = req->replaces,
+        .profile = req->profile,
         .solver = flow_solver_acme(req->solver),
         .before_finalize = recheck,
         .before_finalize_ctx = &run,
@@ -281,6 +282,22 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
         out->identities = (const char *const *)d->caa_identities;
         out->nidentities = d->ncaa_identities;
     }
+    /* The profile is decided from the directory alone: a required one that
+     * is not offered stops the run before the account is even looked up. */
+    if (req->profile != NULL) {
+        rc = acme_profile_choose(d, req->profile, req->profile_mode, &out->profile, err);
+        if (rc != CP_OK) {
+            rc = failed(out, FLOW_STEP_PROFILE, rc);
+            goto out;
+        }
+        if (out->profile == NULL)
+            flow_say(log, FLOW_NOTICE,
+                     "note: %s does not offer the profile \"%s\" (--preferred-profile); "
+                     "ordering without one, the CA's default applies",
+                     req->ca->directory_url, req->profile);
+        else
+            flow_say(log, FLOW_PROGRESS, "profile: %s", out->profile);
+    }
 
     /* The account first, so that accounturi= records are judged against the
      * URL that will place the order. */
@@ -366,7 +383,8 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
                                    .save = req->dry == FLOW_REAL,
                                    .keep_versions = req->keep_versions,
                                    .solver = out->solver,
-                                   .caa = &caa};
+                                   .caa = &caa,
+                                   .profile = out->profile};
     rc = flow_issue_order(out->client, st, &order, log, &out->ordered, err);
     if (rc != CP_OK && out->ordered.stopped) {
         out->outcome = out->ordered.stopped_by_dns ? FLOW_CAA_DNS_ERROR : FLOW_CAA_REFUSED;

@@ -5,12 +5,15 @@
  *
  * Due: inside the CA's ARI window (RFC 9773) at a point picked at random
  * once per window and kept in the lineage's status, or, when the CA offers
- * no ARI, once less than a third of the lifetime is left.  The cached window
- * is asked for again only when it is missing or stale, so that a timer
- * firing twice a day costs little.  Nothing here writes the store or prints.
+ * no ARI, once less than a third of the lifetime is left (half of it for
+ * certificates of less than 10 days), a little earlier by a jitter of its
+ * own so that a fleet does not renew at once.  The cached window is asked
+ * for again only when it is missing or stale, so that a timer firing every
+ * few hours costs little.  Nothing here writes the store or prints.
  */
 #include "flow/flow.h"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -174,12 +177,14 @@ static void judge(struct flow_lineage_cert *c, const struct flow_due_req *req,
                  url ? "; the CA explains: " : "", url ? url : "");
         return;
     }
-    c->renew_at = c->not_after - (c->not_after - c->not_before) / 3;
+    long long life = c->not_after - c->not_before;
+    bool brief = life < FLOW_SHORT_LIFETIME;
+    c->renew_at = flow_lineage_renew_point(c->name, c->not_before, c->not_after);
     c->due = now >= c->renew_at;
     cp_time_str(c->not_after, t1);
     cp_time_str(c->renew_at, t2);
-    snprintf(c->why, sizeof c->why,
-             "expires %s; renewing when a third of its lifetime is left, from %s", t1, t2);
+    snprintf(c->why, sizeof c->why, "expires %s; renewing when %s of its lifetime is left, from %s",
+             t1, brief ? "half" : "a third", t2);
 }
 
 void flow_lineage_judge(struct flow_lineage_cert *c, const struct flow_due_req *req,
@@ -274,10 +279,15 @@ static const char *exclusive_with(const char *key, size_t nth)
 {
     /* webroot-map (per-name webroots) goes with a webroot: a new webroot
      * given without a map replaces the old map too. */
-    static const char *const pairs[][2] = {
-        {"webroot", "standalone"}, {"webroot", "webroot-map"},    {"webroot-map", "standalone"},
-        {"standalone", "webroot"}, {"standalone", "webroot-map"}, {"hook", "dns-hook"},
-        {"dns-hook", "hook"}};
+    static const char *const pairs[][2] = {{"webroot", "standalone"},
+                                           {"webroot", "webroot-map"},
+                                           {"webroot-map", "standalone"},
+                                           {"standalone", "webroot"},
+                                           {"standalone", "webroot-map"},
+                                           {"hook", "dns-hook"},
+                                           {"dns-hook", "hook"},
+                                           {"preferred-profile", "required-profile"},
+                                           {"required-profile", "preferred-profile"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         if (strcmp(pairs[i][0], key) == 0 && nth-- == 0)
             return pairs[i][1];
@@ -410,4 +420,52 @@ void flow_lineage_record(json_t *status, const char *outcome, int exit_status, c
     json_object_set_new(status, "last_message", json_string(message ? message : ""));
     if (exit_status == 0)
         json_object_set_new(status, "last_success", json_integer(now));
+}
+
+/* ------------------------------------------- renewal timing and profiles */
+
+long long flow_lineage_jitter(const char *name, long long not_before, long long not_after)
+{
+    long long life = not_after - not_before;
+    long long span = life / 1000 * FLOW_JITTER_PERMILLE; /* the jitter is below it */
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char seed[400];
+    if (span <= 0)
+        return 0;
+    /* The name and the certificate's expiry: a lineage's place in the fleet
+     * changes with each certificate, and two runs agree on it. */
+    int n = snprintf(seed, sizeof seed, "%s\n%lld", name ? name : "", not_after);
+    if (n < 0 ||
+        EVP_Digest(seed, (size_t)n < sizeof seed ? (size_t)n : sizeof seed - 1, md, &mdlen,
+                   EVP_sha256(), NULL) != 1 ||
+        mdlen < 8)
+        return 0;
+    unsigned long long v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | md[i];
+    return (long long)(v % (unsigned long long)span);
+}
+
+long long flow_lineage_renew_point(const char *name, long long not_before, long long not_after)
+{
+    long long life = not_after - not_before;
+    if (life <= 0)
+        return not_before;
+    long long left = life < FLOW_SHORT_LIFETIME ? life / 2 : life / 3;
+    /* Earlier, never later, than the rule: the jitter cannot make one late. */
+    return not_after - left - flow_lineage_jitter(name, not_before, not_after);
+}
+
+bool flow_lineage_window_short(const struct flow_lineage_cert *c, long long interval)
+{
+    return c->have_cert && c->renew_at > 0 && c->not_after - c->renew_at < 2 * interval;
+}
+
+void flow_lineage_set_profile(json_t *status, const char *profile)
+{
+    if (profile != NULL && profile[0] != '\0')
+        json_object_set_new(status, "profile", json_string(profile));
+    else
+        json_object_del(status, "profile");
 }

@@ -37,6 +37,12 @@ program=${program%% *}
 case $program in /*) ;; *) fail "ExecStart= does not name an absolute path: $exec_line" ;; esac
 [ -x "$stage/root$program" ] || fail "ExecStart= names $program, which cmake --install did not install"
 
+# The timer's interval is FLOW_TIMER_HOURS of flow/flow.h, which `list` warns from.
+hours=$(sed -n 's/^#define FLOW_TIMER_HOURS[[:space:]]*\([0-9]*\)$/\1/p' flow/flow.h)
+[ -n "$hours" ] || fail "no FLOW_TIMER_HOURS in flow/flow.h"
+grep -qx "OnCalendar=\*-\*-\* 00/$hours:00:00" "$timer" ||
+  fail "certpilot-renew.timer does not run every $hours hours (FLOW_TIMER_HOURS in flow/flow.h)"
+
 mkdir "$stage/units"
 sed "s|^ExecStart=$program|ExecStart=$stage/root$program|" "$service" >"$stage/units/certpilot-renew.service"
 cp "$timer" "$stage/units/"

@@ -17,6 +17,7 @@ _certpilot_values()
     --reason) printf '%s\n' unspecified keyCompromise affiliationChanged superseded \
         cessationOfOperation ;;
     --dry-run) printf '%s\n' check order ;;
+    --preferred-profile | --required-profile) printf '%s\n' classic tlsserver shortlived ;;
     esac
 }
 

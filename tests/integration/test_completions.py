@@ -108,6 +108,8 @@ class Bash(unittest.TestCase):
                          ["ecdsa", "ec256", "ec384"])
         self.assertEqual(bash_complete(["certpilot", "issue", "--challenge", "d"]), ["dns-01"])
         self.assertEqual(bash_complete(["certpilot", "issue", "--dry-run=o"]), ["order"])
+        self.assertEqual(bash_complete(["certpilot", "issue", "--required-profile", "s"]),
+                         ["shortlived"])
         self.assertEqual(bash_complete(["certpilot", "revoke", "--reason", "key"]),
                          ["keyCompromise"])
 

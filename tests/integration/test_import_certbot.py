@@ -288,6 +288,7 @@ class ImportCertbot(unittest.TestCase):
         self.edit_conf(src, drop=("key_type", "deploy_hook", "renew_hook", "pre_hook"),
                        add="key_type = rsa\nrsa_key_size = 3072\nreuse_key = True\n"
                            "preferred_chain = Pebble Root\n"
+                           "preferred_profile = tlsserver\n"
                            "renew_hook = \"echo 'renewed, it said' > /dev/null\"\n"
                            "post_hook = true, really\n",
                        section_add="[[webroot_map]]\n%s = %s\n%s = %s\n"
@@ -298,6 +299,7 @@ class ImportCertbot(unittest.TestCase):
         self.assertIn("post_hook", setting["why"])
         conf = self.renewal_conf()
         for line in ("key-type = rsa3072", "reuse-key = yes", "preferred-chain = Pebble Root",
+                     "preferred-profile = tlsserver",
                      "deploy-hook = sh:echo 'renewed, it said' > /dev/null",
                      "webroot-map = %s:%s" % (NAME, self.webroot),
                      "webroot-map = %s:%s" % (ALT, other)):

@@ -19,8 +19,8 @@ the run started.
   dns-01 / journald priorities and --quiet / a defaults file (--config) /
   --cert-name and --dry-run.  Every run is checked for sanitizer reports
   (an ASan or LSan report exits 1 too, which could pass for a failure).
-- ShortLived: a certificate is renewed when two thirds of its life are gone,
-  and not again right after.
+- ShortLived: a certificate is renewed when half its life is gone (under 10
+  days), and not again right after; list warns that the timer is too slow.
 - CaaAfterIssuance: the CAA preflight before every renewal order: a record
   set added after issuance stops the renewal before the CA is asked; a
   zone whose DNSSEC is broken is a DNS error.
@@ -50,13 +50,15 @@ CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "buil
 CHALLTESTSRV_HOOK = os.path.join(ROOT, "hooks", "examples", "dns-challtestsrv.sh")
 CA_ID = "pebble.test"
 OUTCOMES = {"not_due", "renewed", "failed", "caa_refused", "caa_dns_error", "config_error",
-            "deploy_hook_failed", "dry_run", "webroot_check_failed", "refused"}
+            "deploy_hook_failed", "dry_run", "webroot_check_failed", "refused",
+            "profile_not_offered"}
 # A certificate has the same fields in `list --json` and `renew --json`; renew
 # adds how its run for that certificate ended.
 LIST_KEYS = {"cert_name", "names", "not_after", "days_left", "renew_at", "due", "why",
-             "last_result", "last_attempt", "last_message"}
+             "last_result", "last_attempt", "last_message", "profile"}
 RESULT_KEYS = LIST_KEYS | {"outcome", "exit_status", "message"}
-OPTIONAL_KEYS = {"revoked", "unsafe"}  # only on the certificates they describe
+# only on the certificates they describe
+OPTIONAL_KEYS = {"revoked", "unsafe", "window_warning"}
 TIMESTAMP = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 
 # hook.sh LOG LABEL [SECONDS]: a line when it starts (with RENEWED_*), one when it ends.
@@ -168,6 +170,7 @@ class RenewCase(unittest.TestCase):
     pebble_env = {"PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
     validity = None
     ari = False  # True: Pebble behind the ARI proxy, used through ari_directory_url
+    profiles = None  # True: the proxy also advertises Let's Encrypt's profiles
 
     @classmethod
     def declare_zones(cls, lab):
@@ -179,8 +182,10 @@ class RenewCase(unittest.TestCase):
         cls.addClassCleanup(cls.lab.close)
         cls.declare_zones(cls.lab)
         cls.lab.start()
-        cls.pebble = cls.lab.pebble(env=cls.pebble_env, validity=cls.validity, ari=cls.ari)
-        cls.server = cls.pebble.ari_directory_url if cls.ari else cls.pebble.directory_url
+        cls.pebble = cls.lab.pebble(env=cls.pebble_env, validity=cls.validity, ari=cls.ari,
+                                    profiles=cls.profiles)
+        proxied = cls.ari or cls.profiles
+        cls.server = cls.pebble.ari_directory_url if proxied else cls.pebble.directory_url
         cls.class_tmp = tempfile.mkdtemp(prefix="cptest-renew-")
         cls.addClassCleanup(shutil.rmtree, cls.class_tmp, ignore_errors=True)
         cls.account_state = os.path.join(cls.class_tmp, "account-state")
@@ -1018,11 +1023,11 @@ class Renew(RenewCase):
 
 
 class ShortLived(RenewCase):
-    """Pebble issuing 30-second certificates: renewed once two thirds are gone.
+    """Pebble issuing 30-second certificates: renewed once half is gone (the
+    rule for lifetimes under 10 days; the jitter is 0 below 1000 s).
 
-    The renewed certificate is checked to be not due before a third of its
-    life is gone: with 30 s that leaves the renewal about 18 s (10 s left
-    about 5 s, too little for a loaded machine)."""
+    The renewed certificate is checked to be not due before half its life is
+    gone: with 30 s that leaves the renewal about 13 s."""
 
     validity = 30
 
@@ -1033,12 +1038,21 @@ class ShortLived(RenewCase):
         return tuple(calendar.timegm(time.strptime(dates[k].strip(), "%Y-%m-%d %H:%M:%SZ"))
                      for k in ("notBefore", "notAfter"))
 
+    def test_list_warns_that_the_timer_is_too_slow(self):
+        # 29 s of life, renewed with about 14 s left: a 6-hour timer cannot.
+        c = "slow-timer.example.test"
+        self.issue(c)
+        warning = self.list_json()[c]["window_warning"]
+        self.assertIn("certpilot-renew.timer runs every 6 hours", warning)
+        text = self.certpilot("list", "--state-dir", self.state).stdout
+        self.assertIn("  warning: " + warning + "\n", text)
+
     def test_renewed_when_due_and_not_again(self):
         c = "short.example.test"
         self.issue(c)
         nb, na = self.not_before_after(c)
         self.assertEqual(na - nb, self.validity - 1)
-        due_at = na - (na - nb) / 3
+        due_at = na - (na - nb) / 2
         proc = self.renew()
         self.assertEqual(proc.doc["results"][0]["outcome"], "not_due")
         self.assert_nothing_ordered(proc)
@@ -1053,7 +1067,7 @@ class ShortLived(RenewCase):
         nb2, na2 = self.not_before_after(c)
         self.assertGreater(na2, na)
         # Right after: the new certificate is not due.
-        if time.time() < nb2 + (na2 - nb2) * 2 / 3 - 1:
+        if time.time() < nb2 + (na2 - nb2) / 2 - 1:
             proc = self.renew()
             self.assertEqual(proc.doc["results"][0]["outcome"], "not_due")
             self.assert_nothing_ordered(proc)

@@ -36,6 +36,16 @@ MARK = "# Written by `certpilot systemd install`"
 CRON_MARK = "# Written by `certpilot systemd cron --install`"
 
 
+
+def timer_hours():
+    """FLOW_TIMER_HOURS of flow/flow.h: the one number the timer, cron and list use."""
+    with open(os.path.join(ROOT, "flow", "flow.h")) as f:
+        return int(re.search(r"^#define FLOW_TIMER_HOURS\s+(\d+)$", f.read(), re.M).group(1))
+
+
+TIMER_HOURS = timer_hours()
+
+
 def read(path):
     with open(path) as f:
         return f.read()
@@ -184,6 +194,8 @@ class Install(base.PebbleCase):
         timer = read(self.timer).split("\n", 2)
         self.assertTrue(timer[0].startswith(MARK), timer[0])
         self.assertEqual(timer[2], read(os.path.join(ROOT, "dist", "certpilot-renew.timer")))
+        # It runs every FLOW_TIMER_HOURS, which list's warning assumes.
+        self.assertIn("\nOnCalendar=*-*-* 00/%d:00:00\n" % TIMER_HOURS, timer[2])
         dropin = read(self.dropin)
         self.assertTrue(dropin.startswith(MARK))
         self.assertIn("\n[Service]\n", dropin)
@@ -337,19 +349,20 @@ class Cron(unittest.TestCase):
 
     def test_line_is_the_same_every_time(self):
         line = self.cron().stdout
-        m = re.fullmatch(r"(\d+) (\d+),(\d+) \* \* \* root (\S+) renew --quiet "
+        m = re.fullmatch(r"(\d+) ([\d,]+) \* \* \* root (\S+) renew --quiet "
                          r"--state-dir (\S+)\n", line)
         self.assertIsNotNone(m, line)
-        minute, h1, h2 = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        self.assertEqual((m.group(4), m.group(5)), (CERTPILOT, self.state))
-        # Twice a day, twelve hours apart, at this host's minute.
+        minute, hours = int(m.group(1)), [int(x) for x in m.group(2).split(",")]
+        self.assertEqual((m.group(3), m.group(4)), (CERTPILOT, self.state))
+        # As often as the timer (every TIMER_HOURS), at this host's minute and hours.
         h = fnv1a(socket.gethostname())
-        self.assertEqual((minute, h1, h2), (h % 60, h // 60 % 12, h // 60 % 12 + 12))
+        first = h // 60 % TIMER_HOURS
+        self.assertEqual((minute, hours), (h % 60, list(range(first, 24, TIMER_HOURS))))
         self.assertEqual(self.cron().stdout, line)
         doc = json.loads(self.cron("--json").stdout)
         self.assertEqual((doc["outcome"], doc["exit_status"]), ("printed", 0))
         self.assertEqual(doc["line"] + "\n", line)
-        self.assertEqual(doc["hours"], [h1, h2])
+        self.assertEqual(doc["hours"], hours)
 
     def test_install_writes_the_file(self):
         doc = json.loads(self.cron("--install", "--cron-file", self.cron_file, "--json").stdout)

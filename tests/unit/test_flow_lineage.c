@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "common/civil.h"
 #include "flow/flow.h"
 #include "tests/unit/fixture.h"
 
@@ -59,6 +60,28 @@ static const char *window(long long next_check, const char *url)
     return buf;
 }
 
+/* When lineage `name`'s 90-day certificate from T0 is due without ARI: a
+ * third of its lifetime left (day 60), less its jitter. */
+static long long due90(const char *name)
+{
+    long long j = flow_lineage_jitter(name, T0, T0 + 90 * DAY);
+    assert_true(j >= 0 && j < 90 * DAY * FLOW_JITTER_PERMILLE / 1000);
+    return T0 + 60 * DAY - j;
+}
+
+/* The reason given for it. */
+static const char *why90(const char *name)
+{
+    static char buf[200];
+    char t[32];
+    cp_time_str(due90(name), t);
+    snprintf(buf, sizeof buf,
+             "expires 2026-04-01T00:00:00Z; renewing when a third of its lifetime is left, "
+             "from %s",
+             t);
+    return buf;
+}
+
 static void judge(struct flow_lineage_cert *c, long long now, bool forced)
 {
     const struct flow_due_req req = {.now = now, .forced = forced};
@@ -78,18 +101,18 @@ static void due_without_a_certificate(void **state)
     flow_lineage_cert_clear(&c);
 }
 
-/* Without ARI: from when a third of the lifetime is left (day 60 of 90). */
+/* Without ARI: from when a third of the lifetime is left (day 60 of 90),
+ * less the lineage's jitter. */
 static void due_by_lifetime(void **state)
 {
     (void)state;
     struct flow_lineage_cert c;
     cert_of(&c, NULL, "{}");
-    judge(&c, T0 + 60 * DAY - 1, false);
+    judge(&c, due90("a.example") - 1, false);
     assert_false(c.due);
-    assert_int_equal(c.renew_at, T0 + 60 * DAY);
-    assert_string_equal(c.why, "expires 2026-04-01T00:00:00Z; renewing when a third of its "
-                               "lifetime is left, from 2026-03-02T00:00:00Z");
-    judge(&c, T0 + 60 * DAY, false);
+    assert_int_equal(c.renew_at, due90("a.example"));
+    assert_string_equal(c.why, why90("a.example"));
+    judge(&c, due90("a.example"), false);
     assert_true(c.due);
     assert_false(c.status_changed);
     flow_lineage_cert_clear(&c);
@@ -126,14 +149,14 @@ static void cached_window_of_another_certificate(void **state)
     struct flow_lineage_cert c;
     cert_of(&c, "OTHER", window(T0 + 100 * DAY, NULL));
     judge(&c, T0, false);
-    assert_int_equal(c.renew_at, T0 + 60 * DAY);
+    assert_int_equal(c.renew_at, due90("a.example"));
     assert_non_null(strstr(c.why, "a third of its lifetime"));
     assert_true(flow_lineage_ari_wanted(&c, T0));
     flow_lineage_cert_clear(&c);
 
     cert_of(&c, "ID", "{\"ari\": {\"cert_id\": \"ID\", \"offered\": false, \"next_check\": 0}}");
     judge(&c, T0, false);
-    assert_int_equal(c.renew_at, T0 + 60 * DAY);
+    assert_int_equal(c.renew_at, due90("a.example"));
     flow_lineage_cert_clear(&c);
 }
 
@@ -148,7 +171,7 @@ static void stale_window_and_unreachable_ca(void **state)
     assert_true(flow_lineage_ari_wanted(&c, T0 + 10 * DAY));
     const struct flow_due_req req = {.now = T0 + 10 * DAY, .ask_ca = true, .client = NULL};
     flow_lineage_judge(&c, &req, NULL);
-    assert_int_equal(c.renew_at, T0 + 60 * DAY);
+    assert_int_equal(c.renew_at, due90("a.example"));
     assert_false(c.status_changed);
     /* a fresh window is used without asking */
     const struct flow_due_req fresh = {.now = T0, .ask_ca = true, .client = NULL};
@@ -168,12 +191,120 @@ static void forced(void **state)
     cert_of(&c, NULL, "{}");
     judge(&c, T0, true);
     assert_true(c.due);
-    assert_int_equal(c.renew_at, T0 + 60 * DAY);
-    assert_string_equal(c.why, "expires 2026-04-01T00:00:00Z; renewing when a third of its "
-                               "lifetime is left, from 2026-03-02T00:00:00Z; forced");
+    assert_int_equal(c.renew_at, due90("a.example"));
+    char forced_why[250];
+    snprintf(forced_why, sizeof forced_why, "%s; forced", why90("a.example"));
+    assert_string_equal(c.why, forced_why);
     judge(&c, T0 + 70 * DAY, true); /* due anyway: not said to be forced */
     assert_null(strstr(c.why, "forced"));
     flow_lineage_cert_clear(&c);
+}
+
+/* certbot's rule by lifetime: 45 days renew with 15 left, 6 days with 3
+ * left (half: under 10 days), each earlier by its jitter only. */
+static void due_by_lifetime_45_and_6_days(void **state)
+{
+    (void)state;
+    static const struct {
+        long long life, left;
+        const char *rule;
+    } cases[] = {{90 * DAY, 30 * DAY, "a third"},
+                 {45 * DAY, 15 * DAY, "a third"},
+                 {10 * DAY, 10 * DAY / 3, "a third"},
+                 {10 * DAY - 1, (10 * DAY - 1) / 2, "half"},
+                 {6 * DAY, 3 * DAY, "half"},
+                 {160 * 3600, 80 * 3600, "half"}}; /* shortlived's 160 hours */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct flow_lineage_cert c;
+        cert_of(&c, NULL, "{}");
+        c.not_after = T0 + cases[i].life;
+        long long j = flow_lineage_jitter(c.name, T0, c.not_after);
+        judge(&c, T0, false);
+        assert_int_equal(c.renew_at, c.not_after - cases[i].left - j);
+        char rule[64];
+        snprintf(rule, sizeof rule, "renewing when %s of its lifetime is left", cases[i].rule);
+        assert_non_null(strstr(c.why, rule));
+        assert_false(c.due);
+        judge(&c, c.renew_at, false);
+        assert_true(c.due);
+        flow_lineage_cert_clear(&c);
+    }
+}
+
+/* The jitter: the same for one certificate, below 3 % of the lifetime
+ * (never making a renewal later than the rule, nor one past expiry),
+ * spread between lineages and between certificates of one lineage. */
+static void jitter_bounds(void **state)
+{
+    (void)state;
+    static const long long lives[] = {90 * DAY, 45 * DAY, 6 * DAY, 3600, 30, 1, 0};
+    for (size_t i = 0; i < sizeof lives / sizeof lives[0]; i++) {
+        long long life = lives[i], lo = life, hi = -1, sum = 0;
+        long long span = life / 1000 * FLOW_JITTER_PERMILLE;
+        bool differ = false;
+        for (int k = 0; k < 200; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "host%d.example", k);
+            long long j = flow_lineage_jitter(name, T0, T0 + life);
+            assert_int_equal(j, flow_lineage_jitter(name, T0, T0 + life)); /* stable */
+            assert_true(j >= 0);
+            assert_true(span == 0 ? j == 0 : j < span);
+            long long at = flow_lineage_renew_point(name, T0, T0 + life);
+            long long left = life < FLOW_SHORT_LIFETIME ? life / 2 : life / 3;
+            assert_true(at <= T0 + life - left); /* never later than the rule */
+            assert_true(life == 0 || at > T0);   /* never before issuance */
+            if (life >= 6 * DAY) /* a 6-day certificate keeps over 2.8 days to renew */
+                assert_true(T0 + life - at >= left);
+            differ |= j != flow_lineage_jitter(name, T0, T0 + life + 1);
+            lo = j < lo ? j : lo;
+            hi = j > hi ? j : hi;
+            sum += j;
+        }
+        if (span >= 1000) { /* spread over the span, not bunched */
+            assert_true(lo < span / 10);
+            assert_true(hi > span - span / 10);
+            assert_true(sum / 200 > span / 4 && sum / 200 < span * 3 / 4);
+            assert_true(differ);
+        }
+    }
+    /* 6 days: a few hours at most. */
+    assert_true(6 * DAY / 1000 * FLOW_JITTER_PERMILLE < 5 * 3600);
+}
+
+/* The window from renew_at to expiry against the timer. */
+static void window_short_for_the_timer(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    cert_of(&c, NULL, "{}");
+    judge(&c, T0, false);
+    assert_false(flow_lineage_window_short(&c, FLOW_TIMER_INTERVAL)); /* 90 days */
+    c.not_after = T0 + 6 * DAY;
+    judge(&c, T0, false);
+    assert_false(flow_lineage_window_short(&c, FLOW_TIMER_INTERVAL)); /* 6 days: ~3 left */
+    c.not_after = T0 + 20 * 3600;                                     /* 20 hours: 10 left */
+    judge(&c, T0, false);
+    assert_true(flow_lineage_window_short(&c, FLOW_TIMER_INTERVAL));
+    assert_false(flow_lineage_window_short(&c, 3600));
+    c.have_cert = false;
+    judge(&c, T0, false);
+    assert_false(flow_lineage_window_short(&c, FLOW_TIMER_INTERVAL));
+    flow_lineage_cert_clear(&c);
+}
+
+/* The profile kept in the status. */
+static void profile_in_status(void **state)
+{
+    (void)state;
+    json_t *st = json_object();
+    flow_lineage_set_profile(st, "shortlived");
+    assert_string_equal(json_string_value(json_object_get(st, "profile")), "shortlived");
+    flow_lineage_set_profile(st, "");
+    assert_null(json_object_get(st, "profile"));
+    flow_lineage_set_profile(st, "classic");
+    flow_lineage_set_profile(st, NULL);
+    assert_null(json_object_get(st, "profile"));
+    json_decref(st);
 }
 
 /* -------------------------------------------------------- the plan */
@@ -256,9 +387,8 @@ static void same_names_normalized(void **state)
     assert_true(plan.unchanged);
     assert_true(plan.judged);
     assert_int_equal(plan.reason, FLOW_ORDER_NONE);
-    assert_int_equal(plan.renew_at, T0 + 60 * DAY);
-    assert_string_equal(plan.why, "expires 2026-04-01T00:00:00Z; renewing when a third of its "
-                                  "lifetime is left, from 2026-03-02T00:00:00Z");
+    assert_int_equal(plan.renew_at, due90("good"));
+    assert_string_equal(plan.why, why90("good"));
     assert_int_equal(plan.cert_err.code, CP_OK);
 }
 
@@ -317,11 +447,11 @@ static void same_names_order(void **state)
     plan_of("good", names, 1, names, 1, REVOKED, T0);
     assert_int_equal(plan.reason, FLOW_ORDER_REVOKED);
     assert_false(plan.judged);
-    plan_of("good", names, 1, names, 1, 0, T0 + 60 * DAY);
+    plan_of("good", names, 1, names, 1, 0, due90("good"));
     assert_true(plan.order);
     assert_int_equal(plan.reason, FLOW_ORDER_DUE);
     assert_true(plan.judged);
-    plan_of("good", names, 1, names, 1, EXPAND | REPLACE, T0 + 60 * DAY - 1);
+    plan_of("good", names, 1, names, 1, EXPAND | REPLACE, due90("good") - 1);
     assert_true(plan.unchanged);
 }
 
@@ -486,6 +616,27 @@ static void update_exclusive_pairs(void **state)
     json_decref(changed);
 }
 
+/* The two profile settings exclude each other: one given removes the other. */
+static void update_profile_pair(void **state)
+{
+    (void)state;
+    static const char text[] = "domain = a.example\npreferred-profile = tlsserver\n";
+    const struct flow_setting file[] = {{"domain", "a.example", 1},
+                                        {"preferred-profile", "tlsserver", 2}};
+    const struct flow_setting given[] = {{"required-profile", "shortlived", 0}};
+    json_t *changed = json_array();
+    struct cp_err err = {0};
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(flow_lineage_settings_update(text, strlen(text), file, 2, given, 1, &out, &len,
+                                                  changed, &err),
+                     CP_OK);
+    assert_string_equal(out, "domain = a.example\nrequired-profile = shortlived\n");
+    assert_int_equal(json_array_size(changed), 2);
+    free(out);
+    json_decref(changed);
+}
+
 /* The per-name webroots go with the webroot: a new webroot given without a
  * map, or standalone, removes the map lines. */
 static void update_webroot_map(void **state)
@@ -538,6 +689,10 @@ int main(void)
         cmocka_unit_test(cached_window_of_another_certificate),
         cmocka_unit_test(stale_window_and_unreachable_ca),
         cmocka_unit_test(forced),
+        cmocka_unit_test(due_by_lifetime_45_and_6_days),
+        cmocka_unit_test(jitter_bounds),
+        cmocka_unit_test(window_short_for_the_timer),
+        cmocka_unit_test(profile_in_status),
         cmocka_unit_test_setup_teardown(same_names_normalized, setup, teardown),
         cmocka_unit_test_setup_teardown(names_rule_table, setup, teardown),
         cmocka_unit_test_setup_teardown(same_names_order, setup, teardown),
@@ -546,6 +701,7 @@ int main(void)
         cmocka_unit_test(update_changed_keys),
         cmocka_unit_test(update_exclusive_pairs),
         cmocka_unit_test(update_webroot_map),
+        cmocka_unit_test(update_profile_pair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
