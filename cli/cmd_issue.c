@@ -422,6 +422,11 @@ static json_t *planned_methods(const struct issue *is)
     for (size_t i = 0; o != NULL && i < is->nnames; i++) {
         const char *m =
             is->run.r.pf.report ? flow_preflight_chosen(&is->run.r.pf, is->names[i]) : NULL;
+        /* an IP address (no CAA): the first type that can validate it */
+        for (size_t k = 0; m == NULL && acme_ip_normalize(is->names[i], NULL) && k < is->nmethods;
+             k++)
+            if (acme_ident_method_check(is->names[i], is->methods[k], NULL) == CP_OK)
+                m = is->methods[k];
         if (m == NULL && (is->run.r.pf.report == NULL || is->pf_mode == PF_WARN))
             m = is->methods[0]; /* no CAA constraint known: the first preference */
         json_object_set_new(o, is->names[i], m ? json_string(m) : json_null());
@@ -1562,7 +1567,7 @@ static int lineage_plan(struct issue *is)
         return CLI_EXIT_CONFIG;
     }
     for (size_t i = 0; i < conf.n && ncurrent < NAMES_MAX; i++)
-        if (strcmp(conf.e[i].key, "domain") == 0)
+        if (strcmp(conf.e[i].key, "domain") == 0 || strcmp(conf.e[i].key, "ip-address") == 0)
             current[ncurrent++] = conf.e[i].value;
     char revoked[256];
     json_t *mark = store_status_load(is->common.store, is->cert_name);
@@ -1624,8 +1629,8 @@ enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
                                      const struct cli_conf *lineage, const char *const *skip,
                                      struct cli_args *a, struct cp_err *err)
 {
-    static const char *const refused_defaults[] = {"domain",  "cert-name", "config", "help",
-                                                   "verbose", "quiet",     "json",   NULL};
+    static const char *const refused_defaults[] = {
+        "domain", "ip-address", "cert-name", "config", "help", "verbose", "quiet", "json", NULL};
     static const char *const refused_cert[] = {
         "cert-name", "config", "help", "verbose", "quiet", "json", "state-dir", "agree-tos", NULL};
     enum cp_code rc = cli_conf_to_args(defaults, issue_options, refused_defaults, skip, a, err);

@@ -170,6 +170,15 @@ class IpAddresses(Case):
         check, = doc["webroot_check"]
         self.assertEqual(check["outcome"], "refused")
 
+    def test_dry_run_plans_http01_for_the_address(self):
+        doc = self.issue("-d", "plan.example.test", "--ip-address", "127.0.0.1", "--challenge",
+                         "dns-01,http-01", "--dns-hook", "/bin/true", "--standalone",
+                         "--http-port", self.pebble.http_port, "--dry-run")
+        self.assertEqual(doc["methods"], {"plan.example.test": "dns-01", "127.0.0.1": "http-01"})
+        self.assertEqual([r["status"] for r in doc["preflight"]["results"]],
+                         ["allowed", "not_applicable"])
+        self.assertEqual(doc["preflight"]["results"][1]["allowed_methods"], ["http-01"])
+
     def test_dns01_refused_before_anything_is_sent(self):
         orders = self.orders()
         proc = self.certpilot("issue", "--agree-tos", "--ip-address", "127.0.0.1", "--challenge",
@@ -201,6 +210,26 @@ class IpAddresses(Case):
         self.assertEqual(self.orders(), orders + 1)
         self.assertEqual(sans(doc["live_dir"]),
                          ["DNS:renew.example.test", "IP Address:127.0.0.1"])
+
+    def test_issue_again_leaves_it_alone(self):
+        self.issue("-d", "again.example.test", "--ip-address", "127.0.0.1", *self.http())
+        orders = self.orders()
+        doc = self.issue("--ip-address", "127.0.0.1", "-d", "again.example.test", "--cert-name",
+                         "again.example.test", *self.http())
+        self.assertEqual(doc["outcome"], "unchanged")
+        self.assertEqual(self.orders(), orders)
+        proc = self.certpilot("issue", "-d", "again.example.test", "--cert-name",
+                              "again.example.test", "--standalone", expect=64)
+        self.assertIn("127.0.0.1", proc.stderr)  # dropping the address needs --replace-names
+
+    def test_address_refused_in_the_defaults_file(self):
+        config = os.path.join(self.tmp.name, "certpilot.conf")
+        with open(config, "w") as f:
+            f.write("ip-address = 127.0.0.1\n")
+        proc = self.certpilot("issue", "--config", config, "-d", "x.example.test",
+                              "--standalone", expect=None)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("ip-address", proc.stderr)
 
     def orders(self):
         with open(self.pebble.log) as f:
