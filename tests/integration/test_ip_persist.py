@@ -244,6 +244,9 @@ class DnsPersist(Case):
 
     persist_issuer = ISSUER
     zones = ((("persist.test",), {}),
+             (("vm-persist.test", '@ CAA 0 issue "%s; validationmethods=dns-persist-01"'
+               % CA_ID), {}),
+             (("vm-dns01.test", '@ CAA 0 issue "%s; validationmethods=dns-01"' % CA_ID), {}),
              (("split.test",), {"servers": ["knot", responder(
                  text='_validation-persist.www 60 TXT "%s; accounturi=%s"'
                  % (ISSUER, OTHER_ACCOUNT))]}))
@@ -387,6 +390,22 @@ class DnsPersist(Case):
         self.assertIn("1 of 2 nameservers of split.test do not authorize; %s (%s): " % (ns2, a2),
                       proc.stderr)
         self.assert_refused(doc, "is for another account than " + self.account, orders)
+
+    def test_caa_validationmethods_dns_persist_01(self):
+        """CAA still applies: validationmethods= must allow dns-persist-01."""
+        name = "www.vm-persist.test"
+        self.publish(name, self.record(name)["value"], zone="vm-persist.test")
+        doc = self.persist_issue(name)
+        self.assertEqual(doc["outcome"], "issued")
+        self.assertEqual(doc["preflight"]["results"][0]["chosen_method"], "dns-persist-01")
+        orders = len(self.pebble.ari_new_orders())
+        name = "www.vm-dns01.test"
+        self.publish(name, self.record(name)["value"], zone="vm-dns01.test")
+        proc = self.persist_issue(name, expect=1)
+        doc = json.loads(proc.stdout)
+        self.assertEqual((doc["outcome"], doc["stage"]), ("caa_refused", "preflight"))
+        self.assertEqual(doc["preflight"]["results"][0]["allowed_methods"], ["dns-01"])
+        self.assertEqual(len(self.pebble.ari_new_orders()), orders)
 
     # -- doctor
 
