@@ -88,14 +88,14 @@ static void mask_words(unsigned mask, char *buf, size_t size)
         snprintf(buf, size, "none");
 }
 
-/* The configured types that can validate an IP address (RFC 8738 §7), as
- * JSON, and the first of them in *first (NULL: none). */
-static json_t *ip_methods(const struct flow_preflight *pf, const char **first)
+/* The configured types that can validate IP address `ip` (RFC 8738 §7),
+ * as JSON, and the first of them in *first (NULL: none). */
+static json_t *ip_methods(const struct flow_preflight *pf, const char *ip, const char **first)
 {
     json_t *a = json_array();
     *first = NULL;
     for (size_t k = 0; a != NULL && k < pf->nmethods; k++)
-        if (acme_ident_method_check("127.0.0.1", pf->methods[k], NULL) == CP_OK &&
+        if (acme_ident_method_check(ip, pf->methods[k], NULL) == CP_OK &&
             flow_method_index(pf->methods[k]) >= 0) {
             json_array_append_new(a, json_string(pf->methods[k]));
             if (*first == NULL)
@@ -113,7 +113,7 @@ static void ip_results_json(const struct flow_preflight *pf, json_t *results)
 {
     for (size_t i = 0; results != NULL && i < pf->nips; i++) {
         const char *first;
-        json_t *types = ip_methods(pf, &first);
+        json_t *types = ip_methods(pf, pf->ip_names[i], &first);
         json_array_append_new(results,
                               json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s?}", "identifier",
                                         pf->ip_names[i], "type", "ip", "wildcard", 0, "status",
@@ -122,7 +122,7 @@ static void ip_results_json(const struct flow_preflight *pf, json_t *results)
     }
 }
 
-static void cli_preflight_ip_text(FILE *f, const struct flow_preflight *pf)
+static void ip_text(FILE *f, const struct flow_preflight *pf)
 {
     for (size_t i = 0; i < pf->nips; i++)
         fprintf(f, "%s: not checked (%s)\n", pf->ip_names[i], IP_NO_CAA);
@@ -164,7 +164,7 @@ json_t *cli_preflight_json(const struct flow_preflight *pf)
 
 void cli_preflight_warnings(FILE *f, const struct flow_preflight *pf)
 {
-    cli_preflight_ip_text(f, pf);
+    ip_text(f, pf);
     for (size_t i = 0; i < caa_report_count(pf->report); i++) {
         const struct caa_result *res = caa_report_result(pf->report, i);
         if (res->explanation->warning == NULL)
@@ -177,7 +177,7 @@ void cli_preflight_warnings(FILE *f, const struct flow_preflight *pf)
 
 void cli_preflight_text(FILE *f, const struct flow_preflight *pf)
 {
-    cli_preflight_ip_text(f, pf);
+    ip_text(f, pf);
     for (size_t i = 0; i < caa_report_count(pf->report); i++) {
         const struct caa_result *res = caa_report_result(pf->report, i);
         if (res->status == CAA_ALLOWED) {

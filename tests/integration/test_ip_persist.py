@@ -117,16 +117,23 @@ class IpAddresses(Case):
         live = os.path.join(self.state, "certs", "127.0.0.1")
         self.assertEqual(sans(live), ["IP Address:127.0.0.1"])
 
-    def test_ipv6_normalized_both_challenges(self):
+    def test_ipv6_normalized_http01(self):
         if not ipv6_loopback():
             self.skipTest("no ::1 on this machine")
         doc = self.issue("--ip-address", "0:0:0:0:0:0:0:1", *self.http())
         self.assertEqual(doc["names"], ["::1"])
         self.assertEqual(doc["cert_name"], "__1")
         self.assertEqual(sans(doc["live_dir"]), ["IP Address:0:0:0:0:0:0:0:1"])
-        doc = self.issue("--ip-address", "::1", "--cert-name", "v6tls", "--challenge",
-                         "tls-alpn-01", "--standalone", "--tls-port", self.pebble.tls_port)
+
+    def test_ipv6_tlsalpn01(self):
+        """A test of its own: a fresh account, so no authorization to reuse."""
+        if not ipv6_loopback():
+            self.skipTest("no ::1 on this machine")
+        doc = self.issue("--ip-address", "::1", "--challenge", "tls-alpn-01", "--standalone",
+                         "--tls-port", self.pebble.tls_port)
         self.assertEqual(doc["methods"], {"::1": "tls-alpn-01"})
+        self.assertEqual(doc["reused"], [])
+        self.assertEqual(sans(doc["live_dir"]), ["IP Address:0:0:0:0:0:0:0:1"])
 
     def test_name_and_address_together(self):
         doc = self.issue("-d", "mixed.example.test", "--ip-address", "127.0.0.1", *self.http())
