@@ -210,6 +210,8 @@ class IpAddresses(Case):
         with open(os.path.join(doc["live_dir"], "renewal.conf")) as f:
             conf = f.read()
         self.assertIn("ip-address = 127.0.0.1", conf)
+        listed = json.loads(self.certpilot("list", "--json", ca=False).stdout)
+        self.assertEqual(listed["results"][0]["names"], ["renew.example.test", "127.0.0.1"])
         orders = self.orders()
         proc = self.certpilot("renew", "--force-renewal", "--json", ca=False)
         out = json.loads(proc.stdout)
