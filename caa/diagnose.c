@@ -171,12 +171,15 @@ enum cp_code caa_diagnose(const char *const *identifiers, size_t n, const struct
         it->q_chal = SIZE_MAX;
         if (it->q_a == SIZE_MAX || it->q_aaaa == SIZE_MAX)
             goto nomem;
-        if (strcmp(o->params->method, "dns-01") == 0) {
-            int len =
-                snprintf(r->challenge_name, sizeof r->challenge_name, "_acme-challenge.%s", base);
+        /* The DNS types are answered at a name of their own: dns-01's
+         * record, or dns-persist-01's standing one (draft §3). */
+        bool persist = strcmp(o->params->method, "dns-persist-01") == 0;
+        if (persist || strcmp(o->params->method, "dns-01") == 0) {
+            const char *label = persist ? "_validation-persist" : "_acme-challenge";
+            int len = snprintf(r->challenge_name, sizeof r->challenge_name, "%s.%s", label, base);
             if (len < 0 || (size_t)len >= sizeof r->challenge_name) {
                 snprintf(r->challenge_error, sizeof r->challenge_error,
-                         "_acme-challenge.%s is longer than %d octets", base, CAA_NAME_MAX);
+                         "%s.%s is longer than %d octets", label, base, CAA_NAME_MAX);
             } else if ((it->q_chal = caa_diag_query_add(&cx, r->challenge_name, CAA_DNS_TYPE_SOA, 0,
                                                         false)) == SIZE_MAX) {
                 goto nomem;

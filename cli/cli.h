@@ -205,6 +205,11 @@ int cmd_caa(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_persist_record(int argc, char **argv); /* cli/cmd_persist.c */
+/* A dns-persist-01 check (flow/persist.c): per name and server, as JSON
+ * (an array) or text. */
+json_t *cli_persist_json(const struct flow_persist_report *r);
+void cli_persist_text(FILE *f, const struct flow_persist_report *r);
 
 /* ----------------------------------------------------------- ACME commands */
 

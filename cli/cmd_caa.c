@@ -68,7 +68,8 @@ int cli_caa_option(struct caa_params *p, int opt, const char *arg)
         return 1;
     case CLI_OPT_METHOD:
         if (flow_method_index(arg) < 0) {
-            cli_error("--method \"%s\" is not one of http-01, dns-01, tls-alpn-01", arg);
+            cli_error("--method \"%s\" is not one of http-01, dns-01, tls-alpn-01, dns-persist-01",
+                      arg);
             return -1;
         }
         p->method = arg;

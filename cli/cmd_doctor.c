@@ -9,18 +9,21 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <time.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 enum { OPT_AUTH_PORT = 1301 }; /* clear of CLI_DNS_LONGOPTS and CLI_CAA_LONGOPTS */
+#define DOCTOR_PERSIST_MAX 32  /* names checked for dns-persist-01 in one run */
 
 static void usage(FILE *f)
 {
     fputs("usage: certpilot doctor [--resolver IP[:PORT]]... [--timeout SECONDS] [--tries N]\n"
           "                        [--authoritative-port N] [--ca-identity DOMAIN]\n"
-          "                        [--account-uri URI] [--method http-01|dns-01|tls-alpn-01]\n"
+          "                        [--account-uri URI]\n"
+          "                        [--method http-01|dns-01|tls-alpn-01|dns-persist-01]\n"
           "                        [--json] [-q] NAME...\n"
           "\n"
           "Diagnoses what would make the CA's CAA check for each NAME fail, or fail now and\n"
@@ -36,7 +39,10 @@ static void usage(FILE *f)
           "  --ca-identity DOMAIN      issuer domain the CA looks for (default: "
           "letsencrypt.org)\n"
           "  --account-uri URI         your ACME account URL, matched against accounturi=\n"
-          "  --method TYPE             challenge type that will be used (default: http-01)\n"
+          "  --method TYPE             challenge type that will be used (default: http-01);\n"
+          "                            dns-persist-01 also asks every nameserver of\n"
+          "                            _validation-persist.NAME whether its record authorizes\n"
+          "                            --account-uri with --ca-identity\n"
           "  --json                    print one JSON object instead of text\n"
           "  -q, --quiet               print nothing: the exit status is the answer\n"
           "\n"
@@ -355,6 +361,30 @@ static int exit_status(const struct caa_diag *dg)
     }
 }
 
+/* --method dns-persist-01: every nameserver of each name's validation name
+ * asked for the standing record (flow/persist.c). */
+static enum cp_code persist_check(char **names, size_t n, const struct cli_dns *dns,
+                                  const struct caa_params *p, unsigned port,
+                                  struct flow_persist_report **out, struct cp_err *err)
+{
+    char norm[DOCTOR_PERSIST_MAX][CAA_IDENT_MAX], base[CAA_IDENT_MAX];
+    const char *idents[DOCTOR_PERSIST_MAX];
+    bool wildcard;
+    if (n > DOCTOR_PERSIST_MAX)
+        return cp_err_set(err, CP_EINVAL, "at most %d names with --method dns-persist-01",
+                          DOCTOR_PERSIST_MAX);
+    for (size_t i = 0; i < n; i++) {
+        enum cp_code rc = caa_name_normalize(names[i], norm[i], base, &wildcard, err);
+        if (rc != CP_OK)
+            return rc;
+        idents[i] = norm[i];
+    }
+    const char *issuers[1] = {p->ca_identity};
+    struct caa_persist_check chk = {
+        .issuers = issuers, .nissuers = 1, .account_uri = p->account_uri, .now = time(NULL)};
+    return flow_persist_check(idents, n, &dns->ropts, port, &chk, out, err);
+}
+
 int cmd_doctor(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -405,6 +435,12 @@ int cmd_doctor(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     cli_output_setup(&out);
+    bool persist = strcmp(params.method, "dns-persist-01") == 0;
+    if (persist && params.account_uri == NULL) {
+        cli_error("--method dns-persist-01 needs --account-uri URL: the record must name your "
+                  "account (certpilot account show prints its URL)");
+        return CLI_EXIT_USAGE;
+    }
 
     struct cp_err err = {0};
     struct caa_diag *dg = NULL;
@@ -419,9 +455,26 @@ int cmd_doctor(int argc, char **argv)
     }
 
     int status = exit_status(dg);
+    struct flow_persist_report *pr = NULL;
+    if (persist) {
+        rc = persist_check(argv + optind, (size_t)(argc - optind), &dns, &params, port, &pr, &err);
+        if (rc != CP_OK) {
+            caa_diag_free(dg);
+            cli_error("dns-persist-01: %s", err.msg);
+            return rc == CP_EINVAL ? CLI_EXIT_USAGE
+                   : rc == CP_EDNS ? CLI_EXIT_UNAVAILABLE
+                                   : CLI_EXIT_SOFTWARE;
+        }
+        /* A record the CA would not accept fails the issuance (as DNS does). */
+        if (pr->failed > 0 && (status == CLI_EXIT_OK || status == CLI_EXIT_DOCTOR_WARN))
+            status = CLI_EXIT_CAA_DNS;
+    }
     if (out.json) {
         json_t *j = diag_json(dg, &params, status);
+        if (j != NULL && pr != NULL)
+            json_object_set_new(j, "persist_check", cli_persist_json(pr));
         if (j == NULL) {
+            flow_persist_report_free(pr);
             caa_diag_free(dg);
             cli_error("out of memory building JSON output");
             return CLI_EXIT_SOFTWARE;
@@ -434,7 +487,12 @@ int cmd_doctor(int argc, char **argv)
                         status);
     } else {
         print_text(stdout, dg);
+        if (pr != NULL) {
+            fputc('\n', stdout);
+            cli_persist_text(stdout, pr);
+        }
     }
+    flow_persist_report_free(pr);
     caa_diag_free(dg);
     return status;
 }

@@ -30,7 +30,8 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: certpilot issue -d NAME[,NAME...] [-d NAME]... [--cert-name NAME]\n"
+    fputs("usage: certpilot issue -d NAME[,NAME...] [-d NAME]... [--ip-address ADDR]...\n"
+          "         [--cert-name NAME]\n"
           "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096|ecdsa|rsa]\n"
           "         [--elliptic-curve secp256r1|secp384r1] [--rsa-key-size 2048|3072|4096]\n"
           "         [--challenge TYPE[,TYPE...]] [[-w DIR] -d NAME...]... [--webroot DIR]\n"
@@ -46,12 +47,16 @@ static void usage(FILE *f)
           "         [--wait-timeout SECONDS] [--keep-versions N] [--install-dir DIR]\n"
           "         [--force-renewal] [--expand | --replace-names]\n"
           "         [--preferred-profile NAME | --required-profile NAME] [common options]\n"
-          "TYPE: http-01 (default), dns-01, tls-alpn-01; a list gives the order of preference.\n"
+          "TYPE: http-01 (default), dns-01, tls-alpn-01, dns-persist-01; a list gives the order\n"
+          "of preference.  dns-persist-01 answers with a standing record (certpilot\n"
+          "persist-record prints it); every nameserver must serve it before anything is ordered.\n"
           "certbot's spellings: --domains (= -d; both take comma-separated names),\n"
           "--webroot-path (= -w = --webroot), --key-type ecdsa with --elliptic-curve,\n"
           "--key-type rsa with --rsa-key-size; saved as certpilot's keys (key-type = ec384).\n"
           "One webroot per name: each -w DIR serves the -d names that follow it; names\n"
           "before any -w use the last -w (saved as webroot, the others as webroot-map).\n"
+          "--ip-address ADDR: an IPv4 or IPv6 address as an identifier (RFC 8738), alone or\n"
+          "with -d names; validated with http-01 or tls-alpn-01 only, and not subject to CAA.\n"
           "Long options must be spelled in full (no abbreviations).\n"
           "\n",
           f);
@@ -162,17 +167,19 @@ static int parse_seconds(const char *option, const char *arg, long min, long max
 
 static int parse_methods(const char *arg, const char **methods, size_t *n)
 {
-    static const char *const known[] = {"http-01", "dns-01", "tls-alpn-01"};
+    static const char *const known[] = {"http-01", "dns-01", "tls-alpn-01", "dns-persist-01"};
     *n = 0;
     const char *p = arg;
     while (*p) {
         size_t len = strcspn(p, ",");
         const char *found = NULL;
-        for (size_t i = 0; i < 3; i++)
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             if (strlen(known[i]) == len && strncmp(p, known[i], len) == 0)
                 found = known[i];
         if (found == NULL || *n == METHODS_MAX) {
-            cli_error("--challenge \"%s\": use http-01, dns-01, tls-alpn-01, comma-separated", arg);
+            cli_error("--challenge \"%s\": use http-01, dns-01, tls-alpn-01, dns-persist-01, "
+                      "comma-separated",
+                      arg);
             return -1;
         }
         methods[(*n)++] = found;
@@ -319,6 +326,10 @@ static void print_failure_json(struct issue *is, int status, const struct acme_i
         json_object_set_new(j, "outcome", json_string(is->outcome ? is->outcome : "failed"));
         json_object_set_new(j, "webroot_check", webcheck_json(is->run.r.web));
     }
+    if (j != NULL && is->run.r.persist != NULL) {
+        json_object_set_new(j, "outcome", json_string(is->outcome ? is->outcome : "failed"));
+        json_object_set_new(j, "persist_check", cli_persist_json(is->run.r.persist));
+    }
     print_json(is, j);
 }
 
@@ -422,6 +433,11 @@ static json_t *planned_methods(const struct issue *is)
     for (size_t i = 0; o != NULL && i < is->nnames; i++) {
         const char *m =
             is->run.r.pf.report ? flow_preflight_chosen(&is->run.r.pf, is->names[i]) : NULL;
+        /* an IP address (no CAA): the first type that can validate it */
+        for (size_t k = 0; m == NULL && acme_ip_normalize(is->names[i], NULL) && k < is->nmethods;
+             k++)
+            if (acme_ident_method_check(is->names[i], is->methods[k], NULL) == CP_OK)
+                m = is->methods[k];
         if (m == NULL && (is->run.r.pf.report == NULL || is->pf_mode == PF_WARN))
             m = is->methods[0]; /* no CAA constraint known: the first preference */
         json_object_set_new(o, is->names[i], m ? json_string(m) : json_null());
@@ -450,6 +466,8 @@ static int dry_run_report(struct issue *is)
                       is->cert_name, "names", names_json(is->names, is->nnames), "server",
                       is->common.server, "account_url", is->run.r.account_url, "preflight",
                       cli_preflight_json(&is->run.r.pf), "methods", methods, "checks", checks);
+        if (j != NULL && is->run.r.persist != NULL)
+            json_object_set_new(j, "persist_check", cli_persist_json(is->run.r.persist));
         print_json(is, j);
     } else {
         json_decref(methods);
@@ -500,6 +518,8 @@ static void report(struct issue *is, const struct flow_issue_kept *kept,
         json_object_set_new(j, "preflight", cli_preflight_json(&is->run.r.pf));
         if (is->run.r.web != NULL)
             json_object_set_new(j, "webroot_check", webcheck_json(is->run.r.web));
+        if (is->run.r.persist != NULL)
+            json_object_set_new(j, "persist_check", cli_persist_json(is->run.r.persist));
         json_object_set_new(j, "methods", methods);
         json_object_set_new(j, "reused", reused);
         json_object_set_new(j, "profile",
@@ -558,6 +578,7 @@ static int parse_dry_run(const char *arg, enum dry_run *d)
 static const struct option issue_options[] = {
     {"domain", required_argument, NULL, 'd'},
     {"domains", required_argument, NULL, 'd'}, /* certbot's spelling */
+    {"ip-address", required_argument, NULL, 2060},
     {"cert-name", required_argument, NULL, 'n'},
     {"key-type", required_argument, NULL, 'k'},
     {"elliptic-curve", required_argument, NULL, 2021},
@@ -666,7 +687,7 @@ static void record(struct issue *is, int ch, const char *value, const char *orig
     /* --no-reuse-key is "reuse-key = no"; --webroot-check "no-webroot-check = no"
      * (a "no" setting adds no option when read back: the default applies) */
     const char *key = ch == 2020 ? "reuse-key" : ch == 2040 ? "no-webroot-check" : option_name(ch);
-    bool list = ch == 'd' || ch == CLI_OPT_RESOLVER;
+    bool list = ch == 'd' || ch == 2060 || ch == CLI_OPT_RESOLVER;
     if (!persistent(ch))
         return;
     if (!list)
@@ -723,6 +744,28 @@ static int add_names(struct issue *is, const char *arg, const char *origin)
     return 0;
 }
 
+/* --ip-address: one IPv4 or IPv6 address (RFC 8738), kept normalized as
+ * its own "ip-address" setting. */
+static int add_ip(struct issue *is, const char *arg, const char *origin)
+{
+    char ip[ACME_IP_MAX];
+    if (!acme_ip_normalize(arg, ip)) {
+        cli_error("--ip-address \"%s\" is not an IPv4 or IPv6 address (no brackets, no port)", arg);
+        if (origin != NULL)
+            cli_error("(that setting is at %s)", origin);
+        return CLI_EXIT_USAGE;
+    }
+    if (is->nnames == NAMES_MAX) {
+        cli_error("at most %d names in one certificate", NAMES_MAX);
+        return CLI_EXIT_USAGE;
+    }
+    char *name = is->split[is->nnames];
+    snprintf(name, CAA_IDENT_MAX, "%s", ip);
+    is->names[is->nnames++] = name;
+    record(is, 2060, name, origin);
+    return 0;
+}
+
 /* Options into `is`; 0 to go on, else the exit status.  Names and resolvers
  * add up within one source (the defaults file, renewal.conf, the command
  * line); a later source's list replaces an earlier one's. */
@@ -746,12 +789,19 @@ static int parse_args(struct issue *is, int argc, char **argv)
         }
         if (ch == CLI_OPT_RESOLVER)
             resolver_src = origin;
-        if (ch == 'd' && is->nnames > 0 && !same_source(domain_src, origin)) {
+        /* -d and --ip-address make one list of identifiers */
+        bool ident_opt = ch == 'd' || ch == 2060;
+        if (ident_opt && is->nnames > 0 && !same_source(domain_src, origin)) {
             is->nnames = 0;
             drop_settings(is, "domain");
+            drop_settings(is, "ip-address");
         }
-        if (ch == 'd')
+        if (ident_opt)
             domain_src = origin;
+        if (ch == 2060) {
+            status = add_ip(is, optarg, origin);
+            continue;
+        }
         /* The key's options: a later source's replace all of an earlier one's. */
         bool key_opt = ch == 'k' || ch == 2021 || ch == 2022;
         if (key_opt && !same_source(is->key_src, origin)) {
@@ -1025,7 +1075,8 @@ static int webroot_map(struct issue *is)
             snprintf(is->wr_norm[n], CAA_IDENT_MAX, "%s", is->names[e->index]);
         } else {
             snprintf(given, sizeof given, "%.*s", (int)strcspn(e->name, ":"), e->name);
-            if (caa_name_normalize(given, is->wr_norm[n], base, &wildcard, &err) != CP_OK) {
+            if (!acme_ip_normalize(given, is->wr_norm[n]) &&
+                caa_name_normalize(given, is->wr_norm[n], base, &wildcard, &err) != CP_OK) {
                 cli_error("--webroot-map: %s", err.msg);
                 return CLI_EXIT_USAGE;
             }
@@ -1072,18 +1123,47 @@ static int webroot_map(struct issue *is)
     return 0;
 }
 
+/* Did --ip-address give `ip` (rather than -d)? */
+static bool is_ip_setting(const struct issue *is, const char *ip)
+{
+    for (size_t i = 0; i < is->nsettings; i++)
+        if (strcmp(is->settings[i].key, "ip-address") == 0 &&
+            strcmp(is->settings[i].value, ip) == 0)
+            return true;
+    return false;
+}
+
 /* Cross-option rules and defaults; 0 to go on, else the exit status. */
 static int check_args(struct issue *is)
 {
     struct cp_err err = {0};
     if (is->nnames == 0) {
-        cli_error("issue needs at least one name: -d example.com");
+        cli_error("issue needs at least one name: -d example.com (or --ip-address ADDR)");
         return CLI_EXIT_USAGE;
     }
-    /* Names are validated and normalized by the same rules as caa check. */
+    /* Names are validated and normalized by the same rules as caa check;
+     * IP addresses (--ip-address) are normalized already. */
     for (size_t i = 0; i < is->nnames; i++) {
         char base[CAA_IDENT_MAX];
         bool wildcard;
+        if (acme_ip_normalize(is->names[i], NULL)) {
+            if (!is_ip_setting(is, is->names[i])) {
+                cli_error("-d %s: an IP address is no domain name; use --ip-address %s",
+                          is->names[i], is->names[i]);
+                return CLI_EXIT_USAGE;
+            }
+            bool usable = false;
+            for (size_t k = 0; k < is->nmethods && !usable; k++)
+                usable = acme_ident_method_check(is->names[i], is->methods[k], NULL) == CP_OK;
+            if (!usable) {
+                cli_error("%s is an IP address, which CAs validate only with http-01 or "
+                          "tls-alpn-01 (RFC 8738 §7), not with %s: add --challenge http-01 or "
+                          "tls-alpn-01 (with --standalone or --webroot)",
+                          is->names[i], is->methods[0]);
+                return CLI_EXIT_USAGE;
+            }
+            continue;
+        }
         if (caa_name_normalize(is->names[i], is->normalized[i], base, &wildcard, &err) != CP_OK) {
             cli_error("%s", err.msg);
             return CLI_EXIT_USAGE;
@@ -1123,8 +1203,9 @@ static int check_args(struct issue *is)
         const char *m = is->methods[i];
         bool ok = strcmp(m, "http-01") == 0
                       ? is->solving.webroot || is->solving.standalone || is->solving.nwebroots > 0
-                  : strcmp(m, "tls-alpn-01") == 0 ? is->solving.standalone
-                                                  : is->solving.dns_hook != NULL;
+                  : strcmp(m, "tls-alpn-01") == 0    ? is->solving.standalone
+                  : strcmp(m, "dns-persist-01") == 0 ? true /* a standing record, no hook */
+                                                     : is->solving.dns_hook != NULL;
         if (!ok) {
             cli_error("%s needs %s", m,
                       strcmp(m, "http-01") == 0       ? "--webroot DIR or --standalone"
@@ -1135,11 +1216,12 @@ static int check_args(struct issue *is)
     }
     bool dns01 = false;
     for (size_t i = 0; i < is->nmethods; i++)
-        dns01 = dns01 || strcmp(is->methods[i], "dns-01") == 0;
+        dns01 = dns01 || strncmp(is->methods[i], "dns-", 4) == 0;
     for (size_t i = 0; i < is->nnames && !dns01; i++)
         if (strncmp(is->names[i], "*.", 2) == 0) {
-            cli_error("%s is a wildcard, which CAs validate only with dns-01 (RFC 8555 "
-                      "§7.1.3): add --challenge dns-01 (or a list with it) and --hook PATH",
+            cli_error("%s is a wildcard, which CAs validate only through DNS (RFC 8555 "
+                      "§7.1.3): add --challenge dns-01 (or a list with it) and --hook PATH, or "
+                      "--challenge dns-persist-01",
                       is->names[i]);
             return CLI_EXIT_USAGE;
         }
@@ -1151,6 +1233,10 @@ static int check_args(struct issue *is)
     if (is->cert_name == NULL) {
         snprintf(is->default_name, sizeof is->default_name, "%s",
                  strncmp(is->names[0], "*.", 2) == 0 ? is->names[0] + 2 : is->names[0]);
+        /* an IPv6 address: "2001:db8::1" is stored as "2001_db8__1" */
+        for (char *c = is->default_name; *c; c++)
+            if (*c == ':')
+                *c = '_';
         is->cert_name = is->default_name;
     }
     if (!store_name_valid(is->cert_name)) {
@@ -1271,6 +1357,10 @@ static int obtain(struct issue *is)
                   err.msg);
         is->outcome = "profile_not_offered";
         status = CLI_EXIT_CONFIG;
+    } else if (r->step == FLOW_STEP_PERSIST) {
+        if (rc == CP_ECHALLENGE)
+            is->outcome = "persist_check_failed";
+        status = cli_acme_fail(rc, &err, NULL);
     } else if (r->step == FLOW_STEP_WEBROOT) {
         if (rc == CP_ECHALLENGE)
             is->outcome = "webroot_check_failed";
@@ -1537,7 +1627,7 @@ static int lineage_plan(struct issue *is)
         return CLI_EXIT_CONFIG;
     }
     for (size_t i = 0; i < conf.n && ncurrent < NAMES_MAX; i++)
-        if (strcmp(conf.e[i].key, "domain") == 0)
+        if (strcmp(conf.e[i].key, "domain") == 0 || strcmp(conf.e[i].key, "ip-address") == 0)
             current[ncurrent++] = conf.e[i].value;
     char revoked[256];
     json_t *mark = store_status_load(is->common.store, is->cert_name);
@@ -1600,8 +1690,8 @@ enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
                                      const struct cli_conf *lineage, const char *const *skip,
                                      struct cli_args *a, struct cp_err *err)
 {
-    static const char *const refused_defaults[] = {"domain",  "cert-name", "config", "help",
-                                                   "verbose", "quiet",     "json",   NULL};
+    static const char *const refused_defaults[] = {
+        "domain", "ip-address", "cert-name", "config", "help", "verbose", "quiet", "json", NULL};
     static const char *const refused_cert[] = {
         "cert-name", "config", "help", "verbose", "quiet", "json", "state-dir", "agree-tos", NULL};
     enum cp_code rc = cli_conf_to_args(defaults, issue_options, refused_defaults, skip, a, err);

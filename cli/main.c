@@ -14,7 +14,9 @@ static void usage(FILE *f)
           "  doctor NAME...            which nameserver would make the CA fail, and the fix\n"
           "  account register|show|update|rollover|deactivate\n"
           "                            the ACME account: contacts, key rollover, deactivation\n"
-          "  issue -d NAME...          obtain a certificate (http-01, dns-01, tls-alpn-01)\n"
+          "  issue -d NAME...          obtain a certificate (http-01, dns-01, tls-alpn-01,\n"
+          "                            dns-persist-01; --ip-address for IP addresses)\n"
+          "  persist-record -d NAME    the standing dns-persist-01 TXT record for the account\n"
           "  renew                     renew every certificate that is due (for timers)\n"
           "  list                      certificates, expiry, next renewal, last result\n"
           "  revoke --cert-name NAME   have the CA revoke a certificate (or --cert-path)\n"
@@ -59,6 +61,8 @@ static int dispatch(int argc, char **argv)
         return cmd_caa(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)
         return cmd_doctor(argc - 1, argv + 1);
+    if (strcmp(cmd, "persist-record") == 0)
+        return cmd_persist_record(argc - 1, argv + 1);
     if (strcmp(cmd, "account") == 0)
         return cmd_account(argc - 1, argv + 1);
     if (strcmp(cmd, "issue") == 0)

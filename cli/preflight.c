@@ -88,8 +88,57 @@ static void mask_words(unsigned mask, char *buf, size_t size)
         snprintf(buf, size, "none");
 }
 
+/* The configured types that can validate IP address `ip` (RFC 8738 §7),
+ * as JSON, and the first of them in *first (NULL: none). */
+static json_t *ip_methods(const struct flow_preflight *pf, const char *ip, const char **first)
+{
+    json_t *a = json_array();
+    *first = NULL;
+    for (size_t k = 0; a != NULL && k < pf->nmethods; k++)
+        if (acme_ident_method_check(ip, pf->methods[k], NULL) == CP_OK &&
+            flow_method_index(pf->methods[k]) >= 0) {
+            json_array_append_new(a, json_string(pf->methods[k]));
+            if (*first == NULL)
+                *first = pf->methods[k];
+        }
+    return a ? a : json_array();
+}
+
+#define IP_NO_CAA                                                                                  \
+    "CAA applies to DNS names only (RFC 8659 §3, RFC 8738 §7): nothing is checked for an IP "    \
+    "address"
+
+/* One entry per IP identifier, saying that CAA does not apply to it. */
+static void ip_results_json(const struct flow_preflight *pf, json_t *results)
+{
+    for (size_t i = 0; results != NULL && i < pf->nips; i++) {
+        const char *first;
+        json_t *types = ip_methods(pf, pf->ip_names[i], &first);
+        json_array_append_new(results,
+                              json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s?}", "identifier",
+                                        pf->ip_names[i], "type", "ip", "wildcard", 0, "status",
+                                        "not_applicable", "explanation", IP_NO_CAA,
+                                        "allowed_methods", types, "chosen_method", first));
+    }
+}
+
+static void ip_text(FILE *f, const struct flow_preflight *pf)
+{
+    for (size_t i = 0; i < pf->nips; i++)
+        fprintf(f, "%s: not checked (%s)\n", pf->ip_names[i], IP_NO_CAA);
+}
+
 json_t *cli_preflight_json(const struct flow_preflight *pf)
 {
+    if (pf->report == NULL && pf->nips > 0) {
+        json_t *results = json_array();
+        ip_results_json(pf, results);
+        return json_pack("{s:s?, s:s?, s:s?, s:I, s:o, s:I}", "ca_identity",
+                         pf->nidentities ? pf->identities[0] : NULL, "account_uri", pf->account_uri,
+                         "method", pf->nmethods ? pf->methods[0] : NULL, "queries", (json_int_t)0,
+                         "results", results ? results : json_array(), "elapsed_ms",
+                         (json_int_t)(pf->elapsed_ms + 0.5));
+    }
     if (pf->report == NULL)
         return json_null();
     /* The top level names the first preference (for a recheck, the type
@@ -108,12 +157,14 @@ json_t *cli_preflight_json(const struct flow_preflight *pf)
         json_object_set_new(r, "chosen_method",
                             pf->chosen[i] ? json_string(pf->chosen[i]) : json_null());
     }
+    ip_results_json(pf, results);
     json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)(pf->elapsed_ms + 0.5)));
     return j;
 }
 
 void cli_preflight_warnings(FILE *f, const struct flow_preflight *pf)
 {
+    ip_text(f, pf);
     for (size_t i = 0; i < caa_report_count(pf->report); i++) {
         const struct caa_result *res = caa_report_result(pf->report, i);
         if (res->explanation->warning == NULL)
@@ -126,6 +177,7 @@ void cli_preflight_warnings(FILE *f, const struct flow_preflight *pf)
 
 void cli_preflight_text(FILE *f, const struct flow_preflight *pf)
 {
+    ip_text(f, pf);
     for (size_t i = 0; i < caa_report_count(pf->report); i++) {
         const struct caa_result *res = caa_report_result(pf->report, i);
         if (res->status == CAA_ALLOWED) {
@@ -134,7 +186,7 @@ void cli_preflight_text(FILE *f, const struct flow_preflight *pf)
             continue;
         }
         cli_caa_result_text(f, res);
-        const char *reused = pf->judge_as ? pf->judge_as[i] : NULL;
+        const char *reused = pf->judge_as ? pf->dns_judge[i] : NULL;
         if (res->status == CAA_DENIED && reused != NULL) {
             char words[64];
             mask_words(pf->allowed[i], words, sizeof words);

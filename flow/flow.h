@@ -115,7 +115,7 @@ void flow_issue_kept_clear(struct flow_issue_kept *k);
 /* ------------------------------------------- CAA preflight (flow/preflight.c) */
 
 /* The challenge types, in the order of the bits of the masks below. */
-#define FLOW_METHODS 3
+#define FLOW_METHODS 4
 extern const char *const flow_methods[FLOW_METHODS];
 int flow_method_index(const char *type); /* -1 when not one of them */
 
@@ -141,6 +141,13 @@ struct flow_preflight {
     const char **chosen;       /* per name: the type to use, NULL when none is allowed */
     unsigned *allowed;         /* per name: types the records allow, a bit per flow_methods[] */
     double elapsed_ms;         /* wall time of the look-ups and judging */
+    /* RFC 8738 §7: CAA applies to DNS names only.  The IP address
+     * identifiers among `names` are left out of the look-ups (and of
+     * report, params, chosen and allowed, which follow dns_names); they are
+     * listed here, unchecked.  report is NULL when every name is one. */
+    const char **dns_names, **ip_names; /* heap arrays of borrowed strings */
+    const char **dns_judge;             /* judge_as following dns_names */
+    size_t ndns, nips;
 };
 enum cp_code flow_preflight_run(struct flow_preflight *pf, struct cp_err *err);
 void flow_preflight_clear(struct flow_preflight *pf);
@@ -733,7 +740,8 @@ enum flow_issue_step {
     FLOW_STEP_PREFLIGHT, /* the CAA look-ups could not be made */
     FLOW_STEP_ORDER,     /* the order (problem in ordered.order) */
     FLOW_STEP_KEEP,      /* checking or keeping what the CA issued */
-    FLOW_STEP_PROFILE    /* a required profile the CA does not offer: nothing sent */
+    FLOW_STEP_PROFILE,   /* a required profile the CA does not offer: nothing sent */
+    FLOW_STEP_PERSIST    /* a dns-persist-01 record is not served as needed (persist) */
 };
 
 enum flow_issue_outcome {
@@ -758,6 +766,7 @@ struct flow_issue_result {
     struct acme_client *client;
     struct acme_problem problem; /* the CA's answer for the connect and account steps */
     const char *profile;         /* the profile put in newOrder (borrowed from req), or NULL */
+    struct flow_persist_report *persist; /* the dns-persist-01 check, when it ran (heap) */
 };
 /*
  * One run of `issue`: the solvers set up, the certificate key, the CA's
@@ -1133,5 +1142,53 @@ bool flow_lineage_window_short(const struct flow_lineage_cert *c, long long inte
 /* The profile the CA used for the lineage's current certificate, kept in
  * its status as "profile" (NULL or "": none, the key removed). */
 void flow_lineage_set_profile(json_t *status, const char *profile);
+/* ------------------------------- dns-persist-01 records (flow/persist.c) */
+
+/*
+ * draft-ietf-acme-dns-persist: the CA may ask any authoritative server of
+ * the validation name, so before an order uses dns-persist-01 (and in
+ * `doctor`) every one of them is asked directly whether the standing record
+ * it serves authorizes the account with the CA's issuer domain names.
+ */
+struct flow_persist_name {
+    char ident[CAA_IDENT_MAX];     /* "*." kept for a wildcard */
+    char qname[CAA_NAME_MAX + 1];  /* _validation-persist.<base> */
+    char target[CAA_NAME_MAX + 1]; /* where its CNAME chain ends: the name asked */
+    char zone[CAA_NAME_MAX + 1];   /* "" when the servers could not be found */
+    struct caa_ns *ns;             /* nns server addresses (heap) */
+    size_t nns;
+    struct caa_persist_server *servers; /* what each answered, judged (heap, nns) */
+    size_t nauthorizing;                /* servers whose records authorize */
+    char error[CP_ERR_MSG_MAX];         /* why the servers are unknown ("" when known) */
+};
+struct flow_persist_report {
+    struct flow_persist_name *names;
+    size_t n;
+    size_t failed; /* names some server (or the look-up) does not authorize */
+};
+/* Check idents[0..n) (DNS names, "*." for wildcards) against `chk`;
+ * `port` 0 means 53.  A name whose servers cannot be found counts as
+ * failed (its error says why) and is no error of the call.  *out is heap:
+ * flow_persist_report_free(). */
+enum cp_code flow_persist_check(const char *const *idents, size_t n,
+                                const struct caa_resolver_opts *ropts, unsigned port,
+                                const struct caa_persist_check *chk,
+                                struct flow_persist_report **out, struct cp_err *err);
+void flow_persist_report_free(struct flow_persist_report *r); /* NULL is a no-op */
+/* True when every server of the name answered and authorizes. */
+bool flow_persist_name_ok(const struct flow_persist_name *p);
+/* What server k of p answered, in words ("authorizes", or why not). */
+const char *flow_persist_server_says(const struct flow_persist_name *p, size_t k);
+/* One line about the whole name: every server authorizes, or which do not
+ * and why (at most `size` bytes, cut with "..."). */
+void flow_persist_summary(const struct flow_persist_name *p, char *buf, size_t size);
+/* In an issue run, after the CAA preflight: the names that will use
+ * dns-persist-01 checked (out->persist), said through `log`.  CP_ECHALLENGE
+ * naming the first failing name and servers when any does not authorize;
+ * CP_EINVAL when there is no account or no issuer to check against. */
+#define FLOW_PERSIST_NAMES_MAX 100
+enum cp_code flow_persist_before_order(const struct flow_issue_req *req,
+                                       struct flow_issue_result *out, const struct flow_log *log,
+                                       struct cp_err *err);
 
 #endif

@@ -194,6 +194,8 @@ void flow_issue_result_clear(struct flow_issue_result *r)
     flow_webcheck_result_free(r->web);
     acme_client_free(r->client);
     acme_problem_clear(&r->problem);
+    flow_persist_report_free(r->persist);
+    r->persist = NULL;
     free(r->account_url);
     r->solver = NULL;
     r->web = NULL;
@@ -355,9 +357,10 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
         bool stops = flow_caa_stops(&caa, &out->pf);
         enum caa_status pfo = flow_preflight_outcome(&out->pf);
         flow_say(log, FLOW_PROGRESS, "CAA preflight: %s",
-                 pfo == CAA_ALLOWED  ? "every name allowed"
-                 : pfo == CAA_DENIED ? "refused"
-                                     : "DNS look-ups failed");
+                 out->pf.ndns == 0    ? "nothing to check (CAA does not apply to IP addresses)"
+                 : pfo == CAA_ALLOWED ? "every name allowed"
+                 : pfo == CAA_DENIED  ? "refused"
+                                      : "DNS look-ups failed");
         if (req->caa_report != NULL)
             req->caa_report(req->caa_report_ctx, &out->pf, "preflight", stops);
         if (stops) {
@@ -366,6 +369,11 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
             out->stage = "preflight";
             goto out;
         }
+    }
+    rc = flow_persist_before_order(req, out, log, err);
+    if (rc != CP_OK) {
+        rc = failed(out, FLOW_STEP_PERSIST, rc);
+        goto out;
     }
     if (req->dry == FLOW_DRY_CHECK) {
         out->outcome = FLOW_DRY_CHECKED;

@@ -16,7 +16,8 @@
 #include <strings.h>
 #include <time.h>
 
-const char *const flow_methods[FLOW_METHODS] = {"http-01", "dns-01", "tls-alpn-01"};
+const char *const flow_methods[FLOW_METHODS] = {"http-01", "dns-01", "tls-alpn-01",
+                                                "dns-persist-01"};
 
 int flow_method_index(const char *type)
 {
@@ -34,6 +35,12 @@ void flow_preflight_clear(struct flow_preflight *pf)
     free(pf->params);
     free(pf->chosen);
     free(pf->allowed);
+    free(pf->dns_names);
+    free(pf->ip_names);
+    free(pf->dns_judge);
+    pf->dns_names = pf->ip_names = NULL;
+    pf->dns_judge = NULL;
+    pf->ndns = pf->nips = 0;
     pf->report = NULL;
     pf->params = NULL;
     pf->chosen = NULL;
@@ -84,36 +91,57 @@ enum cp_code flow_preflight_run(struct flow_preflight *pf, struct cp_err *err)
     pf->params = calloc(pf->n, sizeof *pf->params);
     pf->chosen = calloc(pf->n, sizeof *pf->chosen);
     pf->allowed = calloc(pf->n, sizeof *pf->allowed);
-    if (pf->params == NULL || pf->chosen == NULL || pf->allowed == NULL) {
+    pf->dns_names = calloc(pf->n, sizeof *pf->dns_names);
+    pf->ip_names = calloc(pf->n, sizeof *pf->ip_names);
+    pf->dns_judge = calloc(pf->n, sizeof *pf->dns_judge);
+    if (pf->params == NULL || pf->chosen == NULL || pf->allowed == NULL || pf->dns_names == NULL ||
+        pf->ip_names == NULL || pf->dns_judge == NULL) {
         rc = cp_err_set(err, CP_ENOMEM, "out of memory");
         goto fail;
     }
+    /* RFC 8738 §7 (and RFC 8659 §3): no CAA look-up for an IP address. */
+    for (size_t i = 0; i < pf->n; i++) {
+        if (acme_ip_normalize(pf->names[i], NULL)) {
+            pf->ip_names[pf->nips++] = pf->names[i];
+            continue;
+        }
+        pf->dns_judge[pf->ndns] = pf->judge_as ? pf->judge_as[i] : NULL;
+        pf->dns_names[pf->ndns++] = pf->names[i];
+    }
+    if (pf->ndns == 0) {
+        pf->elapsed_ms = elapsed_ms(&t0);
+        return CP_OK;
+    }
+    const char *const *judge_as = pf->judge_as ? pf->dns_judge : NULL;
     /* One batch: every distinct name queried once, all in parallel.  The
      * first preference only seeds the report; each identifier is judged
      * again below with the type it will use. */
     struct caa_params first = {
         .ca_identity = pf->identities[0], .account_uri = pf->account_uri, .method = pf->methods[0]};
-    rc = caa_check(pf->names, pf->n, pf->ropts, &first, &pf->report, err);
+    rc = caa_check(pf->dns_names, pf->ndns, pf->ropts, &first, &pf->report, err);
     if (rc != CP_OK)
         goto fail;
-    for (size_t i = 0; i < pf->n; i++) {
+    for (size_t i = 0; i < pf->ndns; i++) {
         const char *which[FLOW_METHODS];
         rc = allowed_types(pf, i, &pf->allowed[i], which, err);
         if (rc != CP_OK)
             goto fail;
         /* The first configured type the records allow; when none is
          * allowed, judge with the first preference for the explanation. */
-        const char *const *prefs = pf->judge_as && pf->judge_as[i] ? &pf->judge_as[i] : pf->methods;
-        size_t nprefs = pf->judge_as && pf->judge_as[i] ? 1 : pf->nmethods;
+        const char *const *prefs = judge_as && judge_as[i] ? &judge_as[i] : pf->methods;
+        size_t nprefs = judge_as && judge_as[i] ? 1 : pf->nmethods;
         const char *identity = pf->identities[0], *method = prefs[0];
-        /* A wildcard is validated only with dns-01 (RFC 8555 §7.1.3). */
+        /* A wildcard is validated only through DNS (RFC 8555 §7.1.3): dns-01,
+         * or dns-persist-01 with policy=wildcard. */
         bool wildcard = caa_report_result(pf->report, i)->wildcard;
-        for (size_t k = 0; wildcard && !(pf->judge_as && pf->judge_as[i]) && k < nprefs; k++)
-            if (strcmp(prefs[k], "dns-01") == 0)
+        for (size_t k = 0; wildcard && !(judge_as && judge_as[i]) && k < nprefs; k++)
+            if (strncmp(prefs[k], "dns-", 4) == 0) {
                 method = prefs[k];
+                break;
+            }
         for (size_t k = 0; k < nprefs; k++) {
             int m = flow_method_index(prefs[k]);
-            if (wildcard && !(pf->judge_as && pf->judge_as[i]) && strcmp(prefs[k], "dns-01") != 0)
+            if (wildcard && !(judge_as && judge_as[i]) && strncmp(prefs[k], "dns-", 4) != 0)
                 continue;
             if (m >= 0 && (pf->allowed[i] & (1u << m))) {
                 pf->chosen[i] = prefs[k];

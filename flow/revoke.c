@@ -40,7 +40,7 @@ struct settings {
     char server[4096];    /* the last "server" ... */
     char ca_bundle[4096]; /* ... and "ca-bundle" */
     bool has_server, has_ca_bundle;
-    json_t *names;    /* every "domain", in order */
+    json_t *names;    /* every "domain" and "ip-address", in order */
     char label[4096]; /* what messages call the file */
 };
 
@@ -56,7 +56,7 @@ static enum cp_code take_setting(void *ctx, const char *key, const char *value, 
     } else if (strcmp(key, "ca-bundle") == 0) {
         snprintf(s->ca_bundle, sizeof s->ca_bundle, "%s", value);
         s->has_ca_bundle = true;
-    } else if (strcmp(key, "domain") == 0 &&
+    } else if ((strcmp(key, "domain") == 0 || strcmp(key, "ip-address") == 0) &&
                json_array_append_new(s->names, json_string(value)) != 0) {
         return cp_err_set(err, CP_ENOMEM, "out of memory");
     }

@@ -2,7 +2,8 @@
  * flow/solve.c - answering challenges: files under a webroot or the built-in
  * servers for http-01, the built-in TLS server for tls-alpn-01, a dehydrated
  * hook for dns-01 (then waiting until every authoritative nameserver of the
- * record's zone serves it, RFC 8555 §8.4).  The struct acme_solver an order
+ * record's zone serves it, RFC 8555 §8.4), nothing for dns-persist-01 (a
+ * record the operator published once).  The struct acme_solver an order
  * runs with (acme/acme.h) is made from one of these.
  */
 #include "flow/flow.h"
@@ -140,6 +141,10 @@ static enum cp_code check_webroots(const struct flow_solver *s, char *what, size
 enum cp_code flow_solver_check(const struct flow_solver *s, const char *method, char *what,
                                size_t size, struct cp_err *err)
 {
+    if (strcmp(method, "dns-persist-01") == 0) {
+        snprintf(what, size, "dns-persist-01 needs nothing deployed (a standing record)");
+        return CP_OK;
+    }
     if (strcmp(method, "dns-01") == 0) {
         snprintf(what, size, "dns-01 hook %s is executable", s->o.dns_hook);
         return hook_check_executable(s->o.dns_hook, err);
@@ -164,6 +169,10 @@ static bool supports(void *ctx, const char *type, const char *ident)
         return s->tls_srv != NULL;
     if (strcmp(type, "dns-01") == 0)
         return s->o.dns_hook != NULL;
+    /* draft-ietf-acme-dns-persist: the record stands; the check before the
+     * order (flow/persist.c) has seen every nameserver serve it. */
+    if (strcmp(type, "dns-persist-01") == 0)
+        return true;
     return false;
 }
 
@@ -269,6 +278,10 @@ static enum cp_code deploy(void *ctx, const char *type, const char *domain, cons
     }
     if (strcmp(type, "tls-alpn-01") == 0)
         return acme_solver_server_add(s->tls_srv, domain, key_authz, err);
+    if (strcmp(type, "dns-persist-01") == 0) {
+        flow_say(s->log, FLOW_DEBUG, "dns-persist-01 for %s: the standing record answers", domain);
+        return CP_OK;
+    }
     /* dns-01 */
     enum cp_code rc = run_dns_hook(s, "deploy_challenge", domain, token, key_authz, err);
     if (rc != CP_OK)

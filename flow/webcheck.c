@@ -196,7 +196,10 @@ static enum cp_code fetch(const char *name, int port, const char *addr, const ch
 
     memset(f, 0, sizeof *f);
     snprintf(pin, sizeof pin, strchr(addr, ':') ? "%s:%d:[%s]" : "%s:%d:%s", name, port, addr);
-    if (body == NULL || h == NULL || (resolve = curl_slist_append(NULL, pin)) == NULL) {
+    /* An IP identifier is its own address: nothing to pin. */
+    bool literal = strcmp(name, addr) == 0;
+    if (body == NULL || h == NULL ||
+        (!literal && (resolve = curl_slist_append(NULL, pin)) == NULL)) {
         rc = cp_err_set(err, CP_ENOMEM, "out of memory for the webroot check");
         goto out;
     }
@@ -207,7 +210,8 @@ static enum cp_code fetch(const char *name, int port, const char *addr, const ch
             c = curl_easy_setopt(h, opt, val);                                                     \
     } while (0)
     SET(CURLOPT_URL, url);
-    SET(CURLOPT_RESOLVE, resolve);
+    if (resolve != NULL)
+        SET(CURLOPT_RESOLVE, resolve);
     SET(CURLOPT_PROTOCOLS_STR, "http");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_NOPROXY, "*"); /* the CA connects directly */
@@ -288,8 +292,20 @@ static enum cp_code check_one(const struct flow_webcheck_opts *o, const struct f
         goto out;
     }
     snprintf(content, sizeof content, "certpilot-webroot-check.%s", rnd);
-    snprintf(url, sizeof url, "http://%s:%d/.well-known/acme-challenge/%s", it->name, port, token);
-    if (caa_addresses(&s->resolvers, it->name, &addrs, &naddrs, &derr) != CP_OK) {
+    /* RFC 8738 §7: the CA connects to an IP identifier itself, no DNS. */
+    bool ip = acme_ip_normalize(it->name, NULL);
+    snprintf(url, sizeof url,
+             ip && strchr(it->name, ':') ? "http://[%s]:%d/.well-known/acme-challenge/%s"
+                                         : "http://%s:%d/.well-known/acme-challenge/%s",
+             it->name, port, token);
+    if (ip) {
+        if ((addrs = calloc(1, sizeof *addrs)) == NULL) {
+            rc = cp_err_set(err, CP_ENOMEM, "out of memory for the webroot check");
+            goto out;
+        }
+        snprintf(addrs[0].addr, sizeof addrs[0].addr, "%.*s", ACME_IP_MAX, it->name);
+        naddrs = 1;
+    } else if (caa_addresses(&s->resolvers, it->name, &addrs, &naddrs, &derr) != CP_OK) {
         if (derr.code != CP_ENET && derr.code != CP_EPROTO) {
             rc = cp_err_set(err, derr.code, "webroot check: %s", derr.msg);
             goto out;

@@ -11,7 +11,7 @@ _certpilot_values()
     --key-type) printf '%s\n' ecdsa rsa ec256 ec384 rsa2048 rsa3072 rsa4096 ;;
     --elliptic-curve) printf '%s\n' secp256r1 secp384r1 ;;
     --rsa-key-size) printf '%s\n' 2048 3072 4096 ;;
-    --challenge | --method) printf '%s\n' http-01 dns-01 tls-alpn-01 ;;
+    --challenge | --method) printf '%s\n' http-01 dns-01 tls-alpn-01 dns-persist-01 ;;
     --server) printf '%s\n' letsencrypt letsencrypt-staging https:// ;;
     --caa-preflight) printf '%s\n' enforce warn off ;;
     --reason) printf '%s\n' unspecified keyCompromise affiliationChanged superseded \
@@ -43,7 +43,7 @@ _certpilot()
     systemd) subs="install cron" ;;
     esac
     if [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "caa doctor account issue renew list revoke delete import
+        COMPREPLY=($(compgen -W "caa doctor persist-record account issue renew list revoke delete import
             systemd help version --help --version" -- "$cur"))
         return
     fi

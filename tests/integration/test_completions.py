@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 BASH_SCRIPT = os.path.join(ROOT, "dist", "completions", "certpilot.bash")
 ZSH_SCRIPT = os.path.join(ROOT, "dist", "completions", "_certpilot")
 
-COMMANDS = [["caa", "check"], ["doctor"], ["account", "register"], ["issue"], ["renew"],
+COMMANDS = [["caa", "check"], ["doctor"], ["persist-record"], ["account", "register"], ["issue"], ["renew"],
             ["list"], ["revoke"], ["delete"], ["systemd", "install"], ["systemd", "cron"],
             ["import", "certbot"], ["import", "dehydrated"]]
 
@@ -106,7 +106,8 @@ class Bash(unittest.TestCase):
     def test_values(self):
         self.assertEqual(bash_complete(["certpilot", "issue", "--key-type", "ec"]),
                          ["ecdsa", "ec256", "ec384"])
-        self.assertEqual(bash_complete(["certpilot", "issue", "--challenge", "d"]), ["dns-01"])
+        self.assertEqual(bash_complete(["certpilot", "issue", "--challenge", "d"]),
+                         ["dns-01", "dns-persist-01"])
         self.assertEqual(bash_complete(["certpilot", "issue", "--dry-run=o"]), ["order"])
         self.assertEqual(bash_complete(["certpilot", "issue", "--required-profile", "s"]),
                          ["shortlived"])

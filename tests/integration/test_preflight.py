@@ -47,7 +47,7 @@ CHALLTESTSRV_HOOK = os.path.join(ROOT, "hooks", "examples", "dns-challtestsrv.sh
 CA_ID = "pebble.test"
 # An account URL of the same CA that is not the test's account.
 OTHER_ACCOUNT = "https://127.0.0.1:1/my-account/0123456789abcdef"
-ALL_METHODS = {"http-01", "dns-01", "tls-alpn-01"}
+ALL_METHODS = {"http-01", "dns-01", "tls-alpn-01", "dns-persist-01"}
 CAA_PROBLEM = "urn:ietf:params:acme:error:caa"
 DNS_PROBLEM = "urn:ietf:params:acme:error:dns"
 SERVFAIL_EXTRA = " - the domain's nameservers may be malfunctioning"
