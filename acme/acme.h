@@ -128,8 +128,9 @@ enum cp_code acme_eab_sign(const struct acme_key *account_key, const char *eab_k
 /* ------------------------------------------------------------- transport */
 
 struct acme_http_opts {
-    const char *ca_bundle;   /* extra trusted CA file (PEM), NULL: system store only.
-                                Verification of the peer is never turned off. */
+    const char *ca_bundle;   /* trusted CA file (PEM) replacing the system store, NULL:
+                                system store only.  Verification is never turned off. */
+    bool ca_system;          /* with ca_bundle: trust the system store as well */
     const char *user_agent;  /* NULL: "certpilot/<version>" */
     long connect_timeout_ms; /* 0: 10000 */
     long timeout_ms;         /* whole request, 0: 30000 */
@@ -225,6 +226,14 @@ bool acme_problem_is(const struct acme_problem *p, const char *name);
 bool acme_url_origin(const char *url, char *out, size_t size);
 
 long acme_retry_after(const char *value, time_t now);
+
+/* The pause in milliseconds before poll number `attempt` + 1 of an
+ * authorization or order whose last answer was still pending or processing
+ * (attempt 0: after the first answer).  A Retry-After of `retry_after_s`
+ * seconds (> 0) is followed, bounded at 10 s; otherwise 20 ms doubling per
+ * attempt up to 2 s.  Pure; the client's wait bound (deadline) is the
+ * caller's. */
+long acme_poll_delay_ms(unsigned attempt, long retry_after_s);
 
 /* The same as a point in time: Unix seconds (`now` for a date in the past),
  * not capped at a day but at a year ahead; -1 when missing or unparsable. */
@@ -371,6 +380,12 @@ enum cp_code acme_solver_server_add(struct acme_solver_server *s, const char *na
 
 /* Requests answered with a registered challenge so far (for tests and -v). */
 unsigned long acme_solver_server_hits(const struct acme_solver_server *s);
+
+/* Wait up to `ms` milliseconds until the server has answered a request for
+ * the challenge registered as `name_or_token` (as in acme_solver_server_add):
+ * true at once when it already has, false when the time is up (or the name is
+ * not registered).  Thread-safe.  For acme_solver.await_served. */
+bool acme_solver_server_await(struct acme_solver_server *s, const char *name_or_token, long ms);
 
 /* Stop listening, join the thread, free; NULL is a no-op. */
 void acme_solver_server_stop(struct acme_solver_server *s);
@@ -576,6 +591,13 @@ struct acme_solver {
                            const char *key_authz, struct cp_err *err);
     void (*cleanup)(void *ctx, const char *type, const char *domain, const char *token,
                     const char *key_authz);
+    /* Optional (NULL: the order just sleeps between polls).  Block up to `ms`
+     * milliseconds until the CA's validation request for this challenge was
+     * answered by a built-in server; true as soon as it was (the order then
+     * polls the authorization at once), false when `ms` passed or when this
+     * challenge is not served by a built-in server (then after sleeping `ms`). */
+    bool (*await_served)(void *ctx, const char *type, const char *domain, const char *token,
+                         long ms);
     void *ctx;
 };
 

@@ -6,12 +6,14 @@
  * problem documents or nonces: that is the protocol layer's job.
  *
  * Security choices:
- * - TLS peer and host verification are never turned off.  An extra CA bundle
- *   is added to curl's default trust store from CURLOPT_SSL_CTX_FUNCTION, so
- *   both are trusted (CURLOPT_CAINFO alone would replace the system store).
- *   The bundle is read once, in acme_http_new, so a bad file fails early.  If
- *   libcurl is not built on OpenSSL the fallback is CAINFO = bundle plus
- *   CAPATH = /etc/ssl/certs (the Debian/Ubuntu hashed directory).
+ * - TLS peer and host verification are never turned off.  A CA bundle
+ *   replaces the system store (CURLOPT_CAINFO, no CAPATH); with opts.ca_system
+ *   the system's hashed directory (CAPATH = /etc/ssl/certs) is trusted as
+ *   well, which OpenSSL consults lazily, certificate by certificate.  The
+ *   bundle is read once in acme_http_new, so a bad file fails early.
+ * - The trust store is built once per handle, not per connection: libcurl
+ *   (>= 7.87) keeps the parsed CAINFO store for CURLOPT_CA_CACHE_TIMEOUT, which
+ *   is set to a day.  No CURLOPT_SSL_CTX_FUNCTION: it would turn the cache off.
  * - RFC 8555 §6.1 requires HTTPS.  Plain http is accepted only to 127.0.0.1,
  *   [::1] and localhost (test servers on loopback); other http URLs are
  *   refused before any network use.  Redirects are never followed: ACME does
@@ -39,7 +41,8 @@
 #define DEFAULT_MAX_RESPONSE       ((size_t)1 << 20)
 #define MAX_HEADER_LINE            8192u
 #define MAX_HEADER_TOTAL           65536u
-#define FALLBACK_CAPATH            "/etc/ssl/certs"
+#define SYSTEM_CAPATH              "/etc/ssl/certs"
+#define CA_CACHE_S                 86400L
 
 enum http_fail {
     FAIL_NONE = 0,
@@ -52,7 +55,6 @@ enum http_fail {
 struct acme_http {
     CURL *curl;
     struct curl_slist *post_headers;
-    STACK_OF(X509) * extra_ca; /* certificates of opts.ca_bundle, or NULL */
     size_t max_response;
     void (*trace)(void *ctx, const char *method, const char *url, long status);
     void *trace_ctx;
@@ -114,34 +116,6 @@ out:
     sk_X509_pop_free(certs, X509_free);
     BIO_free(bio);
     return rc;
-}
-
-/* libcurl calls this for each new TLS connection: add the extra CAs to the
- * context's store.  curl loads its default CA file into the same store (7.88
- * does it lazily, during the handshake, after this callback), so the peer may
- * chain to either; checked by adding a CA here and counting the store's
- * objects at SSL_CB_HANDSHAKE_DONE: 1 + the 144 of ca-certificates.crt. */
-static CURLcode add_extra_ca(CURL *curl, void *sslctx, void *userp)
-{
-    (void)curl;
-    const struct acme_http *h = userp;
-    X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
-    if (store == NULL)
-        return CURLE_SSL_CERTPROBLEM;
-    for (int i = 0; i < sk_X509_num(h->extra_ca); i++) {
-        /* OpenSSL >= 1.1.1 accepts a certificate that is already present. */
-        if (X509_STORE_add_cert(store, sk_X509_value(h->extra_ca, i)) != 1) {
-            ERR_clear_error();
-            return CURLE_SSL_CACERT_BADFILE;
-        }
-    }
-    return CURLE_OK;
-}
-
-static bool curl_uses_openssl(void)
-{
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    return v != NULL && v->ssl_version != NULL && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
 }
 
 /* ------------------------------------------------------------- callbacks */
@@ -316,7 +290,10 @@ enum cp_code acme_http_new(const struct acme_http_opts *opts, struct acme_http *
     h->trace_ctx = opts->trace_ctx;
 
     if (opts->ca_bundle != NULL) {
-        rc = load_bundle(opts->ca_bundle, &h->extra_ca, err);
+        /* Only a check, so that a bad file fails here, before any request. */
+        STACK_OF(X509) *certs = NULL;
+        rc = load_bundle(opts->ca_bundle, &certs, err);
+        sk_X509_pop_free(certs, X509_free);
         if (rc != CP_OK)
             goto out;
     }
@@ -359,17 +336,10 @@ enum cp_code acme_http_new(const struct acme_http_opts *opts, struct acme_http *
     SET(CURLOPT_WRITEDATA, h);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, h);
-    if (h->extra_ca != NULL) {
-        if (curl_uses_openssl()) {
-            SET(CURLOPT_SSL_CTX_FUNCTION, add_extra_ca);
-            SET(CURLOPT_SSL_CTX_DATA, h);
-            /* Each new connection then gets a fresh store that curl fills with
-             * its default CAs and we add to, instead of curl's cached copy. */
-            SET(CURLOPT_CA_CACHE_TIMEOUT, 0L);
-        } else {
-            SET(CURLOPT_CAINFO, opts->ca_bundle);
-            SET(CURLOPT_CAPATH, FALLBACK_CAPATH);
-        }
+    SET(CURLOPT_CA_CACHE_TIMEOUT, CA_CACHE_S);
+    if (opts->ca_bundle != NULL) {
+        SET(CURLOPT_CAINFO, opts->ca_bundle);
+        SET(CURLOPT_CAPATH, opts->ca_system ? SYSTEM_CAPATH : (char *)NULL);
     }
 #undef SET
     *out = h;
@@ -388,7 +358,6 @@ void acme_http_free(struct acme_http *h)
         return;
     curl_easy_cleanup(h->curl);
     curl_slist_free_all(h->post_headers);
-    sk_X509_pop_free(h->extra_ca, X509_free);
     free(h);
     curl_global_cleanup();
 }

@@ -16,9 +16,11 @@
 #include <string.h>
 #include <time.h>
 
-#define POLL_FIRST_MS  200
-#define POLL_MAX_MS    5000
-#define ALTERNATES_MAX 8
+#define POLL_FIRST_MS       20    /* pause after the first answer still changing */
+#define POLL_MAX_MS         2000  /* the doubling stops here */
+#define POLL_RETRY_MAX_MS   10000 /* a CA's Retry-After is followed up to this */
+#define POLL_SERVED_WAIT_MS 1000  /* first poll of an authz: wait this long for the fetch */
+#define ALTERNATES_MAX      8
 
 struct deployed {
     const char *type; /* static string from the methods list */
@@ -70,16 +72,49 @@ static const char *jstr(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
+long acme_poll_delay_ms(unsigned attempt, long retry_after_s)
+{
+    if (retry_after_s > 0) /* the CA's word, within reason */
+        return retry_after_s > POLL_RETRY_MAX_MS / 1000 ? POLL_RETRY_MAX_MS : retry_after_s * 1000;
+    long ms = POLL_FIRST_MS;
+    for (unsigned i = 0; i < attempt && ms < POLL_MAX_MS; i++)
+        ms *= 2;
+    return ms > POLL_MAX_MS ? POLL_MAX_MS : ms;
+}
+
+/* Pause `ms` before polling the authorization of `d` again: until the
+ * built-in server answered the CA's fetch of its challenge, when it does
+ * (then *served is set and the pause ends early), else a plain sleep. */
+static void pause_for(const struct acme_solver *solver, const struct deployed *d, bool *served,
+                      long ms)
+{
+    if (d != NULL && solver != NULL && solver->await_served != NULL && !*served)
+        *served = solver->await_served(solver->ctx, d->type, d->domain, d->token, ms);
+    else
+        sleep_ms(ms);
+}
+
 /* POST-as-GET `url` until its "status" is not one of `waiting` (a NULL-ended
- * list), honouring Retry-After within the client's deadline.  On CP_OK *out is
- * the last object (the caller's); on failure it is NULL. */
+ * list), pausing as acme_poll_delay_ms() says within the client's deadline.
+ * For an authorization, `d` is its deployed challenge and `solver` may wake
+ * the wait as soon as the CA fetched it (both NULL for an order).  On CP_OK
+ * *out is the last object (the caller's); on failure it is NULL. */
 static enum cp_code poll_status(struct acme_client *c, const char *url, const char *const *waiting,
+                                const struct acme_solver *solver, const struct deployed *d,
                                 long long deadline, json_t **out, struct acme_problem *prob,
                                 struct cp_err *err)
 {
-    long delay = POLL_FIRST_MS;
     *out = NULL;
-    for (;;) {
+    bool served = false;
+    if (d != NULL) {
+        /* The CA validates right after the challenge POST: an authorization
+         * polled before its fetch was answered would only say "pending". */
+        long long left = deadline - now_ms();
+        long first = left < POLL_SERVED_WAIT_MS ? (left > 0 ? (long)left : 0) : POLL_SERVED_WAIT_MS;
+        if (first > 0 && solver != NULL && solver->await_served != NULL)
+            served = solver->await_served(solver->ctx, d->type, d->domain, d->token, first);
+    }
+    for (unsigned attempt = 0;; attempt++) {
         struct acme_response r = {0};
         enum cp_code rc = acme_post(c, url, NULL, &r, prob, err);
         if (rc == CP_OK)
@@ -94,11 +129,7 @@ static enum cp_code poll_status(struct acme_client *c, const char *url, const ch
             wait = wait || strcmp(status, waiting[i]) == 0;
         if (!wait)
             return CP_OK;
-        long ms = retry >= 0 ? retry * 1000 : delay;
-        if (ms < POLL_FIRST_MS)
-            ms = POLL_FIRST_MS;
-        if (ms > 10000)
-            ms = 10000;
+        long ms = acme_poll_delay_ms(attempt, retry);
         if (now_ms() + ms > deadline) {
             rc = cp_err_set(err, CP_ETIMEOUT,
                             "%s was still \"%s\" when the wait for the CA ended (after %u s)", url,
@@ -109,8 +140,7 @@ static enum cp_code poll_status(struct acme_client *c, const char *url, const ch
         }
         json_decref(*out);
         *out = NULL;
-        sleep_ms(ms);
-        delay = delay * 2 > POLL_MAX_MS ? POLL_MAX_MS : delay * 2;
+        pause_for(solver, d, &served, ms);
     }
 }
 
@@ -434,9 +464,10 @@ static enum cp_code prepare_authzs(struct acme_client *c, const struct acme_issu
 }
 
 /* Answer every deployed challenge, then wait for each authorization. */
-static enum cp_code validate(struct acme_client *c, struct deployed *dep, size_t ndep,
-                             long long deadline, struct acme_issue_result *res,
-                             struct acme_problem *prob, struct cp_err *err)
+static enum cp_code validate(struct acme_client *c, const struct acme_solver *solver,
+                             struct deployed *dep, size_t ndep, long long deadline,
+                             struct acme_issue_result *res, struct acme_problem *prob,
+                             struct cp_err *err)
 {
     static const char *const waiting[] = {"pending", "processing", NULL};
     for (size_t i = 0; i < ndep; i++) {
@@ -450,7 +481,8 @@ static enum cp_code validate(struct acme_client *c, struct deployed *dep, size_t
     }
     for (size_t i = 0; i < ndep; i++) {
         json_t *authz = NULL;
-        enum cp_code rc = poll_status(c, dep[i].authz_url, waiting, deadline, &authz, prob, err);
+        enum cp_code rc =
+            poll_status(c, dep[i].authz_url, waiting, solver, &dep[i], deadline, &authz, prob, err);
         if (rc != CP_OK) {
             set_failed(res, dep[i].ident, dep[i].type);
             return rc;
@@ -560,7 +592,7 @@ static enum cp_code finalize(struct acme_client *c, const struct acme_issue_req 
      * finalize at once.  Only if the CA disagrees, wait for "ready" and retry. */
     rc = acme_post(c, fin, payload, &r, prob, err);
     if (rc == CP_ECA && acme_problem_is(prob, "orderNotReady")) {
-        rc = poll_status(c, res->order_url, not_ready, deadline, &o, prob, err);
+        rc = poll_status(c, res->order_url, not_ready, NULL, NULL, deadline, &o, prob, err);
         json_decref(o);
         o = NULL;
         if (rc == CP_OK)
@@ -576,7 +608,7 @@ static enum cp_code finalize(struct acme_client *c, const struct acme_issue_req 
     if (st != NULL && strcmp(st, "processing") == 0) {
         json_decref(o);
         o = NULL;
-        rc = poll_status(c, res->order_url, processing, deadline, &o, prob, err);
+        rc = poll_status(c, res->order_url, processing, NULL, NULL, deadline, &o, prob, err);
         if (rc != CP_OK)
             goto out;
     }
@@ -702,7 +734,7 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
 
     rc = prepare_authzs(c, req, order, dep, &ndep, reused, &nreused, res, &res->problem, err);
     if (rc == CP_OK)
-        rc = validate(c, dep, ndep, deadline, res, &res->problem, err);
+        rc = validate(c, &req->solver, dep, ndep, deadline, res, &res->problem, err);
     /* Challenges are cleaned up as soon as validation is over, also on failure. */
     for (size_t i = 0; i < ndep; i++) {
         req->solver.cleanup(req->solver.ctx, dep[i].type, dep[i].domain, dep[i].token,

@@ -68,31 +68,37 @@ static bool key_authz_valid(const char *ka)
     return n > 0;
 }
 
-enum cp_code acme_solver_server_add(struct acme_solver_server *s, const char *name_or_token,
-                                    const char *key_authz, struct cp_err *err)
+/* The key in the table for `name_or_token`: the token as is, the lower-case
+ * name, or an address's reverse-DNS name (RFC 8738 §6). */
+static enum cp_code table_key(const struct acme_solver_server *s, const char *name_or_token,
+                              char name[SOLVER_MAX_TOKEN + 1], struct cp_err *err)
 {
-    if (s == NULL || name_or_token == NULL || key_authz == NULL)
-        return cp_err_set(err, CP_EINVAL, "challenge server: missing argument");
-    /* The key in the table: the token as is, or the lower-case name. */
-    char name[SOLVER_MAX_TOKEN + 1];
-    enum cp_code rc = CP_OK;
     if (s->kind == SOLVER_HTTP01) {
         if (!acme_token_valid(name_or_token))
             return cp_err_set(err, CP_EINVAL, "http-01 token is not 1 to %d base64url characters",
                               SOLVER_MAX_TOKEN);
         memcpy(name, name_or_token, strlen(name_or_token) + 1);
-    } else if (acme_ip_normalize(name_or_token, NULL)) {
-        /* RFC 8738 §6: the CA asks for an address by its reverse-DNS name. */
-        char rev[ACME_REVERSE_MAX];
-        rc = acme_ip_reverse_name(name_or_token, rev, err);
-        if (rc != CP_OK)
-            return rc;
-        memcpy(name, rev, strlen(rev) + 1);
-    } else {
-        rc = acme_tlsalpn01_name(name_or_token, name, err);
-        if (rc != CP_OK)
-            return rc;
+        return CP_OK;
     }
+    if (acme_ip_normalize(name_or_token, NULL)) {
+        char rev[ACME_REVERSE_MAX];
+        enum cp_code rc = acme_ip_reverse_name(name_or_token, rev, err);
+        if (rc == CP_OK)
+            memcpy(name, rev, strlen(rev) + 1);
+        return rc;
+    }
+    return acme_tlsalpn01_name(name_or_token, name, err);
+}
+
+enum cp_code acme_solver_server_add(struct acme_solver_server *s, const char *name_or_token,
+                                    const char *key_authz, struct cp_err *err)
+{
+    if (s == NULL || name_or_token == NULL || key_authz == NULL)
+        return cp_err_set(err, CP_EINVAL, "challenge server: missing argument");
+    char name[SOLVER_MAX_TOKEN + 1];
+    enum cp_code rc = table_key(s, name_or_token, name, err);
+    if (rc != CP_OK)
+        return rc;
 
     if (!key_authz_valid(key_authz))
         return cp_err_set(err, CP_EINVAL,
@@ -153,6 +159,45 @@ unsigned long acme_solver_server_hits(const struct acme_solver_server *s)
     return s == NULL ? 0 : atomic_load(&s->hits);
 }
 
+void acme_solver_served(struct acme_solver_server *s, const char *name)
+{
+    pthread_mutex_lock(&s->lock);
+    atomic_fetch_add(&s->hits, 1);
+    struct solver_entry *e = acme_solver_lookup(s, name);
+    if (e != NULL && !e->served) {
+        e->served = true;
+        pthread_cond_broadcast(&s->served_cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool acme_solver_server_await(struct acme_solver_server *s, const char *name_or_token, long ms)
+{
+    char name[SOLVER_MAX_TOKEN + 1];
+    if (s == NULL || name_or_token == NULL || table_key(s, name_or_token, name, NULL) != CP_OK)
+        return false;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    long long ns = (long long)until.tv_nsec + (long long)(ms > 0 ? ms : 0) * 1000000LL;
+    until.tv_sec += (time_t)(ns / 1000000000LL);
+    until.tv_nsec = (long)(ns % 1000000000LL);
+
+    bool served = false;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        const struct solver_entry *e = acme_solver_lookup(s, name);
+        served = e != NULL && e->served;
+        if (served || pthread_cond_timedwait(&s->served_cond, &s->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    if (!served) { /* the last word after the time-out */
+        const struct solver_entry *e = acme_solver_lookup(s, name);
+        served = e != NULL && e->served;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return served;
+}
+
 /* ------------------------------------------------------------- lifecycle */
 
 static bool fd_flags(int fd, int fl, int fdfl)
@@ -180,6 +225,19 @@ enum cp_code acme_solver_server_new(enum solver_kind kind, const char *addr, int
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
         free(s);
         return cp_err_set(err, CP_EIO, "challenge server: cannot create a mutex");
+    }
+    pthread_condattr_t ca;
+    bool cond_ok = pthread_condattr_init(&ca) == 0;
+    if (cond_ok) {
+        /* Waits are measured on the monotonic clock, as everything else here. */
+        cond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                  pthread_cond_init(&s->served_cond, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!cond_ok) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return cp_err_set(err, CP_EIO, "challenge server: cannot create a condition variable");
     }
 
     enum cp_code rc = acme_solver_listen(addr, port, s->listen_fds, &s->nlisten, err);
@@ -260,6 +318,7 @@ void acme_solver_server_stop(struct acme_solver_server *s)
         entry_clear(&s->entries[i]);
     free(s->entries);
     SSL_CTX_free(s->ssl_ctx);
+    pthread_cond_destroy(&s->served_cond);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -284,9 +343,11 @@ static bool head_complete(const char *buf, size_t from, size_t len)
  * Parse "METHOD SP target SP HTTP/1.x" and decide.  Returns the status; for
  * 200, *body is a heap copy of the key authorization (wiped by the caller).
  */
-static int decide(struct acme_solver_server *s, char *buf, size_t len, bool *head_only, char **body)
+static int decide(struct acme_solver_server *s, char *buf, size_t len, bool *head_only, char **body,
+                  const char **token_out)
 {
     *head_only = false;
+    *token_out = NULL;
     *body = NULL;
     const char *eol = memchr(buf, '\n', len);
     if (eol == NULL)
@@ -329,6 +390,7 @@ static int decide(struct acme_solver_server *s, char *buf, size_t len, bool *hea
     pthread_mutex_unlock(&s->lock);
     if (e == NULL)
         return 404;
+    *token_out = token;
     return *body == NULL ? 500 : 200;
 }
 
@@ -338,8 +400,9 @@ static bool build_response(struct acme_solver_server *s, struct solver_conn *c, 
     int status = 431;
     bool head_only = false;
     char *body = NULL;
+    const char *token = NULL; /* points into c->head */
     if (!too_big)
-        status = decide(s, c->head, c->head_len, &head_only, &body);
+        status = decide(s, c->head, c->head_len, &head_only, &body, &token);
 
     const char *reason = status == 200   ? "OK"
                          : status == 400 ? "Bad Request"
@@ -368,8 +431,8 @@ static bool build_response(struct acme_solver_server *s, struct solver_conn *c, 
             c->out_len = total;
             c->out_off = 0;
             ok = true;
-            if (status == 200)
-                atomic_fetch_add(&s->hits, 1); /* counted before the client can see it */
+            if (status == 200) /* counted before the client can see it */
+                acme_solver_served(s, token);
         }
     }
     if (body != NULL) {

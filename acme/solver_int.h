@@ -45,6 +45,7 @@ struct solver_entry {
     char *key_authz; /* wiped before free */
     EVP_PKEY *pkey;  /* tls-alpn-01 only: the certificate's key */
     X509 *cert;      /* tls-alpn-01 only: the RFC 8737 certificate */
+    bool served;     /* a request for it was answered (see acme_solver_server_await) */
 };
 
 struct acme_solver_server {
@@ -55,7 +56,8 @@ struct acme_solver_server {
     pthread_t thread;
     bool running; /* the thread was started and must be joined */
 
-    pthread_mutex_t lock; /* guards entries/nentries/cap */
+    pthread_mutex_t lock;       /* guards entries/nentries/cap and their `served` */
+    pthread_cond_t served_cond; /* broadcast when an entry becomes served (CLOCK_MONOTONIC) */
     struct solver_entry *entries;
     size_t nentries, cap;
 
@@ -81,7 +83,8 @@ struct solver_conn {
 
     /* tls-alpn-01 */
     SSL *ssl;
-    bool matched; /* the SNI named a registered challenge */
+    bool matched;                    /* the SNI named a registered challenge */
+    char name[SOLVER_MAX_TOKEN + 1]; /* that name (the table's key) */
 };
 
 /* --- challenge.c */
@@ -111,6 +114,10 @@ enum cp_code acme_solver_server_run(struct acme_solver_server *s, struct cp_err 
 /* Entry for `name` (exact match: names are stored lower-case for tls-alpn-01)
  * or NULL.  Caller holds s->lock. */
 struct solver_entry *acme_solver_lookup(struct acme_solver_server *s, const char *name);
+
+/* The request for entry `name` was answered: count a hit, mark the entry
+ * served and wake acme_solver_server_await().  Takes s->lock. */
+void acme_solver_served(struct acme_solver_server *s, const char *name);
 
 /* Set `fd` non-blocking and close-on-exec. */
 bool acme_solver_fd_flags(int fd);

@@ -274,6 +274,7 @@ static int servername_cb(SSL *ssl, int *al, void *arg)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     c->matched = true;
+    memcpy(c->name, lower, strlen(lower) + 1); /* at most 253 characters */
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -314,7 +315,7 @@ bool acme_tlsalpn01_step(struct acme_solver_server *s, struct solver_conn *c)
         unsigned int plen = 0;
         SSL_get0_alpn_selected(c->ssl, &proto, &plen);
         if (c->matched && plen == ACME_TLS_1_LEN && memcmp(proto, ACME_TLS_1, ACME_TLS_1_LEN) == 0)
-            atomic_fetch_add(&s->hits, 1);
+            acme_solver_served(s, c->name);
         c->answered = true;
         c->phase = TLS_CLOSE;
     }

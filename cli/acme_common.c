@@ -31,6 +31,7 @@ bool cli_common_option(struct cli_common *c, int opt, const char *arg)
     case 1001: c->server = arg; return true;
     case 1002: c->ca_bundle = arg; return true;
     case 1003: c->state_dir = arg; return true;
+    case 1005: c->ca_system = true; return true;
     case 'v': c->verbose = true; return true;
     case 'q': c->quiet = true; return true;
     case 1004: c->json = true; return true;
@@ -220,6 +221,7 @@ void cli_client_opts(const struct cli_common *c, struct acme_client_opts *o)
 {
     *o = (struct acme_client_opts){.directory_url = c->server, .deadline_s = c->wait_s};
     o->http.ca_bundle = c->ca_bundle;
+    o->http.ca_system = c->ca_system;
     o->log = progress; /* shown when progress lines are (cli/output.c) */
     if (c->verbose)
         o->http.trace = trace;

@@ -221,6 +221,7 @@ void cli_persist_text(FILE *f, const struct flow_persist_report *r);
 struct cli_common {
     const char *server; /* directory URL after resolving the names below */
     const char *ca_bundle;
+    bool ca_system; /* --ca-system: trust the system store besides --ca-bundle */
     const char *state_dir;
     bool verbose;
     bool quiet; /* errors only; the exit status is the answer */
@@ -238,7 +239,8 @@ struct cli_common {
     }
 #define CLI_COMMON_LONGOPTS                                                                        \
     {"server", required_argument, NULL, 1001}, {"ca-bundle", required_argument, NULL, 1002},       \
-        {"state-dir", required_argument, NULL, 1003}, CLI_OUTPUT_LONGOPTS
+        {"state-dir", required_argument, NULL, 1003}, {"ca-system", no_argument, NULL, 1005},      \
+        CLI_OUTPUT_LONGOPTS
 
 void cli_common_init(struct cli_common *c);
 /* Handle one of the common options; false when `opt` is not one of them. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <time.h>
 
 #include "common/file.h"
@@ -314,8 +315,27 @@ static void cleanup(void *ctx, const char *type, const char *domain, const char 
     /* Built-in servers forget everything when they stop. */
 }
 
+/* Challenges answered by a built-in server wake the order as soon as the CA
+ * fetched them; the others (webroot, DNS) just wait. */
+static bool await_served(void *ctx, const char *type, const char *domain, const char *token,
+                         long ms)
+{
+    struct flow_solver *s = ctx;
+    if (strcmp(type, "http-01") == 0 && s->http_srv != NULL)
+        return acme_solver_server_await(s->http_srv, token, ms);
+    if (strcmp(type, "tls-alpn-01") == 0 && s->tls_srv != NULL)
+        return acme_solver_server_await(s->tls_srv, domain, ms);
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    return false;
+}
+
 struct acme_solver flow_solver_acme(struct flow_solver *s)
 {
-    return (struct acme_solver){
-        .supports = supports, .deploy = deploy, .cleanup = cleanup, .ctx = s};
+    return (struct acme_solver){.supports = supports,
+                                .deploy = deploy,
+                                .cleanup = cleanup,
+                                .await_served = await_served,
+                                .ctx = s};
 }

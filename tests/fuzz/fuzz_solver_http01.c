@@ -41,6 +41,7 @@ static struct acme_solver_server *server(void)
     s->kind = SOLVER_HTTP01;
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     check(pthread_mutex_init(&s->lock, NULL) == 0);
+    check(pthread_cond_init(&s->served_cond, NULL) == 0);
     struct cp_err err = {0};
     check(acme_solver_server_add(s, TOKEN, KEY_AUTHZ, &err) == CP_OK);
     return s;

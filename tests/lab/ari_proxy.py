@@ -56,6 +56,9 @@ problem naming the reason, without forwarding, and later views of the
 challenge and its authorization say so too; otherwise the POST goes to
 Pebble, which then marks the challenge valid.  persist_checks() lists each
 decision.
+
+exchanges() lists every request answered (method, path, HTTP status and the
+"status" of a JSON answer), for tests that count a client's requests.
 """
 
 import base64
@@ -124,6 +127,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _reply(self, status, body=b"", headers=()):
+        self.server.proxy._record_exchange(self.command, self.path, status, body)
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -323,6 +327,7 @@ class AriProxy:
         self._lock = threading.Lock()
         self._windows = {}  # cert ID or None (default) -> answer
         self._requests = []
+        self._exchanges = []
         self._orders = []
         self._refusal = None
         self._rate_limit = None  # Retry-After of a 429 answer to every newOrder
@@ -385,6 +390,12 @@ class AriProxy:
     def requests(self):
         with self._lock:
             return list(self._requests)
+
+    def exchanges(self):
+        """Every answered request in order: dicts with method, path, HTTP status
+        and the "status" member of a JSON object answer (None otherwise)."""
+        with self._lock:
+            return [dict(e) for e in self._exchanges]
 
     def new_orders(self):
         with self._lock:
@@ -534,6 +545,17 @@ class AriProxy:
             self._posts += 1
             self._rejected += reject
             return reject
+
+    def _record_exchange(self, method, path, status, body):
+        state = None
+        try:
+            doc = json.loads(body) if body[:1] == b"{" else None
+            state = doc.get("status") if isinstance(doc, dict) else None
+        except ValueError:
+            pass
+        with self._lock:
+            self._exchanges.append({"method": method, "path": urllib.parse.urlsplit(path).path,
+                                    "http_status": status, "status": state})
 
     def _window_for(self, cert_id):
         with self._lock:

@@ -923,6 +923,10 @@ class Pebble:
         """Cert IDs asked for at renewalInfo, in order."""
         return self._proxy().requests()
 
+    def ari_exchanges(self):
+        """Every request the proxy answered, in order (ari_proxy.AriProxy.exchanges)."""
+        return self._proxy().exchanges()
+
     def ari_new_orders(self):
         """Decoded JWS payloads of the newOrder requests (dicts), in order."""
         return self._proxy().new_orders()
