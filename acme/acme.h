@@ -591,13 +591,14 @@ struct acme_solver {
                            const char *key_authz, struct cp_err *err);
     void (*cleanup)(void *ctx, const char *type, const char *domain, const char *token,
                     const char *key_authz);
-    /* Optional (NULL: the order just sleeps between polls).  Block up to `ms`
-     * milliseconds until the CA's validation request for this challenge was
-     * answered by a built-in server; true as soon as it was (the order then
-     * polls the authorization at once), false when `ms` passed or when this
-     * challenge is not served by a built-in server (then after sleeping `ms`). */
-    bool (*await_served)(void *ctx, const char *type, const char *domain, const char *token,
-                         long ms);
+    /* Optional (NULL: the order just sleeps between polls).  For a challenge
+     * answered by a built-in server: block up to `ms` milliseconds until the
+     * CA's validation request for it was answered, and return 1 as soon as it
+     * was (the order then polls the authorization at once), 0 when `ms`
+     * passed.  For any other challenge (webroot, DNS): return -1 at once,
+     * without waiting (the order then sleeps by its schedule). */
+    int (*await_served)(void *ctx, const char *type, const char *domain, const char *token,
+                        long ms);
     void *ctx;
 };
 

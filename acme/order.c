@@ -88,10 +88,13 @@ long acme_poll_delay_ms(unsigned attempt, long retry_after_s)
 static void pause_for(const struct acme_solver *solver, const struct deployed *d, bool *served,
                       long ms)
 {
-    if (d != NULL && solver != NULL && solver->await_served != NULL && !*served)
-        *served = solver->await_served(solver->ctx, d->type, d->domain, d->token, ms);
-    else
-        sleep_ms(ms);
+    if (d != NULL && solver != NULL && solver->await_served != NULL && !*served) {
+        int r = solver->await_served(solver->ctx, d->type, d->domain, d->token, ms);
+        *served = r == 1;
+        if (r >= 0)
+            return;
+    }
+    sleep_ms(ms);
 }
 
 /* POST-as-GET `url` until its "status" is not one of `waiting` (a NULL-ended
@@ -112,7 +115,7 @@ static enum cp_code poll_status(struct acme_client *c, const char *url, const ch
         long long left = deadline - now_ms();
         long first = left < POLL_SERVED_WAIT_MS ? (left > 0 ? (long)left : 0) : POLL_SERVED_WAIT_MS;
         if (first > 0 && solver != NULL && solver->await_served != NULL)
-            served = solver->await_served(solver->ctx, d->type, d->domain, d->token, first);
+            served = solver->await_served(solver->ctx, d->type, d->domain, d->token, first) == 1;
     }
     for (unsigned attempt = 0;; attempt++) {
         struct acme_response r = {0};

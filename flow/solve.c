@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
 #include <time.h>
 
 #include "common/file.h"
@@ -316,19 +315,15 @@ static void cleanup(void *ctx, const char *type, const char *domain, const char 
 }
 
 /* Challenges answered by a built-in server wake the order as soon as the CA
- * fetched them; the others (webroot, DNS) just wait. */
-static bool await_served(void *ctx, const char *type, const char *domain, const char *token,
-                         long ms)
+ * fetched them; for the others (webroot, DNS) the order keeps its schedule. */
+static int await_served(void *ctx, const char *type, const char *domain, const char *token, long ms)
 {
     struct flow_solver *s = ctx;
     if (strcmp(type, "http-01") == 0 && s->http_srv != NULL)
-        return acme_solver_server_await(s->http_srv, token, ms);
+        return acme_solver_server_await(s->http_srv, token, ms) ? 1 : 0;
     if (strcmp(type, "tls-alpn-01") == 0 && s->tls_srv != NULL)
-        return acme_solver_server_await(s->tls_srv, domain, ms);
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-    return false;
+        return acme_solver_server_await(s->tls_srv, domain, ms) ? 1 : 0;
+    return -1;
 }
 
 struct acme_solver flow_solver_acme(struct flow_solver *s)
