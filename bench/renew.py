@@ -16,6 +16,7 @@ Reported, not asserted:
   otherwise leak into ru_maxrss of a child it spawned (see bench/issue.py).
 
     /usr/bin/python3 bench/renew.py [--certpilot PATH] [--certs 1000] [--runs 5] [--json]
+        [--keep-state DIR]
 
 Build certpilot without sanitizers for meaningful figures:
     cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench
@@ -77,6 +78,8 @@ def main():
     ap.add_argument("--certs", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep-state", metavar="DIR",
+                    help="copy the state directory there at the end (for profiling)")
     args = ap.parse_args()
     cp = os.path.abspath(args.certpilot)
 
@@ -101,6 +104,8 @@ def main():
                                capture_output=True, text=True, check=True)
         summary = json.loads(check.stdout)
         assert summary["certificates"] == args.certs and summary["attempted"] == 0
+        if args.keep_state:
+            shutil.copytree(state, args.keep_state, symlinks=True)
 
     walls = [r[0] for r in runs]
     fig = {
