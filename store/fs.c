@@ -128,6 +128,7 @@ static void owner_words(uid_t uid, char *out, size_t size)
  */
 static enum cp_code dir_safe(const char *path, bool follow, struct cp_err *err)
 {
+    const uid_t me = geteuid(); /* one syscall per check, not two */
     struct stat st;
     if ((follow ? stat(path, &st) : lstat(path, &st)) != 0) {
         if (errno == ENOENT)
@@ -142,7 +143,7 @@ static enum cp_code dir_safe(const char *path, bool follow, struct cp_err *err)
     if (!S_ISDIR(st.st_mode))
         return cp_err_set(err, CP_EUNSAFE, "refusing %s: it is not a directory; move it away",
                           path);
-    if (st.st_uid == geteuid() && (st.st_mode & 022) == 0)
+    if (st.st_uid == me && (st.st_mode & 022) == 0)
         return CP_OK;
     char owner[300];
     owner_words(st.st_uid, owner, sizeof owner);
@@ -151,8 +152,7 @@ static enum cp_code dir_safe(const char *path, bool follow, struct cp_err *err)
                       "keys and certificates certpilot keeps there; if it is yours, run: "
                       "chown %u %s && chmod 0700 %s",
                       path, owner, (unsigned)(st.st_mode & 07777),
-                      st.st_uid != geteuid() ? "that user" : "other users", (unsigned)geteuid(),
-                      path, path);
+                      st.st_uid != me ? "that user" : "other users", (unsigned)me, path, path);
 }
 
 static enum cp_code state_check(const char *state, struct cp_err *err)
@@ -727,11 +727,18 @@ static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
             close(copy);
         return 0;
     }
+    const uid_t me = geteuid();
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         struct stat st;
-        if (e->d_name[0] == '.' || fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            st.st_uid != geteuid())
+        /* Only a subdirectory or a temp name can lead anywhere: the other
+         * entries (the pem files and links, renewal.conf...) need no stat()
+         * when the file system tells their type. */
+        if (e->d_name[0] == '.' ||
+            (e->d_type != DT_UNKNOWN && (e->d_type != DT_DIR || sub == NULL) &&
+             !leftover_name(e->d_name)))
+            continue;
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != me)
             continue;
         if (S_ISDIR(st.st_mode) && sub != NULL && (st.st_mode & 022) == 0) {
             int child = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
