@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Benchmark: `certpilot renew` over 1,000 certificates of which none is due.
+"""Benchmark: `certpilot renew` over 10,000 certificates of which none is due.
 
 One certificate is issued by a lab Pebble; its directory in the state
-directory is then copied to 1,000 certificate names (renewal.conf with the
+directory is then copied to 10,000 certificate names (--certs) (renewal.conf with the
 name changed, the same certificate files), as a server with many sites would
 have.  Nothing is due: the certificates are fresh (5-year Pebble
 certificates) and Pebble offers no ARI.
@@ -15,7 +15,7 @@ Reported, not asserted:
   Peak RSS comes from GNU time (/usr/bin/time -f %M): Python's own RSS would
   otherwise leak into ru_maxrss of a child it spawned (see bench/issue.py).
 
-    /usr/bin/python3 bench/renew.py [--certpilot PATH] [--certs 1000] [--runs 5] [--json]
+    /usr/bin/python3 bench/renew.py [--certpilot PATH] [--certs 10000] [--runs 5] [--json]
         [--keep-state DIR]
 
 Build certpilot without sanitizers for meaningful figures:
@@ -75,7 +75,7 @@ def clone(state, src, n):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--certpilot", default=os.environ.get("CERTPILOT", "build-bench/certpilot"))
-    ap.add_argument("--certs", type=int, default=1000)
+    ap.add_argument("--certs", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep-state", metavar="DIR",
