@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Benchmark: `certpilot renew` over 1,000 certificates of which none is due.
+"""Benchmark: `certpilot renew` over 10,000 certificates of which none is due.
 
 One certificate is issued by a lab Pebble; its directory in the state
-directory is then copied to 1,000 certificate names (renewal.conf with the
+directory is then copied to 10,000 certificate names (--certs) (renewal.conf with the
 name changed, the same certificate files), as a server with many sites would
 have.  Nothing is due: the certificates are fresh (5-year Pebble
 certificates) and Pebble offers no ARI.
@@ -15,7 +15,8 @@ Reported, not asserted:
   Peak RSS comes from GNU time (/usr/bin/time -f %M): Python's own RSS would
   otherwise leak into ru_maxrss of a child it spawned (see bench/issue.py).
 
-    /usr/bin/python3 bench/renew.py [--certpilot PATH] [--certs 1000] [--runs 5] [--json]
+    /usr/bin/python3 bench/renew.py [--certpilot PATH] [--certs 10000] [--runs 5] [--json]
+        [--keep-state DIR]
 
 Build certpilot without sanitizers for meaningful figures:
     cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench
@@ -74,9 +75,11 @@ def clone(state, src, n):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--certpilot", default=os.environ.get("CERTPILOT", "build-bench/certpilot"))
-    ap.add_argument("--certs", type=int, default=1000)
+    ap.add_argument("--certs", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep-state", metavar="DIR",
+                    help="copy the state directory there at the end (for profiling)")
     args = ap.parse_args()
     cp = os.path.abspath(args.certpilot)
 
@@ -101,6 +104,8 @@ def main():
                                capture_output=True, text=True, check=True)
         summary = json.loads(check.stdout)
         assert summary["certificates"] == args.certs and summary["attempted"] == 0
+        if args.keep_state:
+            shutil.copytree(state, args.keep_state, symlinks=True)
 
     walls = [r[0] for r in runs]
     fig = {

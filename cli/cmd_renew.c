@@ -396,8 +396,8 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     char revoked[256];
     json_t *mark = store_status_load(r->common.store, name);
     bool was_revoked = flow_lineage_revoked(r->common.store, name, mark, revoked, sizeof revoked);
-    json_decref(mark);
     if (was_revoked && !(r->force && listed(r->only, r->nonly, name))) {
+        json_decref(mark);
         cli_log(CLI_LOG_NOTICE,
                 "skipped: its certificate was %s; to replace it: certpilot renew --cert-name %s "
                 "--force-renewal",
@@ -412,6 +412,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     if (status == 0)
         status = cli_issue_configure(is, &args);
     struct cp_err cerr = {0};
+    c.status = mark; /* read once: flow_lineage_cert_load() takes it */
     if (flow_lineage_cert_load(r->common.store, name, &c, &cerr) != CP_OK)
         cli_error("%s", cerr.msg);
     if (status != 0) {
@@ -561,28 +562,40 @@ out:
     return j;
 }
 
+/* The line of the text summary for one result (its message is at most
+ * 512 bytes): a run over many certificates keeps only this line of each
+ * until the end, not the whole result. */
+static json_t *text_entry(json_t *o)
+{
+    char line[2048];
+    const char *outcome = json_string_value(json_object_get(o, "outcome"));
+    const char *when = json_string_value(json_object_get(o, "renew_at"));
+    const char *dry = json_string_value(json_object_get(o, "dry_run"));
+    const char *name = json_string_value(json_object_get(o, "cert_name"));
+    if (outcome == NULL)
+        outcome = "";
+    if (dry != NULL && strcmp(outcome, "dry_run") == 0) {
+        bool due = json_is_true(json_object_get(o, "due"));
+        snprintf(line, sizeof line, "%-30s %-20s %s passed; a real run would %s%s\n", name, outcome,
+                 strcmp(dry, "order") == 0 ? "order" : "check",
+                 due ? "renew it now" : "renew it from ", due || when == NULL ? "" : when);
+    } else {
+        const char *message = json_integer_value(json_object_get(o, "exit_status")) != 0
+                                  ? json_string_value(json_object_get(o, "message"))
+                                  : "";
+        bool not_due = strcmp(outcome, "not_due") == 0;
+        snprintf(line, sizeof line, "%-30s %-20s %s%s%s\n", name, outcome,
+                 not_due ? "renews from " : "", not_due && when ? when : "",
+                 message ? message : "");
+    }
+    json_decref(o);
+    return json_string(line);
+}
+
 static void summary_text(const json_t *results)
 {
-    for (size_t i = 0; i < json_array_size(results); i++) {
-        const json_t *o = json_array_get(results, i);
-        const char *outcome = json_string_value(json_object_get(o, "outcome"));
-        const char *when = json_string_value(json_object_get(o, "renew_at"));
-        const char *dry = json_string_value(json_object_get(o, "dry_run"));
-        if (dry != NULL && strcmp(outcome, "dry_run") == 0) {
-            bool due = json_is_true(json_object_get(o, "due"));
-            printf("%-30s %-20s %s passed; a real run would %s%s\n",
-                   json_string_value(json_object_get(o, "cert_name")), outcome,
-                   strcmp(dry, "order") == 0 ? "order" : "check",
-                   due ? "renew it now" : "renew it from ", due || when == NULL ? "" : when);
-            continue;
-        }
-        printf("%-30s %-20s %s%s%s\n", json_string_value(json_object_get(o, "cert_name")), outcome,
-               strcmp(outcome, "not_due") == 0 ? "renews from " : "",
-               strcmp(outcome, "not_due") == 0 ? when : "",
-               json_integer_value(json_object_get(o, "exit_status")) != 0
-                   ? json_string_value(json_object_get(o, "message"))
-                   : "");
-    }
+    for (size_t i = 0; i < json_array_size(results); i++)
+        fputs(json_string_value(json_array_get(results, i)), stdout);
 }
 
 int cmd_renew(int argc, char **argv)
@@ -628,7 +641,7 @@ int cmd_renew(int argc, char **argv)
         attempted += o != NULL && strcmp(o, "not_due") != 0;
         renewed += o != NULL && (strcmp(o, "renewed") == 0 || strcmp(o, "dry_run") == 0);
         failures += failed;
-        json_array_append_new(results, j);
+        json_array_append_new(results, r.common.json ? j : text_entry(j));
     }
     for (size_t i = 0; i < r.npost; i++)
         if (!flow_hook_command(cli_flow_log(), "post-hook", r.post[i], NULL))

@@ -555,7 +555,9 @@ struct flow_lineage_cert {
 };
 /* The status and current certificate of `name` (c->name set).  On an
  * unreadable certificate the error is returned and `c` holds the status
- * only (judged as having no certificate).  Clear `c` after, in any case. */
+ * only (judged as having no certificate).  A c->status the caller set (from
+ * store_status_load()) is used as it is, and owned by `c` from then on.
+ * Clear `c` after, in any case. */
 enum cp_code flow_lineage_cert_load(struct cp_store *st, const char *name,
                                     struct flow_lineage_cert *c, struct cp_err *err);
 void flow_lineage_cert_clear(struct flow_lineage_cert *c); /* zeroes it */

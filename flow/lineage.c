@@ -45,7 +45,8 @@ enum cp_code flow_lineage_cert_load(struct cp_store *st, const char *name,
     struct cp_err idle = {0};
 
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->status = store_status_load(st, name);
+    if (c->status == NULL) /* else the caller read it already */
+        c->status = store_status_load(st, name);
     snprintf(what, sizeof what, "the current certificate of %s", name);
     enum cp_code rc = store_current_cert(st, name, &pem, &len, err);
     if (rc == CP_OK && pem != NULL)
