@@ -121,7 +121,8 @@ static void next_steps(const struct imp *m)
            "     /etc/cron.d/, crontab -l and systemctl list-timers).  Its files stay as\n"
            "     they were; certpilot no longer reads them, but keep the HOOK script and\n"
            "     the WELLKNOWN directory: renewal.conf uses them where they are.\n"
-           "  3. Run certpilot renew twice a day instead (systemd timer or cron).\n",
+           "  3. Let certpilot renew instead: certpilot systemd install (or, without\n"
+           "     systemd, certpilot systemd cron --install).\n",
            m->state_arg ? " --state-dir " : "", m->state_arg ? m->state_arg : "");
 }
 

@@ -8,8 +8,8 @@
  * goes through the same engine as `issue` (CAA preflight first), with the
  * settings of its renewal.conf.  Nothing is asked of the network when
  * nothing is due and the cached ARI answer is still fresh (a client for a CA
- * is opened only when its window must be asked for), so a timer firing twice
- * a day costs little.  One certificate failing does not stop the others.
+ * is opened only when its window must be asked for), so a timer firing every
+ * few hours costs little.  One certificate failing does not stop the others.
  */
 #define _DEFAULT_SOURCE /* DT_DIR */
 #include "cli/cli.h"
