@@ -24,6 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 from cplab import Lab, responder  # noqa: E402
+sys.path.insert(0, HERE)
+from test_issue import serve_directory  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
 QUIET = {"PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
@@ -148,21 +150,9 @@ class IpAddresses(Case):
         """The webroot check fetches http://127.0.0.1:PORT/ itself, no DNS."""
         webroot = os.path.join(self.tmp.name, "www")
         os.makedirs(webroot)
-        server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                                   "--directory", webroot, str(self.pebble.http_port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", self.pebble.http_port), 1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            doc = self.issue("--ip-address", "127.0.0.1", "--webroot", webroot,
-                             "--webroot-check-port", self.pebble.http_port)
-        finally:
-            server.terminate()
-            server.wait()
+        serve_directory(self, self.pebble.http_port, webroot)
+        doc = self.issue("--ip-address", "127.0.0.1", "--webroot", webroot,
+                         "--webroot-check-port", self.pebble.http_port)
         self.assertEqual(doc["outcome"], "issued")
         check, = doc["webroot_check"]
         self.assertEqual(check["outcome"], "served")

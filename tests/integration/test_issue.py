@@ -28,6 +28,24 @@ CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "buil
 CHALLTESTSRV_HOOK = os.path.join(ROOT, "hooks", "examples", "dns-challtestsrv.sh")
 
 
+def serve_directory(test, port, directory):
+    """A static HTTP server of `directory` on 127.0.0.1:`port` (where Pebble
+    validates http-01) until `test` ends; returns once it accepts."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory,
+         str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    test.addCleanup(lambda: (server.terminate(), server.wait(5)))
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def openssl(*args, stdin=None):
     return subprocess.run(["openssl"] + list(args), input=stdin, capture_output=True, text=True,
                           timeout=30)
@@ -149,27 +167,12 @@ class Issue(PebbleCase):
     def test_webroot_behind_a_static_server(self):
         webroot = os.path.join(self.tmp.name, "www")
         os.mkdir(webroot)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", webroot,
-             str(self.pebble.http_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", self.pebble.http_port), 1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            # the webroot check fetches its probe there first (names resolved by
-            # challtestsrv's DNS, as Pebble resolves them)
-            doc = self.issue("-d", "web.example.test", "--webroot", webroot, "--resolver",
-                             self.pebble.dns_server, "--webroot-check-port",
-                             str(self.pebble.http_port))
-        finally:
-            server.terminate()
-            server.wait(5)
+        serve_directory(self, self.pebble.http_port, webroot)
+        # the webroot check fetches its probe there first (names resolved by
+        # challtestsrv's DNS, as Pebble resolves them)
+        doc = self.issue("-d", "web.example.test", "--webroot", webroot, "--resolver",
+                         self.pebble.dns_server, "--webroot-check-port",
+                         str(self.pebble.http_port))
         self.assert_certificate(doc, ["web.example.test"])
         # The challenge file and the directories certpilot created are gone.
         self.assertEqual(os.listdir(webroot), [])

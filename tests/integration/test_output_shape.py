@@ -19,9 +19,7 @@ import pty
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,7 +27,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, HERE)
 from cplab import Lab  # noqa: E402
-from test_issue import PebbleCase  # noqa: E402
+from test_issue import PebbleCase, serve_directory  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
 USAGE = 64
@@ -114,20 +112,7 @@ class OutputShape(PebbleCase):
 
     def serve(self, directory):
         """A static HTTP server of `directory` on Pebble's http-01 port."""
-        server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-             directory, str(self.pebble.http_port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: (server.terminate(), server.wait(5)))
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.pebble.http_port), 1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        serve_directory(self, self.pebble.http_port, directory)
 
     # -- --json
 

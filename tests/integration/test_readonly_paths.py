@@ -14,10 +14,8 @@ these tests, saying so; tests/unit/test_common_file.c covers the hint itself.
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -144,21 +142,9 @@ class ReadOnly(base.PebbleCase):
         self.assertIn("FAIL state directory is on a writable mount", proc.stdout)
         self.assert_hint(proc.stdout, self.state)
 
-    def serve(self, webroot):
-        """A static HTTP server on Pebble's http-01 port for `webroot`."""
-        server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", webroot,
-             str(self.pebble.http_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: (server.terminate(), server.wait(5)))
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.pebble.http_port), 1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    def serve(self, directory):
+        """A static HTTP server of `directory` on Pebble's http-01 port."""
+        base.serve_directory(self, self.pebble.http_port, directory)
 
     def test_renew_with_readonly_webroot_or_state(self):
         webroot = self.make_webroot()
