@@ -265,6 +265,23 @@ static bool copy_name(char out[CAA_NAME_MAX + 1], const char *in)
     return true;
 }
 
+/* The start of a look-up of `name` through the resolvers of `o`: the name
+ * copied to `qname` (or CP_EINVAL saying why not), the time budget and the
+ * tries per query (at most 10). */
+static enum cp_code lookup_start(const struct caa_resolver_opts *o, const char *name,
+                                 char qname[CAA_NAME_MAX + 1], unsigned *budget, unsigned *tries,
+                                 struct cp_err *err)
+{
+    if (!copy_name(qname, name))
+        return cp_err_set(err, CP_EINVAL, "\"%.60s\" is not a domain name of 1 to %d octets",
+                          name != NULL ? name : "", CAA_NAME_MAX);
+    *budget = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    *tries = o && o->tries ? o->tries : DEFAULT_TRIES;
+    if (*tries > 10)
+        *tries = 10;
+    return CP_OK;
+}
+
 /* Why a recursive look-up gave nothing usable, or CP_OK when it did. */
 static enum cp_code recursive_failed(const struct reply *r, const char *why, struct cp_err *err)
 {
@@ -386,13 +403,10 @@ enum cp_code caa_zone_servers(const struct caa_resolver_opts *o, const char *nam
     *ns = NULL;
     *nns = 0;
     zone[0] = target[0] = '\0';
-    if (!copy_name(qname, name))
-        return cp_err_set(err, CP_EINVAL, "\"%.60s\" is not a domain name of 1 to %d octets",
-                          name != NULL ? name : "", CAA_NAME_MAX);
-    unsigned budget = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-    unsigned tries = o && o->tries ? o->tries : DEFAULT_TRIES;
-    if (tries > 10)
-        tries = 10;
+    unsigned budget, tries;
+    enum cp_code started = lookup_start(o, name, qname, &budget, &tries, err);
+    if (started != CP_OK)
+        return started;
 
     r = calloc(LABELS_MAX + 1, sizeof *r);
     out = calloc(NS_ADDRS_MAX, sizeof *out);
@@ -555,13 +569,10 @@ enum cp_code caa_addresses(const struct caa_resolver_opts *o, const char *name, 
     *out = NULL;
     *n = 0;
     memset(r, 0, sizeof r);
-    if (!copy_name(qname, name))
-        return cp_err_set(err, CP_EINVAL, "\"%.60s\" is not a domain name of 1 to %d octets",
-                          name != NULL ? name : "", CAA_NAME_MAX);
-    unsigned budget = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-    unsigned tries = o && o->tries ? o->tries : DEFAULT_TRIES;
-    if (tries > 10)
-        tries = 10;
+    unsigned budget, tries;
+    enum cp_code started = lookup_start(o, name, qname, &budget, &tries, err);
+    if (started != CP_OK)
+        return started;
     if ((list = calloc(HOST_ADDRS_MAX, sizeof *list)) == NULL)
         return cp_err_set(err, CP_ENOMEM, "out of memory for the address look-up");
     rc = caa_dns_parse_servers(o ? o->servers : NULL, o ? o->nservers : 0, &servers, err);
