@@ -45,8 +45,8 @@ enum cp_code etcd_kv_open(const struct etcd_kv_opts *o, struct etcd_kv **out, st
 void etcd_kv_close(struct etcd_kv *kv); /* NULL: no-op */
 
 struct etcd_kv_item {
-    char *key;              /* NUL-terminated copy */
-    unsigned char *value;   /* NUL-terminated copy (len excludes the NUL); NULL: absent */
+    char *key;            /* NUL-terminated copy */
+    unsigned char *value; /* NUL-terminated copy (len excludes the NUL); NULL: absent */
     size_t len;
     int64_t create_revision, mod_revision, version, lease;
 };
@@ -74,7 +74,13 @@ enum cp_code etcd_kv_delete(struct etcd_kv *kv, const char *key, bool prefix, si
 
 /* A transaction: when every comparison holds, every op of `then` is applied
  * at once (else those of `otherwise`); *succeeded says which. */
-enum etcd_cmp_target { ETCD_CMP_VERSION, ETCD_CMP_CREATE, ETCD_CMP_MOD, ETCD_CMP_VALUE, ETCD_CMP_LEASE };
+enum etcd_cmp_target {
+    ETCD_CMP_VERSION,
+    ETCD_CMP_CREATE,
+    ETCD_CMP_MOD,
+    ETCD_CMP_VALUE,
+    ETCD_CMP_LEASE
+};
 enum etcd_cmp_result { ETCD_EQUAL, ETCD_NOT_EQUAL, ETCD_LESS, ETCD_GREATER };
 struct etcd_cmp {
     const char *key;

@@ -210,3 +210,76 @@ enum cp_code store_status_save(struct cp_store *st, const char *name, const json
     NAME_CHECK(name, err);
     return st->ops->status_save(st, name, status, err);
 }
+
+/* ---------------------------------------------------------------- shared */
+
+bool store_shared(const struct cp_store *st)
+{
+    return st->ops->lineage_lock != NULL;
+}
+
+enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned timeout_s,
+                                void (*waiting)(void *ctx, const char *holder), void *ctx,
+                                struct store_lineage_lock **out, struct cp_err *err)
+{
+    *out = NULL;
+    NAME_CHECK(name, err);
+    if (st->ops->lineage_lock != NULL)
+        return st->ops->lineage_lock(st, name, timeout_s, waiting, ctx, out, err);
+    /* Not shared: the run lock already keeps runs apart. */
+    if ((*out = calloc(1, sizeof **out)) == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory locking \"%s\"", name);
+    (*out)->st = st;
+    return CP_OK;
+}
+
+bool store_lineage_lock_held(const struct store_lineage_lock *l)
+{
+    return l->st->ops->lineage_lock_held == NULL || l->st->ops->lineage_lock_held(l);
+}
+
+void store_lineage_unlock(struct store_lineage_lock *l)
+{
+    if (l == NULL)
+        return;
+    if (l->st->ops->lineage_unlock != NULL)
+        l->st->ops->lineage_unlock(l);
+    else
+        free(l);
+}
+
+enum cp_code store_current_version(struct cp_store *st, const char *name, char *out, size_t size,
+                                   struct cp_err *err)
+{
+    if (size > 0)
+        out[0] = '\0';
+    NAME_CHECK(name, err);
+    return st->ops->current_version ? st->ops->current_version(st, name, out, size, err) : CP_OK;
+}
+
+enum cp_code store_lineage_sync(struct cp_store *st, const char *name, bool *changed,
+                                struct cp_err *err)
+{
+    *changed = false;
+    NAME_CHECK(name, err);
+    return st->ops->lineage_sync ? st->ops->lineage_sync(st, name, changed, err) : CP_OK;
+}
+
+enum cp_code store_challenge_publish(struct cp_store *st, const char *token, const char *key_authz,
+                                     unsigned ttl_s, struct cp_err *err)
+{
+    return st->ops->challenge_publish ? st->ops->challenge_publish(st, token, key_authz, ttl_s, err)
+                                      : CP_OK;
+}
+
+enum cp_code store_challenge_withdraw(struct cp_store *st, const char *token, struct cp_err *err)
+{
+    return st->ops->challenge_withdraw ? st->ops->challenge_withdraw(st, token, err) : CP_OK;
+}
+
+enum cp_code store_challenge_lookup(struct cp_store *st, const char *token, char **key_authz,
+                                    struct cp_err *err)
+{
+    *key_authz = NULL;
+    return st->ops->challenge_lookup ? st->ops->challenge_lookup(st, token, key_authz, err) : CP_OK;
+}

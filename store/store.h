@@ -162,4 +162,71 @@ json_t *store_status_load(struct cp_store *st, const char *name);
 enum cp_code store_status_save(struct cp_store *st, const char *name, const json_t *status,
                                struct cp_err *err);
 
+/* -------------------------------------------------------- shared stores */
+
+/*
+ * A store named by a URL, for the command line's --store and the config's
+ * "store =": NULL or a path is the filesystem store at local_dir (as
+ * store_fs_open); etcd://HOST:PORT[,HOST:PORT...]/PREFIX (etcds:// for
+ * HTTPS) is an etcd v3 cluster shared by a fleet of hosts (store/etcd.c).
+ * A shared store keeps accounts, lineages, settings and status in etcd
+ * (private keys sealed with the operator's key, never plain) and deploys
+ * each lineage's current version into local_dir, where servers and hooks
+ * read it and where this host's run lock lives.
+ */
+struct store_open_opts {
+    const char *url;                  /* NULL: the filesystem store at local_dir */
+    const char *local_dir;            /* this host's state directory */
+    const char *seal_key_file;        /* etcd: the key sealing private keys (store/seal.h) */
+    const char *ca_file;              /* etcd over HTTPS: CA bundle of the members */
+    const char *cert_file, *key_file; /* etcd: client certificate, both or neither */
+    const char *user, *password;      /* etcd authentication; NULL: none */
+    unsigned lock_ttl_s;              /* etcd: lease of a lineage lock; 0: 30 */
+    unsigned timeout_ms;              /* etcd: per request; 0: 5000 */
+};
+enum cp_code store_open(const struct store_open_opts *o, struct cp_store **out, struct cp_err *err);
+
+/* Do several hosts share it (renewals then take the lineage lock)? */
+bool store_shared(const struct cp_store *st);
+
+/*
+ * The renewal lock of one lineage across every host sharing the store.  A
+ * store that is not shared grants it at once (its run lock already keeps
+ * runs apart).  A shared one holds it by a lease kept alive in the
+ * background: wait at most timeout_s (`waiting`, when not NULL, is called
+ * once with the holder's description if it must wait); CP_ETIMEOUT when
+ * another host still holds it.  A host that dies loses it when the lease
+ * runs out.  While held, store_version_add() for that lineage succeeds only
+ * if the lock is still this host's: a lost lease writes nothing.
+ */
+struct store_lineage_lock; /* opaque */
+enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned timeout_s,
+                                void (*waiting)(void *ctx, const char *holder), void *ctx,
+                                struct store_lineage_lock **out, struct cp_err *err);
+/* False once the lease was lost (the holder must stop and write nothing). */
+bool store_lineage_lock_held(const struct store_lineage_lock *l);
+void store_lineage_unlock(struct store_lineage_lock *l); /* NULL: no-op */
+
+/* An id of the lineage's current version ("" when none, or when the store is
+ * not shared): compared before and after waiting for the lineage lock, it
+ * tells that another host renewed meanwhile. */
+enum cp_code store_current_version(struct cp_store *st, const char *name, char *out, size_t size,
+                                   struct cp_err *err);
+/* Deploy the shared current version into this host's files when they differ;
+ * *changed says whether it did (deploy hooks are then due).  Not shared:
+ * nothing to do. */
+enum cp_code store_lineage_sync(struct cp_store *st, const char *name, bool *changed,
+                                struct cp_err *err);
+
+/* http-01 key authorizations shared by a fleet, so that any host's responder
+ * answers a challenge another host ordered.  Publish keeps it for at most
+ * ttl_s seconds; a store that is not shared ignores publish and withdraw and
+ * finds nothing. */
+enum cp_code store_challenge_publish(struct cp_store *st, const char *token, const char *key_authz,
+                                     unsigned ttl_s, struct cp_err *err);
+enum cp_code store_challenge_withdraw(struct cp_store *st, const char *token, struct cp_err *err);
+/* *key_authz: heap string, NULL (CP_OK) when not published. */
+enum cp_code store_challenge_lookup(struct cp_store *st, const char *token, char **key_authz,
+                                    struct cp_err *err);
+
 #endif

@@ -51,6 +51,29 @@ struct store_ops {
     json_t *(*status_load)(struct cp_store *st, const char *name);
     enum cp_code (*status_save)(struct cp_store *st, const char *name, const json_t *status,
                                 struct cp_err *err);
+
+    /* Shared stores only: NULL in a backend that is not shared (store.c then
+     * grants the lineage lock at once, reports no version, syncs nothing and
+     * keeps no challenge). */
+    enum cp_code (*lineage_lock)(struct cp_store *st, const char *name, unsigned timeout_s,
+                                 void (*waiting)(void *ctx, const char *holder), void *ctx,
+                                 struct store_lineage_lock **out, struct cp_err *err);
+    bool (*lineage_lock_held)(const struct store_lineage_lock *l);
+    void (*lineage_unlock)(struct store_lineage_lock *l);
+    enum cp_code (*current_version)(struct cp_store *st, const char *name, char *out, size_t size,
+                                    struct cp_err *err);
+    enum cp_code (*lineage_sync)(struct cp_store *st, const char *name, bool *changed,
+                                 struct cp_err *err);
+    enum cp_code (*challenge_publish)(struct cp_store *st, const char *token, const char *key_authz,
+                                      unsigned ttl_s, struct cp_err *err);
+    enum cp_code (*challenge_withdraw)(struct cp_store *st, const char *token, struct cp_err *err);
+    enum cp_code (*challenge_lookup)(struct cp_store *st, const char *token, char **key_authz,
+                                     struct cp_err *err);
+};
+
+/* Every lineage lock starts with this: the store whose backend made it. */
+struct store_lineage_lock {
+    struct cp_store *st;
 };
 
 struct cp_store {
