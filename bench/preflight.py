@@ -63,8 +63,9 @@ from caa_batch import start_responder, stats  # noqa: E402  (the slow resolver)
 SIZES = (1, 10, 100)
 CA_IDENTITY = "pebble.test"
 PEBBLE_ENV = {"PEBBLE_WFE_NONCEREJECT": "0"}
+# Round trips are absent from the line of certpilot before issue 17 (for paired runs).
 PREFLIGHT_LINE = re.compile(r"^certpilot: CAA preflight: (\d+) identifiers?, "
-                            r"(\d+) DNS quer(?:y|ies), (\d+) round trips?, "
+                            r"(\d+) DNS quer(?:y|ies), (?:(\d+) round trips?, )?"
                             r"(\d+(?:\.\d+)?) ms\s*$")
 REQUEST_LINE = re.compile(r"^certpilot: (GET|HEAD|POST) (\S+) -> ")
 GNU_TIME = "/usr/bin/time"  # its %M is the child's own peak RSS (see bench/issue.py)
@@ -127,7 +128,7 @@ def one_run(certpilot, pebble, server, state, idents, preflight, tmp):
         # (identifiers, queries, ms, round trips) of the -v line, None when it is
         # missing or differs
         "line": ((int(parsed[0].group(1)), int(parsed[0].group(2)), float(parsed[0].group(4)),
-                  int(parsed[0].group(3)))
+                  int(parsed[0].group(3)) if parsed[0].group(3) else None)
                  if len(parsed) == 1 else None),
         "mentions": mentions,
         "acme_requests": len(requests),
@@ -174,7 +175,8 @@ def measure(certpilot, pebble, server, state, size, parents, runs, delay_ms, tmp
         "preflight_ms_max": round(max(t_ms), 1) if t_ms else None,
         "preflight_round_trips": med((t / rtt_ms for t in t_ms), 2),
         # certpilot's structural count: waves of queries, each sent after answers came back
-        "preflight_dns_waves": span(line[3] for line in lines) if lines else None,
+        "preflight_dns_waves": (span(line[3] for line in lines)
+                                if lines and lines[0][3] is not None else None),
         "wall_ms_median_with": round(wall_with * 1000, 1),
         "wall_ms_median_off": round(wall_off * 1000, 1),
         "wall_ms_min_with": round(min(r["wall_s"] for r in with_) * 1000, 1),
