@@ -206,8 +206,9 @@ struct caa_resolve_stats {
  * CNAME and DNAME chains (spec §2), so no answer leads to another query here.
  * Each query's first try has its share of `timeout_ms`; the queries whose
  * first try went unanswered (lost in a resolver's full queue, say) are asked
- * again with the rest of the budget and tries, at most 32 in flight, so that
- * a slow resolver is not flooded twice.  A truncated answer is asked again
+ * again with the rest of the budget and tries, at most half as many in flight
+ * as the resolver answered (4 to 32), so that a slow resolver is not flooded
+ * twice.  A truncated answer is asked again
  * over TCP; an answer too large even for that is a network failure of that
  * name, never a partial set.  On CP_OK, *out is an array of n lookups in the
  * order of `names` (each classified: a DNS failure of one name is not an
