@@ -190,21 +190,35 @@ struct caa_resolver_opts {
     unsigned tries;      /* 1-10; 0 means the default, 2 */
 };
 
+/* What one caa_resolve() cost on the wire. */
+struct caa_resolve_stats {
+    size_t queries; /* queries sent, resent ones included */
+    size_t resent;  /* of them, queries asked again after their first try was lost */
+    unsigned waves; /* round trips: 1 when every query went out before any answer
+                       came back; each wait for answers before sending more adds
+                       one (0 when nothing was sent) */
+};
+
 /*
  * Look up CAA for each of `names` (normalized, distinct) in one c-ares event
- * loop, at most 32 queries in flight at a time (the next sent as one
- * completes); each query's timeout counts from when it is sent, so the call
- * returns at most about `timeout_ms` after its last query went out.  A
- * truncated answer is asked again over TCP; an answer too large even for that
- * is a network failure of that name, never a partial set.  On CP_OK, *out is
- * an array of n lookups in the order of `names` (each classified: a DNS
- * failure of one name is not an error of the call).  Errors are only for
- * set-up: bad server syntax (CP_EINVAL naming it), c-ares initialization
- * (CP_EDNS), memory.
- * `*queries_sent`, when not NULL, receives the number of queries issued.
+ * loop.  Every query goes out at once, in one wave, up to CAA_DNS_WAVE_MAX
+ * (512, caa/dns_int.h) in flight; more wait for room.  The resolver follows
+ * CNAME and DNAME chains (spec §2), so no answer leads to another query here.
+ * Each query's first try has its share of `timeout_ms`; the queries whose
+ * first try went unanswered (lost in a resolver's full queue, say) are asked
+ * again with the rest of the budget and tries, at most half as many in flight
+ * as the resolver answered (4 to 32), so that a slow resolver is not flooded
+ * twice.  A truncated answer is asked again
+ * over TCP; an answer too large even for that is a network failure of that
+ * name, never a partial set.  On CP_OK, *out is an array of n lookups in the
+ * order of `names` (each classified: a DNS failure of one name is not an
+ * error of the call).  Errors are only for set-up: bad server syntax
+ * (CP_EINVAL naming it), c-ares initialization (CP_EDNS), memory.
+ * `*stats`, when not NULL, receives the figures of the run.
  */
 enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names, size_t n,
-                         struct caa_lookup **out, size_t *queries_sent, struct cp_err *err);
+                         struct caa_lookup **out, struct caa_resolve_stats *stats,
+                         struct cp_err *err);
 
 /* Free what caa_resolve() returned; NULL is a no-op. */
 void caa_lookups_free(struct caa_lookup *lookups, size_t n);
@@ -333,9 +347,9 @@ struct caa_report; /* opaque */
 /*
  * Check a batch: normalize every identifier (a bad one fails the whole call
  * with CP_EINVAL naming it, before any query), query every distinct name once,
- * in parallel (as caa_resolve() does), then evaluate and explain each identifier.  Free the report
- * with caa_report_free().  Each result borrows `params`: keep it (and its
- * strings) alive as long as the report.
+ * all in one wave (as caa_resolve() does), then evaluate and explain each
+ * identifier.  Free the report with caa_report_free().  Each result borrows
+ * `params`: keep it (and its strings) alive as long as the report.
  */
 enum cp_code caa_check(const char *const *identifiers, size_t n,
                        const struct caa_resolver_opts *ropts, const struct caa_params *params,
@@ -363,6 +377,7 @@ enum cp_code caa_report_status(const struct caa_report *r, size_t i,
 size_t caa_report_count(const struct caa_report *r);
 const struct caa_result *caa_report_result(const struct caa_report *r, size_t i);
 size_t caa_report_queries(const struct caa_report *r); /* DNS queries sent */
+unsigned caa_report_waves(const struct caa_report *r); /* DNS round trips (see caa_resolve) */
 void caa_report_free(struct caa_report *r);
 
 /* ------------------------------------------------ authoritative servers */

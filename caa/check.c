@@ -1,8 +1,10 @@
 /*
  * caa/check.c - check a batch of identifiers: validate them all, look up every
  * distinct name once (parents shared by several identifiers are queried once),
- * in parallel (caa_resolve() keeps a bounded number in flight), then evaluate
- * and explain each identifier.
+ * every identifier with all its parents in the same wave (caa_resolve()), then
+ * evaluate and explain each identifier.  Asking all parents at once and taking
+ * the first non-empty set from the bottom gives the answer Let's Encrypt's
+ * climb, which stops there, gets (spec §2, §4).
  */
 #include "caa/caa.h"
 
@@ -30,6 +32,7 @@ struct caa_report {
     struct caa_lookup *lookups;
     size_t nlookups;
     size_t queries;
+    unsigned waves;
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -112,9 +115,12 @@ enum cp_code caa_check(const char *const *identifiers, size_t n,
         if (nunique == 0 || strcmp(unique[nunique - 1], unique[i]) != 0)
             unique[nunique++] = unique[i];
 
-    rc = caa_resolve(ropts, unique, nunique, &r->lookups, &r->queries, err);
+    struct caa_resolve_stats st;
+    rc = caa_resolve(ropts, unique, nunique, &r->lookups, &st, err);
     if (rc != CP_OK)
         goto cleanup;
+    r->queries = st.queries;
+    r->waves = st.waves;
     r->nlookups = nunique;
 
     for (size_t i = 0; i < n; i++) {
@@ -177,6 +183,11 @@ const struct caa_result *caa_report_result(const struct caa_report *r, size_t i)
 size_t caa_report_queries(const struct caa_report *r)
 {
     return r ? r->queries : 0;
+}
+
+unsigned caa_report_waves(const struct caa_report *r)
+{
+    return r ? r->waves : 0;
 }
 
 void caa_report_free(struct caa_report *r)

@@ -123,7 +123,7 @@ enum cp_code caa_dns_parse_servers(const char *const *servers, size_t n,
 /* The first try's share of a budget: each try waits twice as long as the one
  * before (c-ares doubles it per round), so the budget is split into
  * 2^tries - 1 parts. */
-static unsigned try_ms(unsigned budget_ms, unsigned tries)
+unsigned caa_dns_first_try_ms(unsigned budget_ms, unsigned tries)
 {
     if (tries < 1)
         tries = 1;
@@ -139,7 +139,7 @@ unsigned caa_dns_query_ms(unsigned budget_ms, unsigned tries)
         tries = 1;
     if (tries > 10)
         tries = 10;
-    return try_ms(budget_ms, tries) * ((1u << tries) - 1);
+    return caa_dns_first_try_ms(budget_ms, tries) * ((1u << tries) - 1);
 }
 
 enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned budget_ms,
@@ -153,11 +153,13 @@ enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned bu
 
     struct ares_options o = {0};
     o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH | ARES_FLAG_STAYOPEN | extra_flags;
-    o.timeout = (int)try_ms(budget_ms, tries);
+    o.timeout = (int)caa_dns_first_try_ms(budget_ms, tries);
     o.tries = (int)tries;
     o.ednspsz = CAA_DNS_EDNS_UDP_SIZE; /* used only with ARES_FLAG_EDNS */
-    status = ares_init_options(
-        &ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_EDNSPSZ);
+    o.socket_receive_buffer_size = CAA_DNS_RCVBUF;
+    status = ares_init_options(&ch, &o,
+                               ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+                                   ARES_OPT_EDNSPSZ | ARES_OPT_SOCK_RCVBUF);
     if (status != ARES_SUCCESS) {
         ares_library_cleanup();
         return cp_err_set(err, CP_EDNS, "cannot set up DNS resolution: %s%s", ares_strerror(status),
@@ -175,6 +177,18 @@ enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned bu
     }
     *out = ch;
     return CP_OK;
+}
+
+size_t caa_dns_server_count(ares_channel ch)
+{
+    struct ares_addr_port_node *list = NULL;
+    size_t n = 0;
+    if (ares_get_servers_ports(ch, &list) != ARES_SUCCESS)
+        return 1;
+    for (const struct ares_addr_port_node *s = list; s != NULL; s = s->next)
+        n++;
+    ares_free_data(list);
+    return n ? n : 1;
 }
 
 void caa_dns_close(ares_channel ch)
@@ -262,6 +276,7 @@ void caa_dns_run(ares_channel *chs, size_t nch, const size_t *outstanding, long 
 
 struct caa_dns_batch {
     size_t inflight;
+    struct caa_dns_waves *w;
 };
 
 /* Every answer passes here on its way to the job's callback. */
@@ -269,6 +284,8 @@ static void on_job_done(void *arg, int status, int timeouts, unsigned char *abuf
 {
     struct caa_dns_job *job = arg;
     job->batch->inflight--;
+    if (job->wave > job->batch->w->answered_wave)
+        job->batch->w->answered_wave = job->wave;
     /* c-ares hands over a TC answer only from TCP (it re-asks a truncated UDP
      * one over TCP): the set is larger than a DNS message can hold, and part
      * of it must never be judged as the whole (spec §3). */
@@ -281,14 +298,19 @@ static void on_job_done(void *arg, int status, int timeouts, unsigned char *abuf
     job->cb(job->arg, status, timeouts, abuf, alen);
 }
 
-size_t caa_dns_send_all(ares_channel ch, struct caa_dns_job *jobs, size_t n, unsigned query_ms)
+size_t caa_dns_send_all(ares_channel ch, struct caa_dns_job *jobs, size_t n, unsigned query_ms,
+                        size_t window, struct caa_dns_waves *w)
 {
-    struct caa_dns_batch batch = {0};
+    struct caa_dns_batch batch = {.inflight = 0, .w = w};
     size_t next = 0, sent = 0;
     long long last_sent = caa_dns_now_ms();
 
+    if (window < 1)
+        window = 1;
+    if (window > CAA_DNS_WAVE_MAX)
+        window = CAA_DNS_WAVE_MAX;
     for (;;) {
-        while (batch.inflight < CAA_DNS_INFLIGHT_MAX && next < n) {
+        while (batch.inflight < window && next < n) {
             struct caa_dns_job *job = &jobs[next++];
             unsigned char *q = NULL;
             int qlen = 0;
@@ -299,6 +321,10 @@ size_t caa_dns_send_all(ares_channel ch, struct caa_dns_job *jobs, size_t n, uns
                 continue;
             }
             job->batch = &batch;
+            /* Sent after answers of wave k came back: one round trip later. */
+            job->wave = w->answered_wave + 1;
+            if (job->wave > w->waves)
+                w->waves = job->wave;
             batch.inflight++;
             sent++;
             last_sent = caa_dns_now_ms();
@@ -315,6 +341,7 @@ size_t caa_dns_send_all(ares_channel ch, struct caa_dns_job *jobs, size_t n, uns
             break;
         }
     }
+    w->sent += sent;
     return sent;
 }
 

@@ -39,12 +39,23 @@
 #define CAA_DNS_EDNS_OPT_EDE   15   /* RFC 8914 Extended DNS Error option code */
 #define CAA_DNS_CNAME_HOPS_MAX 16   /* more than any sane chain; bounds the walk */
 #define CAA_DNS_CHANNELS_MAX   32   /* channels one caa_dns_run() drives */
-/* Queries caa_dns_send_all() keeps in flight on its channel.  A burst of
- * hundreds overflows a slow resolver's socket buffer or queue, and the losses
- * would come back as time-outs; 32 keep a single-threaded server busy without
- * more waiting than its first try allows unless each answer takes over 100 ms
- * (at the default 10 s budget and 2 tries). */
-#define CAA_DNS_INFLIGHT_MAX 32
+/* Queries caa_dns_send_all() may have in flight on its channel at once: a
+ * bound on fan-out, not a pace.  A batch up to this size goes out as one wave
+ * (one round trip); the queries beyond it follow as answers come in.  Half of
+ * Unbound's default num-queries-per-thread with libevent (1024) and of BIND's
+ * recursive-clients (1000); a resolver with a smaller queue (dnsmasq forwards
+ * 150 at a time) loses the excess, which caa/resolve.c sends again at a pace
+ * (CAA_DNS_RESEND_WINDOW_MAX). */
+#define CAA_DNS_WAVE_MAX 512
+/* The most queries in flight when queries lost to a full resolver queue are
+ * sent again: 32 keep a single-threaded server busy without more waiting than
+ * a try allows unless each answer takes over 100 ms (at the default 10 s
+ * budget and 2 tries). */
+#define CAA_DNS_RESEND_WINDOW_MAX 32
+#define CAA_DNS_RESEND_WINDOW_MIN 4
+/* Receive buffer asked for on c-ares's sockets: a wave of 512 answers from a
+ * fast resolver arrives nearly at once (the kernel caps it at rmem_max). */
+#define CAA_DNS_RCVBUF (1 << 20)
 
 unsigned caa_dns_read16(const unsigned char *p);
 
@@ -102,10 +113,18 @@ enum cp_code caa_dns_parse_servers(const char *const *servers, size_t n,
 enum cp_code caa_dns_open(const struct ares_addr_port_node *servers, unsigned budget_ms,
                           unsigned tries, int extra_flags, ares_channel *out, struct cp_err *err);
 
+/* The first try's share of `budget_ms` split over `tries` tries (each try
+ * waits twice as long as the one before); at least c-ares's floor of 50 ms. */
+unsigned caa_dns_first_try_ms(unsigned budget_ms, unsigned tries);
+
 /* How long c-ares may spend on one query of a channel opened with `budget_ms`
  * and `tries` (1-10), all tries together: about `budget_ms`, more when the
  * share of a try is raised to c-ares's floor of 50 ms. */
 unsigned caa_dns_query_ms(unsigned budget_ms, unsigned tries);
+
+/* How many servers the channel asks in turn (at least 1): with one try, c-ares
+ * gives each of them the try's time before a query times out. */
+size_t caa_dns_server_count(ares_channel ch);
 
 /* Destroy the channel (pending callbacks run with ARES_EDESTRUCTION) and undo
  * caa_dns_open()'s library initialization.  NULL is a no-op. */
@@ -127,22 +146,39 @@ struct caa_dns_job {
     ares_callback cb; /* runs exactly once, with the answer or why there is none */
     void *arg;
     struct caa_dns_batch *batch; /* private to caa_dns_send_all() */
+    unsigned wave;               /* private: the round trip this query went out in */
 };
 
 /*
- * Send the n jobs on `ch` in order, at most CAA_DNS_INFLIGHT_MAX at a time,
- * each next one as soon as one completes, and drive the channel until every
- * callback has run.  The queries carry EDNS (CAA_DNS_EDNS_UDP_SIZE).  c-ares
- * counts each query's budget (`query_ms`, see caa_dns_query_ms()) from when
- * that query is sent and resends a lost UDP query within it; a truncated
- * answer is asked again over TCP.  An answer that still has TC set (one over
- * TCP: the set does not fit in 65535 octets) reaches the callback as
- * ARES_EBADRESP without the answer, never as a partial set.  As a safety net,
- * what is still pending `query_ms` plus 250 ms after the last query was sent
- * is cancelled (ARES_ECANCELLED).  Returns the number of queries handed to
- * c-ares.
+ * Round trips, counted structurally: a query sent before any answer came back
+ * is in wave 1; one sent after answers of wave k came back (because it waited
+ * for room in the window, or is asked again after its first try was lost) is
+ * in wave k + 1.  `waves` is the highest wave sent.  Callers pass the same
+ * struct to several caa_dns_send_all() calls of one run: counts add up and
+ * waves continue from where the previous call ended.
  */
-size_t caa_dns_send_all(ares_channel ch, struct caa_dns_job *jobs, size_t n, unsigned query_ms);
+struct caa_dns_waves {
+    size_t sent;            /* queries handed to c-ares */
+    unsigned waves;         /* highest wave sent */
+    unsigned answered_wave; /* highest wave an answer (or failure) came back from */
+};
+
+/*
+ * Send the n jobs on `ch` in order, at most `window` (1..CAA_DNS_WAVE_MAX) at
+ * a time, each next one as soon as one completes, and drive the channel until
+ * every callback has run.  The queries carry EDNS (CAA_DNS_EDNS_UDP_SIZE).
+ * c-ares counts each query's budget (`query_ms`, see caa_dns_query_ms()) from
+ * when that query is sent and resends a lost UDP query within it when the
+ * channel has more than one try; a truncated answer is asked again over TCP.
+ * An answer that still has TC set (one over TCP: the set does not fit in
+ * 65535 octets) reaches the callback as ARES_EBADRESP without the answer,
+ * never as a partial set.  As a safety net, what is still pending `query_ms`
+ * plus 250 ms after the last query was sent is cancelled (ARES_ECANCELLED).
+ * Adds to *w (see struct caa_dns_waves); returns the number of queries
+ * handed to c-ares by this call.
+ */
+size_t caa_dns_send_all(ares_channel ch, struct caa_dns_job *jobs, size_t n, unsigned query_ms,
+                        size_t window, struct caa_dns_waves *w);
 
 /* ------------------------------------------------------------ RR walker */
 

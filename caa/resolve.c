@@ -1,19 +1,29 @@
 /*
  * caa/resolve.c - CAA look-ups for many names at once over c-ares.
  *
- * The queries share one c-ares channel and go out CAA_DNS_INFLIGHT_MAX at a
- * time, the next as soon as one completes (caa/dns.c): a batch costs a round
- * trip per that many names, and a slow resolver is never flooded with more
- * than it can queue.  Each query has its own budget (the timeout, over all its
- * tries), counted from when it is sent; one still unanswered then is a
- * time-out (spec §3).
+ * Round trips are what a batch costs (issue 17: 100 identifiers in at most
+ * two).  Every name is known before the first query: the caller passes each
+ * identifier and all its parents, deduplicated (caa/check.c), and the
+ * resolver follows CNAME and DNAME chains itself (spec §2), so nothing waits
+ * for an answer to learn what to ask.  All the queries therefore go out in one
+ * wave (up to CAA_DNS_WAVE_MAX in flight, caa/dns.c), on a channel allowed
+ * only their first try.
  *
- * c-ares builds the queries, retries, falls back to TCP on truncation and
- * decompresses names (ares_expand_name).  The answer section is walked here
- * rather than with ares_parse_caa_reply() because c-ares 1.18 rejects a CAA
- * record whose value is empty (`0 issue ""` is legitimate: it forbids issuance)
- * and does not report the CNAME chain the resolver followed.  The channel set-up,
- * the poll loop and the record walker are shared with caa/zone.c (caa/dns.c).
+ * A resolver with a small queue (a single-threaded one, or dnsmasq's 150
+ * forwarded queries) loses what overflows it.  Those queries come back as
+ * time-outs of the first try; they are then asked again on a second channel
+ * with the rest of the budget and tries, at most half as many in flight as
+ * the resolver answered in the first wave (between CAA_DNS_RESEND_WINDOW_MIN
+ * and _MAX), so that it is not flooded twice.  c-ares would resend them all at
+ * once.  Each try's time-out counts from when that query is sent; one still
+ * unanswered after the last try is a time-out (spec §3).
+ *
+ * c-ares builds the queries, falls back to TCP on truncation and decompresses
+ * names (ares_expand_name).  The answer section is walked here rather than
+ * with ares_parse_caa_reply() because c-ares 1.18 rejects a CAA record whose
+ * value is empty (`0 issue ""` is legitimate: it forbids issuance) and does
+ * not report the CNAME chain the resolver followed.  The channel set-up, the
+ * poll loop and the record walker are shared with caa/zone.c (caa/dns.c).
  */
 #include "caa/caa.h"
 
@@ -28,8 +38,10 @@
 
 struct pending {
     struct caa_lookup *lookup;
-    size_t *outstanding;
     enum cp_code *fatal; /* set on allocation failure inside a callback */
+    bool retry;          /* a first try whose loss is not final: more tries follow */
+    bool lost;           /* set when that first try went unanswered */
+    size_t *answered;    /* first tries that got an answer or a definite failure */
 };
 
 static enum cp_code add_record(struct caa_lookup *l, const unsigned char *rd, size_t rdlen)
@@ -75,8 +87,13 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     struct pending *pd = arg;
     struct caa_lookup *l = pd->lookup;
     (void)timeouts;
-    (*pd->outstanding)--;
 
+    if (pd->retry && (status == ARES_ETIMEOUT || status == ARES_ECANCELLED)) {
+        pd->lost = true; /* asked again in the second round */
+        return;
+    }
+    if (pd->answered != NULL)
+        (*pd->answered)++;
     switch (status) {
     case ARES_SUCCESS: break;
     case ARES_ETIMEOUT:
@@ -121,28 +138,51 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     }
     l->answer = CAA_ANSWER_RECORDS;
 out:
-    free(pd);
+    return;
+}
+
+/* How many lost queries to have in flight when asking them again: half of
+ * what the resolver answered while holding a whole wave (what its queue
+ * evidently takes), within bounds.  A resolver that answered nothing is down
+ * or unreachable, not full: pacing would only multiply the wait. */
+static size_t resend_window(size_t answered)
+{
+    if (answered == 0)
+        return CAA_DNS_WAVE_MAX;
+    size_t w = answered / 2;
+    if (w < CAA_DNS_RESEND_WINDOW_MIN)
+        w = CAA_DNS_RESEND_WINDOW_MIN;
+    return w > CAA_DNS_RESEND_WINDOW_MAX ? CAA_DNS_RESEND_WINDOW_MAX : w;
 }
 
 enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const *names, size_t n,
-                         struct caa_lookup **out, size_t *queries_sent, struct cp_err *err)
+                         struct caa_lookup **out, struct caa_resolve_stats *stats,
+                         struct cp_err *err)
 {
     enum cp_code rc = CP_OK, fatal = CP_OK;
     struct caa_lookup *lookups = NULL;
     struct ares_addr_port_node *servers = NULL;
     ares_channel ch = NULL;
     struct caa_dns_job *jobs = NULL;
-    size_t outstanding = 0, sent = 0;
+    struct pending *pds = NULL;
+    struct caa_dns_waves w = {0};
+    size_t answered = 0, nlost = 0;
 
     *out = NULL;
+    if (stats != NULL)
+        *stats = (struct caa_resolve_stats){0};
     unsigned timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
     unsigned tries = opts && opts->tries ? opts->tries : DEFAULT_TRIES;
     if (tries > 10)
         tries = 10;
 
     lookups = calloc(n ? n : 1, sizeof *lookups);
-    if (lookups == NULL)
-        return cp_err_set(err, CP_ENOMEM, "out of memory for %zu CAA look-ups", n);
+    jobs = calloc(n ? n : 1, sizeof *jobs);
+    pds = calloc(n ? n : 1, sizeof *pds);
+    if (lookups == NULL || jobs == NULL || pds == NULL) {
+        rc = cp_err_set(err, CP_ENOMEM, "out of memory for %zu CAA look-ups", n);
+        goto cleanup;
+    }
     for (size_t i = 0; i < n; i++) {
         if (strlen(names[i]) > CAA_NAME_MAX) {
             rc = cp_err_set(err, CP_EINVAL, "name \"%.40s...\" is longer than %d octets", names[i],
@@ -159,38 +199,51 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
         if (rc != CP_OK)
             goto cleanup;
     }
-    /* EDNS: UDP answers up to CAA_DNS_EDNS_UDP_SIZE octets are taken as they
-     * come; only truncated ones are asked again over TCP. */
-    rc = caa_dns_open(servers, timeout_ms, tries, ARES_FLAG_EDNS, &ch, err);
+
+    /* Round 1: every query at once, first try only.  EDNS: UDP answers up to
+     * CAA_DNS_EDNS_UDP_SIZE octets are taken as they come; only truncated
+     * ones are asked again over TCP. */
+    unsigned first_ms = caa_dns_first_try_ms(timeout_ms, tries);
+    rc = caa_dns_open(servers, first_ms, 1, ARES_FLAG_EDNS, &ch, err);
     if (rc != CP_OK)
         goto cleanup;
-
-    jobs = calloc(n ? n : 1, sizeof *jobs);
-    if (jobs == NULL) {
-        rc = cp_err_set(err, CP_ENOMEM, "out of memory for DNS queries");
-        goto cleanup;
-    }
     for (size_t i = 0; i < n; i++) {
-        struct pending *pd = malloc(sizeof *pd);
-        if (pd == NULL) {
-            for (size_t j = 0; j < i; j++)
-                free(jobs[j].arg);
-            rc = cp_err_set(err, CP_ENOMEM, "out of memory for DNS queries");
-            goto cleanup;
-        }
-        pd->lookup = &lookups[i];
-        pd->outstanding = &outstanding;
-        pd->fatal = &fatal;
-        outstanding++;
+        pds[i] = (struct pending){
+            .lookup = &lookups[i], .fatal = &fatal, .retry = tries > 1, .answered = &answered};
         jobs[i] = (struct caa_dns_job){.name = lookups[i].name,
                                        .type = CAA_DNS_TYPE_CAA,
                                        .rd = true,
                                        .cb = on_answer,
-                                       .arg = pd};
+                                       .arg = &pds[i]};
     }
-    /* A bounded number in flight, each query's budget counted from when it
-     * is sent: a slow resolver delays the batch but does not fail it. */
-    sent = caa_dns_send_all(ch, jobs, n, caa_dns_query_ms(timeout_ms, tries));
+    /* With one try, c-ares asks each server in turn before a query times
+     * out: the safety net leaves time for all of them. */
+    size_t nservers = caa_dns_server_count(ch);
+    (void)caa_dns_send_all(ch, jobs, n, first_ms * (unsigned)(nservers < 16 ? nservers : 16),
+                           CAA_DNS_WAVE_MAX, &w);
+    caa_dns_close(ch);
+    ch = NULL;
+
+    /* Round 2: the lost first tries, with the tries and budget left, paced. */
+    for (size_t i = 0; i < n; i++) {
+        if (!pds[i].lost)
+            continue;
+        pds[i].retry = false;
+        pds[i].answered = NULL;
+        jobs[nlost++] = (struct caa_dns_job){.name = lookups[i].name,
+                                             .type = CAA_DNS_TYPE_CAA,
+                                             .rd = true,
+                                             .cb = on_answer,
+                                             .arg = &pds[i]};
+    }
+    if (nlost > 0) {
+        unsigned rest_ms = caa_dns_query_ms(timeout_ms, tries) - first_ms;
+        rc = caa_dns_open(servers, rest_ms, tries - 1, ARES_FLAG_EDNS, &ch, err);
+        if (rc != CP_OK)
+            goto cleanup;
+        (void)caa_dns_send_all(ch, jobs, nlost, caa_dns_query_ms(rest_ms, tries - 1),
+                               resend_window(answered), &w);
+    }
     if (fatal != CP_OK) {
         rc = cp_err_set(err, fatal, "out of memory while reading DNS answers");
         goto cleanup;
@@ -198,10 +251,11 @@ enum cp_code caa_resolve(const struct caa_resolver_opts *opts, const char *const
 
     *out = lookups;
     lookups = NULL;
-    if (queries_sent != NULL)
-        *queries_sent = sent;
+    if (stats != NULL)
+        *stats = (struct caa_resolve_stats){.queries = w.sent, .resent = nlost, .waves = w.waves};
 cleanup:
-    caa_dns_close(ch); /* outstanding callbacks run here and free their state */
+    caa_dns_close(ch); /* outstanding callbacks run here */
+    free(pds);
     free(jobs);
     free(servers);
     caa_lookups_free(lookups, n);

@@ -23,7 +23,7 @@ static void usage(FILE *f)
           "  --account-uri URI     your ACME account URL, matched against accounturi=\n"
           "  --method TYPE         challenge type that will be used (default: http-01)\n"
           "  --timeout SECONDS     time allowed for each DNS query, all tries, from when it\n"
-          "                        is sent; at most 32 are in flight (default: 10)\n"
+          "                        is sent; all go out at once, at most 512 (default: 10)\n"
           "  --tries N             attempts per query within that time (default: 2)\n"
           "  --json                print one JSON object instead of text\n"
           "  -q, --quiet           print nothing: the exit status is the answer\n"

@@ -134,9 +134,10 @@ json_t *cli_caa_report_json(const struct caa_report *r, const struct caa_params 
             return NULL;
         }
     }
-    return json_pack("{s:s, s:s?, s:s, s:I, s:o}", "ca_identity", p->ca_identity, "account_uri",
-                     p->account_uri, "method", p->method, "queries",
-                     (json_int_t)caa_report_queries(r), "results", results);
+    return json_pack("{s:s, s:s?, s:s, s:I, s:I, s:o}", "ca_identity", p->ca_identity,
+                     "account_uri", p->account_uri, "method", p->method, "queries",
+                     (json_int_t)caa_report_queries(r), "round_trips",
+                     (json_int_t)caa_report_waves(r), "results", results);
 }
 
 /* Print `text` with every line indented by `indent`. */

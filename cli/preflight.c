@@ -133,11 +133,11 @@ json_t *cli_preflight_json(const struct flow_preflight *pf)
     if (pf->report == NULL && pf->nips > 0) {
         json_t *results = json_array();
         ip_results_json(pf, results);
-        return json_pack("{s:s?, s:s?, s:s?, s:I, s:o, s:I}", "ca_identity",
+        return json_pack("{s:s?, s:s?, s:s?, s:I, s:I, s:o, s:I}", "ca_identity",
                          pf->nidentities ? pf->identities[0] : NULL, "account_uri", pf->account_uri,
                          "method", pf->nmethods ? pf->methods[0] : NULL, "queries", (json_int_t)0,
-                         "results", results ? results : json_array(), "elapsed_ms",
-                         (json_int_t)(pf->elapsed_ms + 0.5));
+                         "round_trips", (json_int_t)0, "results", results ? results : json_array(),
+                         "elapsed_ms", (json_int_t)(pf->elapsed_ms + 0.5));
     }
     if (pf->report == NULL)
         return json_null();

@@ -352,8 +352,10 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
             rc = failed(out, FLOW_STEP_PREFLIGHT, rc);
             goto out;
         }
-        flow_say(log, FLOW_DEBUG, "CAA preflight: %zu identifiers, %zu DNS queries, %.1f ms",
-                 req->n, caa_report_queries(out->pf.report), out->pf.elapsed_ms);
+        flow_say(log, FLOW_DEBUG,
+                 "CAA preflight: %zu identifiers, %zu DNS queries, %u round trip%s, %.1f ms",
+                 req->n, caa_report_queries(out->pf.report), caa_report_waves(out->pf.report),
+                 caa_report_waves(out->pf.report) == 1 ? "" : "s", out->pf.elapsed_ms);
         bool stops = flow_caa_stops(&caa, &out->pf);
         enum caa_status pfo = flow_preflight_outcome(&out->pf);
         flow_say(log, FLOW_PROGRESS, "CAA preflight: %s",

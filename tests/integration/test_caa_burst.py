@@ -4,9 +4,12 @@
 The resolver is the lab's responder, asked directly, in its serial mode: a
 single-threaded server that answers one query at a time, each taking a few
 milliseconds, and loses UDP queries that arrive while its queue (the socket
-buffer of a real one) is full.  A burst of all ~240 queries at once used to
-overflow it and came back as `query timed out` for names whose answer was
-simply late.  Every verdict is compared with the one worked out here from the
+buffer of a real one) is full.  certpilot sends all ~240 queries in one wave
+(issue 17: a batch costs one round trip): the wave overflows such a queue.
+When c-ares resent the lost queries itself, all at once, they overflowed it
+again and came back as `query timed out` for names whose answer was simply
+late.  The lost first tries are now asked again at a pace the resolver showed
+it can take.  Every verdict is compared with the one worked out here from the
 zone data the test declares; no timing is asserted.
 """
 
@@ -124,29 +127,41 @@ class CaaBurst(unittest.TestCase):
                             dict(collections.Counter(kind for _, kind in failed)), stats))
         return doc, stats
 
+    def assert_each_loss_resent_once(self, doc, stats):
+        """Every query certpilot sent reached the responder, and certpilot sent
+        each query the responder dropped once more, never to be dropped again."""
+        names = {l["name"] for r in doc["results"] for l in r["lookups"]}
+        resent = doc["queries"] - len(names)
+        # c-ares sends nothing behind the count: a lost first try is asked again
+        # by certpilot, which counts it.
+        self.assertEqual(stats["total"], doc["queries"], stats)
+        self.assertEqual(stats["backlog_dropped"], resent, stats)
+        self.assertGreaterEqual(doc["round_trips"], 2 if resent else 1)  # resent: later waves
+        return names
+
     def test_hundred_identifiers_against_a_slow_serial_resolver(self):
-        # 20 ms per answer, at most 48 queries waiting: a burst of ~240 at once
-        # loses most of them; 32 in flight never fill the queue.
+        # 20 ms per answer, at most 48 queries waiting: the first wave of ~240
+        # loses most of them; the lost ones go again at most 24 in flight
+        # (half of the 49 answered), which never fill the queue.
         idents, records = burst_data(100)
         self.assertGreaterEqual(len({expected(i, records) for i in idents}), 6)
         statuses = {expected(i, records)[0] for i in idents}
         self.assertEqual(statuses, {"allowed", "denied"})
         with start_lab(20, 48, records) as lab:
             doc, stats = self.check_all_right(lab, idents, records)
-            self.assertGreaterEqual(doc["queries"], 230)
-            self.assertEqual(stats["backlog_dropped"], 0, stats)
-            self.assertEqual(stats["total"], doc["queries"], stats)
+            names = self.assert_each_loss_resent_once(doc, stats)
+            self.assertGreaterEqual(len(names), 230)
+            self.assertGreater(stats["backlog_dropped"], 0, stats)
 
     def test_lost_queries_are_resent(self):
-        # A queue of 20: about 10 of the first 32 queries are lost.  The batch
-        # (43 names) is small, so the queue has drained long before c-ares
-        # sends the lost ones again, a third of the 6 s budget after the first
-        # try; the second try is answered.
+        # A queue of 20: about half of the 43 queries of the wave are lost.
+        # They are asked again a third of the 6 s budget after the first try,
+        # at most 10 in flight; the second try is answered.
         idents, records = burst_data(16)
         with start_lab(10, 20, records) as lab:
             doc, stats = self.check_all_right(lab, idents, records, "--timeout", "6")
             self.assertGreater(stats["backlog_dropped"], 0, stats)
-            self.assertEqual(stats["total"], doc["queries"] + stats["backlog_dropped"], stats)
+            self.assert_each_loss_resent_once(doc, stats)
 
 if __name__ == "__main__":
     unittest.main()

@@ -55,7 +55,7 @@ REFUSED_MSG = "certpilot: CAA preflight refused the order: nothing was sent to t
 # The contract has "could not complete: ..."; the wording after it is free.
 DNS_ERROR_MSG = "certpilot: CAA preflight could not complete"
 PREFLIGHT_LINE = (r"(?m)^certpilot: CAA preflight: %d identifiers?, \d+ DNS quer(y|ies), "
-                  r"\d+(\.\d+)? ms$")
+                  r"\d+ round trips?, \d+(\.\d+)? ms$")
 RECHECK_LINE = "certpilot: CAA recheck before finalize:"
 RESULT_KEYS = {"identifier", "wildcard", "status", "relevant_name", "alias_target", "records",
                "problem", "explanation", "fix", "warning", "lookups", "method",
@@ -594,6 +594,25 @@ class DryRun(PreflightCase):
             self.assertIs(check["ok"], True, check)
         self.assertNotIn("live_dir", doc)
         self.assert_preflight_line(proc, 2)
+
+    def test_check_of_a_hundred_names_is_one_round_trip(self):
+        # Issue 17: every identifier and all its parents (shared ones once) go
+        # out in one wave; the resolver's own count says none was lost or
+        # sent twice.  A structural count, not a timing.
+        names = ["h%03d.svc%d.nocaa.test" % (i, i % 4) for i in range(100)]
+        distinct = {".".join(n.split(".")[k:]) for n in names for k in range(4)}
+        self.assertEqual(len(distinct), 106)
+        before = self.lab.resolver_queries()
+        proc = self.issue("--dry-run", *sum((["-d", n] for n in names), []), *self.http())
+        received = self.lab.resolver_queries() - before
+        p = proc.doc["preflight"]
+        self.assertEqual([r["status"] for r in p["results"]], ["allowed"] * 100)
+        self.assertEqual(p["queries"], 106)
+        self.assertEqual(received, 106)
+        self.assertEqual(p["round_trips"], 1)
+        self.assertRegex(proc.stderr, r"(?m)^certpilot: CAA preflight: 100 identifiers, "
+                                      r"106 DNS queries, 1 round trip, ")
+        self.assert_nothing_ordered(proc)
 
     def test_check_without_state_dir_creates_none(self):
         # No account yet, and --agree-tos: a dry run still registers nothing.

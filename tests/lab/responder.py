@@ -325,8 +325,14 @@ async def serve(responder, port, address="127.0.0.1"):
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    udp, _ = await loop.create_datagram_endpoint(
-        lambda: UDPProtocol(responder), local_addr=(address, port))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # A client's whole wave of queries (hundreds) may arrive before this
+    # process reads any: a larger buffer than the default (~208 KiB) keeps
+    # them, so that only the serial mode's backlog drops queries, on purpose.
+    # The kernel caps the size at net.core.rmem_max.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind((address, port))
+    udp, _ = await loop.create_datagram_endpoint(lambda: UDPProtocol(responder), sock=sock)
     tcp = await asyncio.start_server(
         lambda r, w: serve_tcp(responder, r, w), address, port)
     try:
