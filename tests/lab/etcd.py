@@ -29,7 +29,9 @@ token".
 start() returns once every member answers /health with a leader elected
 (a few seconds).  stop_member(i) stops member i (SIGTERM, then SIGKILL, by
 PID) and keeps its data; start_member(i) starts it again on the same ports
-and waits for its /health.  stop() stops every member; the data stays in
+and waits for its /health; wait_healthy() waits for every running member's
+/health (a quorum with a leader: after stopping the leader, the others need
+an election, about a second).  stop() stops every member; the data stays in
 tmpdir (the caller owns it).  Children get SIGTERM from the kernel if the
 test process dies (PR_SET_PDEATHSIG), as cplab's do.
 
@@ -109,6 +111,10 @@ class EtcdCluster:
         if prefix and not prefix.startswith("/"):
             prefix = "/" + prefix
         return "%s://%s%s" % ("etcds" if self.tls else "etcd", hosts, prefix)
+
+    def running(self, i):
+        """True while member i runs."""
+        return self._procs[i] is not None and self._procs[i].poll() is None
 
     @property
     def pids(self):
@@ -205,6 +211,13 @@ class EtcdCluster:
     def _wait_healthy(self, i, timeout=30.0):
         cplab._wait_until("etcd member %d" % i, lambda: self.health(i), self._procs[i],
                           self._logs[i], timeout=timeout)
+
+    def wait_healthy(self, timeout=30.0):
+        """Wait until every running member answers /health (e.g. after
+        stop_member() of the leader, until the others have elected one)."""
+        for i, proc in enumerate(self._procs):
+            if proc is not None and proc.poll() is None:
+                self._wait_healthy(i, timeout)
 
     # -- etcdctl
 

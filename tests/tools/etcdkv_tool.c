@@ -20,6 +20,7 @@
  *   lease-grant TTL             {"id"}
  *   keepalive ID                {"ttl"}
  *   revoke ID                   {}
+ *   sleep MS                    {} (between commands on one handle)
  * Each command prints one JSON object with "ok": true and the fields above,
  * or {"ok": false, "code": cp_code_name(), "message"}.  Commands joined by
  * "--" run in order on one handle (connection reuse, token reuse) and print
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void usage(void)
 {
@@ -186,6 +188,13 @@ static json_t *run(struct etcd_kv *kv, int argc, char **argv)
         int64_t ttl = -1;
         rc = etcd_lease_keepalive(kv, number(argv[1]), &ttl, &err);
         json_object_set_new(out, "ttl", json_integer((json_int_t)ttl));
+    } else if (strcmp(cmd, "sleep") == 0) {
+        NEED(1, 1);
+        int64_t ms = number(argv[1]);
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        rc = CP_OK;
     } else if (strcmp(cmd, "revoke") == 0) {
         NEED(1, 1);
         rc = etcd_lease_revoke(kv, number(argv[1]), &err);
