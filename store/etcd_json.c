@@ -80,6 +80,21 @@ enum cp_code etcd_b64_decode(const char *text, size_t max, unsigned char **out, 
     return CP_OK;
 }
 
+size_t etcd_prefix_end(const void *prefix, size_t n, unsigned char *end)
+{
+    size_t len = n;
+    if (n > 0)
+        memcpy(end, prefix, n);
+    while (len > 0 && end[len - 1] == 0xff)
+        len--;
+    if (len == 0) {
+        end[0] = 0;
+        return 1;
+    }
+    end[len - 1]++;
+    return len;
+}
+
 /* ------------------------------------------------------------------ replies */
 
 /* Copies s into dst as printable ASCII (others as '?'), truncated. */

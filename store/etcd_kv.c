@@ -541,16 +541,10 @@ static int add_range(json_t *obj, const char *key, bool prefix)
     unsigned char end[ETCD_KV_MAX_KEY + 1];
     size_t endlen = 0;
 
-    if (prefix) {
-        memcpy(end, key, n);
-        endlen = n;
-        while (endlen > 0 && end[endlen - 1] == 0xff)
-            endlen--;
-        if (endlen > 0)
-            end[endlen - 1]++;
-        else
-            end[endlen++] = 0; /* no key is greater: to the end of the key space */
-    }
+    if (n > ETCD_KV_MAX_KEY)
+        return -1;
+    if (prefix)
+        endlen = etcd_prefix_end(key, n, end);
     /* The empty prefix starts at the key "\0", the first there can be. */
     char *k64 = prefix && n == 0 ? etcd_b64_encode("", 1) : etcd_b64_encode(key, n);
     char *e64 = prefix ? etcd_b64_encode(end, endlen) : NULL;

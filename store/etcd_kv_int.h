@@ -35,6 +35,12 @@ char *etcd_b64_encode(const void *data, size_t len);
 enum cp_code etcd_b64_decode(const char *text, size_t max, unsigned char **out, size_t *len,
                              struct cp_err *err);
 
+/* The range_end of every key starting with the `n` bytes of `prefix`, into
+ * end[] (room for n + 1 bytes), its length returned: the prefix without its
+ * trailing 0xff bytes, last byte incremented; a single "\0" (to the end of
+ * the key space) when nothing is left. */
+size_t etcd_prefix_end(const void *prefix, size_t n, unsigned char *end);
+
 /* What a reply means for the request. */
 enum etcd_verdict {
     ETCD_ANSWER,  /* a normal answer: root holds it */
