@@ -410,6 +410,11 @@ static enum cp_code post_one(struct etcd_kv *kv, size_t i, const char *path, con
         } else if (r->verdict == ETCD_RETRY) {
             (void)snprintf(why, whysize, "%s", r->message);
             rc = CP_ENET;
+        } else if (r->verdict == ETCD_ANSWER && status != 200) {
+            /* JSON, but no answer and no refusal either. */
+            etcd_reply_clear(r);
+            (void)snprintf(why, whysize, "HTTP %ld without an etcd error", status);
+            rc = CP_EPROTO;
         }
     }
 out:

@@ -475,6 +475,9 @@ class FailoverTest(ClusterCase):
             fake.answer(200, '{"header":{"revision":"x12"}}')
             got = tool.run("get", "/a")
             self.assertIn('bad "revision"', got["message"])
+            fake.answer(502, '{}')  # JSON, but neither an answer nor an etcd error
+            got = tool.run("get", "/a")
+            self.assertIn("HTTP 502 without an etcd error", got["message"])
             fake.answer(200, '{"deleted":"12x"}')
             got = tool.run("del", "/a")
             self.assertIn('bad "deleted"', got["message"])
