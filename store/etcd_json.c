@@ -114,7 +114,9 @@ static bool contains(const char *s, const char *what)
 }
 
 /* What a refusal with this gRPC code and message means (etcd 3.4's
- * rpctypes: which errors come from a member without a quorum). */
+ * rpctypes: which errors come from a member without a quorum).  A member
+ * without a quorum answers a lease grant or a put, after about 7 s, with
+ * "context deadline exceeded" and code 2 (Unknown), not 4. */
 static enum etcd_verdict classify(int code, const char *msg)
 {
     if (code == GRPC_UNAUTHENTICATED || contains(msg, "invalid auth token") ||
@@ -123,9 +125,10 @@ static enum etcd_verdict classify(int code, const char *msg)
     if (code == GRPC_UNAVAILABLE || code == GRPC_DEADLINE_EXCEEDED ||
         code == GRPC_RESOURCE_EXHAUSTED || code == GRPC_CANCELLED || contains(msg, "no leader") ||
         contains(msg, "not leader") || contains(msg, "leader changed") ||
-        contains(msg, "timed out") || contains(msg, "server stopped") ||
-        contains(msg, "unhealthy cluster") || contains(msg, "too many requests") ||
-        contains(msg, "not capable"))
+        contains(msg, "timed out") || contains(msg, "deadline exceeded") ||
+        contains(msg, "context canceled") || contains(msg, "proposal dropped") ||
+        contains(msg, "server stopped") || contains(msg, "unhealthy cluster") ||
+        contains(msg, "too many requests") || contains(msg, "not capable"))
         return ETCD_RETRY;
     if (code == GRPC_PERMISSION_DENIED || contains(msg, "permission denied") ||
         contains(msg, "authentication failed") || contains(msg, "user name is empty") ||

@@ -401,6 +401,13 @@ class FailoverTest(ClusterCase):
             self.assertIn("%s: no answer in time (1500 ms)" % self.cluster.endpoints[2],
                           got["message"])
             self.assertIn("connection refused", got["message"])
+        # Given more time than etcd's own request time-out (about 7 s), the
+        # member without a quorum answers with an error: still no answer.
+        slow = tool_for(self.cluster, "--timeout-ms", "15000")
+        got = slow.run("lease-grant", "10", timeout=120)
+        self.assertEqual(got["code"], "network error", got)
+        self.assertRegex(got["message"], r"%s: (context deadline exceeded|etcdserver: )"
+                         % self.cluster.endpoints[2])
         # Back to a quorum: the same handle options work again.
         self.cluster.start_member(1)
         self.cluster.wait_healthy()

@@ -115,6 +115,9 @@ static void refusals_are_classified(void **state)
          ETCD_RETRY},
         {"{\"error\":\"etcdserver: request timed out\",\"code\":14}", ETCD_RETRY},
         {"{\"error\":\"context deadline exceeded\",\"code\":4}", ETCD_RETRY},
+        /* What etcd 3.4 answers to a lease grant without a quorum. */
+        {"{\"error\":\"context deadline exceeded\",\"code\":2}", ETCD_RETRY},
+        {"{\"error\":\"raft proposal dropped\",\"code\":2}", ETCD_RETRY},
         {"{\"error\":\"etcdserver: leader changed\",\"code\":2}", ETCD_RETRY},
         {"{\"error\":\"etcdserver: too many requests\",\"code\":8}", ETCD_RETRY},
         {"{\"error\":\"etcdserver: invalid auth token\",\"code\":16}", ETCD_REAUTH},
