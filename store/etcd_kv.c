@@ -333,7 +333,7 @@ static void transport_reason(struct etcd_kv *kv, CURLcode c, char *why, size_t s
     if (c == CURLE_OPERATION_TIMEDOUT)
         (void)snprintf(why, size, "%s (%u ms)", what, kv->timeout_ms);
     else if (n > 0 && c != CURLE_COULDNT_CONNECT)
-        (void)snprintf(why, size, "%s (%.120s)", what, kv->errbuf);
+        (void)snprintf(why, size, "%s (%.100s)", what, kv->errbuf);
     else
         (void)snprintf(why, size, "%s", what);
 }
@@ -438,6 +438,7 @@ static enum cp_code post_any(struct etcd_kv *kv, const char *path, const char *b
     used = (size_t)snprintf(msg, sizeof msg, "etcd: no member answered (%s):", what);
     if (used >= sizeof msg)
         used = sizeof msg - 1;
+    char last[256] = "";
     for (size_t k = 0; k < kv->n; k++) {
         size_t i = (kv->current + k) % kv->n;
         char why[256] = "";
@@ -451,8 +452,11 @@ static enum cp_code post_any(struct etcd_kv *kv, const char *path, const char *b
         if (rc != CP_ENET && rc != CP_EPROTO)
             return rc;
         net = net || rc == CP_ENET;
+        /* Every endpoint must fit in the message: a reason once. */
+        bool same = k > 0 && strcmp(why, last) == 0;
         int w = snprintf(msg + used, sizeof msg - used, "%s %s: %s", k ? ";" : "", kv->endpoints[i],
-                         why);
+                         same ? "the same" : why);
+        memcpy(last, why, sizeof last);
         if (w > 0)
             used = (size_t)w >= sizeof msg - used ? sizeof msg - 1 : used + (size_t)w;
     }

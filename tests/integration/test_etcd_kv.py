@@ -400,7 +400,8 @@ class FailoverTest(ClusterCase):
             # The last member is up but without a quorum: it cannot answer in time.
             self.assertIn("%s: no answer in time (1500 ms)" % self.cluster.endpoints[2],
                           got["message"])
-            self.assertIn("connection refused", got["message"])
+            self.assertIn("%s: connection refused" % self.cluster.endpoints[0], got["message"])
+            self.assertIn("%s: the same" % self.cluster.endpoints[1], got["message"])
         # Given more time than etcd's own request time-out (about 7 s), the
         # member without a quorum answers with an error: still no answer.
         slow = tool_for(self.cluster, "--timeout-ms", "15000")
@@ -418,8 +419,8 @@ class FailoverTest(ClusterCase):
         endpoints = ["http://127.0.0.1:%d" % p for p in ports]
         got = Tool(endpoints).run("get", "/k")
         self.assertEqual(got["code"], "network error")
-        for e in endpoints:
-            self.assertIn("%s: connection refused" % e, got["message"])
+        self.assertIn("%s: connection refused" % endpoints[0], got["message"])
+        self.assertIn("%s: the same" % endpoints[1], got["message"])
 
     def test_not_a_gateway_is_skipped(self):
         fake = FakeMember()  # answers 404 "Not Found" as text
@@ -523,6 +524,8 @@ class TlsTest(ClusterCase):
                    "--key", self.cluster.client_key).run("get", "/a")
         self.assertEqual(got["code"], "network error")
         self.assertIn("not trusted", got["message"])
+        for e in self.cluster.endpoints[1:]:
+            self.assertIn("%s: the same" % e, got["message"])
         # Without any CA: the system store does not know the lab's CA either.
         got = Tool(self.cluster.endpoints, "--cert", self.cluster.client_cert,
                    "--key", self.cluster.client_key).run("get", "/a")
