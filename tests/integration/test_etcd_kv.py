@@ -11,7 +11,9 @@ cluster (tests/lab/etcd.py), through tests/tools/etcdkv_tool.
 - Fail-over (its own cluster): one member stopped (the first endpoint)
   and everything still works; two stopped: a network error naming every
   endpoint within the per-request time-outs; an endpoint that is no etcd
-  gateway, and one answering "no leader", are skipped for the next.
+  gateway, and one answering "no leader", are skipped for the next; one
+  handle keeps one connection; replies over the bounds (8 MiB, a 1 MiB
+  value), bad base64 and bad int64 strings are refused.
 - TLS cluster (client-cert-auth): with the CA and a client certificate;
   without a certificate, with another CA, with a CA file that does not
   exist.
@@ -292,6 +294,7 @@ class FakeMember:
         self.port = cplab.free_port(udp=False)
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self.exchanges = []
+        self.connections = set()  # client (address, port) pairs seen
         self._queue = []
         self._lock = threading.Lock()
         fake = self
@@ -308,6 +311,7 @@ class FakeMember:
                 status, reply = fake._reply(self.path, body, auth)
                 with fake._lock:
                     fake.exchanges.append((self.path, auth, status, reply))
+                    fake.connections.add(self.client_address)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
@@ -459,6 +463,16 @@ class FailoverTest(ClusterCase):
             tool = Tool([fake.endpoint])
             tool.ok("put", self.p + "c", b64(b"3"))
             self.assertEqual(self.etcdctl_get(self.p + "c"), b"3")
+        finally:
+            fake.close()
+
+    def test_connection_reused(self):
+        fake = FakeMember(target=self.cluster.endpoints[0])
+        try:
+            Tool([fake.endpoint]).ok("put", self.p + "a", b64(b"1"), "--", "get", self.p + "a",
+                                     "--", "range", self.p, "--", "del", self.p + "a")
+            self.assertEqual(len(fake.paths()), 4)
+            self.assertEqual(len(fake.connections), 1)
         finally:
             fake.close()
 
