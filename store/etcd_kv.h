@@ -14,6 +14,16 @@
  * Every length from the network is bounded (ETCD_KV_MAX_*).  A handle is used
  * by one thread at a time: a thread that keeps a lease alive opens its own.
  * Nothing here prints.
+ *
+ * Errors (store/etcd_kv.c): CP_ENET when no member answered (each is given
+ * timeout_ms, so a call takes at most about nendpoints * timeout_ms, twice
+ * that when it has to authenticate); CP_ESETUP when the cluster refused the
+ * user, password or permission for the key, or when a TLS file is unusable;
+ * CP_EPROTO for any other refusal (the member and etcd's words in the
+ * message) and for replies that break the bounds; CP_EINVAL for bad options
+ * or keys.  Keys are at most 4096 bytes.  A refusal names the member.
+ * With client-cert-auth and etcd users both on, etcd 3.4's gateway refuses
+ * a client certificate that has a Common Name (tests/lab/etcd.py).
  */
 #ifndef CP_STORE_ETCD_KV_H
 #define CP_STORE_ETCD_KV_H
@@ -104,7 +114,8 @@ enum cp_code etcd_kv_txn(struct etcd_kv *kv, const struct etcd_cmp *cmps, size_t
                          size_t notherwise, bool *succeeded, int64_t *revision, struct cp_err *err);
 
 /* Leases: granted for ttl_s seconds; a keep-alive renews it (*ttl_left 0 and
- * CP_ETIMEOUT when it had already expired); revoke deletes its keys. */
+ * CP_ETIMEOUT when it had already expired); revoke deletes its keys (CP_OK
+ * too when the lease is already gone, and its keys with it). */
 enum cp_code etcd_lease_grant(struct etcd_kv *kv, unsigned ttl_s, int64_t *id, struct cp_err *err);
 enum cp_code etcd_lease_keepalive(struct etcd_kv *kv, int64_t id, int64_t *ttl_left,
                                   struct cp_err *err);
