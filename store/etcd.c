@@ -67,8 +67,7 @@ struct etcd_store {
     unsigned timeout_ms, lock_ttl_s;
     char prefix[PREFIX_MAX];
     struct seal_key key;
-    bool unavailable;        /* the last request got no answer */
-    struct etcd_lock *locks; /* the lineage locks held through this handle */
+    bool unavailable; /* the last request got no answer */
 };
 
 #define ES(st) ((struct etcd_store *)(st))
@@ -563,10 +562,22 @@ static enum cp_code current_load(struct etcd_store *es, const char *name, json_t
     return rc;
 }
 
-static struct etcd_lock *lock_of(struct etcd_store *es, const char *name)
+/*
+ * The lineage locks this process holds, whichever handle took them: renew
+ * takes a lineage's lock through its own handle and the issue engine it runs
+ * stores the new version through another, and that write must still be the
+ * one guarded by the lock.  Only the main thread takes, finds and releases
+ * locks; the keep-alive threads never touch the list.
+ */
+static struct etcd_lock *held_locks;
+
+static struct etcd_lock *lock_of(const struct etcd_store *es, const char *name)
 {
-    for (struct etcd_lock *l = es->locks; l != NULL; l = l->next)
-        if (strcmp(l->name, name) == 0)
+    char key[KEY_MAX];
+    if (key_of(es, key, sizeof key, NULL, "locks/%s", name) != CP_OK)
+        return NULL;
+    for (struct etcd_lock *l = held_locks; l != NULL; l = l->next)
+        if (strcmp(l->key, key) == 0 && strcmp(l->es->base.where, es->base.where) == 0)
             return l;
     return NULL;
 }
@@ -1001,8 +1012,8 @@ static enum cp_code etcd_lineage_lock(struct cp_store *st, const char *name, uns
     if (rc != CP_OK)
         goto fail;
     l->started = true;
-    l->next = es->locks;
-    es->locks = l;
+    l->next = held_locks;
+    held_locks = l;
     *out = &l->base;
     return CP_OK;
 fail:
@@ -1016,7 +1027,7 @@ static void etcd_lineage_unlock(struct store_lineage_lock *base)
 {
     struct etcd_lock *l = (struct etcd_lock *)base;
     struct etcd_store *es = l->es;
-    for (struct etcd_lock **p = &es->locks; *p != NULL; p = &(*p)->next)
+    for (struct etcd_lock **p = &held_locks; *p != NULL; p = &(*p)->next)
         if (*p == l) {
             *p = l->next;
             break;
