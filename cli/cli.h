@@ -404,7 +404,16 @@ int cli_issue_obtain(struct cli_issue *is, FILE *out, const char *replaces);
  * `hooks_dir`/deploy (NULL: none) and the dehydrated hook's deploy_cert; 0 or
  * CLI_EXIT_HOOK. */
 int cli_issue_deploy(struct cli_issue *is, const char *override, const char *hooks_dir);
-/* "issued", "dry_run", "caa_refused", "caa_dns_error", "failed"; and the new
+/* Use `st` (renew's store, borrowed: it must outlive `is`) in place of the
+ * state directory's; before cli_issue_configure(). */
+void cli_issue_use_store(struct cli_issue *is, struct cp_store *st);
+/* The lineage lock held for the orders of cli_issue_obtain() (shared store):
+ * checked before finalize and before storing; NULL: none.  Borrowed. */
+void cli_issue_hold(struct cli_issue *is, const struct store_lineage_lock *lock);
+/* store_lineage_lock's `waiting` for a lineage (ctx: its name): says who
+ * holds the lock. */
+void cli_lineage_waiting(void *ctx, const char *holder);
+/* "issued", "dry_run", "caa_refused", "caa_dns_error", "failed", "lock_lost"; and the new
  * certificate's expiry (RFC 3339) when issued. */
 const char *cli_issue_outcome(const struct cli_issue *is, const char **not_after);
 /* The profile the CA used for the certificate obtained (its answer, else the
