@@ -1,0 +1,277 @@
+#!/usr/bin/python3
+"""The etcd store (store/etcd.c, --store) against a real 3-member etcd cluster
+(tests/lab/etcd.py) and the lab's Pebble: what two hosts sharing it see, what
+etcd holds (never a private key in the clear), and the refusals: a wrong or
+missing or open store key file, an unknown store URL, etcd down (exit 69,
+local files untouched), a version stored after the lineage lock was lost.
+
+Each test has its own key prefix in etcd (so its own account: nothing Pebble
+validated for another test is reused) and two state directories, "A" and "B".
+The renewal flow on a shared store and the races between hosts are
+tests/integration/test_fleet.py's.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+sys.path.insert(0, HERE)
+from cplab import Lab  # noqa: E402
+from etcd import EtcdCluster  # noqa: E402
+
+CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
+TOOL = os.path.abspath(os.environ.get("ETCDSTORE_TOOL",
+                                      os.path.join(ROOT, "build", "tests", "etcdstore_tool")))
+PEM_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
+SANITIZER = r"ERROR: (Address|Leak)Sanitizer|: runtime error: "
+
+
+def tree_hashes(path):
+    """{relative path: sha256, "-> target" or "dir"} of everything under path."""
+    out = {}
+    for top, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(top, name)
+            rel = os.path.relpath(full, path)
+            if os.path.islink(full):
+                out[rel] = "-> " + os.readlink(full)
+            elif os.path.isdir(full):
+                out[rel] = "dir"
+            else:
+                with open(full, "rb") as f:
+                    out[rel] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class StoreEtcd(unittest.TestCase):
+    pebble_env = {"PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = Lab()
+        cls.addClassCleanup(cls.lab.close)
+        cls.lab.start()
+        cls.pebble = cls.lab.pebble(env=cls.pebble_env)
+        cls.etcd_dir = tempfile.mkdtemp(prefix="cptest-etcd-")
+        cls.addClassCleanup(shutil.rmtree, cls.etcd_dir, ignore_errors=True)
+        cls.etcd = EtcdCluster(cls.etcd_dir, members=3)
+        cls.etcd.start()
+        cls.addClassCleanup(cls.etcd.stop)
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="cptest-store-")
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+        self.prefix = "/st-%s-%d" % (self._testMethodName.replace("_", "-"), os.getpid())
+        self.url = self.etcd.url(self.prefix)
+        self.key = self.make_key("store.key")
+        self.states = {n: os.path.join(self.dir, "node-" + n) for n in "AB"}
+
+    def make_key(self, name, mode=0o600):
+        path = os.path.join(self.dir, name)
+        key = subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True,
+                             text=True, check=True).stdout
+        with open(path, "w") as f:
+            f.write(key)
+        os.chmod(path, mode)
+        return path
+
+    def run_cp(self, node, *args, expect=0, key=None, store=None, ca=False):
+        argv = [CERTPILOT] + list(args)
+        if ca:
+            argv += ["--server", self.pebble.directory_url, "--ca-bundle", self.pebble.ca_bundle]
+        argv += ["--state-dir", self.states[node], "--store", store or self.url]
+        if key is not False:
+            argv += ["--store-key-file", key or self.key]
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+        proc.argv = argv
+        self.assertNotRegex(proc.stderr, SANITIZER, self.describe(proc))
+        if expect is not None:
+            self.assertEqual(proc.returncode, expect, self.describe(proc))
+        return proc
+
+    @staticmethod
+    def describe(proc):
+        return "exit status %s of %s\nstdout:\n%s\nstderr:\n%s" % (
+            proc.returncode, " ".join(proc.argv), proc.stdout, proc.stderr)
+
+    def issue(self, node, name):
+        proc = self.run_cp(node, "issue", "--agree-tos", "--json", "-d", name, "--standalone",
+                           "--http-port", str(self.pebble.http_port), ca=True)
+        return json.loads(proc.stdout)
+
+    def etcd_dump(self):
+        """Every key and value under this test's prefix, as etcdctl prints them."""
+        proc = self.etcd.etcdctl("get", "--prefix", self.prefix + "/")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return proc.stdout
+
+    def etcd_keys(self):
+        proc = self.etcd.etcdctl("get", "--prefix", "--keys-only", self.prefix + "/")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return sorted(k for k in proc.stdout.split("\n") if k)
+
+    def live(self, node, name):
+        return os.path.join(self.states[node], "certs", name)
+
+    # -- what two hosts see
+
+    def test_issue_on_one_host_list_and_deploy_on_another(self):
+        name = "shared.example.test"
+        doc = self.issue("A", name)
+        self.assertEqual(doc["live_dir"], self.live("A", name))
+
+        listed = json.loads(self.run_cp("B", "list", "--json").stdout)
+        names = [c["cert_name"] for c in listed["results"]]
+        self.assertEqual(names, [name])
+        self.assertFalse(os.path.exists(self.live("B", name)))  # list deploys nothing
+
+        self.run_cp("B", "renew", "--json")  # not due: deploys what A stored
+        for f in PEM_FILES:
+            self.assertEqual(read_bytes(os.path.join(self.live("B", name), f)),
+                             read_bytes(os.path.join(self.live("A", name), f)), f)
+        mode = os.stat(os.path.join(self.live("B", name), "privkey.pem")).st_mode
+        self.assertEqual(stat.S_IMODE(mode), 0o600)
+        # The deployed version is the current one in etcd.
+        current = self.etcd.etcdctl("get", "--print-value-only",
+                                    "%s/lineages/%s/current" % (self.prefix, name)).stdout.strip()
+        self.assertRegex(current, r"^\d{8}T\d{6}\.\d{9}Z-[0-9a-f]{8}$")
+        with open(os.path.join(self.live("B", name), "store-version")) as f:
+            self.assertEqual(f.read().strip(), current)
+
+        # etcd holds the account and the lineage, every private key sealed.
+        dump = self.etcd_dump()
+        self.assertNotIn("PRIVATE KEY", dump)
+        self.assertIn("cpseal1:", dump)
+        keys = self.etcd_keys()
+        self.assertIn("%s/lineages/%s/settings" % (self.prefix, name), keys)
+        self.assertIn("%s/lineages/%s/versions/%s" % (self.prefix, name, current), keys)
+        accounts = [k for k in keys if k.startswith(self.prefix + "/accounts/")]
+        self.assertEqual(len(accounts), 2, accounts)  # record and key
+        self.assertTrue(any(k.endswith("/key") for k in accounts))
+        # Nothing of A's account in B's state directory: B used the shared one.
+        self.assertFalse(os.path.exists(os.path.join(self.states["B"], "accounts")))
+
+        # A second run on B has nothing to deploy: its files stay as they are.
+        certs = os.path.join(self.states["B"], "certs")
+        before = tree_hashes(certs)
+        doc = json.loads(self.run_cp("B", "renew", "--json").stdout)
+        self.assertEqual([r["outcome"] for r in doc["results"]], ["not_due"], doc)
+        self.assertEqual(tree_hashes(certs), before)
+
+    # -- the store key
+
+    def test_wrong_store_key_file(self):
+        name = "wrongkey.example.test"
+        self.issue("A", name)
+        keys = self.etcd_keys()
+        other = self.make_key("other.key")
+        proc = self.run_cp("B", "renew", key=other, expect=None)
+        self.assertNotEqual(proc.returncode, 0, self.describe(proc))
+        self.assertIn("--store-key-file", proc.stderr)
+        self.assertIn("does not open", proc.stderr)
+        self.assertNotIn("PRIVATE KEY", proc.stderr + proc.stdout)
+        # Nothing deployed on B, nothing new in etcd.
+        self.assertFalse(os.path.exists(os.path.join(self.live("B", name), "privkey.pem")))
+        self.assertEqual([k for k in self.etcd_keys() if not k.endswith("/status")],
+                         [k for k in keys if not k.endswith("/status")])
+
+    def test_missing_or_unsafe_store_key_file(self):
+        proc = self.run_cp("B", "list", key=False, expect=78)
+        self.assertIn("--store-key-file", proc.stderr)
+        proc = self.run_cp("B", "list", key=os.path.join(self.dir, "absent.key"), expect=78)
+        self.assertIn("absent.key", proc.stderr)
+        proc = self.run_cp("B", "list", key=self.make_key("open.key", 0o644), expect=77)
+        self.assertIn("chmod 0600", proc.stderr)
+        short = os.path.join(self.dir, "short.key")
+        with open(short, "w") as f:
+            f.write("AAAA\n")
+        os.chmod(short, 0o600)
+        proc = self.run_cp("B", "list", key=short, expect=78)
+        self.assertIn("3 bytes, not 32", proc.stderr)
+        self.assertEqual(self.etcd_keys(), [])
+        self.assertFalse(os.path.exists(self.states["B"]))
+
+    def test_unknown_store_url(self):
+        proc = self.run_cp("B", "list", store="consul://127.0.0.1:8500/x", expect=64)
+        self.assertIn("consul://127.0.0.1:8500/x", proc.stderr)
+        proc = self.run_cp("B", "list", store="etcd://user:pw@127.0.0.1:1/x", expect=64)
+        self.assertIn("--store-user", proc.stderr)
+
+    # -- etcd down
+
+    def test_etcd_down_renew_exits_69_and_leaves_files(self):
+        # A cluster of its own: once all members are stopped, none can be
+        # started alone again (a member waits for a quorum).
+        cluster = EtcdCluster(self.dir, members=3)
+        cluster.start()
+        self.addCleanup(cluster.stop)
+        self.url = cluster.url(self.prefix)
+        name = "down.example.test"
+        self.issue("A", name)
+        self.run_cp("B", "renew")
+        certs = os.path.join(self.states["B"], "certs")
+        before = tree_hashes(certs)
+        self.assertIn(os.path.join(name, "privkey.pem"), before)
+        for i in range(cluster.members):
+            cluster.stop_member(i)
+        proc = self.run_cp("B", "renew", "--force-renewal", expect=69)
+        for endpoint in cluster.endpoints:
+            self.assertIn(endpoint, proc.stderr)
+        self.assertEqual(tree_hashes(certs), before)
+        proc = self.run_cp("B", "list", "--json", expect=69)
+        self.assertEqual(json.loads(proc.stdout)["exit_status"], 69)
+        self.assertEqual(tree_hashes(certs), before)
+        # issue on A: the same, before anything is sent to the CA.
+        proc = self.run_cp("A", "issue", "-d", name, "--force-renewal", "--standalone",
+                           "--http-port", str(self.pebble.http_port), ca=True, expect=69)
+        self.assertIn(cluster.endpoints[0], proc.stderr)
+
+    # -- the lineage lock guards the new version
+
+    def run_tool(self, node, name, what):
+        proc = subprocess.run([TOOL, self.url, self.key, self.states[node], name, what],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotRegex(proc.stderr, SANITIZER, proc.stderr)
+        return json.loads(proc.stdout)
+
+    def test_version_add_after_the_lock_was_lost_writes_nothing(self):
+        os.mkdir(self.states["A"], 0o700)
+        got = self.run_tool("A", "lost", "lost")
+        # The keep-alive thread had no time to notice: the transaction refused it.
+        self.assertTrue(got["held"], got)
+        self.assertEqual(got["code"], "timed out", got)
+        self.assertIn("no longer this host's", got["message"])
+        self.assertEqual(self.etcd_keys(), [])  # no version, no current, lock gone
+        self.assertFalse(os.path.exists(self.live("A", "lost")))
+
+        # The same with the lock kept: stored, sealed, deployed, lock released.
+        got = self.run_tool("A", "kept", "add")
+        self.assertEqual(got["code"], "ok", got)
+        keys = self.etcd_keys()
+        self.assertIn("%s/lineages/kept/current" % self.prefix, keys)
+        self.assertFalse(any("/locks/" in k for k in keys), keys)
+        self.assertNotIn("PRIVATE KEY", self.etcd_dump())
+        with open(os.path.join(self.live("A", "kept"), "privkey.pem")) as f:
+            self.assertIn("not a key, a test value", f.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
