@@ -243,6 +243,55 @@ class StoreEtcd(unittest.TestCase):
                            "--http-port", str(self.pebble.http_port), ca=True, expect=69)
         self.assertIn(cluster.endpoints[0], proc.stderr)
 
+    # -- HTTPS with a client certificate, and etcd authentication
+
+    def test_tls_and_auth(self):
+        cluster = EtcdCluster(self.dir, members=3, tls=True, auth=True)
+        cluster.start()
+        self.addCleanup(cluster.stop)
+        self.url = cluster.url(self.prefix)
+        self.assertTrue(self.url.startswith("etcds://"))
+        password = os.path.join(self.dir, "etcd.password")
+        with open(password, "w") as f:
+            f.write(cluster.password + "\n")
+        os.chmod(password, 0o600)
+        tls = ["--store-ca-file", cluster.ca_file, "--store-client-cert", cluster.client_cert,
+               "--store-client-key", cluster.client_key]
+        auth = ["--store-user", cluster.user, "--store-password-file", password]
+        name = "tls.example.test"
+        proc = self.run_cp("A", "issue", "--agree-tos", "--json", "-d", name, "--standalone",
+                           "--http-port", str(self.pebble.http_port), *tls, *auth, ca=True)
+        self.assertEqual(json.loads(proc.stdout)["outcome"], "issued")
+        self.run_cp("B", "renew", *tls, *auth)
+        self.assertEqual(read_bytes(os.path.join(self.live("B", name), "cert.pem")),
+                         read_bytes(os.path.join(self.live("A", name), "cert.pem")))
+        dump = cluster.etcdctl("get", "--prefix", self.prefix + "/")
+        self.assertEqual(dump.returncode, 0, dump.stderr)
+        self.assertIn("cpseal1:", dump.stdout)
+        self.assertNotIn("PRIVATE KEY", dump.stdout)
+        # The same options from the defaults file.
+        config = os.path.join(self.dir, "config")
+        with open(config, "w") as f:
+            f.write("store = %s\nstore-key-file = %s\nstore-ca-file = %s\n"
+                    "store-client-cert = %s\nstore-client-key = %s\nstore-user = %s\n"
+                    "store-password-file = %s\n" % (
+                        self.url, self.key, cluster.ca_file, cluster.client_cert,
+                        cluster.client_key, cluster.user, password))
+        proc = subprocess.run([CERTPILOT, "list", "--json", "--config", config, "--state-dir",
+                               self.states["B"]], capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual([c["cert_name"] for c in json.loads(proc.stdout)["results"]], [name])
+        # Without the client certificate no member lets us in: unavailable.
+        before = tree_hashes(os.path.join(self.states["B"], "certs"))
+        proc = self.run_cp("B", "renew", "--store-ca-file", cluster.ca_file, *auth, expect=69)
+        self.assertIn(cluster.endpoints[0], proc.stderr)
+        # A wrong password is refused as such.
+        with open(password, "w") as f:
+            f.write("not-the-password\n")
+        proc = self.run_cp("B", "renew", *tls, *auth, expect=None)
+        self.assertNotEqual(proc.returncode, 0, self.describe(proc))
+        self.assertEqual(tree_hashes(os.path.join(self.states["B"], "certs")), before)
+
     # -- the lineage lock guards the new version
 
     def run_tool(self, node, name, what):
