@@ -182,15 +182,31 @@ class StoreEtcd(unittest.TestCase):
         self.issue("A", name)
         keys = self.etcd_keys()
         other = self.make_key("other.key")
-        proc = self.run_cp("B", "renew", key=other, expect=None)
-        self.assertNotEqual(proc.returncode, 0, self.describe(proc))
+        proc = self.run_cp("B", "renew", key=other, expect=78)
         self.assertIn("--store-key-file", proc.stderr)
-        self.assertIn("does not open", proc.stderr)
+        self.assertIn("is not the key", proc.stderr)
+        self.assertIn("other.key", proc.stderr)
+        self.run_cp("B", "list", key=other, expect=78)
         self.assertNotIn("PRIVATE KEY", proc.stderr + proc.stdout)
         # Nothing deployed on B, nothing new in etcd.
         self.assertFalse(os.path.exists(os.path.join(self.live("B", name), "privkey.pem")))
-        self.assertEqual([k for k in self.etcd_keys() if not k.endswith("/status")],
-                         [k for k in keys if not k.endswith("/status")])
+        self.assertEqual(self.etcd_keys(), keys)
+        self.assertFalse(os.path.exists(os.path.join(self.states["B"], "certs")))
+
+        # A value moved to another key does not open, even with the right key:
+        # the current version's value copied over an older version's id.
+        current = self.etcd.etcdctl("get", "--print-value-only",
+                                    "%s/lineages/%s/current" % (self.prefix, name)).stdout.strip()
+        value = self.etcd.etcdctl("get", "--print-value-only", "%s/lineages/%s/versions/%s" % (
+            self.prefix, name, current)).stdout.rstrip("\n")
+        forged = "20000101T000000.000000000Z-00000000"
+        for k, v in (("versions/" + forged, value), ("current", forged)):
+            put = self.etcd.etcdctl("put", "%s/lineages/%s/%s" % (self.prefix, name, k), v)
+            self.assertEqual(put.returncode, 0, put.stderr)
+        proc = self.run_cp("B", "renew", expect=None)
+        self.assertNotEqual(proc.returncode, 0, self.describe(proc))
+        self.assertIn("does not open", proc.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.live("B", name), "privkey.pem")))
 
     def test_missing_or_unsafe_store_key_file(self):
         proc = self.run_cp("B", "list", key=False, expect=78)
@@ -207,6 +223,10 @@ class StoreEtcd(unittest.TestCase):
         self.assertIn("3 bytes, not 32", proc.stderr)
         self.assertEqual(self.etcd_keys(), [])
         self.assertFalse(os.path.exists(self.states["B"]))
+        # The first use leaves the key check, sealed.
+        self.run_cp("B", "list")
+        self.assertEqual(self.etcd_keys(), [self.prefix + "/seal-check"])
+        self.assertIn("cpseal1:", self.etcd_dump())
 
     def test_unknown_store_url(self):
         proc = self.run_cp("B", "list", store="consul://127.0.0.1:8500/x", expect=64)
@@ -308,7 +328,8 @@ class StoreEtcd(unittest.TestCase):
         self.assertTrue(got["held"], got)
         self.assertEqual(got["code"], "timed out", got)
         self.assertIn("no longer this host's", got["message"])
-        self.assertEqual(self.etcd_keys(), [])  # no version, no current, lock gone
+        # No version, no current, the lock gone: only the key check.
+        self.assertEqual(self.etcd_keys(), [self.prefix + "/seal-check"])
         self.assertFalse(os.path.exists(self.live("A", "lost")))
 
         # The same with the lock kept: stored, sealed, deployed, lock released.
