@@ -680,9 +680,16 @@ static enum cp_code etcd_version_add(struct cp_store *st, const char *name, cons
                         "was revoked): nothing was stored; another host may be renewing it",
                         name);
     }
-    if (rc == CP_OK)
-        rc =
-            deploy(es, name, id, privkey_pem, privkey_len, cert_pem, chain_pem, fullchain_pem, err);
+    if (rc == CP_OK) {
+        struct cp_err why = {0};
+        rc = deploy(es, name, id, privkey_pem, privkey_len, cert_pem, chain_pem, fullchain_pem,
+                    &why);
+        if (rc != CP_OK)
+            cp_err_set(err, rc,
+                       "the new version of %s is stored in %s, but deploying it here failed "
+                       "(the next renew deploys it): %s",
+                       name, st->where, why.msg);
+    }
 out:
     json_decref(j);
     free(text);
@@ -1136,8 +1143,7 @@ static enum cp_code etcd_challenge_lookup(struct cp_store *st, const char *token
         *key_authz = (char *)it.value;
         it.value = NULL;
     }
-    if (rc == CP_OK)
-        etcd_kv_item_clear(&it);
+    etcd_kv_item_clear(&it);
     return rc;
 }
 
