@@ -342,6 +342,27 @@ class StoreEtcd(unittest.TestCase):
         with open(os.path.join(self.live("A", "kept"), "privkey.pem")) as f:
             self.assertIn("not a key, a test value", f.read())
 
+    # -- shared http-01 key authorizations
+
+    def test_challenge_publish_lookup_withdraw(self):
+        os.mkdir(self.states["A"], 0o700)
+        token = "tok_EN-123"
+        key = "%s/challenges/http-01/%s" % (self.prefix, token)
+        got = self.run_tool("A", token, "publish")
+        self.assertEqual(got, {"code": "ok", "message": "", "found": token + ".thumbprint"})
+        out = self.etcd.etcdctl("get", key, "-w", "json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        kv = json.loads(out.stdout)["kvs"][0]
+        self.assertNotEqual(int(kv.get("lease", 0)), 0)  # it goes away by itself
+        ttl = self.etcd.etcdctl("lease", "timetolive", "%x" % int(kv["lease"]))
+        self.assertRegex(ttl.stdout, r"remaining\(\d+s\)")
+        got = self.run_tool("A", token, "withdraw")
+        self.assertEqual(got, {"code": "ok", "message": "", "found": None})
+        self.assertNotIn(key, self.etcd_keys())
+        # A token that is not one is refused before any request.
+        got = self.run_tool("A", "bad/token", "publish")
+        self.assertEqual(got["code"], "invalid input")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -10,8 +10,14 @@
  *       would), then store a version at once, before the keep-alive thread
  *       could notice: the guarded transaction alone must refuse it
  *
- * Prints one JSON object: {"code": cp_code name, "message", "held"} and exits
- * 0 when the store answered as described (whatever it answered).
+ *   etcdstore_tool URL KEY_FILE STATE_DIR TOKEN publish|withdraw
+ *       publish "TOKEN.thumbprint" for http-01 token TOKEN (60 s), or withdraw
+ *       it; then look TOKEN up
+ *
+ * Prints one JSON object: {"code": cp_code name, "message", "held"} (with
+ * "found": the key authorization looked up, or null, for publish and
+ * withdraw) and exits 0 when the store answered as described (whatever it
+ * answered).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -71,6 +77,24 @@ int main(int argc, char **argv)
     struct store_lineage_lock *l = NULL;
     struct cp_err err = {0};
     enum cp_code rc = store_open(&o, &st, &err);
+    if (strcmp(what, "publish") == 0 || strcmp(what, "withdraw") == 0) {
+        char authz[512], *found = NULL;
+        snprintf(authz, sizeof authz, "%s.thumbprint", name);
+        if (rc == CP_OK)
+            rc = what[0] == 'p' ? store_challenge_publish(st, name, authz, 60, &err)
+                                : store_challenge_withdraw(st, name, &err);
+        if (rc == CP_OK)
+            rc = store_challenge_lookup(st, name, &found, &err);
+        json_t *out = json_pack("{s:s, s:s, s:s?}", "code", rc == CP_OK ? "ok" : cp_code_name(rc),
+                                "message", err.msg, "found", found);
+        char *text = json_dumps(out, JSON_COMPACT);
+        printf("%s\n", text);
+        free(text);
+        free(found);
+        json_decref(out);
+        store_close(st);
+        return 0;
+    }
     if (rc == CP_OK)
         rc = store_lineage_lock(st, name, 10, NULL, NULL, &l, &err);
     if (rc == CP_OK && strcmp(what, "lost") == 0)
