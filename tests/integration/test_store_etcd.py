@@ -175,6 +175,31 @@ class StoreEtcd(unittest.TestCase):
         self.assertEqual([r["outcome"] for r in doc["results"]], ["not_due"], doc)
         self.assertEqual(tree_hashes(certs), before)
 
+    def test_prune_and_delete(self):
+        name = "prune.example.test"
+        args = ("-d", name, "--standalone", "--http-port", str(self.pebble.http_port),
+                "--keep-versions", "2")
+        for i in range(3):
+            self.run_cp("A", "issue", "--agree-tos", *args,
+                        *(["--force-renewal"] if i else []), ca=True)
+        versions = [k for k in self.etcd_keys() if "/versions/" in k]
+        # keep 2 of 3: the oldest goes, in etcd and in A's state directory.
+        self.assertEqual(len(versions), 2, versions)
+        local = os.listdir(os.path.join(self.live("A", name), "versions"))
+        self.assertEqual(len(local), 2, local)
+        self.run_cp("B", "renew")
+        self.assertTrue(os.path.exists(os.path.join(self.live("B", name), "cert.pem")))
+
+        self.run_cp("A", "delete", "--cert-name", name, "--yes")
+        self.assertEqual([k for k in self.etcd_keys() if "/lineages/" in k], [])
+        self.assertFalse(os.path.exists(self.live("A", name)))
+        listed = json.loads(self.run_cp("B", "list", "--json").stdout)
+        self.assertEqual(listed["results"], [])
+        # B's deployed copy is B's: delete on A does not reach into it.
+        self.assertTrue(os.path.exists(os.path.join(self.live("B", name), "cert.pem")))
+        proc = self.run_cp("A", "delete", "--cert-name", name, "--yes", expect=None)
+        self.assertNotEqual(proc.returncode, 0)
+
     # -- the store key
 
     def test_wrong_store_key_file(self):
