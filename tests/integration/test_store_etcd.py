@@ -200,6 +200,22 @@ class StoreEtcd(unittest.TestCase):
         proc = self.run_cp("A", "delete", "--cert-name", name, "--yes", expect=None)
         self.assertNotEqual(proc.returncode, 0)
 
+    def test_account_rollover_is_shared(self):
+        reg = json.loads(self.run_cp("A", "account", "register", "--agree-tos", "--json",
+                                     ca=True).stdout)
+        shown = json.loads(self.run_cp("B", "account", "show", "--json", ca=True).stdout)
+        self.assertEqual(shown["url"], reg["url"])
+        self.assertEqual(shown["thumbprint"], reg["thumbprint"])
+        doc = json.loads(self.run_cp("A", "account", "rollover", "--key-type", "ec384", "--json",
+                                     ca=True).stdout)
+        self.assertEqual(doc["old_thumbprint"], reg["thumbprint"])
+        keys = self.etcd_keys()
+        self.assertFalse(any(k.endswith("/pending") for k in keys), keys)
+        shown = json.loads(self.run_cp("B", "account", "show", "--json", ca=True).stdout)
+        self.assertEqual(shown["thumbprint"], doc["thumbprint"])
+        self.assertEqual(shown["ca_key_thumbprint"], doc["thumbprint"])
+        self.assertNotIn("PRIVATE KEY", self.etcd_dump())
+
     # -- the store key
 
     def test_wrong_store_key_file(self):
