@@ -884,6 +884,16 @@ static void *keepalive_main(void *arg)
         enum cp_code rc = etcd_lease_keepalive(l->kv, l->lease, &left, NULL);
         if (rc == CP_OK && left > 0) {
             atomic_store(&l->expires_ms, sent + (long long)left * 1000);
+            /* The lease lives; is the lock key still on it (not deleted by
+             * hand, or taken over after a lease that ran out meanwhile)? */
+            struct etcd_kv_item it = {0};
+            if (etcd_kv_get(l->kv, l->key, &it, NULL) == CP_OK &&
+                (it.value == NULL || it.lease != l->lease)) {
+                etcd_kv_item_clear(&it);
+                atomic_store(&l->held, false);
+                break;
+            }
+            etcd_kv_item_clear(&it);
         } else if (rc == CP_OK || rc == CP_ETIMEOUT || now_ms() >= atomic_load(&l->expires_ms)) {
             /* Expired or revoked, or no answer until it must have run out. */
             atomic_store(&l->held, false);

@@ -373,6 +373,14 @@ class StoreEtcd(unittest.TestCase):
         self.assertEqual(self.etcd_keys(), [self.prefix + "/seal-check"])
         self.assertFalse(os.path.exists(self.live("A", "lost")))
 
+        # The lock key deleted by hand (the lease still alive): the keep-alive
+        # thread notices, and nothing is stored either.
+        got = self.run_tool("A", "deleted", "deleted")
+        self.assertFalse(got["held"], got)
+        self.assertEqual(got["code"], "timed out", got)
+        self.assertIn("was lost", got["message"])
+        self.assertEqual(self.etcd_keys(), [self.prefix + "/seal-check"])
+
         # The same with the lock kept: stored, sealed, deployed, lock released.
         got = self.run_tool("A", "kept", "add")
         self.assertEqual(got["code"], "ok", got)

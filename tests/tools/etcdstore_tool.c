@@ -10,6 +10,10 @@
  *       would), then store a version at once, before the keep-alive thread
  *       could notice: the guarded transaction alone must refuse it
  *
+ *   etcdstore_tool URL KEY_FILE STATE_DIR NAME deleted
+ *       take the lineage lock of NAME (a 2 s lease), delete the lock key
+ *       behind the store's back, wait (at most 20 s) until the store says
+ *       the lock is no longer held, then try to store a version
  *   etcdstore_tool URL KEY_FILE STATE_DIR TOKEN publish|withdraw
  *       publish "TOKEN.thumbprint" for http-01 token TOKEN (60 s), or withdraw
  *       it; then look TOKEN up
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/etcd_kv.h"
 #include "store/store.h"
@@ -31,8 +36,10 @@ static const char privkey[] = "-----BEGIN PRIVATE KEY-----\nnot a key, a test va
                               "-----END PRIVATE KEY-----\n";
 static const char cert[] = "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n";
 
-/* Revoke the lease the lock key of NAME is on, with a client of its own. */
-static enum cp_code revoke_lock(const char *url, const char *name, struct cp_err *err)
+/* Revoke the lease the lock key of NAME is on (or delete the key), with a
+ * client of its own. */
+static enum cp_code revoke_lock(const char *url, const char *name, bool delete_key,
+                                struct cp_err *err)
 {
     /* etcd://H:P,H:P/PREFIX -> http://H:P ... */
     char hosts[1024], *endpoints[16], keyname[1024];
@@ -57,7 +64,8 @@ static enum cp_code revoke_lock(const char *url, const char *name, struct cp_err
     if (rc == CP_OK && it.value == NULL)
         rc = cp_err_set(err, CP_EINTERNAL, "no lock key %s", keyname);
     if (rc == CP_OK)
-        rc = etcd_lease_revoke(kv, it.lease, err);
+        rc = delete_key ? etcd_kv_delete(kv, keyname, false, NULL, err)
+                        : etcd_lease_revoke(kv, it.lease, err);
     etcd_kv_item_clear(&it);
     etcd_kv_close(kv);
     for (size_t i = 0; i < k; i++)
@@ -72,7 +80,10 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *url = argv[1], *name = argv[4], *what = argv[5];
-    struct store_open_opts o = {.url = url, .local_dir = argv[3], .seal_key_file = argv[2]};
+    struct store_open_opts o = {.url = url,
+                                .local_dir = argv[3],
+                                .seal_key_file = argv[2],
+                                .lock_ttl_s = strcmp(what, "deleted") == 0 ? 2 : 0};
     struct cp_store *st = NULL;
     struct store_lineage_lock *l = NULL;
     struct cp_err err = {0};
@@ -98,7 +109,14 @@ int main(int argc, char **argv)
     if (rc == CP_OK)
         rc = store_lineage_lock(st, name, 10, NULL, NULL, &l, &err);
     if (rc == CP_OK && strcmp(what, "lost") == 0)
-        rc = revoke_lock(url, name, &err);
+        rc = revoke_lock(url, name, false, &err);
+    if (rc == CP_OK && strcmp(what, "deleted") == 0) {
+        rc = revoke_lock(url, name, true, &err);
+        for (int i = 0; rc == CP_OK && i < 200 && store_lineage_lock_held(l); i++) {
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
     bool held = rc == CP_OK && store_lineage_lock_held(l);
     if (rc == CP_OK)
         rc = store_version_add(st, name, privkey, strlen(privkey), cert, cert, cert, &err);
