@@ -122,7 +122,11 @@ static void usage(FILE *f)
           "order, nothing written.  --dry-run=order: a real order whose certificate is not\n"
           "saved (the default for letsencrypt-staging; refused for letsencrypt).\n"
           "common options: --server URL|letsencrypt|letsencrypt-staging  --ca-bundle FILE\n"
-          "                --state-dir DIR  -v/--verbose  -q/--quiet  --json\n",
+          "                --state-dir DIR  -v/--verbose  -q/--quiet  --json\n"
+          "a store shared by several hosts: --store etcd[s]://HOST:PORT[,...]/PREFIX\n"
+          "  --store-key-file FILE  --store-ca-file FILE  --store-client-cert FILE\n"
+          "  --store-client-key FILE  --store-user USER  --store-password-file FILE\n"
+          "  --store-lock-ttl SECONDS  (see SHARED STORE in certpilot(1))\n",
           f);
 }
 
