@@ -47,8 +47,10 @@ static void usage(FILE *f)
           "TYPE: ec256 (default for register), ec384, rsa2048, rsa3072, rsa4096.\n"
           "common options: --server URL|letsencrypt|letsencrypt-staging  --ca-bundle FILE\n"
           "                --state-dir DIR  --config FILE  -v/--verbose  -q/--quiet  --json\n"
-          "--server, --ca-bundle and --state-dir may come from the config file of issue\n"
-          "(--config, default " CLI_DEFAULT_CONFIG "); the command line wins.\n"
+          "                --store URL and the other --store-* options (a store shared by\n"
+          "                several hosts: see SHARED STORE in certpilot(1))\n"
+          "--server, --ca-bundle, --state-dir and the store options may come from issue's\n"
+          "config file (--config, default " CLI_DEFAULT_CONFIG "); the command line wins.\n"
           "The EAB MAC key can also come from the environment variable "
           "CERTPILOT_EAB_HMAC_KEY,\n"
           "or a file (first line), so that it does not show in the process list.\n",
@@ -178,6 +180,7 @@ static int apply_config(struct acct *o)
         o->common.ca_bundle = v;
     if (!o->state_set && (v = cli_conf_get(&o->conf, "state-dir")) != NULL)
         o->common.state_dir = v;
+    cli_common_store_defaults(&o->common, &o->conf);
     return 0;
 }
 

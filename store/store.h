@@ -188,6 +188,10 @@ enum cp_code store_open(const struct store_open_opts *o, struct cp_store **out, 
 
 /* Do several hosts share it (renewals then take the lineage lock)? */
 bool store_shared(const struct cp_store *st);
+/* Did the shared store's last request get no answer from any member (the
+ * CP_ENET a caller got came from the store, not from the CA)?  Always false
+ * for the filesystem. */
+bool store_unavailable(const struct cp_store *st);
 
 /*
  * The renewal lock of one lineage across every host sharing the store.  A
@@ -203,7 +207,11 @@ struct store_lineage_lock; /* opaque */
 enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned timeout_s,
                                 void (*waiting)(void *ctx, const char *holder), void *ctx,
                                 struct store_lineage_lock **out, struct cp_err *err);
-/* False once the lease was lost (the holder must stop and write nothing). */
+/* False once the lease was lost (the holder must stop and write nothing).
+ * Release every lineage lock before store_close() of the store that took
+ * it.  Another handle on the same store in this process (renew's issue
+ * engine opens its own) finds the lock too: its store_version_add() is
+ * guarded by it. */
 bool store_lineage_lock_held(const struct store_lineage_lock *l);
 void store_lineage_unlock(struct store_lineage_lock *l); /* NULL: no-op */
 
