@@ -1944,7 +1944,7 @@ void cli_issue_free(struct cli_issue *ci)
 {
     if (ci != NULL) {
         struct issue *is = (struct issue *)ci;
-        if (is->borrowed != NULL)
+        if (is->borrowed != NULL && is->common.store == is->borrowed)
             is->common.store = NULL; /* renew's */
         cli_common_clear(&is->common);
         json_decref(is->result);

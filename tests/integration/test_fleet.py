@@ -140,7 +140,7 @@ class FleetCase(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="cptest-fleet-")
         self.addCleanup(self.tmp.cleanup)
         self.dir = self.tmp.name
-        self.prefix = "fleet-%s-%d" % (self._testMethodName, os.getpid())
+        self.prefix = "/fleet-%s-%d" % (self._testMethodName, os.getpid())
         self.key = os.path.join(self.dir, "store.key")
         key = subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True,
                              text=True, check=True).stdout
@@ -353,7 +353,7 @@ class KillTakeover(FleetCase):
                  [a, b])
         self.assertIn("pid %d" % a.pid, read(b.stderr_path))
 
-        lock_key = "/%s/locks/%s" % (self.prefix, name)
+        lock_key = "%s/locks/%s" % (self.prefix, name)
         os.killpg(a.pid, signal.SIGKILL)
         t_kill = time.monotonic()
         a.wait(10)
