@@ -651,7 +651,7 @@ static bool persistent(int ch)
     case 2016:
     case 2017:
     case 2018: return false;
-    default: return true;
+    default: return !CLI_STORE_OPTION(ch); /* the store is the host's, not the certificate's */
     }
 }
 
@@ -1736,8 +1736,24 @@ enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
 {
     static const char *const refused_defaults[] = {
         "domain", "ip-address", "cert-name", "config", "help", "verbose", "quiet", "json", NULL};
-    static const char *const refused_cert[] = {
-        "cert-name", "config", "help", "verbose", "quiet", "json", "state-dir", "agree-tos", NULL};
+    /* A certificate's settings cannot move it to another store: the store is the host's. */
+    static const char *const refused_cert[] = {"cert-name",
+                                               "config",
+                                               "help",
+                                               "verbose",
+                                               "quiet",
+                                               "json",
+                                               "state-dir",
+                                               "agree-tos",
+                                               "store",
+                                               "store-key-file",
+                                               "store-ca-file",
+                                               "store-client-cert",
+                                               "store-client-key",
+                                               "store-user",
+                                               "store-password-file",
+                                               "store-lock-ttl",
+                                               NULL};
     enum cp_code rc = cli_conf_to_args(defaults, issue_options, refused_defaults, skip, a, err);
     if (rc == CP_OK && lineage != NULL)
         rc = cli_conf_to_args(lineage, issue_options, refused_cert, skip, a, err);
@@ -1775,7 +1791,7 @@ static int find_lineage(const struct cli_args *args, struct cli_conf *lineage, b
     else
         name[0] = '\0';
     if (status == 0 && state != NULL && store_name_valid(name)) {
-        enum cp_code rc = store_fs_open(state, &st, &err);
+        enum cp_code rc = cli_common_store_open(&scratch->common, state, &st, &err);
         if (rc == CP_OK)
             rc = store_lineage_check(st, name, &err);
         char *text = NULL, label[4400];
@@ -1785,7 +1801,9 @@ static int find_lineage(const struct cli_args *args, struct cli_conf *lineage, b
         if (rc == CP_OK && (*existing = text != NULL))
             rc = cli_conf_parse(label, text, len, lineage, &err);
         free(text);
-        if (rc != CP_OK)
+        if (rc != CP_OK && st == NULL && rc == CP_EINVAL) /* --store's URL or lock TTL */
+            status = (cli_error("%s", err.msg), CLI_EXIT_USAGE);
+        else if (rc != CP_OK)
             status = rc == CP_EINVAL ? (cli_error("%s", err.msg), CLI_EXIT_CONFIG)
                                      : cli_store_fail(&err);
     }

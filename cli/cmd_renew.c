@@ -179,8 +179,8 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hvq", opts, NULL)) != -1) {
-        bool renew_only =
-            ch != 'h' && ch != 1003 && ch != 1004 && ch != 'v' && ch != 'q' && ch != 2010;
+        bool renew_only = ch != 'h' && ch != 1003 && ch != 1004 && ch != 'v' && ch != 'q' &&
+                          ch != 2010 && !CLI_STORE_OPTION(ch);
         if (list && renew_only) {
             cli_error("list takes --state-dir, --config, --json, -q and -v only");
             return CLI_EXIT_USAGE;
@@ -263,6 +263,7 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
     const char *state = cli_conf_get(&r->defaults, "state-dir");
     if (r->common.state_dir == NULL && state != NULL)
         r->common.state_dir = state;
+    cli_common_store_defaults(&r->common, &r->defaults);
     if (cli_hooks_dir(r->config, r->hooks_dir, sizeof r->hooks_dir) == NULL) {
         cli_error("--config %s: the path is too long", r->config);
         return CLI_EXIT_CONFIG;
@@ -290,6 +291,8 @@ static int cert_args(struct renew *r, const char *name, struct cli_args *a)
     snprintf(arg, sizeof arg, "--state-dir=%s", r->common.state_dir);
     if (rc == CP_OK)
         rc = cli_args_add(a, arg, NULL);
+    if (rc == CP_OK)
+        rc = cli_common_store_args(&r->common, a);
     if (rc == CP_OK && r->common.verbose)
         rc = cli_args_add(a, "-v", NULL);
     snprintf(arg, sizeof arg, "--dry-run%s%s", r->dry_mode ? "=" : "",
