@@ -17,6 +17,9 @@ validated for another test can be reused.
 - KillTakeover: the node ordering is killed (kill -9) while its dns-01 hook
   stalls mid-order; a node waiting on the lock takes it over once the lease
   (--store-lock-ttl 5) runs out and renews.  The takeover time is printed.
+- LockLost: the node ordering is stopped (SIGSTOP) until etcd dropped its
+  lease; resumed, it finds its lock lost before finalize: exit 75, outcome
+  lock_lost, nothing finalized, nothing written.
 - MemberLoss: one etcd member stopped, renew and issue still work; two
   stopped (no quorum), they fail with exit 69 and leave every local file as
   it was.
@@ -62,12 +65,14 @@ while [ ! -e "$1/go" ]; do sleep 0.05; done
 
 # A dehydrated hook for dns-01 (the example challtestsrv hook) that, when
 # CP_FLEET_STALL names a file, writes its PID there on deploy_challenge and
-# sleeps instead: an order stopped half way, for as long as the test wants.
+# waits until the file $CP_FLEET_STALL.go exists (at most 300 s) before doing
+# its work: an order stopped half way, for as long as the test wants.
 STALL_HOOK = r"""#!/bin/sh
 if [ "$1" = deploy_challenge ] && [ -n "${CP_FLEET_STALL-}" ]; then
     printf '%s\n' "$$" >"$CP_FLEET_STALL.tmp"
     mv "$CP_FLEET_STALL.tmp" "$CP_FLEET_STALL"
-    exec sleep 300
+    n=0
+    while [ ! -e "$CP_FLEET_STALL.go" ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n + 1)); done
 fi
 exec @HOOK@ "$@"
 """
@@ -396,6 +401,52 @@ class KillTakeover(FleetCase):
             pass
 
 
+class LockLost(FleetCase):
+    def test_lease_lost_mid_order_stores_nothing(self):
+        """A node whose lease ran out while it was stopped (SIGSTOP, as a host
+        that hangs) finds its lock gone before finalize: it stops, finalizes
+        nothing, writes nothing, exits 75."""
+        name = "lost.example.test"
+        hook = os.path.join(self.dir, "stall-hook.sh")
+        write(hook, STALL_HOOK.replace("@HOOK@", CHALLTESTSRV_HOOK), 0o755)
+        self.issue(0, name, extra=["--challenge", "dns-01", "--dns-hook", hook,
+                                   "--dns-timeout", "0"])
+        first = self.cert(0, name)
+        node0_files = tree_hashes(self.state(0))
+        current_key = "%s/lineages/%s/current" % (self.prefix, name)
+        lock_key = "%s/locks/%s" % (self.prefix, name)
+        current = self.etcd.etcdctl("get", current_key, "--print-value-only", check=True).stdout
+
+        marker = os.path.join(self.dir, "stalled")
+        exchanges = len(self.pebble.ari_exchanges())
+        a = self.start_node(0, "renew", "--json", "--force-renewal", "--store-lock-ttl", "5",
+                            env={"CP_FLEET_STALL": marker})
+        wait_for("node0 in its dns-01 hook", lambda: os.path.exists(marker), [a])
+        self.assertIn("pid %d" % a.pid, self.etcd.etcdctl(
+            "get", lock_key, "--print-value-only", check=True).stdout)
+        # Stopped until etcd has dropped its lease (the lock key goes with it).
+        os.killpg(a.pid, signal.SIGSTOP)
+        self.addCleanup(lambda: a.poll() is None and os.killpg(a.pid, signal.SIGCONT))
+        wait_for("node0's lease expired", lambda: self.etcd.etcdctl(
+            "get", lock_key, "--print-value-only", check=True).stdout.strip() == "", [])
+        write(marker + ".go", "")
+        os.killpg(a.pid, signal.SIGCONT)
+        doc = self.finish(a, expect=75)
+        r = self.result(doc, name)
+        self.assertEqual((r["outcome"], r["exit_status"]), ("lock_lost", 75), doc)
+        self.assertRegex(read(a.stderr_path), r"lock of \"%s\" was lost before finalize"
+                         % name.replace(".", r"\."))
+        # Validated, never finalized; nothing written, here or in etcd.
+        sent = self.pebble.ari_exchanges()[exchanges:]
+        self.assertEqual([e for e in sent if "/finalize-order/" in e["path"]], [], sent)
+        self.assertEqual(len([e for e in sent if e["method"] == "POST" and
+                              "/chalZ/" in e["path"]]), 1, sent)
+        self.assertEqual(tree_hashes(self.state(0)), node0_files)
+        self.assertEqual(self.cert(0, name), first)
+        self.assertEqual(self.etcd.etcdctl("get", current_key, "--print-value-only",
+                                           check=True).stdout, current)
+
+
 class MemberLoss(FleetCase):
     def restart(self, i):
         try:
@@ -427,6 +478,7 @@ class MemberLoss(FleetCase):
         before = {i: tree_hashes(self.state(i)) for i in range(NODES)}
         orders = self.orders()
         proc = self.run_node(0, "renew", "--force-renewal", expect=69)
+        print("\nwith two of three etcd members stopped, renew says:\n" + proc.stderr)
         self.assertIn("etcd", proc.stderr)
         for endpoint in self.etcd.endpoints:
             self.assertIn(endpoint.split("//")[-1], proc.stderr)
