@@ -6,7 +6,8 @@ ACME proxy (tests/lab/ari_proxy.py, which records every newOrder: the count of
 orders) and three certpilot "nodes": each its own --state-dir (its run lock,
 its deployed files), all the same --store URL and --store-key-file.  Each test
 uses its own key prefix in etcd, hence its own account: nothing Pebble
-validated for another test can be reused.
+validated for another test can be reused; a renewal that must reach its
+challenge first gets an account that validated nothing (fresh_account).
 
 - ConcurrentRenewal: `renew --force-renewal` on the three nodes at once gives
   exactly one new order; the three end with the same certificate at their
@@ -238,6 +239,18 @@ class FleetCase(unittest.TestCase):
         proc = self.run_node(i, *args, expect=expect)
         return json.loads(proc.stdout) if expect == 0 else proc
 
+    def fresh_account(self):
+        """The store's account replaced by a new one, which validated nothing:
+        for a renewal that must answer its challenge (Pebble hands an order
+        a valid authorization of the same account now and then even with
+        PEBBLE_AUTHZREUSE=0, tests/lab/README.md)."""
+        accounts = "%s/accounts/" % self.prefix
+        self.assertNotEqual(self.etcd.etcdctl("get", "--prefix", "--keys-only", accounts,
+                                              check=True).stdout.strip(), "")
+        self.etcd.etcdctl("del", "--prefix", accounts, check=True)
+        self.run_node(0, "account", "register", "--agree-tos", "--server", self.server,
+                      "--ca-bundle", self.pebble.ca_bundle)
+
     def orders(self):
         return len(self.pebble.ari_new_orders())
 
@@ -340,6 +353,7 @@ class KillTakeover(FleetCase):
         dns01 = ["--challenge", "dns-01", "--dns-hook", hook, "--dns-timeout", "0"]
         self.issue(0, name, extra=dns01)
         first = self.cert(0, name)
+        self.fresh_account()  # the renewal must reach deploy_challenge
         self.run_node(1, "renew")  # node1 has the lineage deployed
         self.assertEqual(self.cert(1, name), first)
         node0_files = tree_hashes(self.state(0))
@@ -412,6 +426,7 @@ class LockLost(FleetCase):
         self.issue(0, name, extra=["--challenge", "dns-01", "--dns-hook", hook,
                                    "--dns-timeout", "0"])
         first = self.cert(0, name)
+        self.fresh_account()  # the renewal must reach deploy_challenge
         node0_files = tree_hashes(self.state(0))
         current_key = "%s/lineages/%s/current" % (self.prefix, name)
         lock_key = "%s/locks/%s" % (self.prefix, name)
