@@ -15,6 +15,8 @@ challenge first gets an account that validated nothing (fresh_account).
   in its pre-hook (run under the lineage lock) until the two others say they
   wait for that lock, so that all three decided before anything was renewed:
   the outcome does not depend on which process the kernel ran first.
+- ConcurrentIssue: `issue` of a new name on two nodes at once gives one
+  order; the second finds it issued meanwhile and leaves it alone.
 - KillTakeover: the node ordering is killed (kill -9) while its dns-01 hook
   stalls mid-order; a node waiting on the lock takes it over once the lease
   (--store-lock-ttl 5) runs out and renews.  The takeover time is printed.
@@ -343,6 +345,51 @@ class ConcurrentRenewal(FleetCase):
                 self.assertRegex(read(procs[i].stderr_path),
                                  r"waiting for the lock of %s, held by \S+ pid %d"
                                  % (name.replace(".", r"\."), procs[holder].pid))
+
+
+class ConcurrentIssue(FleetCase):
+    def test_one_order_for_two_issues_of_a_new_name(self):
+        """`issue` of a name no host has yet, on two nodes at once: the node
+        that gets the lineage lock second finds it issued by the first, and
+        leaves it alone (deployed here, with its deploy hook)."""
+        name = "new.example.test"
+        barrier = os.path.join(self.dir, "barrier")
+        os.mkdir(barrier)
+        barrier_sh = os.path.join(self.dir, "barrier.sh")
+        write(barrier_sh, BARRIER_SH, 0o755)
+        logs = [os.path.join(self.dir, "deploy-%d.log" % i) for i in range(2)]
+        # One account first, so that the two runs do not both register one.
+        self.run_node(0, "account", "register", "--agree-tos", "--server", self.server,
+                      "--ca-bundle", self.pebble.ca_bundle)
+        before = self.orders()
+        procs = [self.start_node(i, "issue", "--json", "--agree-tos", "-d", name, "--server",
+                                 self.server, "--ca-bundle", self.pebble.ca_bundle,
+                                 "--caa-preflight", "off", *self.http01(),
+                                 "--pre-hook", "%s %s %d" % (barrier_sh, barrier, i),
+                                 "--deploy-hook", "%s %s" % (self.deploy_sh, logs[i]))
+                 for i in range(2)]
+
+        def pre_ran():
+            return [f for f in os.listdir(barrier) if f.startswith("pre-")]
+
+        wait_for("a node in its pre-hook", lambda: len(pre_ran()) == 1, procs)
+        first = int(pre_ran()[0][len("pre-"):])
+        second = 1 - first
+        wait_for("the other waiting for the lock",
+                 lambda: "waiting for the lock of %s, held by" % name
+                 in read(procs[second].stderr_path), procs)
+        write(os.path.join(barrier, "go"), "")
+        docs = [self.finish(p) for p in procs]
+        print("\nfigure: %d new order(s) for 2 concurrent `issue` of a new name"
+              % (self.orders() - before))
+        self.assertEqual(self.orders() - before, 1)
+        self.assertEqual(docs[first]["outcome"], "issued", docs)
+        self.assertEqual(docs[second]["outcome"], "unchanged", docs)
+        self.assertIn("another host issued it meanwhile", read(procs[second].stderr_path))
+        self.assertEqual(pre_ran(), ["pre-%d" % first])
+        for i in range(2):
+            self.assertEqual(self.cert(i, name), self.cert(first, name))
+            self.assertEqual(self.deploys(logs[i]), [[self.live(i, name), name]], "node%d" % i)
 
 
 class KillTakeover(FleetCase):
