@@ -122,9 +122,9 @@ enum cp_code cli_common_store_open(const struct cli_common *c, const char *state
     if (c->store_lock_ttl != NULL) {
         char *end;
         long v = strtol(c->store_lock_ttl, &end, 10);
-        if (*c->store_lock_ttl == '\0' || *end != '\0' || v < 5 || v > 3600)
+        if (*c->store_lock_ttl == '\0' || *end != '\0' || v < 2 || v > 3600)
             return cp_err_set(err, CP_EINVAL,
-                              "--store-lock-ttl \"%s\" is not a number of seconds (5-3600)",
+                              "--store-lock-ttl \"%s\" is not a number of seconds (2-3600)",
                               c->store_lock_ttl);
         o.lock_ttl_s = (unsigned)v;
     }

@@ -849,7 +849,8 @@ int cmd_list(int argc, char **argv)
         flow_lineage_cert_clear(&c);
     }
     if (status == 0 && n == 0 && !r.common.json)
-        printf("No certificates in %s yet (certpilot issue obtains one).\n", r.common.state_dir);
+        printf("No certificates in %s yet (certpilot issue obtains one).\n",
+               store_where(r.common.store));
     if (status == 0 && r.common.json) {
         json_t *j =
             json_pack("{s:i, s:O}", "certificates", (int)json_array_size(all), "results", all);

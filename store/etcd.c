@@ -11,6 +11,7 @@
  *                                                                fullchain}
  *   PREFIX/locks/<name>                                         "HOST pid PID", on a lease
  *   PREFIX/challenges/http-01/<token>                           a key authorization, on a lease
+ *   PREFIX/seal-check                                           a known text, sealed
  *
  * A new version and the move of `current` are one transaction; when this
  * host holds the lineage's lock, the transaction also compares that the lock
@@ -679,9 +680,16 @@ static enum cp_code etcd_version_add(struct cp_store *st, const char *name, cons
                         "was revoked): nothing was stored; another host may be renewing it",
                         name);
     }
-    if (rc == CP_OK)
-        rc =
-            deploy(es, name, id, privkey_pem, privkey_len, cert_pem, chain_pem, fullchain_pem, err);
+    if (rc == CP_OK) {
+        struct cp_err why = {0};
+        rc = deploy(es, name, id, privkey_pem, privkey_len, cert_pem, chain_pem, fullchain_pem,
+                    &why);
+        if (rc != CP_OK)
+            cp_err_set(err, rc,
+                       "the new version of %s is stored in %s, but deploying it here failed "
+                       "(the next renew deploys it): %s",
+                       name, st->where, why.msg);
+    }
 out:
     json_decref(j);
     free(text);
@@ -1135,8 +1143,7 @@ static enum cp_code etcd_challenge_lookup(struct cp_store *st, const char *token
         *key_authz = (char *)it.value;
         it.value = NULL;
     }
-    if (rc == CP_OK)
-        etcd_kv_item_clear(&it);
+    etcd_kv_item_clear(&it);
     return rc;
 }
 
@@ -1289,6 +1296,49 @@ static enum cp_code parse_url(const char *url, struct etcd_store *es, struct cp_
     return CP_OK;
 }
 
+/*
+ * Is the store key the one this store's keys were sealed with?  The first
+ * host to use the store leaves a known text sealed under PREFIX/seal-check
+ * (only if none is there: a transaction); every later open must open it.  A
+ * wrong --store-key-file is thus refused before anything is read or written,
+ * with one message, rather than at the first private key.
+ */
+static enum cp_code seal_check(struct etcd_store *es, const char *key_file, struct cp_err *err)
+{
+    static const char known[] = "certpilot store key check";
+    char key[KEY_MAX], *sealed = NULL;
+    size_t slen = 0;
+    struct etcd_kv_item it = {0};
+    enum cp_code rc = key_of(es, key, sizeof key, err, "seal-check");
+    if (rc == CP_OK)
+        rc = kv_get(es, key, &it, err);
+    if (rc == CP_OK && it.value == NULL) {
+        bool ok = false;
+        rc = seal_seal(&es->key, key, known, sizeof known - 1, &sealed, &slen, err);
+        struct etcd_cmp cmp = {.key = key, .target = ETCD_CMP_CREATE, .result = ETCD_EQUAL};
+        struct etcd_op op = {.type = ETCD_OP_PUT, .key = key, .value = sealed, .len = slen};
+        if (rc == CP_OK)
+            rc = kv_txn(es, &cmp, 1, &op, 1, &ok, err);
+        free(sealed);
+        if (rc != CP_OK || ok)
+            return rc;
+        rc = kv_get(es, key, &it, err); /* another host's, written meanwhile */
+    }
+    unsigned char *plain = NULL;
+    size_t plen = 0;
+    if (rc == CP_OK && it.value != NULL &&
+        (seal_open(&es->key, key, (const char *)it.value, it.len, &plain, &plen, NULL) != CP_OK ||
+         plen != sizeof known - 1 || memcmp(plain, known, plen) != 0))
+        rc = cp_err_set(err, CP_ESETUP,
+                        "the store key file %s is not the key the private keys in %s were sealed "
+                        "with (%s does not open with it): use the same --store-key-file on every "
+                        "host",
+                        key_file, es->base.where, key);
+    wipe_free(plain, plen);
+    etcd_kv_item_clear(&it);
+    return rc;
+}
+
 static char *dup_opt(const char *s, bool *failed)
 {
     if (s == NULL)
@@ -1333,6 +1383,8 @@ enum cp_code store_etcd_open(const struct store_open_opts *o, struct cp_store **
         rc = store_fs_open(o->local_dir, &es->local, err);
     if (rc == CP_OK)
         rc = kv_open(es, &es->kv, err);
+    if (rc == CP_OK)
+        rc = seal_check(es, o->seal_key_file, err);
     if (rc != CP_OK) {
         etcd_close(&es->base);
         return rc;

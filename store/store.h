@@ -207,6 +207,10 @@ struct store_lineage_lock; /* opaque */
 enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned timeout_s,
                                 void (*waiting)(void *ctx, const char *holder), void *ctx,
                                 struct store_lineage_lock **out, struct cp_err *err);
+/* Release every lineage lock before store_close() of the store that took
+ * it.  Another handle on the same store in this process (renew's issue
+ * engine opens its own) finds the lock too: its store_version_add() is
+ * guarded by it. */
 /* False once the lease was lost (the holder must stop and write nothing). */
 bool store_lineage_lock_held(const struct store_lineage_lock *l);
 void store_lineage_unlock(struct store_lineage_lock *l); /* NULL: no-op */
