@@ -19,7 +19,7 @@ challenge first gets an account that validated nothing (fresh_account).
   order; the second finds it issued meanwhile and leaves it alone.
 - KillTakeover: the node ordering is killed (kill -9) while its dns-01 hook
   stalls mid-order; a node waiting on the lock takes it over once the lease
-  (--store-lock-ttl 5) runs out and renews.  The takeover time is printed.
+  (--store-lock-ttl 3) runs out and renews.  The takeover time is printed.
 - LockLost: the node ordering is stopped (SIGSTOP) until etcd dropped its
   lease; resumed, it finds its lock lost before finalize: exit 75, outcome
   lock_lost, nothing finalized, nothing written.
@@ -407,7 +407,7 @@ class KillTakeover(FleetCase):
 
         before = self.orders()
         marker = os.path.join(self.dir, "stalled")
-        ttl = ["--store-lock-ttl", "5"]  # the shortest lease certpilot takes
+        ttl = ["--store-lock-ttl", "3"]
         a = self.start_node(0, "renew", "--json", "--force-renewal", *ttl,
                             env={"CP_FLEET_STALL": marker})
         wait_for("node0 stalled in its dns-01 hook", lambda: os.path.exists(marker), [a])
@@ -437,7 +437,7 @@ class KillTakeover(FleetCase):
         doc = self.finish(b)
         done = time.monotonic() - t_kill
         print("\nfigure: takeover after kill -9 of the node ordering: lock taken by the waiting "
-              "node %.2f s after the kill (--store-lock-ttl 5), its renewal done %.2f s after "
+              "node %.2f s after the kill (--store-lock-ttl 3), its renewal done %.2f s after "
               "the kill" % (takeover, done))
         self.assertEqual(self.result(doc, name)["outcome"], "renewed")
         self.assertEqual(self.orders(), before + 2)  # node0's abandoned order, node1's
