@@ -1715,6 +1715,22 @@ static int lineage_claim(struct issue *is, struct store_lineage_lock **lock, boo
     if (*synced)
         cli_log(CLI_LOG_NOTICE, "%s: another host's version (%s) deployed here", is->cert_name,
                 version);
+    /* Another host may have issued it while this one waited: then it is an
+     * existing lineage, judged as such (not due: left alone). */
+    if (!is->existing) {
+        char *text = NULL;
+        size_t len = 0;
+        rc = store_settings_load(is->common.store, is->cert_name, &text, &len, NULL, 0, &err);
+        is->existing = rc == CP_OK && text != NULL;
+        free(text);
+        if (rc != CP_OK) {
+            store_lineage_unlock(*lock);
+            *lock = NULL;
+            return cli_store_fail(&err);
+        }
+        if (is->existing)
+            cli_log(CLI_LOG_NOTICE, "%s: another host issued it meanwhile", is->cert_name);
+    }
     is->lock = *lock;
     return 0;
 }
@@ -1966,7 +1982,7 @@ void cli_issue_free(struct cli_issue *ci)
 {
     if (ci != NULL) {
         struct issue *is = (struct issue *)ci;
-        if (is->borrowed != NULL)
+        if (is->borrowed != NULL && is->common.store == is->borrowed)
             is->common.store = NULL; /* renew's */
         cli_common_clear(&is->common);
         json_decref(is->result);

@@ -6,7 +6,8 @@ ACME proxy (tests/lab/ari_proxy.py, which records every newOrder: the count of
 orders) and three certpilot "nodes": each its own --state-dir (its run lock,
 its deployed files), all the same --store URL and --store-key-file.  Each test
 uses its own key prefix in etcd, hence its own account: nothing Pebble
-validated for another test can be reused.
+validated for another test can be reused; a renewal that must reach its
+challenge first gets an account that validated nothing (fresh_account).
 
 - ConcurrentRenewal: `renew --force-renewal` on the three nodes at once gives
   exactly one new order; the three end with the same certificate at their
@@ -14,9 +15,14 @@ validated for another test can be reused.
   in its pre-hook (run under the lineage lock) until the two others say they
   wait for that lock, so that all three decided before anything was renewed:
   the outcome does not depend on which process the kernel ran first.
+- ConcurrentIssue: `issue` of a new name on two nodes at once gives one
+  order; the second finds it issued meanwhile and leaves it alone.
 - KillTakeover: the node ordering is killed (kill -9) while its dns-01 hook
   stalls mid-order; a node waiting on the lock takes it over once the lease
   (--store-lock-ttl 3) runs out and renews.  The takeover time is printed.
+- LockLost: the node ordering is stopped (SIGSTOP) until etcd dropped its
+  lease; resumed, it finds its lock lost before finalize: exit 75, outcome
+  lock_lost, nothing finalized, nothing written.
 - MemberLoss: one etcd member stopped, renew and issue still work; two
   stopped (no quorum), they fail with exit 69 and leave every local file as
   it was.
@@ -62,12 +68,14 @@ while [ ! -e "$1/go" ]; do sleep 0.05; done
 
 # A dehydrated hook for dns-01 (the example challtestsrv hook) that, when
 # CP_FLEET_STALL names a file, writes its PID there on deploy_challenge and
-# sleeps instead: an order stopped half way, for as long as the test wants.
+# waits until the file $CP_FLEET_STALL.go exists (at most 300 s) before doing
+# its work: an order stopped half way, for as long as the test wants.
 STALL_HOOK = r"""#!/bin/sh
 if [ "$1" = deploy_challenge ] && [ -n "${CP_FLEET_STALL-}" ]; then
     printf '%s\n' "$$" >"$CP_FLEET_STALL.tmp"
     mv "$CP_FLEET_STALL.tmp" "$CP_FLEET_STALL"
-    exec sleep 300
+    n=0
+    while [ ! -e "$CP_FLEET_STALL.go" ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n + 1)); done
 fi
 exec @HOOK@ "$@"
 """
@@ -86,12 +94,15 @@ def read(path):
 
 
 def tree_hashes(path):
-    """{relative path: sha256 of the content, "-> target" or "dir"} under path."""
+    """{relative path: sha256 of the content, "-> target" or "dir"} under path;
+    renew.lock left out (each run writes its PID there)."""
     out = {}
     for top, dirs, files in os.walk(path):
         for name in dirs + files:
             full = os.path.join(top, name)
             rel = os.path.relpath(full, path)
+            if rel == "renew.lock":
+                continue
             if os.path.islink(full):
                 out[rel] = "-> " + os.readlink(full)
             elif os.path.isdir(full):
@@ -140,7 +151,7 @@ class FleetCase(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="cptest-fleet-")
         self.addCleanup(self.tmp.cleanup)
         self.dir = self.tmp.name
-        self.prefix = "fleet-%s-%d" % (self._testMethodName, os.getpid())
+        self.prefix = "/fleet-%s-%d" % (self._testMethodName, os.getpid())
         self.key = os.path.join(self.dir, "store.key")
         key = subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True,
                              text=True, check=True).stdout
@@ -229,6 +240,18 @@ class FleetCase(unittest.TestCase):
         args += self.http01() if extra is None else list(extra)
         proc = self.run_node(i, *args, expect=expect)
         return json.loads(proc.stdout) if expect == 0 else proc
+
+    def fresh_account(self):
+        """The store's account replaced by a new one, which validated nothing:
+        for a renewal that must answer its challenge (Pebble hands an order
+        a valid authorization of the same account now and then even with
+        PEBBLE_AUTHZREUSE=0, tests/lab/README.md)."""
+        accounts = "%s/accounts/" % self.prefix
+        self.assertNotEqual(self.etcd.etcdctl("get", "--prefix", "--keys-only", accounts,
+                                              check=True).stdout.strip(), "")
+        self.etcd.etcdctl("del", "--prefix", accounts, check=True)
+        self.run_node(0, "account", "register", "--agree-tos", "--server", self.server,
+                      "--ca-bundle", self.pebble.ca_bundle)
 
     def orders(self):
         return len(self.pebble.ari_new_orders())
@@ -324,6 +347,51 @@ class ConcurrentRenewal(FleetCase):
                                  % (name.replace(".", r"\."), procs[holder].pid))
 
 
+class ConcurrentIssue(FleetCase):
+    def test_one_order_for_two_issues_of_a_new_name(self):
+        """`issue` of a name no host has yet, on two nodes at once: the node
+        that gets the lineage lock second finds it issued by the first, and
+        leaves it alone (deployed here, with its deploy hook)."""
+        name = "new.example.test"
+        barrier = os.path.join(self.dir, "barrier")
+        os.mkdir(barrier)
+        barrier_sh = os.path.join(self.dir, "barrier.sh")
+        write(barrier_sh, BARRIER_SH, 0o755)
+        logs = [os.path.join(self.dir, "deploy-%d.log" % i) for i in range(2)]
+        # One account first, so that the two runs do not both register one.
+        self.run_node(0, "account", "register", "--agree-tos", "--server", self.server,
+                      "--ca-bundle", self.pebble.ca_bundle)
+        before = self.orders()
+        procs = [self.start_node(i, "issue", "--json", "--agree-tos", "-d", name, "--server",
+                                 self.server, "--ca-bundle", self.pebble.ca_bundle,
+                                 "--caa-preflight", "off", *self.http01(),
+                                 "--pre-hook", "%s %s %d" % (barrier_sh, barrier, i),
+                                 "--deploy-hook", "%s %s" % (self.deploy_sh, logs[i]))
+                 for i in range(2)]
+
+        def pre_ran():
+            return [f for f in os.listdir(barrier) if f.startswith("pre-")]
+
+        wait_for("a node in its pre-hook", lambda: len(pre_ran()) == 1, procs)
+        first = int(pre_ran()[0][len("pre-"):])
+        second = 1 - first
+        wait_for("the other waiting for the lock",
+                 lambda: "waiting for the lock of %s, held by" % name
+                 in read(procs[second].stderr_path), procs)
+        write(os.path.join(barrier, "go"), "")
+        docs = [self.finish(p) for p in procs]
+        print("\nfigure: %d new order(s) for 2 concurrent `issue` of a new name"
+              % (self.orders() - before))
+        self.assertEqual(self.orders() - before, 1)
+        self.assertEqual(docs[first]["outcome"], "issued", docs)
+        self.assertEqual(docs[second]["outcome"], "unchanged", docs)
+        self.assertIn("another host issued it meanwhile", read(procs[second].stderr_path))
+        self.assertEqual(pre_ran(), ["pre-%d" % first])
+        for i in range(2):
+            self.assertEqual(self.cert(i, name), self.cert(first, name))
+            self.assertEqual(self.deploys(logs[i]), [[self.live(i, name), name]], "node%d" % i)
+
+
 class KillTakeover(FleetCase):
     def test_kill_9_mid_order_then_takeover(self):
         name = "takeover.example.test"
@@ -332,6 +400,7 @@ class KillTakeover(FleetCase):
         dns01 = ["--challenge", "dns-01", "--dns-hook", hook, "--dns-timeout", "0"]
         self.issue(0, name, extra=dns01)
         first = self.cert(0, name)
+        self.fresh_account()  # the renewal must reach deploy_challenge
         self.run_node(1, "renew")  # node1 has the lineage deployed
         self.assertEqual(self.cert(1, name), first)
         node0_files = tree_hashes(self.state(0))
@@ -353,7 +422,7 @@ class KillTakeover(FleetCase):
                  [a, b])
         self.assertIn("pid %d" % a.pid, read(b.stderr_path))
 
-        lock_key = "/%s/locks/%s" % (self.prefix, name)
+        lock_key = "%s/locks/%s" % (self.prefix, name)
         os.killpg(a.pid, signal.SIGKILL)
         t_kill = time.monotonic()
         a.wait(10)
@@ -377,6 +446,7 @@ class KillTakeover(FleetCase):
         self.assertEqual(self.deploys(log), [[self.live(1, name), name]])
         # node0 died before storing anything: its files are as they were,
         # and its next run deploys node1's certificate.
+        self.maxDiff = None
         self.assertEqual(tree_hashes(self.state(0)), node0_files)
         proc = self.run_node(0, "renew", "--json")
         self.assertEqual(self.result(json.loads(proc.stdout), name)["outcome"],
@@ -390,6 +460,53 @@ class KillTakeover(FleetCase):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+class LockLost(FleetCase):
+    def test_lease_lost_mid_order_stores_nothing(self):
+        """A node whose lease ran out while it was stopped (SIGSTOP, as a host
+        that hangs) finds its lock gone before finalize: it stops, finalizes
+        nothing, writes nothing, exits 75."""
+        name = "lost.example.test"
+        hook = os.path.join(self.dir, "stall-hook.sh")
+        write(hook, STALL_HOOK.replace("@HOOK@", CHALLTESTSRV_HOOK), 0o755)
+        self.issue(0, name, extra=["--challenge", "dns-01", "--dns-hook", hook,
+                                   "--dns-timeout", "0"])
+        first = self.cert(0, name)
+        self.fresh_account()  # the renewal must reach deploy_challenge
+        node0_files = tree_hashes(self.state(0))
+        current_key = "%s/lineages/%s/current" % (self.prefix, name)
+        lock_key = "%s/locks/%s" % (self.prefix, name)
+        current = self.etcd.etcdctl("get", current_key, "--print-value-only", check=True).stdout
+
+        marker = os.path.join(self.dir, "stalled")
+        exchanges = len(self.pebble.ari_exchanges())
+        a = self.start_node(0, "renew", "--json", "--force-renewal", "--store-lock-ttl", "5",
+                            env={"CP_FLEET_STALL": marker})
+        wait_for("node0 in its dns-01 hook", lambda: os.path.exists(marker), [a])
+        self.assertIn("pid %d" % a.pid, self.etcd.etcdctl(
+            "get", lock_key, "--print-value-only", check=True).stdout)
+        # Stopped until etcd has dropped its lease (the lock key goes with it).
+        os.killpg(a.pid, signal.SIGSTOP)
+        self.addCleanup(lambda: a.poll() is None and os.killpg(a.pid, signal.SIGCONT))
+        wait_for("node0's lease expired", lambda: self.etcd.etcdctl(
+            "get", lock_key, "--print-value-only", check=True).stdout.strip() == "", [])
+        write(marker + ".go", "")
+        os.killpg(a.pid, signal.SIGCONT)
+        doc = self.finish(a, expect=75)
+        r = self.result(doc, name)
+        self.assertEqual((r["outcome"], r["exit_status"]), ("lock_lost", 75), doc)
+        self.assertRegex(read(a.stderr_path), r"lock of \"%s\" was lost before finalize"
+                         % name.replace(".", r"\."))
+        # Validated, never finalized; nothing written, here or in etcd.
+        sent = self.pebble.ari_exchanges()[exchanges:]
+        self.assertEqual([e for e in sent if "/finalize-order/" in e["path"]], [], sent)
+        self.assertEqual(len([e for e in sent if e["method"] == "POST" and
+                              "/chalZ/" in e["path"]]), 1, sent)
+        self.assertEqual(tree_hashes(self.state(0)), node0_files)
+        self.assertEqual(self.cert(0, name), first)
+        self.assertEqual(self.etcd.etcdctl("get", current_key, "--print-value-only",
+                                           check=True).stdout, current)
 
 
 class MemberLoss(FleetCase):
@@ -423,6 +540,7 @@ class MemberLoss(FleetCase):
         before = {i: tree_hashes(self.state(i)) for i in range(NODES)}
         orders = self.orders()
         proc = self.run_node(0, "renew", "--force-renewal", expect=69)
+        print("\nwith two of three etcd members stopped, renew says:\n" + proc.stderr)
         self.assertIn("etcd", proc.stderr)
         for endpoint in self.etcd.endpoints:
             self.assertIn(endpoint.split("//")[-1], proc.stderr)
