@@ -651,9 +651,10 @@ struct acme_issue_req {
      * Decide it with acme_profile_choose() first (sent as given). */
     const char *profile;
     struct acme_solver solver;
-    /* Called once before finalize when the order holds reused authorizations
-     * (n >= 1); any code but CP_OK stops the issuance with that code before
-     * finalize is sent.  NULL: not asked. */
+    /* Called once before finalize with the order's reused authorizations
+     * (n may be 0: the caller may also check that it may still finalize,
+     * e.g. that it holds a lock); any code but CP_OK stops the issuance with
+     * that code before finalize is sent.  NULL: not asked. */
     enum cp_code (*before_finalize)(void *ctx, const struct acme_reused_authz *reused, size_t n,
                                     struct cp_err *err);
     void *before_finalize_ctx;

@@ -745,8 +745,8 @@ enum cp_code acme_issue(struct acme_client *c, const struct acme_issue_req *req,
         deployed_free(&dep[i]);
     }
     ndep = 0;
-    if (rc == CP_OK && nreused > 0 && req->before_finalize != NULL) {
-        struct acme_reused_authz *view = calloc(nreused, sizeof *view);
+    if (rc == CP_OK && req->before_finalize != NULL) {
+        struct acme_reused_authz *view = calloc(nreused ? nreused : 1, sizeof *view);
         if (view == NULL) {
             rc = cp_err_set(err, CP_ENOMEM, "out of memory");
             goto out;

@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "common/civil.h"
+#include "common/file.h"
+
+#include <openssl/crypto.h>
 
 static const struct {
     const char *name, *url;
@@ -35,8 +38,138 @@ bool cli_common_option(struct cli_common *c, int opt, const char *arg)
     case 'v': c->verbose = true; return true;
     case 'q': c->quiet = true; return true;
     case 1004: c->json = true; return true;
+    case CLI_OPT_STORE: c->store_url = arg; return true;
+    case CLI_OPT_STORE_KEY_FILE: c->store_key_file = arg; return true;
+    case CLI_OPT_STORE_CA_FILE: c->store_ca_file = arg; return true;
+    case CLI_OPT_STORE_CLIENT_CERT: c->store_client_cert = arg; return true;
+    case CLI_OPT_STORE_CLIENT_KEY: c->store_client_key = arg; return true;
+    case CLI_OPT_STORE_USER: c->store_user = arg; return true;
+    case CLI_OPT_STORE_PASSWORD_FILE: c->store_password_file = arg; return true;
+    case CLI_OPT_STORE_LOCK_TTL: c->store_lock_ttl = arg; return true;
     default: return false;
     }
+}
+
+/* The store settings by name, for the defaults file and renew's arguments. */
+static const char **store_setting(struct cli_common *c, size_t i, const char **name)
+{
+    static const char *const names[] = {"store",
+                                        "store-key-file",
+                                        "store-ca-file",
+                                        "store-client-cert",
+                                        "store-client-key",
+                                        "store-user",
+                                        "store-password-file",
+                                        "store-lock-ttl"};
+    const char **fields[] = {&c->store_url,           &c->store_key_file,   &c->store_ca_file,
+                             &c->store_client_cert,   &c->store_client_key, &c->store_user,
+                             &c->store_password_file, &c->store_lock_ttl};
+    if (i >= sizeof names / sizeof names[0])
+        return NULL;
+    *name = names[i];
+    return fields[i];
+}
+
+void cli_common_store_defaults(struct cli_common *c, const struct cli_conf *conf)
+{
+    const char *name, **field, *v;
+    for (size_t i = 0; (field = store_setting(c, i, &name)) != NULL; i++)
+        if (*field == NULL && (v = cli_conf_get(conf, name)) != NULL)
+            *field = v;
+}
+
+enum cp_code cli_common_store_args(const struct cli_common *c, struct cli_args *a)
+{
+    const char *name, **field;
+    enum cp_code rc = CP_OK;
+    for (size_t i = 0; rc == CP_OK && (field = store_setting((struct cli_common *)c, i, &name));
+         i++) {
+        if (*field == NULL)
+            continue;
+        char arg[4400];
+        if (snprintf(arg, sizeof arg, "--%s=%s", name, *field) >= (int)sizeof arg)
+            return CP_EINVAL;
+        rc = cli_args_add(a, arg, NULL);
+    }
+    return rc;
+}
+
+/* The first line of --store-password-file (a secret: wiped after use). */
+static enum cp_code read_password(const char *path, char **out, struct cp_err *err)
+{
+    size_t len = 0;
+    struct cp_err why = {0};
+    if (cp_file_read(path, 4096, out, &len, &why) != CP_OK)
+        return cp_err_set(err, CP_ESETUP, "--store-password-file: %s", why.msg);
+    (*out)[strcspn(*out, "\r\n")] = '\0';
+    return CP_OK;
+}
+
+enum cp_code cli_common_store_open(const struct cli_common *c, const char *state,
+                                   struct cp_store **out, struct cp_err *err)
+{
+    struct store_open_opts o = {
+        .url = c->store_url,
+        .local_dir = state,
+        .seal_key_file = c->store_key_file,
+        .ca_file = c->store_ca_file,
+        .cert_file = c->store_client_cert,
+        .key_file = c->store_client_key,
+        .user = c->store_user,
+    };
+    char *password = NULL;
+    *out = NULL;
+    if (c->store_lock_ttl != NULL) {
+        char *end;
+        long v = strtol(c->store_lock_ttl, &end, 10);
+        if (*c->store_lock_ttl == '\0' || *end != '\0' || v < 5 || v > 3600)
+            return cp_err_set(err, CP_EINVAL,
+                              "--store-lock-ttl \"%s\" is not a number of seconds (5-3600)",
+                              c->store_lock_ttl);
+        o.lock_ttl_s = (unsigned)v;
+    }
+    bool etcd = c->store_url != NULL && strstr(c->store_url, "://") != NULL;
+    if (etcd && c->store_password_file != NULL) {
+        enum cp_code rc = read_password(c->store_password_file, &password, err);
+        if (rc != CP_OK)
+            return rc;
+        o.password = password;
+    }
+    enum cp_code rc = store_open(&o, out, err);
+    if (password != NULL) {
+        OPENSSL_cleanse(password, strlen(password));
+        free(password);
+    }
+    return rc;
+}
+
+/* The stores this run opened (renew opens one for itself and one in the
+ * issue engine): a CP_ENET that reaches cli_acme_fail() while one of them
+ * had no answer is the store's (exit 69), not the CA's (exit 5). */
+static struct cp_store *opened[8];
+
+static void opened_add(struct cp_store *st)
+{
+    for (size_t i = 0; i < sizeof opened / sizeof opened[0]; i++)
+        if (opened[i] == NULL) {
+            opened[i] = st;
+            return;
+        }
+}
+
+static void opened_remove(const struct cp_store *st)
+{
+    for (size_t i = 0; st != NULL && i < sizeof opened / sizeof opened[0]; i++)
+        if (opened[i] == st)
+            opened[i] = NULL;
+}
+
+static bool store_down(void)
+{
+    for (size_t i = 0; i < sizeof opened / sizeof opened[0]; i++)
+        if (opened[i] != NULL && store_unavailable(opened[i]))
+            return true;
+    return false;
 }
 
 int cli_common_finish(struct cli_common *c)
@@ -58,16 +191,24 @@ int cli_common_finish(struct cli_common *c)
         }
     }
     struct cp_err err = {0};
-    if (c->store != NULL && strcmp(store_where(c->store), c->state_dir) == 0)
+    const char *where = c->store_url != NULL ? c->store_url : c->state_dir;
+    if (c->store != NULL && strcmp(store_where(c->store), where) == 0)
         return 0; /* open already (and its lock, if held, kept) */
     cli_common_clear(c);
-    if (store_fs_open(c->state_dir, &c->store, &err) != CP_OK)
+    if (cli_common_store_open(c, c->state_dir, &c->store, &err) != CP_OK) {
+        if (err.code == CP_EINVAL) {
+            cli_error("%s", err.msg);
+            return CLI_EXIT_USAGE;
+        }
         return cli_store_fail(&err);
+    }
+    opened_add(c->store);
     return 0;
 }
 
 void cli_common_clear(struct cli_common *c)
 {
+    opened_remove(c->store);
     store_close(c->store);
     c->store = NULL;
 }
@@ -79,6 +220,8 @@ int cli_store_fail(const struct cp_err *err)
     case CP_EUNSAFE: return CLI_EXIT_UNSAFE;
     case CP_ETIMEOUT: return CLI_EXIT_LOCKED;
     case CP_ENOMEM: return CLI_EXIT_SOFTWARE;
+    case CP_ENET: return CLI_EXIT_UNAVAILABLE; /* a shared store none of whose members answered */
+    case CP_ESETUP: return CLI_EXIT_CONFIG;
     default: return CLI_EXIT_IO;
     }
 }
@@ -182,7 +325,7 @@ int cli_acme_fail(enum cp_code rc, const struct cp_err *err, const struct acme_p
     case CP_OK: return CLI_EXIT_OK;
     case CP_ECA: return CLI_EXIT_CA;
     case CP_ECHALLENGE: return CLI_EXIT_CHALLENGE;
-    case CP_ENET:
+    case CP_ENET: return store_down() ? CLI_EXIT_UNAVAILABLE : CLI_EXIT_NETWORK;
     case CP_ETIMEOUT: return CLI_EXIT_NETWORK;
     case CP_EPROTO: return CLI_EXIT_PROTOCOL;
     case CP_EINVAL: return CLI_EXIT_USAGE;

@@ -229,6 +229,9 @@ struct cli_common {
     unsigned wait_s; /* bound on waits for the CA (issue --wait-timeout); 0: the default */
     char state_buf[1024];
     struct cp_store *store; /* the state directory, opened by cli_common_finish() */
+    /* A shared store (--store URL and its companions; NULL: not given). */
+    const char *store_url, *store_key_file, *store_ca_file, *store_client_cert, *store_client_key,
+        *store_user, *store_password_file, *store_lock_ttl;
 };
 
 /* The output options of every command: -v/--verbose, -q/--quiet, --json. */
@@ -237,10 +240,37 @@ struct cli_common {
     {                                                                                              \
         "json", no_argument, NULL, 1004                                                            \
     }
+/* The store options of every command that opens the store: --store URL,
+ * --store-key-file, --store-ca-file, --store-client-cert, --store-client-key,
+ * --store-user, --store-password-file, --store-lock-ttl (the config file's
+ * keys have the same names). */
+enum {
+    CLI_OPT_STORE = 1020,
+    CLI_OPT_STORE_KEY_FILE,
+    CLI_OPT_STORE_CA_FILE,
+    CLI_OPT_STORE_CLIENT_CERT,
+    CLI_OPT_STORE_CLIENT_KEY,
+    CLI_OPT_STORE_USER,
+    CLI_OPT_STORE_PASSWORD_FILE,
+    CLI_OPT_STORE_LOCK_TTL
+};
+#define CLI_STORE_LONGOPTS                                                                         \
+    {"store", required_argument, NULL, CLI_OPT_STORE},                                             \
+        {"store-key-file", required_argument, NULL, CLI_OPT_STORE_KEY_FILE},                       \
+        {"store-ca-file", required_argument, NULL, CLI_OPT_STORE_CA_FILE},                         \
+        {"store-client-cert", required_argument, NULL, CLI_OPT_STORE_CLIENT_CERT},                 \
+        {"store-client-key", required_argument, NULL, CLI_OPT_STORE_CLIENT_KEY},                   \
+        {"store-user", required_argument, NULL, CLI_OPT_STORE_USER},                               \
+        {"store-password-file", required_argument, NULL, CLI_OPT_STORE_PASSWORD_FILE},             \
+    {                                                                                              \
+        "store-lock-ttl", required_argument, NULL, CLI_OPT_STORE_LOCK_TTL                          \
+    }
+/* Is `opt` one of them? */
+#define CLI_STORE_OPTION(opt) ((opt) >= CLI_OPT_STORE && (opt) <= CLI_OPT_STORE_LOCK_TTL)
 #define CLI_COMMON_LONGOPTS                                                                        \
     {"server", required_argument, NULL, 1001}, {"ca-bundle", required_argument, NULL, 1002},       \
         {"state-dir", required_argument, NULL, 1003}, {"ca-system", no_argument, NULL, 1005},      \
-        CLI_OUTPUT_LONGOPTS
+        CLI_STORE_LONGOPTS, CLI_OUTPUT_LONGOPTS
 
 void cli_common_init(struct cli_common *c);
 /* Handle one of the common options; false when `opt` is not one of them. */
@@ -254,6 +284,18 @@ void cli_output_setup(const struct cli_common *c);
 int cli_common_finish(struct cli_common *c);
 /* Close the state directory (its lock released); again: no-op. */
 void cli_common_clear(struct cli_common *c);
+struct cli_conf;
+struct cli_args;
+/* The store of `c` for the state directory `state`: the filesystem, or the
+ * shared store --store names (store_open, its password read from
+ * --store-password-file).  Errors as store_open's. */
+enum cp_code cli_common_store_open(const struct cli_common *c, const char *state,
+                                   struct cp_store **out, struct cp_err *err);
+/* The store settings of the defaults file `conf` for those not given. */
+void cli_common_store_defaults(struct cli_common *c, const struct cli_conf *conf);
+/* The store options of `c` as arguments ("--store=URL"...), for the issue
+ * engine renew runs. */
+enum cp_code cli_common_store_args(const struct cli_common *c, struct cli_args *a);
 
 /* Map a cp_code from the ACME layer to an exit status, printing the error and
  * the CA's problem document (type, detail, subproblems) when there is one. */
@@ -362,7 +404,16 @@ int cli_issue_obtain(struct cli_issue *is, FILE *out, const char *replaces);
  * `hooks_dir`/deploy (NULL: none) and the dehydrated hook's deploy_cert; 0 or
  * CLI_EXIT_HOOK. */
 int cli_issue_deploy(struct cli_issue *is, const char *override, const char *hooks_dir);
-/* "issued", "dry_run", "caa_refused", "caa_dns_error", "failed"; and the new
+/* Use `st` (renew's store, borrowed: it must outlive `is`) in place of the
+ * state directory's; before cli_issue_configure(). */
+void cli_issue_use_store(struct cli_issue *is, struct cp_store *st);
+/* The lineage lock held for the orders of cli_issue_obtain() (shared store):
+ * checked before finalize and before storing; NULL: none.  Borrowed. */
+void cli_issue_hold(struct cli_issue *is, const struct store_lineage_lock *lock);
+/* store_lineage_lock's `waiting` for a lineage (ctx: its name): says who
+ * holds the lock. */
+void cli_lineage_waiting(void *ctx, const char *holder);
+/* "issued", "dry_run", "caa_refused", "caa_dns_error", "failed", "lock_lost"; and the new
  * certificate's expiry (RFC 3339) when issued. */
 const char *cli_issue_outcome(const struct cli_issue *is, const char **not_after);
 /* The profile the CA used for the certificate obtained (its answer, else the

@@ -178,6 +178,7 @@ static int apply_config(struct acct *o)
         o->common.ca_bundle = v;
     if (!o->state_set && (v = cli_conf_get(&o->conf, "state-dir")) != NULL)
         o->common.state_dir = v;
+    cli_common_store_defaults(&o->common, &o->conf);
     return 0;
 }
 

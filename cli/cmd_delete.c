@@ -47,6 +47,7 @@ static int parse_args(struct del *d, int argc, char **argv)
         {"yes", no_argument, NULL, 'y'},
         {"config", required_argument, NULL, 2010},
         {"state-dir", required_argument, NULL, 1003},
+        CLI_STORE_LONGOPTS,
         CLI_OUTPUT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

@@ -52,6 +52,7 @@ static const struct option options[] = {
     {"state-dir", required_argument, NULL, 'S'},
     {"config", required_argument, NULL, 'c'},
     {"help", no_argument, NULL, 'h'},
+    CLI_STORE_LONGOPTS,
     CLI_OUTPUT_LONGOPTS,
     {NULL, 0, NULL, 0},
 };

@@ -63,6 +63,7 @@ static int parse_args(struct imp *m, int argc, char **argv)
         {"config", required_argument, NULL, 2010},
         {"state-dir", required_argument, NULL, 1003},
         {"help", no_argument, NULL, 'h'},
+        CLI_STORE_LONGOPTS,
         CLI_OUTPUT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };

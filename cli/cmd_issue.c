@@ -274,6 +274,9 @@ struct issue {
     const char *profile, *profile_src;
     int profile_opt;                              /* 0: none */
     char profile_used[ACME_PROFILE_NAME_MAX + 1]; /* what the CA said it used ("" none) */
+    /* a shared store: the lineage lock held while ordering and storing */
+    const struct store_lineage_lock *lock;
+    struct cp_store *borrowed; /* renew's store, used in place of its own (not closed) */
 };
 
 /* The webroot check's findings, per name. */
@@ -655,7 +658,7 @@ static bool persistent(int ch)
     case 2016:
     case 2017:
     case 2018: return false;
-    default: return true;
+    default: return !CLI_STORE_OPTION(ch); /* the store is the host's, not the certificate's */
     }
 }
 
@@ -1375,6 +1378,7 @@ static int obtain(struct issue *is)
         .caa_report_ctx = is,
         .profile = is->profile,
         .profile_mode = is->profile_opt == 2051 ? ACME_PROFILE_REQUIRED : ACME_PROFILE_PREFERRED,
+        .lock = is->lock,
     };
     struct flow_issue_result *r = &is->run.r;
     enum cp_code rc = flow_issue_run(is->common.store, &req, cli_flow_log(), r, &err);
@@ -1391,6 +1395,11 @@ static int obtain(struct issue *is)
         report(is, &r->ordered.kept, res);
     } else if (r->step == FLOW_STEP_STORE) {
         status = cli_store_fail(&err);
+    } else if (r->step == FLOW_STEP_LOCK) {
+        /* Another host may be renewing it now: this one wrote nothing. */
+        cli_error("%s", err.msg);
+        is->outcome = "lock_lost";
+        status = CLI_EXIT_LOCKED;
     } else if (r->step == FLOW_STEP_PREFLIGHT) {
         cli_error("CAA preflight: %s", err.msg);
         status = rc == CP_EDNS     ? CLI_EXIT_UNAVAILABLE
@@ -1434,6 +1443,11 @@ static int deploy_hooks(struct issue *is, const char *override, const char *hook
 {
     /* The copy first: deploy hooks reload servers that may read it. */
     struct cp_err err = {0};
+    /* Not stored by this run (another host's version, deployed here): the
+     * lineage's files are where they always are. */
+    if (is->live_dir[0] == '\0' && store_lineage_dir(is->common.store, is->cert_name, is->live_dir,
+                                                     sizeof is->live_dir, &err) != CP_OK)
+        return cli_store_fail(&err);
     if (is->install_dir != NULL &&
         flow_issue_install(is->live_dir, is->install_dir, &err) != CP_OK) {
         cli_error("copying the new certificate into --install-dir %s: %s (it is stored in %s; "
@@ -1718,6 +1732,36 @@ static int lineage_plan(struct issue *is)
     return status == 0 ? -2 : status;
 }
 
+void cli_lineage_waiting(void *ctx, const char *holder)
+{
+    cli_log(CLI_LOG_NOTICE, "waiting for the lock of %s, held by %s (another host renewing it)",
+            (const char *)ctx, holder);
+}
+
+/* issue on a shared store: the lineage lock taken (*lock) and the shared
+ * current version deployed here (*synced: it changed this host's files);
+ * 0, or an exit status (said). */
+static int lineage_claim(struct issue *is, struct store_lineage_lock **lock, bool *synced)
+{
+    struct cp_err err = {0};
+    char version[128];
+    enum cp_code rc = store_lineage_lock(is->common.store, is->cert_name, ISSUE_LOCK_TIMEOUT,
+                                         cli_lineage_waiting, (void *)is->cert_name, lock, &err);
+    if (rc == CP_OK)
+        rc =
+            flow_fleet_sync(is->common.store, is->cert_name, version, sizeof version, synced, &err);
+    if (rc != CP_OK) {
+        store_lineage_unlock(*lock);
+        *lock = NULL;
+        return cli_store_fail(&err);
+    }
+    if (*synced)
+        cli_log(CLI_LOG_NOTICE, "%s: another host's version (%s) deployed here", is->cert_name,
+                version);
+    is->lock = *lock;
+    return 0;
+}
+
 /* status.json after issue: what `certpilot list` shows as the last result. */
 static void note_status(struct issue *is, int status)
 {
@@ -1739,8 +1783,24 @@ enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
 {
     static const char *const refused_defaults[] = {
         "domain", "ip-address", "cert-name", "config", "help", "verbose", "quiet", "json", NULL};
-    static const char *const refused_cert[] = {
-        "cert-name", "config", "help", "verbose", "quiet", "json", "state-dir", "agree-tos", NULL};
+    /* A certificate's settings cannot move it to another store: the store is the host's. */
+    static const char *const refused_cert[] = {"cert-name",
+                                               "config",
+                                               "help",
+                                               "verbose",
+                                               "quiet",
+                                               "json",
+                                               "state-dir",
+                                               "agree-tos",
+                                               "store",
+                                               "store-key-file",
+                                               "store-ca-file",
+                                               "store-client-cert",
+                                               "store-client-key",
+                                               "store-user",
+                                               "store-password-file",
+                                               "store-lock-ttl",
+                                               NULL};
     enum cp_code rc = cli_conf_to_args(defaults, issue_options, refused_defaults, skip, a, err);
     if (rc == CP_OK && lineage != NULL)
         rc = cli_conf_to_args(lineage, issue_options, refused_cert, skip, a, err);
@@ -1778,7 +1838,7 @@ static int find_lineage(const struct cli_args *args, struct cli_conf *lineage, b
     else
         name[0] = '\0';
     if (status == 0 && state != NULL && store_name_valid(name)) {
-        enum cp_code rc = store_fs_open(state, &st, &err);
+        enum cp_code rc = cli_common_store_open(&scratch->common, state, &st, &err);
         if (rc == CP_OK)
             rc = store_lineage_check(st, name, &err);
         char *text = NULL, label[4400];
@@ -1788,7 +1848,9 @@ static int find_lineage(const struct cli_args *args, struct cli_conf *lineage, b
         if (rc == CP_OK && (*existing = text != NULL))
             rc = cli_conf_parse(label, text, len, lineage, &err);
         free(text);
-        if (rc != CP_OK)
+        if (rc != CP_OK && st == NULL && rc == CP_EINVAL) /* --store's URL or lock TTL */
+            status = (cli_error("%s", err.msg), CLI_EXIT_USAGE);
+        else if (rc != CP_OK)
             status = rc == CP_EINVAL ? (cli_error("%s", err.msg), CLI_EXIT_CONFIG)
                                      : cli_store_fail(&err);
     }
@@ -1873,17 +1935,27 @@ int cmd_issue(int argc, char **argv)
         cli_common_clear(&is.common);
         return finish(&is, status);
     }
+    /* A shared store: no other host orders for this lineage meanwhile, and
+     * another host's newer version is deployed here before it is judged. */
+    struct store_lineage_lock *lock = NULL;
+    bool synced = false;
+    char dir_buf[4200];
+    const char *hooks_dir = cli_hooks_dir(is.config, dir_buf, sizeof dir_buf);
+    if (real && store_shared(is.common.store))
+        status = lineage_claim(&is, &lock, &synced);
     /* An existing certificate: its names change only when asked, and one
      * that is not due is left alone. */
-    status = lineage_plan(&is);
+    if (status == 0)
+        status = lineage_plan(&is);
+    if (status == -2 && synced && hooks_dir != NULL) /* another host's version: deployed here */
+        status = deploy_hooks(&is, NULL, hooks_dir) == 0 ? -2 : CLI_EXIT_HOOK;
     if (status != 0) {
+        store_lineage_unlock(lock);
         cli_args_clear(&args);
         cli_common_clear(&is.common);
         return finish(&is, status == -2 ? CLI_EXIT_OK : status);
     }
     const char *hook = is.hook;
-    char dir_buf[4200];
-    const char *hooks_dir = cli_hooks_dir(is.config, dir_buf, sizeof dir_buf);
     if (real && hooks_dir == NULL) {
         cli_error("--config %s: the path is too long", is.config);
         status = CLI_EXIT_CONFIG;
@@ -1902,6 +1974,8 @@ int cmd_issue(int argc, char **argv)
         status = is.existing ? update_settings(&is, NULL) : save_settings(&is);
     if (real && is.live_dir[0])
         note_status(&is, status);
+    store_lineage_unlock(lock); /* stored: other hosts deploy it from now */
+    is.lock = NULL;
     if (status == 0 && real)
         status = deploy_hooks(&is, NULL, hooks_dir);
     if (real && is.post_hook != NULL &&
@@ -1935,6 +2009,8 @@ void cli_issue_free(struct cli_issue *ci)
 {
     if (ci != NULL) {
         struct issue *is = (struct issue *)ci;
+        if (is->borrowed != NULL)
+            is->common.store = NULL; /* renew's */
         cli_common_clear(&is->common);
         json_decref(is->result);
         for (size_t i = 0; i < NAMES_MAX; i++)
@@ -1950,7 +2026,21 @@ int cli_issue_configure(struct cli_issue *ci, const struct cli_args *args)
     int status = parse_args(is, (int)args->argc, args->argv);
     if (status == 0)
         status = check_args(is);
+    if (status == 0 && is->borrowed != NULL) {
+        cli_common_clear(&is->common);
+        is->common.store = is->borrowed;
+    }
     return status < 0 ? CLI_EXIT_USAGE : status;
+}
+
+void cli_issue_use_store(struct cli_issue *ci, struct cp_store *st)
+{
+    ((struct issue *)ci)->borrowed = st;
+}
+
+void cli_issue_hold(struct cli_issue *ci, const struct store_lineage_lock *lock)
+{
+    ((struct issue *)ci)->lock = lock;
 }
 
 void cli_issue_info(const struct cli_issue *ci, struct cli_issue_info *out)

@@ -81,6 +81,8 @@ struct renew {
     bool force, dry_run;
     const char *dry_mode; /* --dry-run=check|order; NULL: bare --dry-run (as for issue) */
     int refused;          /* certificates whose dry-run order was refused (production CA) */
+    int unavailable;      /* ... that failed because the shared store could not be reached */
+    int locked;           /* ... because another host holds its lock (or this one lost it) */
     const char *pre_hook, *post_hook, *deploy_hook;
     unsigned lock_timeout;
     struct cli_args extra; /* --resolver/--timeout/--tries for every certificate */
@@ -147,8 +149,10 @@ static void renew_usage(FILE *f)
           "  -q, --quiet         print only errors (for timers)\n"
           "  --lock-timeout S    wait at most S seconds for another run (default 60)\n"
           "Exit: 0 every due certificate renewed (or none due), 1 at least one failed,\n"
-          "64 every failure a --dry-run=order refused for letsencrypt, 75 another run\n"
-          "holds the lock.\n",
+          "64 every failure a --dry-run=order refused for letsencrypt, 69 every failure\n"
+          "the shared store (--store) unreachable, 75 another run holds the lock (or, on\n"
+          "a shared store, every failure a lineage lock another host holds or this run\n"
+          "lost).\n",
           f);
 }
 
@@ -175,8 +179,8 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":hvq", opts, NULL)) != -1) {
-        bool renew_only =
-            ch != 'h' && ch != 1003 && ch != 1004 && ch != 'v' && ch != 'q' && ch != 2010;
+        bool renew_only = ch != 'h' && ch != 1003 && ch != 1004 && ch != 'v' && ch != 'q' &&
+                          ch != 2010 && !CLI_STORE_OPTION(ch);
         if (list && renew_only) {
             cli_error("list takes --state-dir, --config, --json, -q and -v only");
             return CLI_EXIT_USAGE;
@@ -259,6 +263,7 @@ static int renew_args(struct renew *r, int argc, char **argv, bool list)
     const char *state = cli_conf_get(&r->defaults, "state-dir");
     if (r->common.state_dir == NULL && state != NULL)
         r->common.state_dir = state;
+    cli_common_store_defaults(&r->common, &r->defaults);
     if (cli_hooks_dir(r->config, r->hooks_dir, sizeof r->hooks_dir) == NULL) {
         cli_error("--config %s: the path is too long", r->config);
         return CLI_EXIT_CONFIG;
@@ -286,6 +291,8 @@ static int cert_args(struct renew *r, const char *name, struct cli_args *a)
     snprintf(arg, sizeof arg, "--state-dir=%s", r->common.state_dir);
     if (rc == CP_OK)
         rc = cli_args_add(a, arg, NULL);
+    if (rc == CP_OK)
+        rc = cli_common_store_args(&r->common, a);
     if (rc == CP_OK && r->common.verbose)
         rc = cli_args_add(a, "-v", NULL);
     snprintf(arg, sizeof arg, "--dry-run%s%s", r->dry_mode ? "=" : "",
@@ -370,11 +377,12 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     struct flow_lineage_cert c = {0};
     struct cli_issue *is = cli_issue_new();
     struct cli_issue_info info = {0};
+    struct flow_fleet_claim claim = {0};
     const char *outcome = "not_due", *not_after = NULL;
-    char *text = NULL, config_error[512] = "", reason[512] = "";
+    char *text = NULL, config_error[512] = "", reason[512] = "", judged[128] = "";
     size_t len = 0;
     int status = 0;
-    bool unsafe = false;
+    bool unsafe = false, synced = false;
 
     snprintf(c.name, sizeof c.name, "%s", name);
     cli_last_error_clear();
@@ -392,6 +400,17 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
         unsafe = true;
         goto out;
     }
+    /* A shared store: another host's new version deployed here first (its
+     * deploy hooks run below, once the settings are read), and judged. */
+    if (!r->dry_run &&
+        flow_fleet_sync(r->common.store, name, judged, sizeof judged, &synced, &uerr) != CP_OK) {
+        status = cli_store_fail(&uerr);
+        outcome = "failed";
+        snprintf(reason, sizeof reason, "%s", uerr.msg);
+        goto out;
+    }
+    if (synced)
+        cli_log(CLI_LOG_NOTICE, "another host renewed it: its version %s is deployed here", judged);
     /* Revoked (certpilot revoke): renewed only when named and forced. */
     char revoked[256];
     json_t *mark = store_status_load(r->common.store, name);
@@ -409,8 +428,10 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     if (was_revoked)
         cli_log(CLI_LOG_NOTICE, "replacing a certificate that was %s, as asked", revoked);
     status = is == NULL ? CLI_EXIT_SOFTWARE : cert_args(r, name, &args);
-    if (status == 0)
+    if (status == 0) {
+        cli_issue_use_store(is, r->common.store); /* where the lineage lock is held */
         status = cli_issue_configure(is, &args);
+    }
     struct cp_err cerr = {0};
     c.status = mark; /* read once: flow_lineage_cert_load() takes it */
     if (flow_lineage_cert_load(r->common.store, name, &c, &cerr) != CP_OK)
@@ -426,6 +447,13 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
         goto out;
     }
     cli_issue_info(is, &info);
+    if (synced && (status = cli_issue_deploy(is, r->deploy_hook, r->hooks_dir)) != 0) {
+        outcome = "deploy_hook_failed";
+        snprintf(reason, sizeof reason, "%s", cli_last_error());
+        cli_error("another host's new certificate is in place here, but its deploy hook failed: "
+                  "check the hook");
+        goto out;
+    }
     if (info.hook != NULL && !r->dry_run && !listed(r->started, r->nstarted, info.hook)) {
         remember(r->started, &r->nstarted, info.hook);
         flow_hook_event(cli_flow_log(), info.hook, "startup_hook", NULL, 0);
@@ -449,6 +477,8 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     }
     if (!c.due && !r->dry_run) {
         cli_log(CLI_LOG_DEBUG, "not due: %s", c.why);
+        if (synced)
+            outcome = "renewed_elsewhere";
         if (info.hook != NULL) {
             char files[4][4500];
             static const char *const f[] = {"privkey.pem", "cert.pem", "fullchain.pem",
@@ -459,6 +489,33 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
             flow_hook_event(cli_flow_log(), info.hook, "unchanged_cert", a, 5);
         }
         goto out;
+    }
+    /* Due: on a shared store, ordered by one host only (the lineage lock),
+     * and only if no other host renewed it since it was judged here. */
+    if (!r->dry_run) {
+        struct cp_err lerr = {0};
+        if (flow_fleet_claim(r->common.store, name, judged, r->lock_timeout, cli_lineage_waiting,
+                             (void *)name, cli_flow_log(), &claim, &lerr) != CP_OK) {
+            status = cli_store_fail(&lerr);
+            outcome = lerr.code == CP_ETIMEOUT ? "locked" : "failed";
+            snprintf(reason, sizeof reason, "%s", lerr.msg);
+            goto out;
+        }
+        if (claim.elsewhere) {
+            outcome = "renewed_elsewhere";
+            cli_log(CLI_LOG_NOTICE, "renewed by another host meanwhile: nothing ordered%s",
+                    claim.changed ? "; its certificate is deployed here" : "");
+            /* What this run judged from is older than what that host saved. */
+            c.status_changed = false;
+            if (claim.changed && (status = cli_issue_deploy(is, r->deploy_hook, r->hooks_dir))) {
+                outcome = "deploy_hook_failed";
+                snprintf(reason, sizeof reason, "%s", cli_last_error());
+                cli_error("another host's new certificate is in place here, but its deploy hook "
+                          "failed: check the hook");
+            }
+            goto out;
+        }
+        cli_issue_hold(is, claim.lock);
     }
     /* Due (or a dry run): the pre-hook once per run, then the engine. */
     const char *pre = r->pre_hook ? r->pre_hook : info.pre_hook;
@@ -512,23 +569,31 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
                   "unchanged",
                   status);
     }
-    if (!r->dry_run)
+    /* A lost lineage lock: another host may be renewing it now, and this
+     * one writes nothing, not even its status. */
+    if (!r->dry_run && strcmp(outcome, "lock_lost") != 0)
         record_attempt(&c, outcome, status, status ? reason : "", now);
+    else if (!r->dry_run)
+        c.status_changed = false;
 out:
     *failed = status != 0;
+    r->unavailable += status == CLI_EXIT_UNAVAILABLE;
+    r->locked += status == CLI_EXIT_LOCKED;
     if (c.status_changed && !r->dry_run && c.status != NULL) {
         struct cp_err err = {0};
         if (store_lineage_exists(r->common.store, name) &&
             store_status_save(r->common.store, name, c.status, &err) != CP_OK)
             cli_error("%s", err.msg);
     }
+    flow_fleet_release(&claim); /* the new version and the status are saved */
     json_t *names =
         info.nnames || unsafe ? json_array() : flow_lineage_names(r->common.store, name);
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
     /* The expiry of the certificate in place now: the new one when renewed. */
     long long current = c.have_cert ? c.not_after : 0;
-    if (strcmp(outcome, "renewed") == 0 || strcmp(outcome, "deploy_hook_failed") == 0) {
+    if (strcmp(outcome, "renewed") == 0 || strcmp(outcome, "deploy_hook_failed") == 0 ||
+        strcmp(outcome, "renewed_elsewhere") == 0) {
         struct flow_lineage_cert now_in = {0};
         struct cp_err lerr = {0};
         if (flow_lineage_cert_load(r->common.store, name, &now_in, &lerr) == CP_OK &&
@@ -605,6 +670,7 @@ int cmd_renew(int argc, char **argv)
     char **names = NULL;
     size_t n = 0;
     int failures = 0, attempted = 0, renewed = 0; /* renewed: or checked, for a dry run */
+    int elsewhere = 0; /* renewed by another host sharing the store, deployed here */
     json_t *results = json_array();
 
     cli_common_init(&r.common);
@@ -638,8 +704,9 @@ int cmd_renew(int argc, char **argv)
         bool failed = false;
         json_t *j = renew_one(&r, &cl, names[i], now, &failed);
         const char *o = json_string_value(json_object_get(j, "outcome"));
-        attempted += o != NULL && strcmp(o, "not_due") != 0;
+        attempted += o != NULL && strcmp(o, "not_due") != 0 && strcmp(o, "renewed_elsewhere") != 0;
         renewed += o != NULL && (strcmp(o, "renewed") == 0 || strcmp(o, "dry_run") == 0);
+        elsewhere += o != NULL && strcmp(o, "renewed_elsewhere") == 0;
         failures += failed;
         json_array_append_new(results, r.common.json ? j : text_entry(j));
     }
@@ -653,22 +720,32 @@ int cmd_renew(int argc, char **argv)
         flow_hook_event(cli_flow_log(), r.started[i], "exit_hook", a, failures ? 1 : 0);
     }
     /* every failure a refused dry-run order: the usage was wrong */
-    status = failures == 0 ? 0 : failures == r.refused ? CLI_EXIT_USAGE : CLI_EXIT_RENEW_FAILED;
+    status = failures == 0               ? 0
+             : failures == r.refused     ? CLI_EXIT_USAGE
+             : failures == r.unavailable ? CLI_EXIT_UNAVAILABLE /* the shared store */
+             : failures == r.locked      ? CLI_EXIT_LOCKED
+                                         : CLI_EXIT_RENEW_FAILED;
     if (r.common.json) {
         json_t *j = json_pack("{s:b, s:i, s:i, s:i, s:O}", "dry_run", r.dry_run, "certificates",
                               (int)json_array_size(results), "attempted", attempted, "failed",
                               failures, "results", results);
         cli_json_result(j,
-                        failures       ? "failed"
-                        : renewed == 0 ? "nothing_due"
-                        : r.dry_run    ? "dry_run"
-                                       : "renewed",
+                        failures                        ? "failed"
+                        : renewed == 0 && elsewhere > 0 ? "renewed_elsewhere"
+                        : renewed == 0                  ? "nothing_due"
+                        : r.dry_run                     ? "dry_run"
+                                                        : "renewed",
                         status);
     } else
         summary_text(results);
     if (failures)
         cli_error("%d of %d renewal%s failed (see above)", failures, attempted,
                   attempted == 1 ? "" : "s");
+    else if (attempted == 0 && elsewhere > 0)
+        cli_log(CLI_LOG_INFO,
+                "%d certificate%s renewed by another host, deployed here; nothing "
+                "else is due",
+                elsewhere, elsewhere == 1 ? "" : "s");
     else if (attempted == 0)
         cli_log(CLI_LOG_INFO, "nothing is due (%zu certificate%s)", json_array_size(results),
                 json_array_size(results) == 1 ? "" : "s");

@@ -66,6 +66,7 @@ int cli_defaults_load(int argc, char **argv, struct cli_conf *conf, struct cli_c
         c->ca_bundle = v;
     if ((v = cli_conf_get(conf, "state-dir")) != NULL)
         c->state_dir = v;
+    cli_common_store_defaults(c, conf);
     return 0;
 }
 

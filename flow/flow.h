@@ -221,6 +221,10 @@ struct flow_order_req {
     struct flow_solver *solver;
     const struct flow_caa *caa;
     const char *profile; /* "profile" of newOrder (decided by acme_profile_choose), or NULL */
+    /* The lineage lock (shared store), checked before finalize and before
+     * storing: a lost one stops the order with CP_ETIMEOUT, lock_lost set,
+     * nothing stored.  NULL: none held. */
+    const struct store_lineage_lock *lock;
 };
 struct flow_order_result {
     struct acme_issue_result order; /* what the CA said, also on failure */
@@ -228,6 +232,7 @@ struct flow_order_result {
     struct flow_issue_kept kept;    /* on success */
     bool stopped;                   /* the CAA recheck stopped it before finalize */
     bool stopped_by_dns;            /* ... because of a DNS failure, not a refusal */
+    bool lock_lost;                 /* the lineage lock was lost: nothing stored */
 };
 /* Order, answer the challenges, recheck CAA, finalize, download, then
  * check and keep the certificate (flow_issue_keep).  A recheck that stops
@@ -755,6 +760,9 @@ struct flow_issue_req {
      * at FLOW_STEP_PROFILE, before any account or order request. */
     const char *profile;
     enum acme_profile_mode profile_mode;
+    /* The lineage lock held for this run on a shared store (see
+     * flow_order_req); NULL: none. */
+    const struct store_lineage_lock *lock;
 };
 
 /* Where a run that failed stopped. */
@@ -770,7 +778,8 @@ enum flow_issue_step {
     FLOW_STEP_ORDER,     /* the order (problem in ordered.order) */
     FLOW_STEP_KEEP,      /* checking or keeping what the CA issued */
     FLOW_STEP_PROFILE,   /* a required profile the CA does not offer: nothing sent */
-    FLOW_STEP_PERSIST    /* a dns-persist-01 record is not served as needed (persist) */
+    FLOW_STEP_PERSIST,   /* a dns-persist-01 record is not served as needed (persist) */
+    FLOW_STEP_LOCK       /* the lineage lock was lost during the order: nothing stored */
 };
 
 enum flow_issue_outcome {
@@ -810,6 +819,44 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
                             const struct flow_log *log, struct flow_issue_result *out,
                             struct cp_err *err);
 void flow_issue_result_clear(struct flow_issue_result *r);
+
+/* ----------------------------- renewing on a shared store (flow/fleet.c) */
+
+/*
+ * Hosts sharing a store (store_shared) renew each lineage once for all: a
+ * host first deploys the shared current version locally (another host may
+ * have renewed it), judges whether it is due, then takes the lineage's lock
+ * and orders only if the current version is still the one it judged; if
+ * not, another host renewed it while this one waited, and that version is
+ * deployed here instead.  On a store that is not shared every step is a
+ * no-op (the lock is granted at once, versions are "").
+ */
+
+/* The lineage's current version (into `version`), then deployed locally
+ * when it differs from this host's files (*changed: deploy hooks are due). */
+enum cp_code flow_fleet_sync(struct cp_store *st, const char *name, char *version, size_t size,
+                             bool *changed, struct cp_err *err);
+
+struct flow_fleet_claim {
+    struct store_lineage_lock *lock; /* held: order, then flow_fleet_release() */
+    bool elsewhere;    /* the version moved on while waiting: nothing to order, lock released */
+    bool changed;      /* ... and this host's files changed (deploy hooks are due) */
+    char version[128]; /* the current version once the lock was taken */
+};
+/*
+ * Take the lineage lock (waiting at most timeout_s; `waiting` is told who
+ * holds it, as store_lineage_lock), then compare the current version with
+ * `judged` (what flow_fleet_sync gave before the decision to renew).
+ * CP_OK with either the lock held or `elsewhere` set; the store's errors
+ * (CP_ETIMEOUT: another host still holds it; CP_ENET: the store is
+ * unreachable) with nothing held.
+ */
+enum cp_code flow_fleet_claim(struct cp_store *st, const char *name, const char *judged,
+                              unsigned timeout_s, void (*waiting)(void *ctx, const char *holder),
+                              void *ctx, const struct flow_log *log, struct flow_fleet_claim *out,
+                              struct cp_err *err);
+/* Release the lock if held; again: no-op. */
+void flow_fleet_release(struct flow_fleet_claim *c);
 
 /* --------------------------------- after a run (flow/issue.c, flow/lineage.c) */
 

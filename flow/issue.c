@@ -97,18 +97,35 @@ struct order_run {
     struct flow_order_result *out;
 };
 
-/* acme_issue's before_finalize: recheck CAA for reused authorizations whose
- * validation is older than the CA's window (spec §10), judged with the type
- * that validated them. */
+/* On a shared store, is the lineage lock gone?  Then another host may be
+ * renewing the lineage already: this order must not finalize nor store. */
+static enum cp_code lock_check(struct order_run *run, const char *when, struct cp_err *err)
+{
+    if (run->req->lock == NULL || store_lineage_lock_held(run->req->lock))
+        return CP_OK;
+    run->out->lock_lost = true;
+    return cp_err_set(err, CP_ETIMEOUT,
+                      "the lock of \"%s\" was lost %s (its lease ran out: the store was "
+                      "unreachable, or this host too slow); nothing was stored, another host "
+                      "may renew it",
+                      run->req->cert_name, when);
+}
+
+/* acme_issue's before_finalize: the lineage lock still held, and CAA
+ * rechecked for reused authorizations whose validation is older than the
+ * CA's window (spec §10), judged with the type that validated them. */
 static enum cp_code recheck(void *ctx, const struct acme_reused_authz *reused, size_t n,
                             struct cp_err *err)
 {
-    const struct order_run *run = ctx;
+    struct order_run *run = ctx;
     const struct flow_caa *caa = run->req->caa;
     const char *names[IDENTS_MAX], *types[IDENTS_MAX];
     size_t k = 0;
     long long now = (long long)time(NULL);
 
+    enum cp_code lrc = lock_check(run, "before finalize", err);
+    if (lrc != CP_OK || n == 0)
+        return lrc;
     if (caa == NULL || caa->mode == FLOW_CAA_OFF || caa->nidentities == 0)
         return CP_OK;
     for (size_t i = 0; i < n && k < IDENTS_MAX; i++) {
@@ -167,9 +184,17 @@ enum cp_code flow_issue_order(struct acme_client *c, struct cp_store *st,
     };
     enum cp_code rc = acme_issue(c, &ir, &out->order, err);
     out->issued = rc == CP_OK;
+    if (rc == CP_OK && req->save)
+        rc = lock_check(&run, "before the certificate was stored", err);
     if (rc == CP_OK)
         rc = flow_issue_keep(st, req->cert_name, req->cert_key, &out->order, req->names, req->n,
                              req->save, req->keep_versions, log, &out->kept, err);
+    /* The store refuses a guarded write once the lease is gone. */
+    if (rc != CP_OK && !out->lock_lost && out->issued && req->save) {
+        struct cp_err lerr = {0};
+        if (lock_check(&run, "while the certificate was stored", &lerr) != CP_OK)
+            *err = lerr;
+    }
     return rc;
 }
 
@@ -177,7 +202,7 @@ void flow_order_result_clear(struct flow_order_result *r)
 {
     acme_issue_result_clear(&r->order);
     flow_issue_kept_clear(&r->kept);
-    r->stopped = r->stopped_by_dns = false;
+    r->stopped = r->stopped_by_dns = r->lock_lost = false;
     r->issued = false;
 }
 
@@ -392,9 +417,12 @@ enum cp_code flow_issue_run(struct cp_store *st, const struct flow_issue_req *re
                                    .keep_versions = req->keep_versions,
                                    .solver = out->solver,
                                    .caa = &caa,
-                                   .profile = out->profile};
+                                   .profile = out->profile,
+                                   .lock = req->lock};
     rc = flow_issue_order(out->client, st, &order, log, &out->ordered, err);
-    if (rc != CP_OK && out->ordered.stopped) {
+    if (rc != CP_OK && out->ordered.lock_lost) {
+        rc = failed(out, FLOW_STEP_LOCK, rc);
+    } else if (rc != CP_OK && out->ordered.stopped) {
         out->outcome = out->ordered.stopped_by_dns ? FLOW_CAA_DNS_ERROR : FLOW_CAA_REFUSED;
         out->stage = "recheck";
         rc = CP_OK;

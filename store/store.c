@@ -218,6 +218,28 @@ bool store_shared(const struct cp_store *st)
     return st->ops->lineage_lock != NULL;
 }
 
+bool store_unavailable(const struct cp_store *st)
+{
+    return st != NULL && st->ops->unavailable != NULL && st->ops->unavailable(st);
+}
+
+enum cp_code store_open(const struct store_open_opts *o, struct cp_store **out, struct cp_err *err)
+{
+    *out = NULL;
+    const char *url = o->url;
+    if (url == NULL || url[0] == '\0')
+        return store_fs_open(o->local_dir, out, err);
+    if (strncmp(url, "etcd://", 7) == 0 || strncmp(url, "etcds://", 8) == 0)
+        return store_etcd_open(o, out, err);
+    if (strstr(url, "://") != NULL)
+        return cp_err_set(err, CP_EINVAL,
+                          "--store \"%.200s\": not a store certpilot knows; give a directory, "
+                          "etcd://HOST:PORT[,HOST:PORT...]/PREFIX or etcds://... (HTTPS)",
+                          url);
+    /* A path: the filesystem store there. */
+    return store_fs_open(url, out, err);
+}
+
 enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned timeout_s,
                                 void (*waiting)(void *ctx, const char *holder), void *ctx,
                                 struct store_lineage_lock **out, struct cp_err *err)

@@ -188,6 +188,10 @@ enum cp_code store_open(const struct store_open_opts *o, struct cp_store **out, 
 
 /* Do several hosts share it (renewals then take the lineage lock)? */
 bool store_shared(const struct cp_store *st);
+/* Did the shared store's last request get no answer from any member (the
+ * CP_ENET a caller got came from the store, not from the CA)?  Always false
+ * for the filesystem. */
+bool store_unavailable(const struct cp_store *st);
 
 /*
  * The renewal lock of one lineage across every host sharing the store.  A

@@ -69,6 +69,8 @@ struct store_ops {
     enum cp_code (*challenge_withdraw)(struct cp_store *st, const char *token, struct cp_err *err);
     enum cp_code (*challenge_lookup)(struct cp_store *st, const char *token, char **key_authz,
                                      struct cp_err *err);
+    /* Did the last request get no answer (store_unavailable)?  NULL: never. */
+    bool (*unavailable)(const struct cp_store *st);
 };
 
 /* Every lineage lock starts with this: the store whose backend made it. */
@@ -80,5 +82,10 @@ struct cp_store {
     const struct store_ops *ops;
     char where[4096]; /* for messages */
 };
+
+/* The etcd backend (store/etcd.c), for store_open(): o->url is etcd:// or
+ * etcds://. */
+enum cp_code store_etcd_open(const struct store_open_opts *o, struct cp_store **out,
+                             struct cp_err *err);
 
 #endif

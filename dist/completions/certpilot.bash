@@ -70,7 +70,8 @@ _certpilot()
     case $prev in
     "" | -d | --domain | --domains | --email | --eab-kid | --eab-hmac-key | --resolver | \
         --timeout | --tries | --*-port | --*-address | --*-timeout | --keep-versions | \
-        --preferred-chain | --ca-identity | --account-uri)
+        --preferred-chain | --ca-identity | --account-uri | --store | --store-user | \
+        --store-lock-ttl)
         return ;;
     --cert-name)
         COMPREPLY=($(compgen -W "$("$prog" list --json 2>/dev/null |
