@@ -1304,8 +1304,8 @@ static int check_args(struct issue *is)
     is->solving.authoritative_port = (unsigned)is->auth_port;
     is->solving.resolvers = is->dns.ropts;
     /* A shared store gets every http-01 answer, for as long as the order's
-     * validation may take and some more. */
-    is->solving.store = is->common.store;
+     * validation may take and some more (the store is set in obtain(): renew
+     * lends its own). */
     is->solving.shared_ttl_s = (is->common.wait_s ? is->common.wait_s : 300) + 600;
     return 0;
 }
@@ -1380,6 +1380,23 @@ static int obtain(struct issue *is)
         .profile_mode = is->profile_opt == 2051 ? ACME_PROFILE_REQUIRED : ACME_PROFILE_PREFERRED,
         .lock = is->lock,
     };
+    is->solving.store = is->common.store;
+    /* The built-in http-01 server answers the fleet's other tokens too,
+     * through a handle of its own (one thread at a time per handle). */
+    struct cp_store *lookup = NULL;
+    bool http01 = false;
+    for (size_t i = 0; i < is->nmethods; i++)
+        http01 = http01 || strcmp(is->methods[i], "http-01") == 0;
+    if (http01 && is->solving.standalone && store_shared(is->common.store) &&
+        is->dry_run != DRY_CHECK) {
+        if (cli_common_store_open(&is->common, is->common.state_dir, &lookup, &err) != CP_OK) {
+            status = cli_store_fail(&err);
+            set_outcome(is, status);
+            free(contact);
+            return status;
+        }
+        is->solving.lookup_store = lookup;
+    }
     struct flow_issue_result *r = &is->run.r;
     enum cp_code rc = flow_issue_run(is->common.store, &req, cli_flow_log(), r, &err);
     const struct acme_issue_result *res = &r->ordered.order;
@@ -1434,7 +1451,9 @@ static int obtain(struct issue *is)
     set_outcome(is, status);
     if (status != 0 && is->common.json && !is->json_done)
         print_failure_json(is, status, res);
-    flow_issue_result_clear(r);
+    flow_issue_result_clear(r); /* the servers stopped: the look-up handle is free */
+    is->solving.lookup_store = NULL;
+    store_close(lookup);
     free(contact);
     return status;
 }
