@@ -13,6 +13,8 @@ reuse off): nothing validated for another test can be reused.
   tokens; A could not have listened: B holds the port throughout); the key
   authorizations are gone from etcd after the order; renewal.conf keeps
   http-shared and a forced renew is answered by B again.
+- StandaloneShared: --standalone on a shared store publishes its answers
+  too and leaves nothing in etcd.
 - NoResponder: without serve-challenges the webroot check's probe (published
   in the store) finds nothing listening and stops the run before any order.
 - NotShared: --http-shared and serve-challenges refuse a store that is not
@@ -228,6 +230,25 @@ class SharedResponder(FleetHttpCase):
         self.assertLessEqual(validated, answered, text)
         self.assertGreater(len(answered - validated), 0, text)  # the probe(s)
         self.assertIn("stopping", text)
+
+
+class StandaloneShared(FleetHttpCase):
+    def test_standalone_publishes_and_withdraws(self):
+        # --standalone on a shared store: the token is answered by A's own
+        # server (which also looks unknown tokens up in etcd through a
+        # handle of its own) and published for the fleet meanwhile.
+        name = "standalone.example.test"
+        before = self.orders()
+        proc = self.run_node("a", "issue", "--json", "--agree-tos", "-d", name,
+                             "--server", self.server, "--ca-bundle", self.pebble.ca_bundle,
+                             "--caa-preflight", "off", "--standalone",
+                             "--http-port", str(self.pebble.http_port),
+                             "--http-address", "127.0.0.1", "-v")
+        self.assertEqual(self.orders() - before, 1)
+        self.assertIn("published in the shared store", proc.stderr)
+        self.assertEqual(self.challenge_keys(), [])
+        live = os.path.join(self.state("a"), "certs", name)
+        self.assertIn("BEGIN CERTIFICATE", read(os.path.join(live, "cert.pem")))
 
 
 class NoResponder(FleetHttpCase):
