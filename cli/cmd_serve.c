@@ -16,26 +16,27 @@
 
 static void usage(FILE *f)
 {
-    fputs(
-        "usage: certpilot serve-challenges [--http-port N] [--http-address ADDR]\n"
-        "                                  [--config FILE] [--state-dir DIR] [-v] [-q]\n"
-        "                                  --store etcd://HOST:PORT[,...]/PREFIX [store options]\n"
-        "\n"
-        "Answers the CA's http-01 requests (GET /.well-known/acme-challenge/TOKEN) with\n"
-        "the key authorizations any host of the fleet published in the shared store, until\n"
-        "SIGTERM or SIGINT.  One log line per answered token; unknown tokens get 404.\n"
-        "Run it on every host the names resolve to; `certpilot issue --http-shared` then\n"
-        "orders from any of them without a web server or port of its own.\n"
-        "\n"
-        "  --http-port N        port to listen on (default: 80)\n"
-        "  --http-address ADDR  the one numeric IPv4/IPv6 address to listen on (default:\n"
-        "                       all, IPv6 included)\n"
-        "  --config FILE        defaults such as state-dir and the store options (default\n"
-        "                       /etc/certpilot/config, if it exists)\n"
-        "\n"
-        "exit status: 0 stopped by a signal, 64 usage error, 69 the store is unreachable,\n"
-        "74 the port cannot be bound, 78 no shared store given.\n",
-        f);
+    fputs("usage: certpilot serve-challenges [--http-port N] [--http-address ADDR]\n"
+          "                                  [--config FILE] [--state-dir DIR] [-v] [-q]\n"
+          "                                  --store etcd://HOST:PORT[,...]/PREFIX\n"
+          "                                  [--store-key-file FILE] [store options]\n"
+          "\n"
+          "Answers the CA's http-01 requests (GET /.well-known/acme-challenge/TOKEN) with\n"
+          "the key authorizations any host of the fleet published in the shared store,\n"
+          "until SIGTERM or SIGINT.  One log line per answered token; unknown tokens get\n"
+          "404.\n"
+          "Run it on every host the names resolve to; `certpilot issue --http-shared` then\n"
+          "orders from any of them without a web server or port of its own.\n"
+          "\n"
+          "  --http-port N        port to listen on (default: 80)\n"
+          "  --http-address ADDR  the one numeric IPv4/IPv6 address to listen on (default:\n"
+          "                       all, IPv6 included)\n"
+          "  --config FILE        defaults such as state-dir and the store options (default\n"
+          "                       /etc/certpilot/config, if it exists)\n"
+          "\n"
+          "exit status: 0 stopped by a signal, 64 usage error, 69 the store is unreachable,\n"
+          "74 the port cannot be bound, 78 no shared store given.\n",
+          f);
 }
 
 struct serve {
