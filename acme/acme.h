@@ -371,6 +371,31 @@ enum cp_code acme_http01_server_start(const char *addr, int port, struct acme_so
 enum cp_code acme_tlsalpn01_server_start(const char *addr, int port,
                                          struct acme_solver_server **out, struct cp_err *err);
 
+/*
+ * Tokens the http-01 server was not given (acme_solver_server_add) may be
+ * answered from elsewhere, e.g. a store a fleet of hosts shares: find()
+ * sets *key_authz (heap, wiped and freed by the server) or leaves it NULL
+ * for a token it does not know (then 404).  find() may block: it runs on
+ * worker threads of the server, never on the thread that answers the other
+ * clients; at most 64 look-ups wait at once (more are answered 503 at once),
+ * and a look-up that takes longer than timeout_ms is answered 503 (find()
+ * still returns to its thread, whose result is then dropped).  A look-up
+ * error (not CP_OK) is answered 503 too.  served(), when not NULL, is called
+ * on the server's thread after each 200 answer, with looked_up saying
+ * whether find() gave it.  Both must be thread-safe; `ctx` must outlive the
+ * server (acme_solver_server_stop() waits for running look-ups).
+ */
+struct acme_http01_lookup {
+    enum cp_code (*find)(void *ctx, const char *token, char **key_authz, struct cp_err *err);
+    void (*served)(void *ctx, const char *token, bool looked_up);
+    void *ctx;
+    unsigned timeout_ms; /* per look-up; 0: 3000 */
+};
+/* acme_http01_server_start() with a look-up for unknown tokens (NULL: none). */
+enum cp_code acme_http01_server_start_lookup(const char *addr, int port,
+                                             const struct acme_http01_lookup *lookup,
+                                             struct acme_solver_server **out, struct cp_err *err);
+
 /* Register a challenge: for http-01 `name_or_token` is the token, for
  * tls-alpn-01 the dns name (not wildcard) or an IP address literal, whose
  * certificate then names the address (iPAddress) and which is served to the

@@ -279,13 +279,23 @@ enum cp_code acme_solver_server_run(struct acme_solver_server *s, struct cp_err 
 enum cp_code acme_http01_server_start(const char *addr, int port, struct acme_solver_server **out,
                                       struct cp_err *err)
 {
+    return acme_http01_server_start_lookup(addr, port, NULL, out, err);
+}
+
+enum cp_code acme_http01_server_start_lookup(const char *addr, int port,
+                                             const struct acme_http01_lookup *lookup,
+                                             struct acme_solver_server **out, struct cp_err *err)
+{
     if (out == NULL)
         return cp_err_set(err, CP_EINVAL, "http-01 server: no result pointer");
+    *out = NULL;
     struct acme_solver_server *s = NULL;
     enum cp_code rc = acme_solver_server_new(SOLVER_HTTP01, addr, port, &s, err);
     if (rc != CP_OK)
         return rc;
-    rc = acme_solver_server_run(s, err);
+    rc = acme_solver_lookup_start(s, lookup, err);
+    if (rc == CP_OK)
+        rc = acme_solver_server_run(s, err);
     if (rc != CP_OK) {
         acme_solver_server_stop(s);
         return rc;
@@ -308,6 +318,7 @@ void acme_solver_server_stop(struct acme_solver_server *s)
          * that is there wakes the thread. */
         pthread_join(s->thread, NULL);
     }
+    acme_solver_lookup_stop(s->lookup);
     for (size_t i = 0; i < s->nlisten; i++)
         close(s->listen_fds[i]);
     for (size_t i = 0; i < 2; i++) {
@@ -325,7 +336,10 @@ void acme_solver_server_stop(struct acme_solver_server *s)
 
 /* ------------------------------------------------------------------ HTTP */
 
-enum http_phase { HTTP_READ, HTTP_WRITE, HTTP_LINGER };
+/* HTTP_LOOKUP: the request is read and a worker looks its token up; the
+ * connection is polled for nothing until acme_http01_resolved() or
+ * acme_http01_late() answers it. */
+enum http_phase { HTTP_READ, HTTP_LOOKUP, HTTP_WRITE, HTTP_LINGER };
 
 /* The end of the request head ("\r\n\r\n", or "\n\n" from lax clients). */
 static bool head_complete(const char *buf, size_t from, size_t len)
@@ -339,9 +353,13 @@ static bool head_complete(const char *buf, size_t from, size_t len)
     return false;
 }
 
+#define HTTP_ASK 0 /* decide(): a token to look up (solver_lookup.c) */
+
 /*
- * Parse "METHOD SP target SP HTTP/1.x" and decide.  Returns the status; for
- * 200, *body is a heap copy of the key authorization (wiped by the caller).
+ * Parse "METHOD SP target SP HTTP/1.x" and decide.  Returns the status, or
+ * HTTP_ASK for a valid token that is not registered when the server has a
+ * look-up (*token_out then names it); for 200, *body is a heap copy of the
+ * key authorization (wiped by the caller).
  */
 static int decide(struct acme_solver_server *s, char *buf, size_t len, bool *head_only, char **body,
                   const char **token_out)
@@ -388,26 +406,22 @@ static int decide(struct acme_solver_server *s, char *buf, size_t len, bool *hea
     if (e != NULL)
         *body = strdup(e->key_authz);
     pthread_mutex_unlock(&s->lock);
-    if (e == NULL)
-        return 404;
     *token_out = token;
+    if (e == NULL)
+        return s->lookup != NULL ? HTTP_ASK : 404;
     return *body == NULL ? 500 : 200;
 }
 
-/* The whole response into c->out; false when out of memory. */
-static bool build_response(struct acme_solver_server *s, struct solver_conn *c, bool too_big)
+/* The whole response into c->out; false when out of memory.  `body` (for
+ * 200) is the key authorization of `token`. */
+static bool respond(struct acme_solver_server *s, struct solver_conn *c, int status,
+                    const char *body, const char *token, bool looked_up)
 {
-    int status = 431;
-    bool head_only = false;
-    char *body = NULL;
-    const char *token = NULL; /* points into c->head */
-    if (!too_big)
-        status = decide(s, c->head, c->head_len, &head_only, &body, &token);
-
     const char *reason = status == 200   ? "OK"
                          : status == 400 ? "Bad Request"
                          : status == 404 ? "Not Found"
                          : status == 431 ? "Request Header Fields Too Large"
+                         : status == 503 ? "Service Unavailable"
                                          : "Internal Server Error";
     char fallback[64];
     if (body == NULL)
@@ -415,26 +429,49 @@ static bool build_response(struct acme_solver_server *s, struct solver_conn *c, 
     const char *text = body != NULL ? body : fallback;
     size_t text_len = strlen(text); /* at most SOLVER_MAX_KEY_AUTHZ */
 
-    bool ok = false;
     char hdr[256];
     int n = snprintf(hdr, sizeof hdr,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n",
                      status, reason, text_len);
-    if (n > 0 && (size_t)n < sizeof hdr) {
-        size_t total = (size_t)n + (head_only ? 0 : text_len);
-        c->out = malloc(total);
-        if (c->out != NULL) {
-            memcpy(c->out, hdr, (size_t)n);
-            if (!head_only)
-                memcpy(c->out + n, text, text_len);
-            c->out_len = total;
-            c->out_off = 0;
-            ok = true;
-            if (status == 200) /* counted before the client can see it */
-                acme_solver_served(s, token);
-        }
+    if (n <= 0 || (size_t)n >= sizeof hdr)
+        return false;
+    size_t total = (size_t)n + (c->head_only ? 0 : text_len);
+    c->out = malloc(total);
+    if (c->out == NULL)
+        return false;
+    memcpy(c->out, hdr, (size_t)n);
+    if (!c->head_only)
+        memcpy(c->out + n, text, text_len);
+    c->out_len = total;
+    c->out_off = 0;
+    if (status == 200) { /* counted before the client can see it */
+        acme_solver_served(s, token);
+        if (s->lookup != NULL && s->lookup->cfg.served != NULL)
+            s->lookup->cfg.served(s->lookup->cfg.ctx, token, looked_up);
     }
+    return true;
+}
+
+/* Decide and answer the request read into c->head: *parked when it waits
+ * for a look-up instead (nothing to send yet).  false when out of memory. */
+static bool build_response(struct acme_solver_server *s, struct solver_conn *c, bool too_big,
+                           bool *parked)
+{
+    int status = 431;
+    char *body = NULL;
+    const char *token = NULL; /* points into c->head */
+    *parked = false;
+    if (!too_big)
+        status = decide(s, c->head, c->head_len, &c->head_only, &body, &token);
+    if (status == HTTP_ASK) {
+        if (acme_solver_lookup_submit(s, c, token)) {
+            *parked = true;
+            return true;
+        }
+        status = 503; /* too many look-ups waiting already */
+    }
+    bool ok = respond(s, c, status, body, token, false);
     if (body != NULL) {
         OPENSSL_cleanse(body, strlen(body));
         free(body);
@@ -547,16 +584,24 @@ bool acme_http01_step(struct acme_solver_server *s, struct solver_conn *c)
 {
     bool gone = false;
     if (c->phase == HTTP_READ) {
-        bool too_big = false;
+        bool too_big = false, parked = false;
         if (!read_head(c, &too_big, &gone))
             return !gone;
-        bool ok = build_response(s, c, too_big);
+        bool ok = build_response(s, c, too_big, &parked);
         wipe_head(c);
         if (!ok)
             return false;
         c->answered = true;
+        if (parked) {
+            c->phase = HTTP_LOOKUP;
+            c->events = 0; /* only a hang-up or an error can wake it */
+            c->deadline_ms = acme_solver_now_ms() + (long long)s->lookup->cfg.timeout_ms;
+            return true;
+        }
         c->phase = HTTP_WRITE;
     }
+    if (c->phase == HTTP_LOOKUP)
+        return false; /* the client hung up or failed while waiting */
     if (c->phase == HTTP_WRITE) {
         if (!send_out(c, &gone))
             return !gone;
@@ -567,4 +612,41 @@ bool acme_http01_step(struct acme_solver_server *s, struct solver_conn *c)
         c->deadline_ms = acme_solver_now_ms() + HTTP_LINGER_MS;
     }
     return drain(c);
+}
+
+/* Answer a parked connection: its look-up's result, or `status` alone. */
+static void answer_parked(struct acme_solver_server *s, struct solver_conn *c, int status,
+                          const char *body, const char *token)
+{
+    if (!respond(s, c, status, body, token, true)) {
+        /* Out of memory: let the deadline close it. */
+        c->events = 0;
+        return;
+    }
+    c->phase = HTTP_WRITE;
+    c->events = POLLOUT;
+    c->deadline_ms = acme_solver_now_ms() + SOLVER_CONN_MS;
+}
+
+void acme_http01_resolved(struct acme_solver_server *s, struct solver_conn *c,
+                          const struct solver_job *job)
+{
+    if (c->phase != HTTP_LOOKUP)
+        return;
+    if (job->failed)
+        answer_parked(s, c, 503, NULL, job->token);
+    else if (job->key_authz == NULL)
+        answer_parked(s, c, 404, NULL, job->token);
+    else if (!key_authz_valid(job->key_authz))
+        answer_parked(s, c, 500, NULL, job->token); /* not what the store should hold */
+    else
+        answer_parked(s, c, 200, job->key_authz, job->token);
+}
+
+bool acme_http01_late(struct acme_solver_server *s, struct solver_conn *c)
+{
+    if (c->phase != HTTP_LOOKUP)
+        return false;
+    answer_parked(s, c, 503, NULL, NULL);
+    return c->phase == HTTP_WRITE;
 }

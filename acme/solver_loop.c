@@ -14,6 +14,12 @@
  * answered yet is dropped for the new one.  A CA's validation request is sent
  * right after its connection is accepted, so it is answered unless someone
  * opens SOLVER_MAX_CONNS connections within that round trip.
+ *
+ * A request for a token the server does not hold, when it has a look-up,
+ * parks its connection (events 0) and queues a job (solver_lookup.c); the
+ * done pipe, polled here, says when jobs finished, and their connections
+ * are answered in the same turn.  A parked connection whose look-up passes
+ * its deadline is answered 503 at once.
  */
 #include "acme/acme.h"
 #include "acme/solver_int.h"
@@ -41,7 +47,7 @@ struct loop {
     struct solver_conn conns[SOLVER_MAX_CONNS];
     size_t nopen;
     unsigned long long next_id;
-    struct pollfd pfd[1 + SOLVER_MAX_LISTEN + SOLVER_MAX_CONNS];
+    struct pollfd pfd[2 + SOLVER_MAX_LISTEN + SOLVER_MAX_CONNS];
     size_t slot_of[SOLVER_MAX_CONNS]; /* pfd index -> conns index, for this turn */
 };
 
@@ -117,6 +123,7 @@ static void accept_some(struct loop *l, int lfd)
         struct solver_conn *c = free_slot(l);
         memset(c, 0, sizeof *c);
         c->fd = fd;
+        c->slot = (size_t)(c - l->conns);
         c->id = l->next_id++;
         c->deadline_ms = acme_solver_now_ms() + SOLVER_CONN_MS;
         c->events = POLLIN; /* both protocols start with the client speaking */
@@ -127,6 +134,22 @@ static void accept_some(struct loop *l, int lfd)
 static bool step(struct loop *l, struct solver_conn *c)
 {
     return l->s->kind == SOLVER_HTTP01 ? acme_http01_step(l->s, c) : acme_tlsalpn01_step(l->s, c);
+}
+
+/* Answer the connections whose look-ups finished; the results of those
+ * that went meanwhile (closed, or their slot taken by a newer one) are
+ * dropped. */
+static void collect(struct loop *l)
+{
+    struct solver_job *j = acme_solver_lookup_collect(l->s);
+    while (j != NULL) {
+        struct solver_job *next = j->next;
+        struct solver_conn *c = j->slot < SOLVER_MAX_CONNS ? &l->conns[j->slot] : NULL;
+        if (c != NULL && c->fd >= 0 && c->id == j->conn_id)
+            acme_http01_resolved(l->s, c, j);
+        acme_solver_job_free(j);
+        j = next;
+    }
 }
 
 /* poll()'s time-out: until the nearest deadline, -1 with none. */
@@ -157,6 +180,9 @@ void *acme_solver_loop(void *arg)
     for (;;) {
         size_t np = 0;
         l->pfd[np++] = (struct pollfd){.fd = s->stop_pipe[0], .events = POLLIN};
+        /* Finished look-ups (a negative fd is skipped by poll()). */
+        l->pfd[np++] = (struct pollfd){.fd = s->lookup != NULL ? s->lookup->done_pipe[0] : -1,
+                                       .events = POLLIN};
         for (size_t i = 0; i < s->nlisten; i++)
             l->pfd[np++] = (struct pollfd){.fd = s->listen_fds[i], .events = POLLIN};
         size_t first_conn = np;
@@ -181,13 +207,20 @@ void *acme_solver_loop(void *arg)
             if (!step(l, c))
                 conn_close(l, c);
         }
+        if (r > 0 && (l->pfd[1].revents & POLLIN) != 0)
+            collect(l);
         long long now = acme_solver_now_ms();
         for (size_t i = 0; i < SOLVER_MAX_CONNS; i++) {
-            if (l->conns[i].fd >= 0 && l->conns[i].deadline_ms <= now)
-                conn_close(l, &l->conns[i]);
+            struct solver_conn *c = &l->conns[i];
+            if (c->fd < 0 || c->deadline_ms > now)
+                continue;
+            /* A look-up that ran late is answered, not dropped. */
+            if (s->kind == SOLVER_HTTP01 && acme_http01_late(s, c))
+                continue;
+            conn_close(l, c);
         }
         for (size_t i = 0; r > 0 && i < s->nlisten; i++) {
-            if ((l->pfd[1 + i].revents & POLLIN) != 0)
+            if ((l->pfd[2 + i].revents & POLLIN) != 0)
                 accept_some(l, s->listen_fds[i]);
         }
     }

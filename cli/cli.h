@@ -459,4 +459,7 @@ int cli_import_report(const struct flow_import_report *r, const char *from,
 /* `certpilot systemd install|cron` (cli/cmd_systemd.c): units, drop-in, cron line. */
 int cmd_systemd(int argc, char **argv);
 
+/* `certpilot serve-challenges` (cli/cmd_serve.c): a fleet's http-01 responder. */
+int cmd_serve_challenges(int argc, char **argv);
+
 #endif

@@ -35,7 +35,7 @@ static void usage(FILE *f)
           "         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096|ecdsa|rsa]\n"
           "         [--elliptic-curve secp256r1|secp384r1] [--rsa-key-size 2048|3072|4096]\n"
           "         [--challenge TYPE[,TYPE...]] [[-w DIR] -d NAME...]... [--webroot DIR]\n"
-          "         [--webroot-map NAME:DIR]... [--standalone]\n"
+          "         [--webroot-map NAME:DIR]... [--standalone | --http-shared]\n"
           "         [--no-webroot-check | --webroot-check] [--webroot-check-port N]\n"
           "         [--http-port N] [--tls-port N] [--http-address ADDR] [--tls-address ADDR]\n"
           "         [--hook PATH | --dns-hook PATH]\n"
@@ -109,6 +109,11 @@ static void usage(FILE *f)
           "--standalone: built-in servers for http-01 (--http-port, default 80) and\n"
           "tls-alpn-01 (--tls-port, default 443) on all addresses, IPv6 included, or on\n"
           "the one numeric IPv4/IPv6 address of --http-address / --tls-address.\n"
+          "--http-shared: http-01 answered only by the fleet's responders (certpilot\n"
+          "serve-challenges on the hosts the names resolve to), which read the key\n"
+          "authorization from the shared store (--store etcd://...); nothing listens here\n"
+          "and no webroot is written.  With a shared store, every http-01 answer is\n"
+          "published there too (also with --webroot or --standalone).\n"
           "Webroot check: before ordering, a probe file written under each webroot is\n"
           "fetched from http://NAME/.well-known/acme-challenge/ as the CA will fetch the\n"
           "token (NAME resolved through --resolver); a name that does not serve it stops\n"
@@ -218,6 +223,7 @@ struct issue {
     bool force_renewal, expand, replace_names;
     unsigned keep_versions;
     const char *webroot_src, *standalone_src; /* where each came from (origins) */
+    const char *shared_src;                   /* where --http-shared came from */
     /* the key as given: --key-type, --elliptic-curve, --rsa-key-size */
     const char *key_given[3], *key_src;
     char split[NAMES_MAX][CAA_IDENT_MAX]; /* names of "-d a,b" */
@@ -595,6 +601,7 @@ static const struct option issue_options[] = {
     {"webroot-path", required_argument, NULL, 'w'}, /* certbot's spelling */
     {"webroot-map", required_argument, NULL, 2023},
     {"standalone", no_argument, NULL, 's'},
+    {"http-shared", no_argument, NULL, 2070},
     {"http-port", required_argument, NULL, 'p'},
     {"tls-port", required_argument, NULL, 'P'},
     {"http-address", required_argument, NULL, 2013},
@@ -872,6 +879,26 @@ static int parse_args(struct issue *is, int argc, char **argv)
         }
         if (ch == 's')
             is->standalone_src = origin;
+        /* --http-shared excludes both as well, by the same rule. */
+        if (ch == 2070 && is->solving.standalone && !same_source(is->standalone_src, origin)) {
+            is->solving.standalone = false;
+            drop_settings(is, "standalone");
+        }
+        if (ch == 2070 && is->solving.webroot != NULL && !same_source(is->webroot_src, origin)) {
+            is->solving.webroot = NULL;
+            drop_settings(is, "webroot");
+        }
+        if (ch == 2070 && is->nwmap > 0 && !same_source(is->wmap_src, origin)) {
+            is->nwmap = 0;
+            drop_settings(is, "webroot-map");
+        }
+        if ((ch == 'w' || ch == 's' || ch == 2023) && is->solving.http_shared &&
+            !same_source(is->shared_src, origin)) {
+            is->solving.http_shared = false;
+            drop_settings(is, "http-shared");
+        }
+        if (ch == 2070)
+            is->shared_src = origin;
         /* The two profile options exclude each other within one source; a
          * later source's replaces an earlier one's. */
         if ((ch == 2050 || ch == 2051) && is->profile_opt != 0 && is->profile_opt != ch) {
@@ -941,6 +968,7 @@ static int parse_one(struct issue *is, int ch, char **argv)
         break;
     case 'w': is->solving.webroot = optarg; break;
     case 's': is->solving.standalone = true; break;
+    case 2070: is->solving.http_shared = true; break;
     case 'p':
         if (parse_port("--http-port", optarg, &is->solving.http_port) != 0)
             return CLI_EXIT_USAGE;
@@ -1206,16 +1234,23 @@ static int check_args(struct issue *is)
         cli_error("--webroot and --standalone exclude each other");
         return CLI_EXIT_USAGE;
     }
+    if (is->solving.http_shared &&
+        (is->solving.webroot != NULL || is->solving.standalone || is->solving.nwebroots > 0)) {
+        cli_error("--http-shared (http-01 answered by the fleet's responders) excludes "
+                  "--webroot, --webroot-map and --standalone");
+        return CLI_EXIT_USAGE;
+    }
     for (size_t i = 0; i < is->nmethods; i++) {
         const char *m = is->methods[i];
         bool ok = strcmp(m, "http-01") == 0
-                      ? is->solving.webroot || is->solving.standalone || is->solving.nwebroots > 0
+                      ? is->solving.webroot || is->solving.standalone ||
+                            is->solving.nwebroots > 0 || is->solving.http_shared
                   : strcmp(m, "tls-alpn-01") == 0    ? is->solving.standalone
                   : strcmp(m, "dns-persist-01") == 0 ? true /* a standing record, no hook */
                                                      : is->solving.dns_hook != NULL;
         if (!ok) {
             cli_error("%s needs %s", m,
-                      strcmp(m, "http-01") == 0       ? "--webroot DIR or --standalone"
+                      strcmp(m, "http-01") == 0 ? "--webroot DIR, --standalone or --http-shared"
                       : strcmp(m, "tls-alpn-01") == 0 ? "--standalone"
                                                       : "--hook PATH (or --dns-hook PATH)");
             return CLI_EXIT_USAGE;
@@ -1253,6 +1288,14 @@ static int check_args(struct issue *is)
     int status = cli_common_finish(&is->common);
     if (status != 0)
         return status;
+    if (is->solving.http_shared && !store_shared(is->common.store)) {
+        cli_error("--http-shared answers http-01 only through the fleet's responders, which "
+                  "read the key authorizations from a store the fleet shares, but %s is this "
+                  "host's own: give --store etcd://HOST:PORT/PREFIX (and run certpilot "
+                  "serve-challenges with it on the hosts the names resolve to)",
+                  store_where(is->common.store));
+        return CLI_EXIT_CONFIG;
+    }
     /* Like certbot: a dry run against the staging CA places a real order. */
     if (is->dry_run == DRY_DEFAULT)
         is->dry_run = strcmp(is->common.server, CLI_LE_STAGING) == 0 ? DRY_ORDER : DRY_CHECK;
@@ -1264,6 +1307,10 @@ static int check_args(struct issue *is)
     }
     is->solving.authoritative_port = (unsigned)is->auth_port;
     is->solving.resolvers = is->dns.ropts;
+    /* A shared store gets every http-01 answer, for as long as the order's
+     * validation may take and some more (the store is set in obtain(): renew
+     * lends its own). */
+    is->solving.shared_ttl_s = (is->common.wait_s ? is->common.wait_s : 300) + 600;
     return 0;
 }
 
@@ -1337,6 +1384,23 @@ static int obtain(struct issue *is)
         .profile_mode = is->profile_opt == 2051 ? ACME_PROFILE_REQUIRED : ACME_PROFILE_PREFERRED,
         .lock = is->lock,
     };
+    is->solving.store = is->common.store;
+    /* The built-in http-01 server answers the fleet's other tokens too,
+     * through a handle of its own (one thread at a time per handle). */
+    struct cp_store *lookup = NULL;
+    bool http01 = false;
+    for (size_t i = 0; i < is->nmethods; i++)
+        http01 = http01 || strcmp(is->methods[i], "http-01") == 0;
+    if (http01 && is->solving.standalone && store_shared(is->common.store) &&
+        is->dry_run != DRY_CHECK) {
+        if (cli_common_store_open(&is->common, is->common.state_dir, &lookup, &err) != CP_OK) {
+            status = cli_store_fail(&err);
+            set_outcome(is, status);
+            free(contact);
+            return status;
+        }
+        is->solving.lookup_store = lookup;
+    }
     struct flow_issue_result *r = &is->run.r;
     enum cp_code rc = flow_issue_run(is->common.store, &req, cli_flow_log(), r, &err);
     const struct acme_issue_result *res = &r->ordered.order;
@@ -1391,7 +1455,9 @@ static int obtain(struct issue *is)
     set_outcome(is, status);
     if (status != 0 && is->common.json && !is->json_done)
         print_failure_json(is, status, res);
-    flow_issue_result_clear(r);
+    flow_issue_result_clear(r); /* the servers stopped: the look-up handle is free */
+    is->solving.lookup_store = NULL;
+    store_close(lookup);
     free(contact);
     return status;
 }

@@ -24,6 +24,7 @@ static void usage(FILE *f)
           "  import certbot|dehydrated take over another client's accounts, certificates, hooks\n"
           "  systemd install|cron      write the systemd units and the drop-in with the\n"
           "                            directories renewal writes, or a cron line\n"
+          "  serve-challenges          answer http-01 for a fleet from the shared store\n"
           "\n"
           "exit status (whose fault it is):\n"
           "  0  done            1  refused by CAA (renew: a certificate failed;\n"
@@ -79,6 +80,8 @@ static int dispatch(int argc, char **argv)
         return cmd_import(argc - 1, argv + 1);
     if (strcmp(cmd, "systemd") == 0)
         return cmd_systemd(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve-challenges") == 0)
+        return cmd_serve_challenges(argc - 1, argv + 1);
     if (cmd[0] == '-')
         cli_error("no command given before \"%s\" (the command comes first: certpilot "
                   "COMMAND [options])",

@@ -68,6 +68,20 @@ struct flow_solve_opts {
     struct caa_resolver_opts resolvers; /* finds the zone of a dns-01 record */
     unsigned dns_timeout_ms;            /* wait for every authoritative server; 0: no wait */
     unsigned authoritative_port;
+    /* A store a fleet shares (store_shared(); borrowed, NULL or not shared:
+     * none of this): every http-01 key authorization is published there
+     * before the CA is told and withdrawn after, whatever answers it here,
+     * so that any host's responder can answer it. */
+    struct cp_store *store;
+    unsigned shared_ttl_s; /* life of a published key authorization; 0: 900 */
+    /* http-01 answered only by the fleet's responders (certpilot
+     * serve-challenges) through `store`: no server, no webroot here. */
+    bool http_shared;
+    /* The handle the built-in http-01 server looks unknown tokens up with
+     * (NULL: it answers only its own).  A store handle is used by one thread
+     * at a time: give one the run does not use otherwise (a second handle
+     * of the same store); the look-ups share it one after another. */
+    struct cp_store *lookup_store;
 };
 
 struct flow_solver; /* opaque: the settings, and the servers once started */
@@ -89,6 +103,19 @@ enum cp_code flow_solver_check(const struct flow_solver *s, const char *method, 
                                size_t size, struct cp_err *err);
 /* The acme_solver an order runs with (borrows `s`). */
 struct acme_solver flow_solver_acme(struct flow_solver *s);
+
+/*
+ * The http-01 responder of `certpilot serve-challenges`: the built-in server
+ * on `addr` (NULL: all) and `port` answering every token from `st` (a
+ * shared store, used by the responder's threads only from now on), and
+ * calling served(ctx, token) after each answer (on the server's thread).
+ * Stop it with flow_responder_stop().
+ */
+struct flow_responder; /* opaque */
+enum cp_code flow_responder_start(struct cp_store *st, const char *addr, int port,
+                                  void (*served)(void *ctx, const char *token), void *ctx,
+                                  struct flow_responder **out, struct cp_err *err);
+void flow_responder_stop(struct flow_responder *r); /* NULL: no-op */
 
 /* ---------------------------------------- obtaining a certificate (flow/issue.c) */
 
@@ -996,7 +1023,11 @@ void flow_webcheck_explain(enum flow_web_outcome o, const char *name, const char
 /* The webroot that will answer `name`, or NULL when its challenge is not
  * http-01 from a webroot: the first type of `methods` that `s` can answer
  * for it (http-01: a webroot of the name, or the default one, and not
- * standalone; dns-01: a hook; tls-alpn-01: standalone).  Borrowed from `s`. */
+ * standalone; dns-01: a hook; tls-alpn-01: standalone).  Borrowed from `s`.
+ * With --http-shared (s->http_shared), FLOW_WEBCHECK_SHARED for http-01:
+ * the probe is then published in the shared store instead of written to a
+ * file, and must come back from the fleet's responders. */
+#define FLOW_WEBCHECK_SHARED "the shared store (--http-shared)"
 const char *flow_webcheck_webroot(const struct flow_solve_opts *s, const char *const *methods,
                                   size_t nmethods, const char *name);
 

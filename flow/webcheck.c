@@ -24,6 +24,7 @@
 #define FETCH_TIMEOUT_MS 10000
 #define BODY_MAX         4096 /* a probe is 60 bytes; more is another page */
 #define PROBE_RANDOM     32   /* bytes of randomness in the name and in the content */
+#define PROBE_TTL_S      120  /* a probe published in a shared store (--http-shared) */
 
 static const char *const outcome_names[] = {
     "served",    "no_address",  "refused",       "timeout",  "connection_failed",
@@ -128,6 +129,8 @@ const char *flow_webcheck_webroot(const struct flow_solve_opts *s, const char *c
 {
     for (size_t i = 0; i < nmethods; i++) {
         if (strcmp(methods[i], "http-01") == 0) {
+            if (s->http_shared)
+                return strncmp(name, "*.", 2) != 0 ? FLOW_WEBCHECK_SHARED : NULL;
             if (s->standalone)
                 return NULL; /* the built-in server answers */
             const char *dir = s->webroot;
@@ -265,6 +268,42 @@ static char *random_text(void)
     return acme_b64url_encode(bytes, sizeof bytes);
 }
 
+/* --http-shared: the same outcomes, said in terms of the fleet's
+ * responders (certpilot serve-challenges) rather than of a webroot. */
+static void explain_shared(enum flow_web_outcome o, const char *name, const char *addr, int port,
+                           const struct flow_web_fetch *f, char *buf, size_t size)
+{
+    switch (o) {
+    case FLOW_WEB_SERVED:
+        snprintf(buf, size,
+                 "webroot check: %s answers from the shared store (address %s, port %d): a "
+                 "fleet responder serves it",
+                 name, addr, port);
+        break;
+    case FLOW_WEB_REFUSED:
+        snprintf(buf, size,
+                 "webroot check: connection refused by %s port %d (%s): no fleet responder "
+                 "listens there; run `certpilot serve-challenges --store ...` on the hosts %s "
+                 "resolves to (or proxy /.well-known/acme-challenge/ to one)",
+                 addr, port, name, name);
+        break;
+    case FLOW_WEB_NOT_FOUND:
+        snprintf(buf, size,
+                 "webroot check: %s (%s port %d) answered 404 for a probe published in the "
+                 "shared store: what answers there is not a fleet responder reading this store "
+                 "(check its --store URL and prefix)",
+                 name, addr, port);
+        break;
+    case FLOW_WEB_WRONG_CONTENT:
+        snprintf(buf, size,
+                 "webroot check: %s (%s port %d) answered 200 but not with the probe published "
+                 "in the shared store: another server answers for %s",
+                 name, addr, port, name);
+        break;
+    default: flow_webcheck_explain(o, name, FLOW_WEBCHECK_SHARED, addr, port, f, buf, size); break;
+    }
+}
+
 /* One name: probe written, fetched from its first address (and the first
  * IPv4 one when an IPv6 address cannot be reached), removed. */
 static enum cp_code check_one(const struct flow_webcheck_opts *o, const struct flow_solve_opts *s,
@@ -285,7 +324,8 @@ static enum cp_code check_one(const struct flow_webcheck_opts *o, const struct f
         rc = cp_err_set(err, CP_ENOMEM, "out of memory (or no randomness) for the webroot check");
         goto out;
     }
-    if (cp_path_readonly(it->dir)) { /* ProtectSystem=strict: said first, whatever DNS says */
+    if (!s->http_shared && cp_path_readonly(it->dir)) {
+        /* ProtectSystem=strict: said first, whatever DNS says */
         cp_err_set(err, CP_EIO, "webroot %s: cannot write the http-01 challenge files", it->dir);
         cp_err_readonly(err, it->dir);
         rc = CP_EIO;
@@ -314,7 +354,10 @@ static enum cp_code check_one(const struct flow_webcheck_opts *o, const struct f
         snprintf(f.detail, sizeof f.detail, "%.250s", derr.msg);
         goto said;
     }
-    rc = acme_webroot_write(it->dir, token, content, &created, err);
+    if (s->http_shared)
+        rc = store_challenge_publish(s->store, token, content, PROBE_TTL_S, err);
+    else
+        rc = acme_webroot_write(it->dir, token, content, &created, err);
     if (rc != CP_OK)
         goto out;
     size_t pick = 0;
@@ -333,12 +376,20 @@ static enum cp_code check_one(const struct flow_webcheck_opts *o, const struct f
             break;
         pick = next;
     }
-    acme_webroot_remove(it->dir, token, &created);
+    if (s->http_shared) {
+        struct cp_err werr = {0};
+        (void)store_challenge_withdraw(s->store, token, &werr); /* else its lease ends it */
+    } else {
+        acme_webroot_remove(it->dir, token, &created);
+    }
     if (rc != CP_OK)
         goto out;
 said:
-    flow_webcheck_explain(it->outcome, it->name, it->dir, it->addr, port, &f, it->message,
-                          sizeof it->message);
+    if (s->http_shared)
+        explain_shared(it->outcome, it->name, it->addr, port, &f, it->message, sizeof it->message);
+    else
+        flow_webcheck_explain(it->outcome, it->name, it->dir, it->addr, port, &f, it->message,
+                              sizeof it->message);
 out:
     free(addrs);
     free(token);

@@ -44,7 +44,7 @@ _certpilot()
     esac
     if [[ -z $cmd ]]; then
         COMPREPLY=($(compgen -W "caa doctor persist-record account issue renew list revoke delete import
-            systemd help version --help --version" -- "$cur"))
+            systemd serve-challenges help version --help --version" -- "$cur"))
         return
     fi
     if [[ -n $subs && -z $sub ]]; then

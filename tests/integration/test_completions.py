@@ -26,7 +26,7 @@ ZSH_SCRIPT = os.path.join(ROOT, "dist", "completions", "_certpilot")
 
 COMMANDS = [["caa", "check"], ["doctor"], ["persist-record"], ["account", "register"], ["issue"], ["renew"],
             ["list"], ["revoke"], ["delete"], ["systemd", "install"], ["systemd", "cron"],
-            ["import", "certbot"], ["import", "dehydrated"]]
+            ["import", "certbot"], ["import", "dehydrated"], ["serve-challenges"]]
 
 
 def list_options(words):
