@@ -69,6 +69,12 @@ struct etcd_store {
     char prefix[PREFIX_MAX];
     struct seal_key key;
     bool unavailable; /* the last request got no answer */
+    /* The lineage locks taken through this handle: a new version of such a
+     * lineage is stored only while its lock is still this host's.  renew
+     * hands this same handle to the issue engine it runs, so that the write
+     * is guarded by the lock renew took.  Only the main thread takes, finds
+     * and releases locks; the keep-alive threads never touch the list. */
+    struct etcd_lock *held;
 };
 
 #define ES(st) ((struct etcd_store *)(st))
@@ -563,22 +569,13 @@ static enum cp_code current_load(struct etcd_store *es, const char *name, json_t
     return rc;
 }
 
-/*
- * The lineage locks this process holds, whichever handle took them: renew
- * takes a lineage's lock through its own handle and the issue engine it runs
- * stores the new version through another, and that write must still be the
- * one guarded by the lock.  Only the main thread takes, finds and releases
- * locks; the keep-alive threads never touch the list.
- */
-static struct etcd_lock *held_locks;
-
 static struct etcd_lock *lock_of(const struct etcd_store *es, const char *name)
 {
     char key[KEY_MAX];
     if (key_of(es, key, sizeof key, NULL, "locks/%s", name) != CP_OK)
         return NULL;
-    for (struct etcd_lock *l = held_locks; l != NULL; l = l->next)
-        if (strcmp(l->key, key) == 0 && strcmp(l->es->base.where, es->base.where) == 0)
+    for (struct etcd_lock *l = es->held; l != NULL; l = l->next)
+        if (strcmp(l->key, key) == 0)
             return l;
     return NULL;
 }
@@ -1004,8 +1001,11 @@ static enum cp_code etcd_lineage_lock(struct cp_store *st, const char *name, uns
         if (it.value != NULL)
             snprintf(holder, sizeof holder, "%.*s", (int)(it.len < 200 ? it.len : 200),
                      (const char *)it.value);
-        bool gone = it.value == NULL;
+        bool gone = it.value == NULL, mine = !gone && it.lease == l->lease;
         etcd_kv_item_clear(&it);
+        if (mine)
+            break; /* a create that timed out on one member and was retried on
+                    * another: the first try had taken the lock for us */
         if (gone)
             continue; /* released meanwhile: try again at once */
         long long now = now_ms();
@@ -1030,8 +1030,8 @@ static enum cp_code etcd_lineage_lock(struct cp_store *st, const char *name, uns
     if (rc != CP_OK)
         goto fail;
     l->started = true;
-    l->next = held_locks;
-    held_locks = l;
+    l->next = es->held;
+    es->held = l;
     *out = &l->base;
     return CP_OK;
 fail:
@@ -1045,7 +1045,7 @@ static void etcd_lineage_unlock(struct store_lineage_lock *base)
 {
     struct etcd_lock *l = (struct etcd_lock *)base;
     struct etcd_store *es = l->es;
-    for (struct etcd_lock **p = &held_locks; *p != NULL; p = &(*p)->next)
+    for (struct etcd_lock **p = &es->held; *p != NULL; p = &(*p)->next)
         if (*p == l) {
             *p = l->next;
             break;
@@ -1176,9 +1176,13 @@ static bool etcd_unavailable(const struct cp_store *st)
     return ES(st)->unavailable;
 }
 
+static void etcd_lineage_unlock(struct store_lineage_lock *base);
+
 static void etcd_close(struct cp_store *st)
 {
     struct etcd_store *es = ES(st);
+    while (es->held != NULL) /* a lock outliving its handle would lose its guard */
+        etcd_lineage_unlock(&es->held->base);
     store_close(es->local);
     etcd_kv_close(es->kv);
     for (size_t i = 0; i < es->nendpoints; i++)

@@ -208,10 +208,9 @@ enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned 
                                 void (*waiting)(void *ctx, const char *holder), void *ctx,
                                 struct store_lineage_lock **out, struct cp_err *err);
 /* False once the lease was lost (the holder must stop and write nothing).
- * Release every lineage lock before store_close() of the store that took
- * it.  Another handle on the same store in this process (renew's issue
- * engine opens its own) finds the lock too: its store_version_add() is
- * guarded by it. */
+ * The guard is the handle's: store_version_add() through the handle that
+ * took the lock (renew hands its own to the issue engine).  store_close()
+ * releases the locks its handle still holds. */
 bool store_lineage_lock_held(const struct store_lineage_lock *l);
 void store_lineage_unlock(struct store_lineage_lock *l); /* NULL: no-op */
 
