@@ -229,6 +229,7 @@ struct cli_common {
     unsigned wait_s; /* bound on waits for the CA (issue --wait-timeout); 0: the default */
     char state_buf[1024];
     struct cp_store *store; /* the state directory, opened by cli_common_finish() */
+    bool store_borrowed;    /* `store` is the caller's (cli_issue_share_store): never closed */
 };
 
 /* The output options of every command: -v/--verbose, -q/--quiet, --json. */
@@ -345,6 +346,10 @@ enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
 /* Parse and check `args` (argv[0] is a command word; they must outlive
  * `is`); 0, or the exit status with the reason said. */
 int cli_issue_configure(struct cli_issue *is, const struct cli_args *args);
+/* Before cli_issue_configure(): use `st` (the caller's, open on the state
+ * directory the arguments name, outliving `is`) rather than opening the
+ * state directory again; renew shares its handle with each certificate. */
+void cli_issue_share_store(struct cli_issue *is, struct cp_store *st);
 struct cli_issue_info {
     const char *cert_name, *server, *ca_bundle, *state_dir;
     const char *hook, *pre_hook, *post_hook, *deploy_hook;

@@ -1896,6 +1896,14 @@ void cli_issue_free(struct cli_issue *ci)
     free(ci);
 }
 
+void cli_issue_share_store(struct cli_issue *ci, struct cp_store *st)
+{
+    struct issue *is = (struct issue *)ci;
+    cli_common_clear(&is->common);
+    is->common.store = st;
+    is->common.store_borrowed = st != NULL;
+}
+
 int cli_issue_configure(struct cli_issue *ci, const struct cli_args *args)
 {
     struct issue *is = (struct issue *)ci;
