@@ -268,7 +268,27 @@ static enum cp_code fs_lineage_names(struct cp_store *st, char ***out, size_t *n
 
 static enum cp_code fs_lineage_check(struct cp_store *st, const char *name, struct cp_err *err)
 {
+    enum cp_code rc = fs_lineage_check_dir(FS(st)->dir, name, err);
+    int n = snprintf(FS(st)->checked, sizeof FS(st)->checked, "%s", rc == CP_OK ? name : "");
+    if (n < 0 || (size_t)n >= sizeof FS(st)->checked)
+        FS(st)->checked[0] = '\0';
+    return rc;
+}
+
+/* Before reading from lineage `name`: checked, unless the caller's
+ * store_lineage_check() just did (renew checks each lineage first, then
+ * reads its status, settings and certificate: one check, not three). */
+static enum cp_code read_check(struct cp_store *st, const char *name, struct cp_err *err)
+{
+    if (FS(st)->checked[0] != '\0' && strcmp(FS(st)->checked, name) == 0)
+        return CP_OK;
     return fs_lineage_check_dir(FS(st)->dir, name, err);
+}
+
+/* Any write: the next read checks again. */
+static void forget_checked(struct cp_store *st)
+{
+    FS(st)->checked[0] = '\0';
 }
 
 static bool fs_lineage_exists(struct cp_store *st, const char *name)
@@ -302,7 +322,7 @@ static enum cp_code fs_settings_load(struct cp_store *st, const char *name, char
         snprintf(label, label_size, "%s", path);
     if (rc != CP_OK || (access(path, F_OK) != 0 && errno == ENOENT))
         return rc; /* none yet: *text stays NULL */
-    rc = fs_lineage_check_dir(FS(st)->dir, name, err);
+    rc = read_check(st, name, err);
     if (rc == CP_OK)
         rc = cp_file_read_nofollow(path, SMALL_FILE_MAX, text, len, err);
     return rc;
@@ -312,6 +332,7 @@ static enum cp_code fs_settings_save(struct cp_store *st, const char *name, cons
                                      size_t len, struct cp_err *err)
 {
     char path[4400];
+    forget_checked(st);
     enum cp_code rc = fs_lineage_check_dir(FS(st)->dir, name, err);
     if (rc == CP_OK)
         rc = lineage_file(st, name, "renewal.conf", path, sizeof path, err);
@@ -324,7 +345,7 @@ static enum cp_code fs_current_cert(struct cp_store *st, const char *name, char 
                                     struct cp_err *err)
 {
     char path[4400];
-    enum cp_code rc = fs_lineage_check_dir(FS(st)->dir, name, err);
+    enum cp_code rc = read_check(st, name, err);
     if (rc == CP_OK)
         rc = lineage_file(st, name, "cert.pem", path, sizeof path, err);
     if (rc != CP_OK || access(path, F_OK) != 0)
@@ -379,6 +400,7 @@ static json_t *fs_status_load(struct cp_store *st, const char *name)
 static enum cp_code fs_status_save(struct cp_store *st, const char *name, const json_t *status,
                                    struct cp_err *err)
 {
+    forget_checked(st);
     char path[4400];
     enum cp_code rc = lineage_file(st, name, "status.json", path, sizeof path, err);
     if (rc != CP_OK)
@@ -507,6 +529,7 @@ static enum cp_code fs_version_add(struct cp_store *st, const char *cert_name,
                                    const char *cert_pem, const char *chain_pem,
                                    const char *fullchain_pem, struct cp_err *err)
 {
+    forget_checked(st);
     const char *state = FS(st)->dir;
     char certs[4096], base[4096], versions[4200], version[4200], path[4400], stamp[64];
     struct timespec ts;
@@ -667,6 +690,7 @@ static bool remove_version(int vfd, const char *name)
 static enum cp_code fs_versions_prune(struct cp_store *st, const char *cert_name, unsigned keep,
                                       size_t *removed, struct cp_err *err)
 {
+    forget_checked(st);
     const char *state = FS(st)->dir;
     char path[4400], current[256] = "";
     char **names = NULL;
@@ -849,6 +873,7 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
                             void (*waiting)(void *ctx, const char *holder), void *ctx,
                             size_t *swept, struct cp_err *err)
 {
+    forget_checked(st);
     struct fs_store *fs = FS(st);
     char path[4200], holder[32] = "";
     struct timespec t0, now;
@@ -923,6 +948,7 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
 
 static void fs_unlock(struct cp_store *st)
 {
+    forget_checked(st);
     struct fs_store *fs = FS(st);
     if (fs->lock_fd >= 0)
         close(fs->lock_fd);
@@ -935,6 +961,13 @@ static void fs_close(struct cp_store *st)
 {
     fs_unlock(st);
     free(st);
+}
+
+static enum cp_code fs_remove(struct cp_store *st, const char *name, size_t *removed,
+                              struct cp_err *err)
+{
+    forget_checked(st);
+    return fs_lineage_remove(st, name, removed, err);
 }
 
 static const struct store_ops fs_ops = {
@@ -957,7 +990,7 @@ static const struct store_ops fs_ops = {
     .versions_prune = fs_versions_prune,
     .lineage_exists = fs_lineage_exists,
     .lineage_contents = fs_lineage_contents,
-    .lineage_remove = fs_lineage_remove,
+    .lineage_remove = fs_remove,
     .status_load = fs_status_load,
     .status_save = fs_status_save,
 };
