@@ -174,9 +174,22 @@ static enum cp_code state_check(const char *state, struct cp_err *err)
     return rc;
 }
 
+static enum cp_code check_lineage(const char *state, const char *cert_name, char *target,
+                                  struct cp_err *err);
+
 enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, struct cp_err *err)
 {
-    char base[4200], path[4400], target[256];
+    char target[256];
+    return check_lineage(state, cert_name, target, err);
+}
+
+/* fs_lineage_check_dir(), and what `current` points to into `target` (256
+ * bytes; "" when there is none). */
+static enum cp_code check_lineage(const char *state, const char *cert_name, char *target,
+                                  struct cp_err *err)
+{
+    char base[4200], path[4400];
+    target[0] = '\0';
     enum cp_code rc = fs_join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
     if (rc == CP_OK)
         rc = dir_safe(base, false, err);
@@ -188,8 +201,9 @@ enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, stru
         rc = fs_join(path, sizeof path, err, "%s/current", base);
     if (rc != CP_OK)
         return rc;
-    ssize_t n = readlink(path, target, sizeof target - 1);
+    ssize_t n = readlink(path, target, 255);
     if (n < 0) {
+        target[0] = '\0';
         if (errno == ENOENT)
             return CP_OK; /* no certificate stored yet */
         return cp_err_set(err, CP_EUNSAFE,
@@ -268,7 +282,7 @@ static enum cp_code fs_lineage_names(struct cp_store *st, char ***out, size_t *n
 
 static enum cp_code fs_lineage_check(struct cp_store *st, const char *name, struct cp_err *err)
 {
-    enum cp_code rc = fs_lineage_check_dir(FS(st)->dir, name, err);
+    enum cp_code rc = check_lineage(FS(st)->dir, name, FS(st)->checked_current, err);
     int n = snprintf(FS(st)->checked, sizeof FS(st)->checked, "%s", rc == CP_OK ? name : "");
     if (n < 0 || (size_t)n >= sizeof FS(st)->checked)
         FS(st)->checked[0] = '\0';
@@ -365,9 +379,14 @@ static enum cp_code fs_current_version(struct cp_store *st, const char *name,
     char path[4400], target[256];
     struct stat sb;
     enum cp_code rc = lineage_file(st, name, "current", path, sizeof path, err);
-    ssize_t n = rc == CP_OK ? readlink(path, target, sizeof target - 1) : -1;
+    bool checked = FS(st)->checked[0] != '\0' && strcmp(FS(st)->checked, name) == 0;
+    ssize_t n = rc != CP_OK ? -1
+                : checked   ? (ssize_t)strlen(FS(st)->checked_current) /* read by the check */
+                            : readlink(path, target, sizeof target - 1);
     if (n <= 0)
         return rc;
+    if (checked)
+        memcpy(target, FS(st)->checked_current, (size_t)n);
     target[n] = '\0';
     const char *stamp = target + strlen("versions/");
     if (strncmp(target, "versions/", strlen("versions/")) != 0 || *stamp == '\0' ||

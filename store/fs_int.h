@@ -15,6 +15,7 @@ struct fs_store {
      * its settings or certificate right after need not check it again.  A
      * check of another lineage, a failed check and every write forget it. */
     char checked[256];
+    char checked_current[256]; /* what its `current` pointed to then ("" none) */
 };
 
 #define FS(st) ((struct fs_store *)(st))
