@@ -208,9 +208,12 @@ int cli_common_finish(struct cli_common *c)
 
 void cli_common_clear(struct cli_common *c)
 {
-    opened_remove(c->store);
-    store_close(c->store);
+    if (!c->store_borrowed) {
+        opened_remove(c->store);
+        store_close(c->store);
+    }
     c->store = NULL;
+    c->store_borrowed = false;
 }
 
 int cli_store_fail(const struct cp_err *err)

@@ -229,6 +229,7 @@ struct cli_common {
     unsigned wait_s; /* bound on waits for the CA (issue --wait-timeout); 0: the default */
     char state_buf[1024];
     struct cp_store *store; /* the state directory, opened by cli_common_finish() */
+    bool store_borrowed;    /* `store` is the caller's (cli_issue_share_store): never closed */
     /* A shared store (--store URL and its companions; NULL: not given). */
     const char *store_url, *store_key_file, *store_ca_file, *store_client_cert, *store_client_key,
         *store_user, *store_password_file, *store_lock_ttl;
@@ -387,6 +388,11 @@ enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
 /* Parse and check `args` (argv[0] is a command word; they must outlive
  * `is`); 0, or the exit status with the reason said. */
 int cli_issue_configure(struct cli_issue *is, const struct cli_args *args);
+/* Before cli_issue_configure(): use `st` (the caller's, open on the store
+ * the arguments name, outliving `is`) rather than opening it again; renew
+ * shares its handle with each certificate, which is also where a shared
+ * store's lineage lock is held. */
+void cli_issue_share_store(struct cli_issue *is, struct cp_store *st);
 struct cli_issue_info {
     const char *cert_name, *server, *ca_bundle, *state_dir;
     const char *hook, *pre_hook, *post_hook, *deploy_hook;
@@ -404,9 +410,6 @@ int cli_issue_obtain(struct cli_issue *is, FILE *out, const char *replaces);
  * `hooks_dir`/deploy (NULL: none) and the dehydrated hook's deploy_cert; 0 or
  * CLI_EXIT_HOOK. */
 int cli_issue_deploy(struct cli_issue *is, const char *override, const char *hooks_dir);
-/* Use `st` (renew's store, borrowed: it must outlive `is`) in place of the
- * state directory's; before cli_issue_configure(). */
-void cli_issue_use_store(struct cli_issue *is, struct cp_store *st);
 /* The lineage lock held for the orders of cli_issue_obtain() (shared store):
  * checked before finalize and before storing; NULL: none.  Borrowed. */
 void cli_issue_hold(struct cli_issue *is, const struct store_lineage_lock *lock);

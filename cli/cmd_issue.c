@@ -2048,14 +2048,21 @@ void cli_issue_free(struct cli_issue *ci)
 {
     if (ci != NULL) {
         struct issue *is = (struct issue *)ci;
-        if (is->borrowed != NULL && is->common.store == is->borrowed)
-            is->common.store = NULL; /* renew's */
         cli_common_clear(&is->common);
         json_decref(is->result);
         for (size_t i = 0; i < NAMES_MAX; i++)
             free(is->wr_text[i]);
     }
     free(ci);
+}
+
+void cli_issue_share_store(struct cli_issue *ci, struct cp_store *st)
+{
+    struct issue *is = (struct issue *)ci;
+    cli_common_clear(&is->common);
+    is->common.store = st;
+    is->common.store_borrowed = st != NULL;
+    is->borrowed = st;
 }
 
 int cli_issue_configure(struct cli_issue *ci, const struct cli_args *args)
@@ -2065,16 +2072,12 @@ int cli_issue_configure(struct cli_issue *ci, const struct cli_args *args)
     int status = parse_args(is, (int)args->argc, args->argv);
     if (status == 0)
         status = check_args(is);
-    if (status == 0 && is->borrowed != NULL) {
-        cli_common_clear(&is->common);
+    if (status == 0 && is->borrowed != NULL && is->common.store != is->borrowed) {
+        cli_common_clear(&is->common); /* parsing opened another: the caller's is the one */
         is->common.store = is->borrowed;
+        is->common.store_borrowed = true;
     }
     return status < 0 ? CLI_EXIT_USAGE : status;
-}
-
-void cli_issue_use_store(struct cli_issue *ci, struct cp_store *st)
-{
-    ((struct issue *)ci)->borrowed = st;
 }
 
 void cli_issue_hold(struct cli_issue *ci, const struct store_lineage_lock *lock)

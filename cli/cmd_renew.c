@@ -427,11 +427,11 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     }
     if (was_revoked)
         cli_log(CLI_LOG_NOTICE, "replacing a certificate that was %s, as asked", revoked);
+    if (is != NULL) /* one handle on the store for the whole run, where lineage locks are held */
+        cli_issue_share_store(is, r->common.store);
     status = is == NULL ? CLI_EXIT_SOFTWARE : cert_args(r, name, &args);
-    if (status == 0) {
-        cli_issue_use_store(is, r->common.store); /* where the lineage lock is held */
+    if (status == 0)
         status = cli_issue_configure(is, &args);
-    }
     struct cp_err cerr = {0};
     c.status = mark; /* read once: flow_lineage_cert_load() takes it */
     if (flow_lineage_cert_load(r->common.store, name, &c, &cerr) != CP_OK)
@@ -579,6 +579,21 @@ out:
     *failed = status != 0;
     r->unavailable += status == CLI_EXIT_UNAVAILABLE;
     r->locked += status == CLI_EXIT_LOCKED;
+    /* The expiry of the certificate in place now: the new one when renewed
+     * (what is read of it cached in the status saved below). */
+    long long current = c.have_cert ? c.not_after : 0;
+    bool elsewhere = strcmp(outcome, "renewed_elsewhere") == 0;
+    if (strcmp(outcome, "renewed") == 0 || strcmp(outcome, "deploy_hook_failed") == 0 ||
+        elsewhere) {
+        struct flow_lineage_cert now_in = {.status = json_incref(c.status)};
+        struct cp_err lerr = {0};
+        if (flow_lineage_cert_load(r->common.store, name, &now_in, &lerr) == CP_OK &&
+            now_in.have_cert)
+            current = now_in.not_after;
+        /* Another host's renewal: its status stands, not this host's view. */
+        c.status_changed |= now_in.status_changed && !elsewhere;
+        flow_lineage_cert_clear(&now_in);
+    }
     if (c.status_changed && !r->dry_run && c.status != NULL) {
         struct cp_err err = {0};
         if (store_lineage_exists(r->common.store, name) &&
@@ -590,17 +605,6 @@ out:
         info.nnames || unsafe ? json_array() : flow_lineage_names(r->common.store, name);
     for (size_t i = 0; i < info.nnames; i++)
         json_array_append_new(names, json_string(info.names[i]));
-    /* The expiry of the certificate in place now: the new one when renewed. */
-    long long current = c.have_cert ? c.not_after : 0;
-    if (strcmp(outcome, "renewed") == 0 || strcmp(outcome, "deploy_hook_failed") == 0 ||
-        strcmp(outcome, "renewed_elsewhere") == 0) {
-        struct flow_lineage_cert now_in = {0};
-        struct cp_err lerr = {0};
-        if (flow_lineage_cert_load(r->common.store, name, &now_in, &lerr) == CP_OK &&
-            now_in.have_cert)
-            current = now_in.not_after;
-        flow_lineage_cert_clear(&now_in);
-    }
     /* days_left of a new certificate counted from now, not from the run's
      * start (which is before it was issued): list, run after, agrees. */
     bool replaced = current != (c.have_cert ? c.not_after : 0);

@@ -53,7 +53,11 @@ enum cp_code cp_file_write_atomic(const char *path, const void *data, size_t len
  */
 enum cp_code cp_file_read(const char *path, size_t max, char **out, size_t *len,
                           struct cp_err *err);
-/* The same, refusing (CP_EUNSAFE) a path whose last component is a symbolic
+/* The effective user id, asked of the kernel once: certpilot never changes
+ * it, and the state directory's checks compare owners with it many times
+ * per lineage. */
+uid_t cp_euid(void);
+/* The same as cp_file_read, refusing (CP_EUNSAFE) a path whose last component is a symbolic
  * link, or anything but a regular file of this user: for the files certpilot
  * itself keeps in the state directory. */
 enum cp_code cp_file_read_nofollow(const char *path, size_t max, char **out, size_t *len,

@@ -589,9 +589,21 @@ struct flow_lineage_cert {
  * unreadable certificate the error is returned and `c` holds the status
  * only (judged as having no certificate).  A c->status the caller set (from
  * store_status_load()) is used as it is, and owned by `c` from then on.
- * Clear `c` after, in any case. */
+ * Clear `c` after, in any case.
+ * What is read from the certificate is cached in the status ("certificate":
+ * version, not_before, not_after, serial, ari_id) under the store's identity
+ * of the current version (store_current_version): when the entry is about
+ * the version current now and well formed, no certificate is read.  Else the
+ * certificate is parsed and the entry renewed in c->status, with
+ * status_changed set: it is written only by a caller that saves the status
+ * (renew; never list or a dry run). */
 enum cp_code flow_lineage_cert_load(struct cp_store *st, const char *name,
                                     struct flow_lineage_cert *c, struct cp_err *err);
+/* The serial number of the current certificate as cached in `status` (see
+ * flow_lineage_cert_load), when the entry is about the version current now:
+ * true with `out` set; false when it is not (then read the certificate). */
+bool flow_lineage_cached_serial(struct cp_store *st, const char *name, const json_t *status,
+                                char *out, size_t size);
 void flow_lineage_cert_clear(struct flow_lineage_cert *c); /* zeroes it */
 
 struct flow_due_req {

@@ -36,10 +36,62 @@ static long long asn1_time(const ASN1_TIME *t)
            tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
 }
 
+/*
+ * What due judgements read from the current certificate, kept in the
+ * lineage's status ("certificate") under the store's identity of the
+ * current version (store_current_version): a timer run over many lineages
+ * then decides without reading or parsing one PEM file.  The entry is
+ * trusted only for the very version it names, and only when every member
+ * is well formed; anything else and the certificate is read again.
+ */
+#define CACHE_KEY     "certificate"
+#define CACHE_ARI_MAX 512
+
+static bool ari_id_plausible(const char *id)
+{
+    static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+    size_t n = strspn(id, ok);
+    return n > 0 && n <= CACHE_ARI_MAX && id[n] == '\0';
+}
+
+/* Fill `c` from the cached entry when it is about `version`. */
+static bool cache_use(struct flow_lineage_cert *c, const char *version)
+{
+    const json_t *e = json_object_get(c->status, CACHE_KEY);
+    const char *v = json_string_value(json_object_get(e, "version"));
+    const json_t *nb = json_object_get(e, "not_before"), *na = json_object_get(e, "not_after");
+    const json_t *ari = json_object_get(e, "ari_id");
+    if (v == NULL || strcmp(v, version) != 0 || !json_is_integer(nb) || !json_is_integer(na) ||
+        json_integer_value(na) <= json_integer_value(nb) ||
+        !json_is_string(json_object_get(e, "serial")) ||
+        !(json_is_null(ari) || (json_is_string(ari) && ari_id_plausible(json_string_value(ari)))))
+        return false;
+    char *id = json_is_string(ari) ? strdup(json_string_value(ari)) : NULL;
+    if (json_is_string(ari) && id == NULL)
+        return false;
+    c->not_before = (long long)json_integer_value(nb);
+    c->not_after = (long long)json_integer_value(na);
+    c->have_cert = true;
+    c->ari_id = id;
+    return true;
+}
+
+/* Keep what was read from the certificate of `version` in the status; the
+ * caller saves it when it saves the status (status_changed). */
+static void cache_put(struct flow_lineage_cert *c, const char *version, const char *serial)
+{
+    json_t *e = json_pack("{s:s, s:I, s:I, s:s, s:s?}", "version", version, "not_before",
+                          (json_int_t)c->not_before, "not_after", (json_int_t)c->not_after,
+                          "serial", serial, "ari_id", c->ari_id);
+    if (e != NULL && json_object_set_new(c->status, CACHE_KEY, e) == 0)
+        c->status_changed = true;
+}
+
 enum cp_code flow_lineage_cert_load(struct cp_store *st, const char *name,
                                     struct flow_lineage_cert *c, struct cp_err *err)
 {
-    char what[400], *pem = NULL;
+    char what[400], *pem = NULL, version[STORE_VERSION_ID_MAX] = "", again[STORE_VERSION_ID_MAX];
+    char serial[128] = "";
     size_t len = 0;
     struct acme_chain *chain = NULL;
     struct cp_err idle = {0};
@@ -47,6 +99,12 @@ enum cp_code flow_lineage_cert_load(struct cp_store *st, const char *name,
     snprintf(c->name, sizeof c->name, "%s", name);
     if (c->status == NULL) /* else the caller read it already */
         c->status = store_status_load(st, name);
+    if (c->status == NULL)
+        return cp_err_set(err, CP_ENOMEM, "out of memory");
+    if (store_current_version(st, name, version, NULL) != CP_OK)
+        version[0] = '\0';
+    if (version[0] != '\0' && cache_use(c, version))
+        return CP_OK;
     snprintf(what, sizeof what, "the current certificate of %s", name);
     enum cp_code rc = store_current_cert(st, name, &pem, &len, err);
     if (rc == CP_OK && pem != NULL)
@@ -61,9 +119,31 @@ enum cp_code flow_lineage_cert_load(struct cp_store *st, const char *name,
     c->have_cert = c->not_after > c->not_before;
     if (acme_ari_cert_id(chain, &c->ari_id, &idle) != CP_OK)
         c->ari_id = NULL; /* judged by its lifetime */
+    /* Cached only when the version read is still the current one (a run
+     * without the lock may see another made current meanwhile). */
+    if (c->have_cert && version[0] != '\0' &&
+        acme_chain_serial_hex(chain, serial, sizeof serial, &idle) == CP_OK &&
+        store_current_version(st, name, again, NULL) == CP_OK && strcmp(version, again) == 0)
+        cache_put(c, version, serial);
     acme_chain_free(chain);
     free(pem);
     return CP_OK;
+}
+
+bool flow_lineage_cached_serial(struct cp_store *st, const char *name, const json_t *status,
+                                char *out, size_t size)
+{
+    char version[STORE_VERSION_ID_MAX];
+    const json_t *e = json_object_get(status, CACHE_KEY);
+    const char *v = json_string_value(json_object_get(e, "version"));
+    const char *serial = json_string_value(json_object_get(e, "serial"));
+    if (v == NULL || serial == NULL || serial[0] == '\0' ||
+        strspn(serial, "0123456789abcdef") != strlen(serial) ||
+        store_current_version(st, name, version, NULL) != CP_OK || version[0] == '\0' ||
+        strcmp(v, version) != 0)
+        return false;
+    int n = snprintf(out, size, "%s", serial);
+    return n > 0 && (size_t)n < size;
 }
 
 void flow_lineage_cert_clear(struct flow_lineage_cert *c)

@@ -125,7 +125,8 @@ bool flow_lineage_revoked(struct cp_store *st, const char *cert_name, const json
     const char *serial = json_string_value(json_object_get(mark, "serial"));
     char current[128], at[32];
     if (serial == NULL ||
-        flow_lineage_serial(st, cert_name, current, sizeof current, NULL) != CP_OK ||
+        (!flow_lineage_cached_serial(st, cert_name, status, current, sizeof current) &&
+         flow_lineage_serial(st, cert_name, current, sizeof current, NULL) != CP_OK) ||
         strcmp(serial, current) != 0)
         return false; /* no mark, or about a certificate the lineage no longer holds */
     const json_t *t = json_object_get(mark, "at");

@@ -21,7 +21,7 @@
  * others may write, and the files certpilot keeps are opened without
  * following symlinks.
  */
-#define _DEFAULT_SOURCE /* flock(), DT_DIR */
+#define _GNU_SOURCE /* flock(), DT_DIR, getdents64() */
 #include "store/fs_int.h"
 
 #include <dirent.h>
@@ -119,6 +119,30 @@ static void owner_words(uid_t uid, char *out, size_t size)
         snprintf(out, size, "uid %u", (unsigned)uid);
 }
 
+/* dir_safe() below on what stat() or lstat() said of `path`. */
+static enum cp_code stat_safe(const char *path, const struct stat *sb, struct cp_err *err)
+{
+    const uid_t me = cp_euid();
+    if (S_ISLNK(sb->st_mode))
+        return cp_err_set(err, CP_EUNSAFE,
+                          "refusing %s: it is a symbolic link where certpilot keeps a directory "
+                          "of its own; remove the link (certpilot recreates the directory)",
+                          path);
+    if (!S_ISDIR(sb->st_mode))
+        return cp_err_set(err, CP_EUNSAFE, "refusing %s: it is not a directory; move it away",
+                          path);
+    if (sb->st_uid == me && (sb->st_mode & 022) == 0)
+        return CP_OK;
+    char owner[300];
+    owner_words(sb->st_uid, owner, sizeof owner);
+    return cp_err_set(err, CP_EUNSAFE,
+                      "refusing %s: it is owned by %s with mode %04o, so %s could replace the "
+                      "keys and certificates certpilot keeps there; if it is yours, run: "
+                      "chown %u %s && chmod 0700 %s",
+                      path, owner, (unsigned)(sb->st_mode & 07777),
+                      sb->st_uid != me ? "that user" : "other users", (unsigned)me, path, path);
+}
+
 /*
  * `path` must be, if it exists, a directory owned by this user that group and
  * others cannot write: anyone who can write a directory can replace what
@@ -128,31 +152,13 @@ static void owner_words(uid_t uid, char *out, size_t size)
  */
 static enum cp_code dir_safe(const char *path, bool follow, struct cp_err *err)
 {
-    const uid_t me = geteuid(); /* one syscall per check, not two */
     struct stat st;
     if ((follow ? stat(path, &st) : lstat(path, &st)) != 0) {
         if (errno == ENOENT)
             return CP_OK;
         return cp_err_set(err, CP_EIO, "cannot examine %s: %s", path, strerror(errno));
     }
-    if (S_ISLNK(st.st_mode))
-        return cp_err_set(err, CP_EUNSAFE,
-                          "refusing %s: it is a symbolic link where certpilot keeps a directory "
-                          "of its own; remove the link (certpilot recreates the directory)",
-                          path);
-    if (!S_ISDIR(st.st_mode))
-        return cp_err_set(err, CP_EUNSAFE, "refusing %s: it is not a directory; move it away",
-                          path);
-    if (st.st_uid == me && (st.st_mode & 022) == 0)
-        return CP_OK;
-    char owner[300];
-    owner_words(st.st_uid, owner, sizeof owner);
-    return cp_err_set(err, CP_EUNSAFE,
-                      "refusing %s: it is owned by %s with mode %04o, so %s could replace the "
-                      "keys and certificates certpilot keeps there; if it is yours, run: "
-                      "chown %u %s && chmod 0700 %s",
-                      path, owner, (unsigned)(st.st_mode & 07777),
-                      st.st_uid != me ? "that user" : "other users", (unsigned)me, path, path);
+    return stat_safe(path, &st, err);
 }
 
 static enum cp_code state_check(const char *state, struct cp_err *err)
@@ -168,9 +174,22 @@ static enum cp_code state_check(const char *state, struct cp_err *err)
     return rc;
 }
 
+static enum cp_code check_lineage(const char *state, const char *cert_name, char *target,
+                                  struct cp_err *err);
+
 enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, struct cp_err *err)
 {
-    char base[4200], path[4400], target[256];
+    char target[256];
+    return check_lineage(state, cert_name, target, err);
+}
+
+/* fs_lineage_check_dir(), and what `current` points to into `target` (256
+ * bytes; "" when there is none). */
+static enum cp_code check_lineage(const char *state, const char *cert_name, char *target,
+                                  struct cp_err *err)
+{
+    char base[4200], path[4400];
+    target[0] = '\0';
     enum cp_code rc = fs_join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
     if (rc == CP_OK)
         rc = dir_safe(base, false, err);
@@ -182,8 +201,9 @@ enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, stru
         rc = fs_join(path, sizeof path, err, "%s/current", base);
     if (rc != CP_OK)
         return rc;
-    ssize_t n = readlink(path, target, sizeof target - 1);
+    ssize_t n = readlink(path, target, 255);
     if (n < 0) {
+        target[0] = '\0';
         if (errno == ENOENT)
             return CP_OK; /* no certificate stored yet */
         return cp_err_set(err, CP_EUNSAFE,
@@ -203,14 +223,18 @@ enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, stru
                           path, target, base, path);
     rc = fs_join(path, sizeof path, err, "%s/%s", base, target);
     struct stat st;
-    if (rc == CP_OK && lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+    if (rc != CP_OK)
+        return rc;
+    if (lstat(path, &st) != 0) /* dangling: no certificate to read */
+        return errno == ENOENT
+                   ? CP_OK
+                   : cp_err_set(err, CP_EIO, "cannot examine %s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
         return cp_err_set(err, CP_EUNSAFE,
                           "refusing %s: a version must be a directory of the lineage, not %s; "
                           "remove it and point %s/current to a real version",
                           path, S_ISLNK(st.st_mode) ? "a symbolic link" : "a file", base);
-    if (rc == CP_OK)
-        rc = dir_safe(path, false, err);
-    return rc;
+    return stat_safe(path, &st, err); /* one lstat() for both questions */
 }
 
 enum cp_code fs_account_dir(const char *state, const char *directory_url, char *out, size_t size,
@@ -258,7 +282,27 @@ static enum cp_code fs_lineage_names(struct cp_store *st, char ***out, size_t *n
 
 static enum cp_code fs_lineage_check(struct cp_store *st, const char *name, struct cp_err *err)
 {
+    enum cp_code rc = check_lineage(FS(st)->dir, name, FS(st)->checked_current, err);
+    int n = snprintf(FS(st)->checked, sizeof FS(st)->checked, "%s", rc == CP_OK ? name : "");
+    if (n < 0 || (size_t)n >= sizeof FS(st)->checked)
+        FS(st)->checked[0] = '\0';
+    return rc;
+}
+
+/* Before reading from lineage `name`: checked, unless the caller's
+ * store_lineage_check() just did (renew checks each lineage first, then
+ * reads its status, settings and certificate: one check, not three). */
+static enum cp_code read_check(struct cp_store *st, const char *name, struct cp_err *err)
+{
+    if (FS(st)->checked[0] != '\0' && strcmp(FS(st)->checked, name) == 0)
+        return CP_OK;
     return fs_lineage_check_dir(FS(st)->dir, name, err);
+}
+
+/* Any write: the next read checks again. */
+static void forget_checked(struct cp_store *st)
+{
+    FS(st)->checked[0] = '\0';
 }
 
 static bool fs_lineage_exists(struct cp_store *st, const char *name)
@@ -292,7 +336,7 @@ static enum cp_code fs_settings_load(struct cp_store *st, const char *name, char
         snprintf(label, label_size, "%s", path);
     if (rc != CP_OK || (access(path, F_OK) != 0 && errno == ENOENT))
         return rc; /* none yet: *text stays NULL */
-    rc = fs_lineage_check_dir(FS(st)->dir, name, err);
+    rc = read_check(st, name, err);
     if (rc == CP_OK)
         rc = cp_file_read_nofollow(path, SMALL_FILE_MAX, text, len, err);
     return rc;
@@ -302,6 +346,7 @@ static enum cp_code fs_settings_save(struct cp_store *st, const char *name, cons
                                      size_t len, struct cp_err *err)
 {
     char path[4400];
+    forget_checked(st);
     enum cp_code rc = fs_lineage_check_dir(FS(st)->dir, name, err);
     if (rc == CP_OK)
         rc = lineage_file(st, name, "renewal.conf", path, sizeof path, err);
@@ -314,13 +359,48 @@ static enum cp_code fs_current_cert(struct cp_store *st, const char *name, char 
                                     struct cp_err *err)
 {
     char path[4400];
-    enum cp_code rc = fs_lineage_check_dir(FS(st)->dir, name, err);
+    enum cp_code rc = read_check(st, name, err);
     if (rc == CP_OK)
         rc = lineage_file(st, name, "cert.pem", path, sizeof path, err);
     if (rc != CP_OK || access(path, F_OK) != 0)
         return rc; /* none yet */
     /* cert.pem is a symlink through current/ by design (checked above). */
     return cp_file_read(path, CERT_FILE_MAX, pem, len, err);
+}
+
+/* The stamp of versions/<stamp> that `current` names and the identity of
+ * its cert.pem (inode, size, change time): a version's files are written
+ * once, so a stamp names one certificate, and the file's identity catches a
+ * certificate replaced by hand.  "" when any of it cannot be read: nothing
+ * is cached then, and the caller reads the certificate. */
+static enum cp_code fs_current_version(struct cp_store *st, const char *name,
+                                       char out[STORE_VERSION_ID_MAX], struct cp_err *err)
+{
+    char path[4400], target[256];
+    struct stat sb;
+    enum cp_code rc = lineage_file(st, name, "current", path, sizeof path, err);
+    bool checked = FS(st)->checked[0] != '\0' && strcmp(FS(st)->checked, name) == 0;
+    ssize_t n = rc != CP_OK ? -1
+                : checked   ? (ssize_t)strlen(FS(st)->checked_current) /* read by the check */
+                            : readlink(path, target, sizeof target - 1);
+    if (n <= 0)
+        return rc;
+    if (checked)
+        memcpy(target, FS(st)->checked_current, (size_t)n);
+    target[n] = '\0';
+    const char *stamp = target + strlen("versions/");
+    if (strncmp(target, "versions/", strlen("versions/")) != 0 || *stamp == '\0' ||
+        strchr(stamp, '/') != NULL || strcmp(stamp, ".") == 0 || strcmp(stamp, "..") == 0 ||
+        fs_join(path, sizeof path, NULL, "%s/certs/%s/%s/cert.pem", FS(st)->dir, name, target) !=
+            CP_OK ||
+        lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return CP_OK;
+    int len = snprintf(out, STORE_VERSION_ID_MAX, "%s %llu %lld %lld.%09ld", stamp,
+                       (unsigned long long)sb.st_ino, (long long)sb.st_size,
+                       (long long)sb.st_ctim.tv_sec, (long)sb.st_ctim.tv_nsec);
+    if (len < 0 || len >= STORE_VERSION_ID_MAX)
+        out[0] = '\0';
+    return CP_OK;
 }
 
 static json_t *fs_status_load(struct cp_store *st, const char *name)
@@ -339,6 +419,7 @@ static json_t *fs_status_load(struct cp_store *st, const char *name)
 static enum cp_code fs_status_save(struct cp_store *st, const char *name, const json_t *status,
                                    struct cp_err *err)
 {
+    forget_checked(st);
     char path[4400];
     enum cp_code rc = lineage_file(st, name, "status.json", path, sizeof path, err);
     if (rc != CP_OK)
@@ -467,6 +548,7 @@ static enum cp_code fs_version_add(struct cp_store *st, const char *cert_name,
                                    const char *cert_pem, const char *chain_pem,
                                    const char *fullchain_pem, struct cp_err *err)
 {
+    forget_checked(st);
     const char *state = FS(st)->dir;
     char certs[4096], base[4096], versions[4200], version[4200], path[4400], stamp[64];
     struct timespec ts;
@@ -627,6 +709,7 @@ static bool remove_version(int vfd, const char *name)
 static enum cp_code fs_versions_prune(struct cp_store *st, const char *cert_name, unsigned keep,
                                       size_t *removed, struct cp_err *err)
 {
+    forget_checked(st);
     const char *state = FS(st)->dir;
     char path[4400], current[256] = "";
     char **names = NULL;
@@ -716,42 +799,53 @@ static bool leftover_name(const char *name)
 
 /* Remove this user's old temp files in the directory `dfd`; its
  * subdirectories (not symlinks, this user's, closed to group/others) are
- * handed to `sub` when it is not NULL.  Returns how many were removed. */
+ * handed to `sub` when it is not NULL.  Returns how many were removed.
+ * The entries are read with getdents64() on `dfd` itself (no DIR stream:
+ * it would cost a dup(), an fstat() and two fcntl() per directory, and a
+ * renew over many lineages sweeps three directories of each). */
 static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
 {
     size_t removed = 0;
-    int copy = dup(dfd);
-    DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
-    if (d == NULL) {
-        if (copy >= 0)
-            close(copy);
-        return 0;
-    }
-    const uid_t me = geteuid();
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        /* Only a subdirectory or a temp name can lead anywhere: the other
-         * entries (the pem files and links, renewal.conf...) need no stat()
-         * when the file system tells their type. */
-        if (e->d_name[0] == '.' ||
-            (e->d_type != DT_UNKNOWN && (e->d_type != DT_DIR || sub == NULL) &&
-             !leftover_name(e->d_name)))
-            continue;
-        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != me)
-            continue;
-        if (S_ISDIR(st.st_mode) && sub != NULL && (st.st_mode & 022) == 0) {
-            int child = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (child >= 0) {
-                removed += sub(child);
+    const uid_t me = cp_euid();
+    char buf[8192] __attribute__((aligned(8)));
+    ssize_t got;
+    while ((got = getdents64(dfd, buf, sizeof buf)) > 0) {
+        for (ssize_t off = 0; off < got;) {
+            const struct dirent64 *e = (const struct dirent64 *)(buf + off);
+            off += e->d_reclen;
+            struct stat st;
+            /* Only a subdirectory or a temp name can lead anywhere: the other
+             * entries (the pem files and links, renewal.conf...) need no stat()
+             * when the file system tells their type. */
+            bool temp = leftover_name(e->d_name);
+            if (e->d_name[0] == '.' ||
+                (e->d_type != DT_UNKNOWN && (e->d_type != DT_DIR || sub == NULL) && !temp))
+                continue;
+            if (sub != NULL && !temp && (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)) {
+                /* O_NOFOLLOW: a symlink is not descended; the owner and mode
+                 * are asked of the directory opened, not of its name. */
+                int child = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (child < 0)
+                    continue;
+                if (fstat(child, &st) == 0 && st.st_uid == me && (st.st_mode & 022) == 0)
+                    removed += sub(child);
                 close(child);
+                continue;
             }
-        } else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && leftover_name(e->d_name) &&
-                   now - st.st_mtime > LEFTOVER_AGE_S && unlinkat(dfd, e->d_name, 0) == 0) {
-            removed++;
+            if (!temp || fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != me)
+                continue;
+            if (S_ISDIR(st.st_mode) && sub != NULL && (st.st_mode & 022) == 0) {
+                int child = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (child >= 0) {
+                    removed += sub(child);
+                    close(child);
+                }
+            } else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
+                       now - st.st_mtime > LEFTOVER_AGE_S && unlinkat(dfd, e->d_name, 0) == 0) {
+                removed++;
+            }
         }
     }
-    closedir(d);
     return removed;
 }
 
@@ -798,6 +892,7 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
                             void (*waiting)(void *ctx, const char *holder), void *ctx,
                             size_t *swept, struct cp_err *err)
 {
+    forget_checked(st);
     struct fs_store *fs = FS(st);
     char path[4200], holder[32] = "";
     struct timespec t0, now;
@@ -826,7 +921,7 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
         cp_err_readonly(err, fs->dir); /* every run that writes takes the lock first */
         return rc;
     }
-    if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) {
+    if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != cp_euid()) {
         close(f);
         return cp_err_set(err, CP_EUNSAFE,
                           "refusing the lock file %s: it is not a regular file of this user; "
@@ -872,6 +967,7 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
 
 static void fs_unlock(struct cp_store *st)
 {
+    forget_checked(st);
     struct fs_store *fs = FS(st);
     if (fs->lock_fd >= 0)
         close(fs->lock_fd);
@@ -884,6 +980,13 @@ static void fs_close(struct cp_store *st)
 {
     fs_unlock(st);
     free(st);
+}
+
+static enum cp_code fs_remove(struct cp_store *st, const char *name, size_t *removed,
+                              struct cp_err *err)
+{
+    forget_checked(st);
+    return fs_lineage_remove(st, name, removed, err);
 }
 
 static const struct store_ops fs_ops = {
@@ -902,10 +1005,11 @@ static const struct store_ops fs_ops = {
     .version_add = fs_version_add,
     .current_key = fs_current_key,
     .current_cert = fs_current_cert,
+    .current_version = fs_current_version,
     .versions_prune = fs_versions_prune,
     .lineage_exists = fs_lineage_exists,
     .lineage_contents = fs_lineage_contents,
-    .lineage_remove = fs_lineage_remove,
+    .lineage_remove = fs_remove,
     .status_load = fs_status_load,
     .status_save = fs_status_save,
 };

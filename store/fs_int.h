@@ -11,6 +11,11 @@ struct fs_store {
     struct cp_store base; /* first: a struct cp_store * is a struct fs_store * */
     char dir[4096];
     int lock_fd; /* -1: not held */
+    /* The lineage store_lineage_check() last found safe ("" none): reading
+     * its settings or certificate right after need not check it again.  A
+     * check of another lineage, a failed check and every write forget it. */
+    char checked[256];
+    char checked_current[256]; /* what its `current` pointed to then ("" none) */
 };
 
 #define FS(st) ((struct fs_store *)(st))

@@ -191,6 +191,14 @@ enum cp_code store_current_cert(struct cp_store *st, const char *name, char **pe
     return st->ops->current_cert(st, name, pem, len, err);
 }
 
+enum cp_code store_current_version(struct cp_store *st, const char *name,
+                                   char out[STORE_VERSION_ID_MAX], struct cp_err *err)
+{
+    out[0] = '\0';
+    NAME_CHECK(name, err);
+    return st->ops->current_version ? st->ops->current_version(st, name, out, err) : CP_OK;
+}
+
 enum cp_code store_versions_prune(struct cp_store *st, const char *name, unsigned keep,
                                   size_t *removed, struct cp_err *err)
 {

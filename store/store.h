@@ -124,6 +124,17 @@ enum cp_code store_current_key(struct cp_store *st, const char *name, struct acm
                                struct cp_err *err);
 enum cp_code store_current_cert(struct cp_store *st, const char *name, char **pem, size_t *len,
                                 struct cp_err *err);
+/*
+ * What identifies the current version's certificate without reading it:
+ * an opaque text (at most STORE_VERSION_ID_MAX - 1 bytes) that changes
+ * whenever another version is made current or its certificate file is
+ * replaced.  Callers may cache what they learnt from the certificate under
+ * it.  "" (with CP_OK) when there is no current version, or when the
+ * backend cannot tell (then nothing may be cached).
+ */
+#define STORE_VERSION_ID_MAX 200
+enum cp_code store_current_version(struct cp_store *st, const char *name,
+                                   char out[STORE_VERSION_ID_MAX], struct cp_err *err);
 /* Remove the old versions beyond the `keep` newest (0: keep all); the
  * current one and the newest before it always stay. */
 enum cp_code store_versions_prune(struct cp_store *st, const char *name, unsigned keep,

@@ -41,6 +41,9 @@ struct store_ops {
                                 struct cp_err *err);
     enum cp_code (*current_cert)(struct cp_store *st, const char *name, char **pem, size_t *len,
                                  struct cp_err *err);
+    /* NULL: the backend cannot identify a version (nothing is cached) */
+    enum cp_code (*current_version)(struct cp_store *st, const char *name,
+                                    char out[STORE_VERSION_ID_MAX], struct cp_err *err);
     enum cp_code (*versions_prune)(struct cp_store *st, const char *name, unsigned keep,
                                    size_t *removed, struct cp_err *err);
     bool (*lineage_exists)(struct cp_store *st, const char *name);

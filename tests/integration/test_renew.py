@@ -451,6 +451,35 @@ class Renew(RenewCase):
         self.assertGreater(entry["days_left"], 365)
         self.assertEqual(entry["not_after"], self.not_after("fresh.example.test"))
 
+    def test_certificate_facts_cached_in_status(self):
+        # renew keeps what it read of the certificate in status.json, keyed by
+        # the current version; list and dry runs never write it, and an entry
+        # about another version is not trusted.
+        c = "cache.example.test"
+        self.issue(c)
+        path = os.path.join(self.live(c), "status.json")
+        issued = read(path)
+        self.assertNotIn("certificate", self.status(c))
+        self.assertEqual(self.list_json()[c]["not_after"], self.not_after(c))
+        self.renew("--dry-run=check")
+        self.assertEqual(read(path), issued)  # neither list nor a dry run wrote it
+        self.renew()
+        entry = self.status(c)["certificate"]
+        self.assertTrue(entry["version"].startswith(self.current(c)[len("versions/"):] + " "))
+        self.assertEqual(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry["not_after"])),
+                         self.not_after(c))
+        # An entry naming another version, with a wrong expiry: read again.
+        st = self.status(c)
+        st["certificate"]["version"] = "20000101T000000.000000000Z 1 1 1.0"
+        st["certificate"]["not_after"] += 86400 * 1000
+        write(path, json.dumps(st))
+        stale = read(path)
+        self.assertEqual(self.list_json()[c]["not_after"], self.not_after(c))
+        self.assertEqual(read(path), stale)
+        r = self.renew().doc["results"][0]
+        self.assertEqual(r["not_after"], self.not_after(c))
+        self.assertEqual(self.status(c)["certificate"], entry)  # refreshed
+
     def test_not_due_result_has_the_expiry(self):
         # A monitoring script reads the current expiry from renew --json too.
         self.issue("expiry.example.test")

@@ -468,6 +468,184 @@ static void unreadable_certificate(void **state)
     assert_non_null(strstr(plan.cert_err.msg, "broken"));
 }
 
+/* ------------------------------------------- the certificate's cache */
+
+/* Load lineage `name` with `status` (JSON text; NULL: as stored). */
+static void load_with(const char *name, const char *status, struct flow_lineage_cert *c)
+{
+    struct cp_err err = {0};
+    memset(c, 0, sizeof *c);
+    if (status != NULL) {
+        c->status = json_loads(status, 0, NULL);
+        assert_non_null(c->status);
+    }
+    assert_int_equal(flow_lineage_cert_load(S, name, c, &err), CP_OK);
+}
+
+/* The entry as text, with `key` set to the JSON `value` (NULL: removed). */
+static char *entry_with(const json_t *status, const char *key, const char *value)
+{
+    json_t *st = json_deep_copy(status);
+    json_t *e = json_object_get(st, "certificate");
+    assert_non_null(e);
+    if (value == NULL)
+        json_object_del(e, key);
+    else
+        json_object_set_new(e, key, json_loads(value, JSON_DECODE_ANY, NULL));
+    char *text = json_dumps(st, 0);
+    json_decref(st);
+    return text;
+}
+
+/* A first load reads the certificate and caches what it read under the
+ * current version; a second, with that status, reads nothing: a value
+ * changed in the cache shows through. */
+static void cache_filled_then_used(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    char version[STORE_VERSION_ID_MAX], serial[64];
+    struct cp_err err = {0};
+    load_with("good", NULL, &c);
+    assert_true(c.have_cert);
+    assert_int_equal(c.not_before, T0);
+    assert_int_equal(c.not_after, T0 + 90 * DAY);
+    assert_true(c.status_changed);
+    assert_int_equal(store_current_version(S, "good", version, &err), CP_OK);
+    assert_true(version[0] != '\0');
+    json_t *e = json_object_get(c.status, "certificate");
+    assert_string_equal(json_string_value(json_object_get(e, "version")), version);
+    assert_int_equal(json_integer_value(json_object_get(e, "not_after")), T0 + 90 * DAY);
+    assert_string_equal(json_string_value(json_object_get(e, "serial")), "7");
+    if (c.ari_id != NULL)
+        assert_string_equal(json_string_value(json_object_get(e, "ari_id")), c.ari_id);
+    assert_true(flow_lineage_cached_serial(S, "good", c.status, serial, sizeof serial));
+    assert_string_equal(serial, "7");
+    char *text = entry_with(c.status, "not_after", "1800000000");
+    char *id = c.ari_id ? strdup(c.ari_id) : NULL;
+    flow_lineage_cert_clear(&c);
+
+    load_with("good", text, &c);
+    assert_true(c.have_cert);
+    assert_int_equal(c.not_after, 1800000000LL); /* from the cache, not the file */
+    assert_false(c.status_changed);
+    if (id != NULL)
+        assert_string_equal(c.ari_id, id);
+    flow_lineage_cert_clear(&c);
+    free(text);
+    free(id);
+}
+
+/* Another version made current: the cached entry is about the old one and
+ * is not trusted; the new certificate is read and cached. */
+static void cache_of_another_version(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    char serial[64];
+    load_with("good", NULL, &c);
+    char *old = json_dumps(c.status, 0);
+    flow_lineage_cert_clear(&c);
+
+    char *key = NULL, *pem = fixture_cert(8, T0 + 10 * DAY, 30 * DAY, &key);
+    struct cp_err err = {0};
+    assert_int_equal(store_version_add(S, "good", key, strlen(key), pem, "", pem, &err), CP_OK);
+    free(key);
+    free(pem);
+    json_t *st = json_loads(old, 0, NULL);
+    assert_false(flow_lineage_cached_serial(S, "good", st, serial, sizeof serial));
+    json_decref(st);
+    load_with("good", old, &c);
+    assert_int_equal(c.not_before, T0 + 10 * DAY);
+    assert_int_equal(c.not_after, T0 + 40 * DAY);
+    assert_true(c.status_changed);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(c.status, "certificate"), "serial")),
+        "8");
+    flow_lineage_cert_clear(&c);
+    free(old);
+}
+
+/* The current version's cert.pem replaced by hand (same stamp): not
+ * trusted either. */
+static void cache_of_a_replaced_file(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    char path[600], target[256];
+    load_with("good", NULL, &c);
+    char *old = json_dumps(c.status, 0);
+    flow_lineage_cert_clear(&c);
+
+    snprintf(path, sizeof path, "%s/certs/good/current", state_dir);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    assert_true(n > 0);
+    target[n] = '\0';
+    snprintf(path, sizeof path, "%s/certs/good/%s/cert.pem", state_dir, target);
+    char *key = NULL, *pem = fixture_cert(9, T0 + 5 * DAY, 20 * DAY, &key);
+    FILE *f = fopen(path, "w"); /* in place: the same inode */
+    assert_non_null(f);
+    assert_int_equal(fputs(pem, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    free(key);
+    free(pem);
+    load_with("good", old, &c);
+    assert_int_equal(c.not_before, T0 + 5 * DAY);
+    assert_int_equal(c.not_after, T0 + 25 * DAY);
+    assert_true(c.status_changed);
+    flow_lineage_cert_clear(&c);
+    free(old);
+}
+
+/* A damaged entry for the current version: the certificate is read
+ * instead, and the entry written anew. */
+static void cache_damaged(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c;
+    load_with("good", NULL, &c);
+    json_t *fresh = json_incref(c.status);
+    flow_lineage_cert_clear(&c);
+    const struct {
+        const char *key, *value;
+    } damage[] = {
+        {"not_after", "\"2027\""}, {"not_after", "1767225600"}, /* not after not_before */
+        {"not_before", NULL},      {"version", "\"other\""},          {"version", "17"},
+        {"serial", NULL},          {"ari_id", "\"../../directory\""}, {"ari_id", "42"},
+    };
+    for (size_t i = 0; i < sizeof damage / sizeof damage[0]; i++) {
+        char *text = entry_with(fresh, damage[i].key, damage[i].value);
+        load_with("good", text, &c);
+        assert_true(c.have_cert);
+        assert_int_equal(c.not_before, T0);
+        assert_int_equal(c.not_after, T0 + 90 * DAY);
+        assert_true(c.status_changed);
+        assert_true(json_equal(json_object_get(c.status, "certificate"),
+                               json_object_get(fresh, "certificate")));
+        flow_lineage_cert_clear(&c);
+        free(text);
+    }
+    /* not an object at all */
+    load_with("good", "{\"certificate\": [1, 2]}", &c);
+    assert_int_equal(c.not_after, T0 + 90 * DAY);
+    assert_true(json_is_object(json_object_get(c.status, "certificate")));
+    flow_lineage_cert_clear(&c);
+    json_decref(fresh);
+}
+
+/* An unreadable certificate caches nothing. */
+static void cache_nothing_unreadable(void **state)
+{
+    (void)state;
+    struct flow_lineage_cert c = {0};
+    struct cp_err err = {0};
+    assert_int_not_equal(flow_lineage_cert_load(S, "broken", &c, &err), CP_OK);
+    assert_false(c.have_cert);
+    assert_false(c.status_changed);
+    assert_null(json_object_get(c.status, "certificate"));
+    flow_lineage_cert_clear(&c);
+}
+
 /* ------------------------------------------------------ settings */
 
 static const char *const conf_text = "# mine\n"
@@ -697,6 +875,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(names_rule_table, setup, teardown),
         cmocka_unit_test_setup_teardown(same_names_order, setup, teardown),
         cmocka_unit_test_setup_teardown(unreadable_certificate, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache_filled_then_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache_of_another_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache_of_a_replaced_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache_nothing_unreadable, setup, teardown),
         cmocka_unit_test(rewrite_key_by_key),
         cmocka_unit_test(update_changed_keys),
         cmocka_unit_test(update_exclusive_pairs),
