@@ -1767,12 +1767,11 @@ void cli_lineage_waiting(void *ctx, const char *holder)
 static int lineage_claim(struct issue *is, struct store_lineage_lock **lock, bool *synced)
 {
     struct cp_err err = {0};
-    char version[128];
+    char version[STORE_VERSION_ID_MAX];
     enum cp_code rc = store_lineage_lock(is->common.store, is->cert_name, ISSUE_LOCK_TIMEOUT,
                                          cli_lineage_waiting, (void *)is->cert_name, lock, &err);
     if (rc == CP_OK)
-        rc =
-            flow_fleet_sync(is->common.store, is->cert_name, version, sizeof version, synced, &err);
+        rc = flow_fleet_sync(is->common.store, is->cert_name, version, synced, &err);
     if (rc != CP_OK) {
         store_lineage_unlock(*lock);
         *lock = NULL;

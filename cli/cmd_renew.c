@@ -379,7 +379,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     struct cli_issue_info info = {0};
     struct flow_fleet_claim claim = {0};
     const char *outcome = "not_due", *not_after = NULL;
-    char *text = NULL, config_error[512] = "", reason[512] = "", judged[128] = "";
+    char *text = NULL, config_error[512] = "", reason[512] = "", judged[STORE_VERSION_ID_MAX] = "";
     size_t len = 0;
     int status = 0;
     bool unsafe = false, synced = false;
@@ -402,8 +402,7 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     }
     /* A shared store: another host's new version deployed here first (its
      * deploy hooks run below, once the settings are read), and judged. */
-    if (!r->dry_run &&
-        flow_fleet_sync(r->common.store, name, judged, sizeof judged, &synced, &uerr) != CP_OK) {
+    if (!r->dry_run && flow_fleet_sync(r->common.store, name, judged, &synced, &uerr) != CP_OK) {
         status = cli_store_fail(&uerr);
         outcome = "failed";
         snprintf(reason, sizeof reason, "%s", uerr.msg);

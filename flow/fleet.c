@@ -9,13 +9,13 @@
 
 #include <string.h>
 
-enum cp_code flow_fleet_sync(struct cp_store *st, const char *name, char *version, size_t size,
-                             bool *changed, struct cp_err *err)
+enum cp_code flow_fleet_sync(struct cp_store *st, const char *name,
+                             char version[STORE_VERSION_ID_MAX], bool *changed, struct cp_err *err)
 {
     *changed = false;
     /* The version first: files deployed after it are at least as new, so a
      * later comparison with it never misses a renewal by another host. */
-    enum cp_code rc = store_current_version(st, name, version, size, err);
+    enum cp_code rc = store_current_version(st, name, version, err);
     if (rc == CP_OK)
         rc = store_lineage_sync(st, name, changed, err);
     return rc;
@@ -30,7 +30,7 @@ enum cp_code flow_fleet_claim(struct cp_store *st, const char *name, const char 
     enum cp_code rc = store_lineage_lock(st, name, timeout_s, waiting, ctx, &out->lock, err);
     if (rc != CP_OK)
         return rc;
-    rc = store_current_version(st, name, out->version, sizeof out->version, err);
+    rc = store_current_version(st, name, out->version, err);
     if (rc == CP_OK && strcmp(out->version, judged) != 0) {
         out->elsewhere = true;
         flow_say(log, FLOW_INFO,

@@ -846,14 +846,14 @@ void flow_issue_result_clear(struct flow_issue_result *r);
 
 /* The lineage's current version (into `version`), then deployed locally
  * when it differs from this host's files (*changed: deploy hooks are due). */
-enum cp_code flow_fleet_sync(struct cp_store *st, const char *name, char *version, size_t size,
-                             bool *changed, struct cp_err *err);
+enum cp_code flow_fleet_sync(struct cp_store *st, const char *name,
+                             char version[STORE_VERSION_ID_MAX], bool *changed, struct cp_err *err);
 
 struct flow_fleet_claim {
     struct store_lineage_lock *lock; /* held: order, then flow_fleet_release() */
-    bool elsewhere;    /* the version moved on while waiting: nothing to order, lock released */
-    bool changed;      /* ... and this host's files changed (deploy hooks are due) */
-    char version[128]; /* the current version once the lock was taken */
+    bool elsewhere; /* the version moved on while waiting: nothing to order, lock released */
+    bool changed;   /* ... and this host's files changed (deploy hooks are due) */
+    char version[STORE_VERSION_ID_MAX]; /* the current version once the lock was taken */
 };
 /*
  * Take the lineage lock (waiting at most timeout_s; `waiting` is told who

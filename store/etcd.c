@@ -1056,10 +1056,10 @@ static void etcd_lineage_unlock(struct store_lineage_lock *base)
     (void)noted(es, etcd_lease_revoke(es->kv, lease, NULL));
 }
 
-static enum cp_code etcd_current_version(struct cp_store *st, const char *name, char *out,
-                                         size_t size, struct cp_err *err)
+static enum cp_code etcd_current_version(struct cp_store *st, const char *name,
+                                         char out[STORE_VERSION_ID_MAX], struct cp_err *err)
 {
-    return current_id(ES(st), name, out, size, err);
+    return current_id(ES(st), name, out, STORE_VERSION_ID_MAX, err);
 }
 
 static enum cp_code etcd_lineage_sync(struct cp_store *st, const char *name, bool *changed,

@@ -278,15 +278,6 @@ void store_lineage_unlock(struct store_lineage_lock *l)
         free(l);
 }
 
-enum cp_code store_current_version(struct cp_store *st, const char *name, char *out, size_t size,
-                                   struct cp_err *err)
-{
-    if (size > 0)
-        out[0] = '\0';
-    NAME_CHECK(name, err);
-    return st->ops->current_version ? st->ops->current_version(st, name, out, size, err) : CP_OK;
-}
-
 enum cp_code store_lineage_sync(struct cp_store *st, const char *name, bool *changed,
                                 struct cp_err *err)
 {

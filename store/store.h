@@ -130,7 +130,8 @@ enum cp_code store_current_cert(struct cp_store *st, const char *name, char **pe
  * whenever another version is made current or its certificate file is
  * replaced.  Callers may cache what they learnt from the certificate under
  * it.  "" (with CP_OK) when there is no current version, or when the
- * backend cannot tell (then nothing may be cached).
+ * backend cannot tell (then nothing may be cached).  A shared store's id is
+ * the same on every host.
  */
 #define STORE_VERSION_ID_MAX 200
 enum cp_code store_current_version(struct cp_store *st, const char *name,
@@ -225,11 +226,8 @@ enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned 
 bool store_lineage_lock_held(const struct store_lineage_lock *l);
 void store_lineage_unlock(struct store_lineage_lock *l); /* NULL: no-op */
 
-/* An id of the lineage's current version ("" when none, or when the store is
- * not shared): compared before and after waiting for the lineage lock, it
- * tells that another host renewed meanwhile. */
-enum cp_code store_current_version(struct cp_store *st, const char *name, char *out, size_t size,
-                                   struct cp_err *err);
+/* store_current_version() (above), read before and after waiting for the
+ * lineage lock, tells that another host renewed meanwhile. */
 /* Deploy the shared current version into this host's files when they differ;
  * *changed says whether it did (deploy hooks are then due).  Not shared:
  * nothing to do. */

@@ -63,8 +63,6 @@ struct store_ops {
                                  struct store_lineage_lock **out, struct cp_err *err);
     bool (*lineage_lock_held)(const struct store_lineage_lock *l);
     void (*lineage_unlock)(struct store_lineage_lock *l);
-    enum cp_code (*current_version)(struct cp_store *st, const char *name, char *out, size_t size,
-                                    struct cp_err *err);
     enum cp_code (*lineage_sync)(struct cp_store *st, const char *name, bool *changed,
                                  struct cp_err *err);
     enum cp_code (*challenge_publish)(struct cp_store *st, const char *token, const char *key_authz,

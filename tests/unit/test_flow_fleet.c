@@ -64,13 +64,13 @@ static void fake_unlock(struct store_lineage_lock *l)
     free(l);
 }
 
-static enum cp_code fake_version(struct cp_store *st, const char *name, char *out, size_t size,
-                                 struct cp_err *err)
+static enum cp_code fake_version(struct cp_store *st, const char *name,
+                                 char out[STORE_VERSION_ID_MAX], struct cp_err *err)
 {
     (void)st;
     (void)name;
     (void)err;
-    snprintf(out, size, "%s", fake.version);
+    snprintf(out, STORE_VERSION_ID_MAX, "%s", fake.version);
     return CP_OK;
 }
 
@@ -129,11 +129,10 @@ static void test_not_shared(void **state)
 {
     (void)state;
     struct cp_err err = {0};
-    char version[128] = "x";
+    char version[STORE_VERSION_ID_MAX] = "x";
     bool changed = true;
     assert_false(store_shared(S));
-    assert_int_equal(flow_fleet_sync(S, "a.example", version, sizeof version, &changed, &err),
-                     CP_OK);
+    assert_int_equal(flow_fleet_sync(S, "a.example", version, &changed, &err), CP_OK);
     assert_string_equal(version, "");
     assert_false(changed);
     struct flow_fleet_claim c;
@@ -152,19 +151,17 @@ static void test_sync_deploys_another_hosts_version(void **state)
 {
     (void)state;
     struct cp_err err = {0};
-    char version[128];
+    char version[STORE_VERSION_ID_MAX];
     bool changed = false;
     make_shared();
     snprintf(fake.version, sizeof fake.version, "v2");
     snprintf(fake.deployed, sizeof fake.deployed, "v1");
-    assert_int_equal(flow_fleet_sync(S, "a.example", version, sizeof version, &changed, &err),
-                     CP_OK);
+    assert_int_equal(flow_fleet_sync(S, "a.example", version, &changed, &err), CP_OK);
     assert_string_equal(version, "v2");
     assert_true(changed);
     assert_string_equal(fake.deployed, "v2");
     /* and once deployed, nothing more */
-    assert_int_equal(flow_fleet_sync(S, "a.example", version, sizeof version, &changed, &err),
-                     CP_OK);
+    assert_int_equal(flow_fleet_sync(S, "a.example", version, &changed, &err), CP_OK);
     assert_false(changed);
 }
 
