@@ -44,7 +44,8 @@ build-rel/certpilot); a sanitizer build is several times slower.
     /usr/bin/python3 bench/issue.py [--certpilot PATH] [--runs 5] [--json]
                                     [--clients certpilot,uacme,lego]
 
-Prints Markdown tables; --json prints the figures as JSON.
+Prints Markdown tables; --json prints the figures as JSON.  Recorded figures,
+and where certpilot's start-up CPU and memory go: bench/README.md.
 """
 
 import argparse

@@ -243,6 +243,15 @@ static void check_req(const struct acme_key *k, const char *const *names, size_t
     assert_int_not_equal(X509_REQ_verify(req, acme_key_evp(other_key)), 1);
     ERR_clear_error();
     assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), acme_key_evp(k)), 1);
+    /* The SubjectPublicKeyInfo is byte for byte OpenSSL's own encoding. */
+    unsigned char *want = NULL, *got = NULL;
+    int want_len = i2d_PUBKEY(acme_key_evp(k), &want);
+    int got_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &got);
+    assert_true(want_len > 0);
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got, want, (size_t)want_len);
+    OPENSSL_free(want);
+    OPENSSL_free(got);
 
     const X509_ALGOR *alg = NULL;
     X509_REQ_get0_signature(req, NULL, &alg);
@@ -275,6 +284,12 @@ static void test_csr_ec(void **state)
 {
     (void)state;
     check_req(leaf_key, names3, 3, "example.com");
+}
+
+static void test_csr_ec384(void **state)
+{
+    (void)state;
+    check_req(root_key, names3, 3, "example.com");
 }
 
 static void test_csr_rsa(void **state)
@@ -726,6 +741,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_csr_ec),
+        cmocka_unit_test(test_csr_ec384),
         cmocka_unit_test(test_csr_rsa),
         cmocka_unit_test(test_csr_cn_rule),
         cmocka_unit_test(test_csr_refused),
