@@ -53,14 +53,7 @@ bool cli_common_option(struct cli_common *c, int opt, const char *arg)
 /* The store settings by name, for the defaults file and renew's arguments. */
 static const char **store_setting(struct cli_common *c, size_t i, const char **name)
 {
-    static const char *const names[] = {"store",
-                                        "store-key-file",
-                                        "store-ca-file",
-                                        "store-client-cert",
-                                        "store-client-key",
-                                        "store-user",
-                                        "store-password-file",
-                                        "store-lock-ttl"};
+    static const char *const names[] = {CLI_STORE_SETTINGS};
     const char **fields[] = {&c->store_url,           &c->store_key_file,   &c->store_ca_file,
                              &c->store_client_cert,   &c->store_client_key, &c->store_user,
                              &c->store_password_file, &c->store_lock_ttl};

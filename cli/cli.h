@@ -266,6 +266,10 @@ enum {
     {                                                                                              \
         "store-lock-ttl", required_argument, NULL, CLI_OPT_STORE_LOCK_TTL                          \
     }
+/* Their names, in that order (defaults-file keys, renew's arguments). */
+#define CLI_STORE_SETTINGS                                                                         \
+    "store", "store-key-file", "store-ca-file", "store-client-cert", "store-client-key",           \
+        "store-user", "store-password-file", "store-lock-ttl"
 /* Is `opt` one of them? */
 #define CLI_STORE_OPTION(opt) ((opt) >= CLI_OPT_STORE && (opt) <= CLI_OPT_STORE_LOCK_TTL)
 #define CLI_COMMON_LONGOPTS                                                                        \

@@ -1822,23 +1822,9 @@ enum cp_code cli_issue_settings_args(const struct cli_conf *defaults,
     static const char *const refused_defaults[] = {
         "domain", "ip-address", "cert-name", "config", "help", "verbose", "quiet", "json", NULL};
     /* A certificate's settings cannot move it to another store: the store is the host's. */
-    static const char *const refused_cert[] = {"cert-name",
-                                               "config",
-                                               "help",
-                                               "verbose",
-                                               "quiet",
-                                               "json",
-                                               "state-dir",
-                                               "agree-tos",
-                                               "store",
-                                               "store-key-file",
-                                               "store-ca-file",
-                                               "store-client-cert",
-                                               "store-client-key",
-                                               "store-user",
-                                               "store-password-file",
-                                               "store-lock-ttl",
-                                               NULL};
+    static const char *const refused_cert[] = {
+        "cert-name", "config",    "help",      "verbose",          "quiet",
+        "json",      "state-dir", "agree-tos", CLI_STORE_SETTINGS, NULL};
     enum cp_code rc = cli_conf_to_args(defaults, issue_options, refused_defaults, skip, a, err);
     if (rc == CP_OK && lineage != NULL)
         rc = cli_conf_to_args(lineage, issue_options, refused_cert, skip, a, err);
