@@ -334,11 +334,18 @@ static enum cp_code fs_settings_load(struct cp_store *st, const char *name, char
     enum cp_code rc = lineage_file(st, name, "renewal.conf", path, sizeof path, err);
     if (rc == CP_OK && label != NULL)
         snprintf(label, label_size, "%s", path);
-    if (rc != CP_OK || (access(path, F_OK) != 0 && errno == ENOENT))
-        return rc; /* none yet: *text stays NULL */
-    rc = read_check(st, name, err);
+    if (rc != CP_OK)
+        return rc;
+    /* Read first; only a failure asks whether the file is there at all (one
+     * access() a lineage fewer for renew). */
+    struct cp_err rerr = {0};
+    rc = read_check(st, name, &rerr);
     if (rc == CP_OK)
-        rc = cp_file_read_nofollow(path, SMALL_FILE_MAX, text, len, err);
+        rc = cp_file_read_nofollow(path, SMALL_FILE_MAX, text, len, &rerr);
+    if (rc != CP_OK && access(path, F_OK) != 0 && errno == ENOENT)
+        return CP_OK; /* none yet: *text stays NULL */
+    if (rc != CP_OK && err != NULL)
+        *err = rerr;
     return rc;
 }
 
@@ -797,15 +804,22 @@ static bool leftover_name(const char *name)
     return n >= 1 && n <= 16 && t[n] == '\0';
 }
 
+/* One sweep: when it started, what it removed, and whether it left a temp
+ * file of this user only because it was young (a later run must look again). */
+struct sweep {
+    time_t now;
+    size_t removed;
+    bool young;
+};
+
 /* Remove this user's old temp files in the directory `dfd`; its
  * subdirectories (not symlinks, this user's, closed to group/others) are
- * handed to `sub` when it is not NULL.  Returns how many were removed.
+ * handed to `sub` when it is not NULL.
  * The entries are read with getdents64() on `dfd` itself (no DIR stream:
  * it would cost a dup(), an fstat() and two fcntl() per directory, and a
- * renew over many lineages sweeps three directories of each). */
-static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
+ * sweep of the lineages reads three directories of each). */
+static void sweep_dir(struct sweep *sw, int dfd, void (*sub)(struct sweep *sw, int dfd))
 {
-    size_t removed = 0;
     const uid_t me = cp_euid();
     char buf[8192] __attribute__((aligned(8)));
     ssize_t got;
@@ -828,7 +842,7 @@ static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
                 if (child < 0)
                     continue;
                 if (fstat(child, &st) == 0 && st.st_uid == me && (st.st_mode & 022) == 0)
-                    removed += sub(child);
+                    sub(sw, child);
                 close(child);
                 continue;
             }
@@ -837,56 +851,87 @@ static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
             if (S_ISDIR(st.st_mode) && sub != NULL && (st.st_mode & 022) == 0) {
                 int child = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (child >= 0) {
-                    removed += sub(child);
+                    sub(sw, child);
                     close(child);
                 }
-            } else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
-                       now - st.st_mtime > LEFTOVER_AGE_S && unlinkat(dfd, e->d_name, 0) == 0) {
-                removed++;
+            } else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+                if (sw->now - st.st_mtime <= LEFTOVER_AGE_S)
+                    sw->young = true;
+                else if (unlinkat(dfd, e->d_name, 0) == 0)
+                    sw->removed++;
             }
         }
     }
-    return removed;
 }
 
-static size_t sweep_leaf(int dfd)
+static void sweep_leaf(struct sweep *sw, int dfd)
 {
-    return sweep_dir(dfd, NULL, time(NULL));
+    sweep_dir(sw, dfd, NULL);
 }
 
 /* certs/NAME/versions/: each version's files. */
-static size_t sweep_versions(int dfd)
+static void sweep_versions(struct sweep *sw, int dfd)
 {
-    return sweep_dir(dfd, sweep_leaf, time(NULL));
+    sweep_dir(sw, dfd, sweep_leaf);
 }
 
 /* certs/NAME/: its own files and links, and versions/. */
-static size_t sweep_lineage(int dfd)
+static void sweep_lineage(struct sweep *sw, int dfd)
 {
-    return sweep_dir(dfd, sweep_versions, time(NULL));
+    sweep_dir(sw, dfd, sweep_versions);
 }
 
 /* Under the lock: the temp files that a killed run left in the state
- * directory (accounts/CA/, certs/NAME/, certs/NAME/versions/STAMP/). */
-static size_t sweep_leftovers(const char *state)
+ * directory (STATE/, accounts/CA/, and, when `lineages`, certs/NAME/ and
+ * certs/NAME/versions/STAMP/). */
+static void sweep_leftovers(struct sweep *sw, const char *state, bool lineages)
 {
     int root = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root < 0)
-        return 0;
-    size_t removed = sweep_leaf(root);
+        return;
+    sweep_leaf(sw, root);
     static const char *const tops[] = {"accounts", "certs"};
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < (lineages ? 2 : 1); i++) {
         int top = openat(root, tops[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (top < 0)
             continue;
-        removed += sweep_dir(top, i == 0 ? sweep_leaf : sweep_lineage, time(NULL));
+        sweep_dir(sw, top, i == 0 ? sweep_leaf : sweep_lineage);
         close(top);
     }
     close(root);
-    return removed;
 }
 
 /* ------------------------------------------------------------- the lock */
+
+/*
+ * The lock file also tells whether the lineages need sweeping.  A run that
+ * holds the lock writes its pid into the lock file, and empties it again
+ * when it lets the lock go (fs_unlock()); a run killed while holding the
+ * lock leaves its pid there.  Temp files can only be left in certs/ by such
+ * a run, as every write into a lineage happens under the lock and a write
+ * that fails removes its own temp file.  So the next run sweeps certs/ (three
+ * directories a lineage) only when the lock file is not empty (a killed run,
+ * or a certpilot from before this rule), when it had to create the lock file
+ * (a state directory it knows nothing of), or when the last sweep left a
+ * young temp file of this user in place (its pid is then left in the lock
+ * file, so that the next run looks again).  The state directory itself and
+ * accounts/ (a few directories) are swept by every run.
+ */
+static int lock_file_open(const char *path, bool *created)
+{
+    *created = false;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int f = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (f >= 0 || errno != ENOENT)
+            return f;
+        f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (f >= 0 || errno != EEXIST) {
+            *created = f >= 0;
+            return f;
+        }
+    }
+    return -1; /* EEXIST: it came and went four times */
+}
 
 static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
                             void (*waiting)(void *ctx, const char *holder), void *ctx,
@@ -909,7 +954,8 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
     }
     /* O_NOFOLLOW: a symlink planted under this name must not make certpilot
      * truncate and write whatever file it points to. */
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    bool created;
+    int f = lock_file_open(path, &created);
     struct stat sb;
     if (f < 0 && errno == ELOOP)
         return cp_err_set(err, CP_EUNSAFE,
@@ -956,12 +1002,21 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
         struct timespec pause = {0, 100 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
+    /* Asked once the lock is held: a run that held it meanwhile may have
+     * been killed. */
+    bool lineages = created || fstat(f, &sb) != 0 || sb.st_size != 0;
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len)
-        (void)0; /* the pid is only a courtesy to whoever waits */
+    /* The pid is written before the rest is cut off: the file is never
+     * empty while the lock is held (but when it could not be written at all,
+     * e.g. a full file system, where this run's own writes fail too). */
+    if (pwrite(f, pid, (size_t)len, 0) != len || ftruncate(f, len) != 0)
+        (void)0;
     fs->lock_fd = f;
-    *swept = sweep_leftovers(fs->dir);
+    struct sweep sw = {.now = time(NULL)};
+    sweep_leftovers(&sw, fs->dir, lineages);
+    fs->sweep_again = sw.young;
+    *swept = sw.removed;
     return CP_OK;
 }
 
@@ -969,6 +1024,9 @@ static void fs_unlock(struct cp_store *st)
 {
     forget_checked(st);
     struct fs_store *fs = FS(st);
+    /* Let go in good order: the next run need not sweep the lineages. */
+    if (fs->lock_fd >= 0 && !fs->sweep_again && ftruncate(fs->lock_fd, 0) != 0)
+        (void)0; /* the next run sweeps them */
     if (fs->lock_fd >= 0)
         close(fs->lock_fd);
     fs->lock_fd = -1;
