@@ -22,24 +22,36 @@ Build certpilot without sanitizers for meaningful figures:
     cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench
 
 Figures (issue 17), 10,000 certificates, release build, a 2-core VM shared
-with other builds (load average about 2 during the runs: wall time there is
+with other builds (load average 1-3 during the runs: wall time there is
 CPU time plus waiting for a core), later runs, median of 5:
 
 | build | wall | CPU | peak RSS | syscalls |
 |---|---|---|---|---|
 | before (3b52773) | 3.011 s (2.941-3.199) | 3.005 s | 13488 KiB | 820,705 |
-| after (status.json cache, fewer syscalls) | 1.209-1.274 s (1.069-1.380) | 1.14-1.17 s | 13164 KiB | 290,712 |
+| status.json cache, fewer syscalls (abb1e0b) | 1.209-1.274 s (1.069-1.380) | 1.14-1.17 s | 13164 KiB | 290,712 |
+| abb1e0b (main), quieter machine (load 0.9) | 0.954 s (0.945-1.083) | 0.952 s | 12272 KiB | 300,711 |
+| lineages swept only after a killed run, look-ups from certs/ | 0.581 s (0.577-0.635) | 0.580 s | 12292 KiB | 130,655 |
+| ... same binary, load 1-2.6 | 0.727 s (0.628-0.809) | 0.615 s | 12288 KiB | |
 
 Instructions (valgrind --tool=callgrind, 1,000 certificates): 1.67 G before,
-0.34 G after.  Where a lineage's time went before: parsing its certificate
-(81% of the instructions; now cached in status.json under the current
-version's identity), 82 syscalls.  What is left, 29 syscalls a lineage: the
-leftover sweep under the lock (lineage dir, versions/, the version: open,
-fstat, two getdents64, close each), the lineage check (3 lstat, readlink),
-status.json and renewal.conf (access, open, fstat, read, close), the
-version's identity (lstat of cert.pem); in user space the JSON parse of
-status.json, renewal.conf turned into issue's arguments and parsed, and a
-98 KB issue structure zeroed per lineage.
+0.350 G with the cache, 0.345 G now (what changed since is in the kernel:
+callgrind does not count it).  Where a lineage's time went before: parsing
+its certificate (81% of the instructions; now cached in status.json under
+the current version's identity), 82 syscalls; then 29, of which 15 swept the
+lineage's three directories for a killed run's temp files under the lock in
+every run.  That sweep now runs only after a run that did not let the lock
+go in good order (a run that does empties renew.lock as it ends; a killed
+one leaves its pid there), and the lineage's names are looked up from an
+open certs/ directory (2-3 path components for the kernel to walk, not 7-8).
+What is left, 13 syscalls a lineage: the lineage check (fstatat of the
+lineage, versions/ and the current version, readlinkat of current), the
+version's identity (fstatat of cert.pem), status.json and renewal.conf
+(openat, fstat, read, close each); half the time is system time, mostly
+syscall entry and path look-up on this VM.  In user space (about 0.3 s):
+the JSON parse of status.json, renewal.conf turned into issue's arguments
+and parsed (which also finds a renewal.conf that cannot be used, due or not),
+the summary line, and a 98 KB issue structure allocated and zeroed per
+lineage.
 """
 
 import argparse

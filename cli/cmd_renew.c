@@ -433,6 +433,9 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
         status = cli_issue_configure(is, &args);
     struct cp_err cerr = {0};
     c.status = mark; /* read once: flow_lineage_cert_load() takes it */
+    /* So is the version flow_fleet_sync() read, unless it deployed another. */
+    if (!r->dry_run && !synced)
+        c.version = judged;
     if (flow_lineage_cert_load(r->common.store, name, &c, &cerr) != CP_OK)
         cli_error("%s", cerr.msg);
     if (status != 0) {

@@ -257,8 +257,10 @@ uid_t cp_euid(void)
     return me;
 }
 
-static enum cp_code file_read(const char *path, int flags, size_t max, char **out, size_t *len,
-                              struct cp_err *err)
+/* `path` names the file in messages; it is opened as `rel` under the
+ * directory `at` (AT_FDCWD: `rel` is `path`). */
+static enum cp_code file_read(int at, const char *rel, const char *path, int flags, size_t max,
+                              char **out, size_t *len, struct cp_err *err)
 {
     enum cp_code rc = CP_OK;
     char *buf = NULL;
@@ -280,7 +282,7 @@ static enum cp_code file_read(const char *path, int flags, size_t max, char **ou
     if (max > SIZE_MAX / 4)
         max = SIZE_MAX / 4;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
+    fd = openat(at, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
     if (fd < 0 && errno == ELOOP && (flags & O_NOFOLLOW)) {
         rc = cp_err_set(err, CP_EUNSAFE,
                         "refusing %s: it is a symbolic link where certpilot keeps a file of its "
@@ -373,13 +375,19 @@ out:
 
 enum cp_code cp_file_read(const char *path, size_t max, char **out, size_t *len, struct cp_err *err)
 {
-    return file_read(path, 0, max, out, len, err);
+    return file_read(AT_FDCWD, path, path, 0, max, out, len, err);
 }
 
 enum cp_code cp_file_read_nofollow(const char *path, size_t max, char **out, size_t *len,
                                    struct cp_err *err)
 {
-    return file_read(path, O_NOFOLLOW, max, out, len, err);
+    return file_read(AT_FDCWD, path, path, O_NOFOLLOW, max, out, len, err);
+}
+
+enum cp_code cp_file_read_nofollow_at(int at, const char *rel, const char *path, size_t max,
+                                      char **out, size_t *len, struct cp_err *err)
+{
+    return file_read(at, rel, path, O_NOFOLLOW, max, out, len, err);
 }
 
 /* -------------------------------------------------------- read-only mounts */

@@ -62,6 +62,11 @@ uid_t cp_euid(void);
  * itself keeps in the state directory. */
 enum cp_code cp_file_read_nofollow(const char *path, size_t max, char **out, size_t *len,
                                    struct cp_err *err);
+/* The same, the file opened as `rel` under the open directory `at` (fewer
+ * path components for the kernel to walk; AT_FDCWD: the working directory).
+ * `path` is the file's whole name, for messages. */
+enum cp_code cp_file_read_nofollow_at(int at, const char *rel, const char *path, size_t max,
+                                      char **out, size_t *len, struct cp_err *err);
 
 /*
  * Read-only mounts.  Under systemd's ProtectSystem=strict (the shipped

@@ -580,6 +580,10 @@ struct flow_lineage_cert {
     char *ari_id;        /* RFC 9773 certificate ID (heap), NULL when it has none */
     json_t *status;      /* the lineage's status (owned); "ari" caches the CA's window */
     bool status_changed; /* status differs from what the store holds: save it */
+    /* The store's identity of the current version, when the caller has just
+     * asked for it (store_current_version; "" none): flow_lineage_cert_load()
+     * takes it instead of asking again.  NULL: it asks. */
+    const char *version;
     /* the judgement */
     bool due;
     long long renew_at; /* when it is (was) due */

@@ -101,7 +101,9 @@ enum cp_code flow_lineage_cert_load(struct cp_store *st, const char *name,
         c->status = store_status_load(st, name);
     if (c->status == NULL)
         return cp_err_set(err, CP_ENOMEM, "out of memory");
-    if (store_current_version(st, name, version, NULL) != CP_OK)
+    if (c->version != NULL)
+        snprintf(version, sizeof version, "%s", c->version);
+    else if (store_current_version(st, name, version, NULL) != CP_OK)
         version[0] = '\0';
     if (version[0] != '\0' && cache_use(c, version))
         return CP_OK;

@@ -92,14 +92,15 @@ enum cp_code fs_join(char *out, size_t size, struct cp_err *err, const char *fmt
     return CP_OK;
 }
 
-/* A small JSON file certpilot keeps (no symlink followed); NULL when it is
- * missing or unreadable. */
-static json_t *json_file_load(const char *path)
+/* A small JSON file certpilot keeps (no symlink followed), `rel` under the
+ * directory `at` (AT_FDCWD: `path` itself); NULL when it is missing or
+ * unreadable. */
+static json_t *json_file_load(int at, const char *rel, const char *path)
 {
     char *text = NULL;
     size_t len = 0;
     json_error_t jerr;
-    if (cp_file_read_nofollow(path, SMALL_FILE_MAX, &text, &len, NULL) != CP_OK)
+    if (cp_file_read_nofollow_at(at, rel, path, SMALL_FILE_MAX, &text, &len, NULL) != CP_OK)
         return NULL;
     json_t *j = json_loadb(text, len, 0, &jerr);
     free(text);
@@ -161,6 +162,54 @@ static enum cp_code dir_safe(const char *path, bool follow, struct cp_err *err)
     return stat_safe(path, &st, err);
 }
 
+/* dir_safe(path, false), `path` looked up as `rel` under the directory `at`. */
+static enum cp_code dir_safe_at(int at, const char *rel, const char *path, struct cp_err *err)
+{
+    struct stat st;
+    if (fstatat(at, rel, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT)
+            return CP_OK;
+        return cp_err_set(err, CP_EIO, "cannot examine %s: %s", path, strerror(errno));
+    }
+    return stat_safe(path, &st, err);
+}
+
+/*
+ * Lookups under STATE/certs/ start from that directory, opened once per
+ * handle (and checked as store_fs_open() checked it) rather than from the
+ * start of the path: renew looks up about ten names in every lineage, and
+ * the kernel then walks two or three components of each, not the whole
+ * state directory path.  certs/ itself is never removed or replaced by
+ * certpilot.  `path` is a whole STATE/certs/... name built from fs->dir;
+ * the directory to start from is returned and *rel set to the part of
+ * `path` under it.  While certs/ cannot be opened (e.g. before it exists):
+ * AT_FDCWD, and *rel is `path`.  Messages keep naming `path`.
+ */
+static int certs_at(struct fs_store *fs, const char *path, const char **rel)
+{
+    size_t n = strlen(fs->dir);
+    *rel = path;
+    if (strncmp(path, fs->dir, n) != 0 || strncmp(path + n, "/certs/", 7) != 0 ||
+        path[n + 7] == '\0')
+        return AT_FDCWD;
+    if (fs->certs_fd < 0) {
+        char certs[4200];
+        struct stat sb;
+        if (fs_join(certs, sizeof certs, NULL, "%s/certs", fs->dir) != CP_OK)
+            return AT_FDCWD;
+        int fd = open(certs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return AT_FDCWD;
+        if (fstat(fd, &sb) != 0 || stat_safe(certs, &sb, NULL) != CP_OK) {
+            close(fd); /* the whole path: its lookups say what is wrong */
+            return AT_FDCWD;
+        }
+        fs->certs_fd = fd;
+    }
+    *rel = path + n + 7;
+    return fs->certs_fd;
+}
+
 static enum cp_code state_check(const char *state, struct cp_err *err)
 {
     static const char *const subdirs[] = {"accounts", "certs"};
@@ -174,34 +223,42 @@ static enum cp_code state_check(const char *state, struct cp_err *err)
     return rc;
 }
 
-static enum cp_code check_lineage(const char *state, const char *cert_name, char *target,
-                                  struct cp_err *err);
+static enum cp_code check_lineage(struct fs_store *fs, const char *state, const char *cert_name,
+                                  char *target, struct cp_err *err);
 
 enum cp_code fs_lineage_check_dir(const char *state, const char *cert_name, struct cp_err *err)
 {
     char target[256];
-    return check_lineage(state, cert_name, target, err);
+    return check_lineage(NULL, state, cert_name, target, err);
 }
 
 /* fs_lineage_check_dir(), and what `current` points to into `target` (256
- * bytes; "" when there is none). */
-static enum cp_code check_lineage(const char *state, const char *cert_name, char *target,
-                                  struct cp_err *err)
+ * bytes; "" when there is none).  With `fs` (whose directory `state` is),
+ * the names are looked up under its open certs/ (certs_at()). */
+static enum cp_code check_lineage(struct fs_store *fs, const char *state, const char *cert_name,
+                                  char *target, struct cp_err *err)
 {
     char base[4200], path[4400];
+    const char *rel;
+    int at;
     target[0] = '\0';
     enum cp_code rc = fs_join(base, sizeof base, err, "%s/certs/%s", state, cert_name);
-    if (rc == CP_OK)
-        rc = dir_safe(base, false, err);
+    if (rc == CP_OK) {
+        at = fs != NULL ? certs_at(fs, base, &rel) : AT_FDCWD;
+        rc = dir_safe_at(at, fs != NULL ? rel : base, base, err);
+    }
     if (rc == CP_OK)
         rc = fs_join(path, sizeof path, err, "%s/versions", base);
-    if (rc == CP_OK)
-        rc = dir_safe(path, false, err);
+    if (rc == CP_OK) {
+        at = fs != NULL ? certs_at(fs, path, &rel) : AT_FDCWD;
+        rc = dir_safe_at(at, fs != NULL ? rel : path, path, err);
+    }
     if (rc == CP_OK)
         rc = fs_join(path, sizeof path, err, "%s/current", base);
     if (rc != CP_OK)
         return rc;
-    ssize_t n = readlink(path, target, 255);
+    at = fs != NULL ? certs_at(fs, path, &rel) : AT_FDCWD;
+    ssize_t n = readlinkat(at, fs != NULL ? rel : path, target, 255);
     if (n < 0) {
         target[0] = '\0';
         if (errno == ENOENT)
@@ -225,7 +282,8 @@ static enum cp_code check_lineage(const char *state, const char *cert_name, char
     struct stat st;
     if (rc != CP_OK)
         return rc;
-    if (lstat(path, &st) != 0) /* dangling: no certificate to read */
+    at = fs != NULL ? certs_at(fs, path, &rel) : AT_FDCWD;
+    if (fstatat(at, fs != NULL ? rel : path, &st, AT_SYMLINK_NOFOLLOW) != 0) /* dangling */
         return errno == ENOENT
                    ? CP_OK
                    : cp_err_set(err, CP_EIO, "cannot examine %s: %s", path, strerror(errno));
@@ -282,7 +340,7 @@ static enum cp_code fs_lineage_names(struct cp_store *st, char ***out, size_t *n
 
 static enum cp_code fs_lineage_check(struct cp_store *st, const char *name, struct cp_err *err)
 {
-    enum cp_code rc = check_lineage(FS(st)->dir, name, FS(st)->checked_current, err);
+    enum cp_code rc = check_lineage(FS(st), FS(st)->dir, name, FS(st)->checked_current, err);
     int n = snprintf(FS(st)->checked, sizeof FS(st)->checked, "%s", rc == CP_OK ? name : "");
     if (n < 0 || (size_t)n >= sizeof FS(st)->checked)
         FS(st)->checked[0] = '\0';
@@ -334,11 +392,20 @@ static enum cp_code fs_settings_load(struct cp_store *st, const char *name, char
     enum cp_code rc = lineage_file(st, name, "renewal.conf", path, sizeof path, err);
     if (rc == CP_OK && label != NULL)
         snprintf(label, label_size, "%s", path);
-    if (rc != CP_OK || (access(path, F_OK) != 0 && errno == ENOENT))
-        return rc; /* none yet: *text stays NULL */
-    rc = read_check(st, name, err);
+    if (rc != CP_OK)
+        return rc;
+    /* Read first; only a failure asks whether the file is there at all (one
+     * access() a lineage fewer for renew). */
+    struct cp_err rerr = {0};
+    const char *rel;
+    int at = certs_at(FS(st), path, &rel);
+    rc = read_check(st, name, &rerr);
     if (rc == CP_OK)
-        rc = cp_file_read_nofollow(path, SMALL_FILE_MAX, text, len, err);
+        rc = cp_file_read_nofollow_at(at, rel, path, SMALL_FILE_MAX, text, len, &rerr);
+    if (rc != CP_OK && access(path, F_OK) != 0 && errno == ENOENT)
+        return CP_OK; /* none yet: *text stays NULL */
+    if (rc != CP_OK && err != NULL)
+        *err = rerr;
     return rc;
 }
 
@@ -380,9 +447,11 @@ static enum cp_code fs_current_version(struct cp_store *st, const char *name,
     struct stat sb;
     enum cp_code rc = lineage_file(st, name, "current", path, sizeof path, err);
     bool checked = FS(st)->checked[0] != '\0' && strcmp(FS(st)->checked, name) == 0;
+    const char *rel;
+    int at = certs_at(FS(st), path, &rel);
     ssize_t n = rc != CP_OK ? -1
                 : checked   ? (ssize_t)strlen(FS(st)->checked_current) /* read by the check */
-                            : readlink(path, target, sizeof target - 1);
+                            : readlinkat(at, rel, target, sizeof target - 1);
     if (n <= 0)
         return rc;
     if (checked)
@@ -393,7 +462,8 @@ static enum cp_code fs_current_version(struct cp_store *st, const char *name,
         strchr(stamp, '/') != NULL || strcmp(stamp, ".") == 0 || strcmp(stamp, "..") == 0 ||
         fs_join(path, sizeof path, NULL, "%s/certs/%s/%s/cert.pem", FS(st)->dir, name, target) !=
             CP_OK ||
-        lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        (at = certs_at(FS(st), path, &rel), fstatat(at, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0) ||
+        !S_ISREG(sb.st_mode))
         return CP_OK;
     int len = snprintf(out, STORE_VERSION_ID_MAX, "%s %llu %lld %lld.%09ld", stamp,
                        (unsigned long long)sb.st_ino, (long long)sb.st_size,
@@ -406,9 +476,12 @@ static enum cp_code fs_current_version(struct cp_store *st, const char *name,
 static json_t *fs_status_load(struct cp_store *st, const char *name)
 {
     char path[4400];
-    json_t *j = lineage_file(st, name, "status.json", path, sizeof path, NULL) == CP_OK
-                    ? json_file_load(path)
-                    : NULL;
+    const char *rel = NULL;
+    json_t *j = NULL;
+    if (lineage_file(st, name, "status.json", path, sizeof path, NULL) == CP_OK) {
+        int at = certs_at(FS(st), path, &rel);
+        j = json_file_load(at, rel, path);
+    }
     if (!json_is_object(j)) {
         json_decref(j);
         return json_object();
@@ -797,15 +870,22 @@ static bool leftover_name(const char *name)
     return n >= 1 && n <= 16 && t[n] == '\0';
 }
 
+/* One sweep: when it started, what it removed, and whether it left a temp
+ * file of this user only because it was young (a later run must look again). */
+struct sweep {
+    time_t now;
+    size_t removed;
+    bool young;
+};
+
 /* Remove this user's old temp files in the directory `dfd`; its
  * subdirectories (not symlinks, this user's, closed to group/others) are
- * handed to `sub` when it is not NULL.  Returns how many were removed.
+ * handed to `sub` when it is not NULL.
  * The entries are read with getdents64() on `dfd` itself (no DIR stream:
  * it would cost a dup(), an fstat() and two fcntl() per directory, and a
- * renew over many lineages sweeps three directories of each). */
-static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
+ * sweep of the lineages reads three directories of each). */
+static void sweep_dir(struct sweep *sw, int dfd, void (*sub)(struct sweep *sw, int dfd))
 {
-    size_t removed = 0;
     const uid_t me = cp_euid();
     char buf[8192] __attribute__((aligned(8)));
     ssize_t got;
@@ -828,7 +908,7 @@ static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
                 if (child < 0)
                     continue;
                 if (fstat(child, &st) == 0 && st.st_uid == me && (st.st_mode & 022) == 0)
-                    removed += sub(child);
+                    sub(sw, child);
                 close(child);
                 continue;
             }
@@ -837,56 +917,87 @@ static size_t sweep_dir(int dfd, size_t (*sub)(int dfd), time_t now)
             if (S_ISDIR(st.st_mode) && sub != NULL && (st.st_mode & 022) == 0) {
                 int child = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (child >= 0) {
-                    removed += sub(child);
+                    sub(sw, child);
                     close(child);
                 }
-            } else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
-                       now - st.st_mtime > LEFTOVER_AGE_S && unlinkat(dfd, e->d_name, 0) == 0) {
-                removed++;
+            } else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+                if (sw->now - st.st_mtime <= LEFTOVER_AGE_S)
+                    sw->young = true;
+                else if (unlinkat(dfd, e->d_name, 0) == 0)
+                    sw->removed++;
             }
         }
     }
-    return removed;
 }
 
-static size_t sweep_leaf(int dfd)
+static void sweep_leaf(struct sweep *sw, int dfd)
 {
-    return sweep_dir(dfd, NULL, time(NULL));
+    sweep_dir(sw, dfd, NULL);
 }
 
 /* certs/NAME/versions/: each version's files. */
-static size_t sweep_versions(int dfd)
+static void sweep_versions(struct sweep *sw, int dfd)
 {
-    return sweep_dir(dfd, sweep_leaf, time(NULL));
+    sweep_dir(sw, dfd, sweep_leaf);
 }
 
 /* certs/NAME/: its own files and links, and versions/. */
-static size_t sweep_lineage(int dfd)
+static void sweep_lineage(struct sweep *sw, int dfd)
 {
-    return sweep_dir(dfd, sweep_versions, time(NULL));
+    sweep_dir(sw, dfd, sweep_versions);
 }
 
 /* Under the lock: the temp files that a killed run left in the state
- * directory (accounts/CA/, certs/NAME/, certs/NAME/versions/STAMP/). */
-static size_t sweep_leftovers(const char *state)
+ * directory (STATE/, accounts/CA/, and, when `lineages`, certs/NAME/ and
+ * certs/NAME/versions/STAMP/). */
+static void sweep_leftovers(struct sweep *sw, const char *state, bool lineages)
 {
     int root = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root < 0)
-        return 0;
-    size_t removed = sweep_leaf(root);
+        return;
+    sweep_leaf(sw, root);
     static const char *const tops[] = {"accounts", "certs"};
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < (lineages ? 2 : 1); i++) {
         int top = openat(root, tops[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (top < 0)
             continue;
-        removed += sweep_dir(top, i == 0 ? sweep_leaf : sweep_lineage, time(NULL));
+        sweep_dir(sw, top, i == 0 ? sweep_leaf : sweep_lineage);
         close(top);
     }
     close(root);
-    return removed;
 }
 
 /* ------------------------------------------------------------- the lock */
+
+/*
+ * The lock file also tells whether the lineages need sweeping.  A run that
+ * holds the lock writes its pid into the lock file, and empties it again
+ * when it lets the lock go (fs_unlock()); a run killed while holding the
+ * lock leaves its pid there.  Temp files can only be left in certs/ by such
+ * a run, as every write into a lineage happens under the lock and a write
+ * that fails removes its own temp file.  So the next run sweeps certs/ (three
+ * directories a lineage) only when the lock file is not empty (a killed run,
+ * or a certpilot from before this rule), when it had to create the lock file
+ * (a state directory it knows nothing of), or when the last sweep left a
+ * young temp file of this user in place (its pid is then left in the lock
+ * file, so that the next run looks again).  The state directory itself and
+ * accounts/ (a few directories) are swept by every run.
+ */
+static int lock_file_open(const char *path, bool *created)
+{
+    *created = false;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int f = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (f >= 0 || errno != ENOENT)
+            return f;
+        f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (f >= 0 || errno != EEXIST) {
+            *created = f >= 0;
+            return f;
+        }
+    }
+    return -1; /* EEXIST: it came and went four times */
+}
 
 static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
                             void (*waiting)(void *ctx, const char *holder), void *ctx,
@@ -909,7 +1020,8 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
     }
     /* O_NOFOLLOW: a symlink planted under this name must not make certpilot
      * truncate and write whatever file it points to. */
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    bool created;
+    int f = lock_file_open(path, &created);
     struct stat sb;
     if (f < 0 && errno == ELOOP)
         return cp_err_set(err, CP_EUNSAFE,
@@ -956,12 +1068,21 @@ static enum cp_code fs_lock(struct cp_store *st, unsigned timeout_s,
         struct timespec pause = {0, 100 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
+    /* Asked once the lock is held: a run that held it meanwhile may have
+     * been killed. */
+    bool lineages = created || fstat(f, &sb) != 0 || sb.st_size != 0;
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len)
-        (void)0; /* the pid is only a courtesy to whoever waits */
+    /* The pid is written before the rest is cut off: the file is never
+     * empty while the lock is held (but when it could not be written at all,
+     * e.g. a full file system, where this run's own writes fail too). */
+    if (pwrite(f, pid, (size_t)len, 0) != len || ftruncate(f, len) != 0)
+        (void)0;
     fs->lock_fd = f;
-    *swept = sweep_leftovers(fs->dir);
+    struct sweep sw = {.now = time(NULL)};
+    sweep_leftovers(&sw, fs->dir, lineages);
+    fs->sweep_again = sw.young;
+    *swept = sw.removed;
     return CP_OK;
 }
 
@@ -969,6 +1090,9 @@ static void fs_unlock(struct cp_store *st)
 {
     forget_checked(st);
     struct fs_store *fs = FS(st);
+    /* Let go in good order: the next run need not sweep the lineages. */
+    if (fs->lock_fd >= 0 && !fs->sweep_again && ftruncate(fs->lock_fd, 0) != 0)
+        (void)0; /* the next run sweeps them */
     if (fs->lock_fd >= 0)
         close(fs->lock_fd);
     fs->lock_fd = -1;
@@ -979,6 +1103,8 @@ static void fs_unlock(struct cp_store *st)
 static void fs_close(struct cp_store *st)
 {
     fs_unlock(st);
+    if (FS(st)->certs_fd >= 0)
+        close(FS(st)->certs_fd);
     free(st);
 }
 
@@ -1030,6 +1156,7 @@ enum cp_code store_fs_open(const char *dir, struct cp_store **out, struct cp_err
     snprintf(fs->base.where, sizeof fs->base.where, "%s", dir);
     snprintf(fs->dir, sizeof fs->dir, "%s", dir);
     fs->lock_fd = -1;
+    fs->certs_fd = -1;
     *out = &fs->base;
     return CP_OK;
 }

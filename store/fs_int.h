@@ -10,7 +10,9 @@
 struct fs_store {
     struct cp_store base; /* first: a struct cp_store * is a struct fs_store * */
     char dir[4096];
-    int lock_fd; /* -1: not held */
+    int lock_fd;      /* -1: not held */
+    bool sweep_again; /* the sweep under this lock left a young temp file of this user */
+    int certs_fd;     /* STATE/certs, opened at the first look-up under it (-1: not yet) */
     /* The lineage store_lineage_check() last found safe ("" none): reading
      * its settings or certificate right after need not check it again.  A
      * check of another lineage, a failed check and every write forget it. */

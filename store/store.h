@@ -45,7 +45,9 @@ const char *store_default_dir(char *buf, size_t size);
  * when not NULL, is called once with the holder's pid as text if it must
  * wait).  CP_ETIMEOUT when another run still holds it (the message names it);
  * held until store_unlock() or store_close().  Under the lock, the temp files
- * a killed run left are removed; *swept counts them.
+ * a killed run left are removed; *swept counts them (the filesystem store
+ * looks through the lineages only when the last run that held the lock did
+ * not let it go in good order: see store/fs.c).
  */
 enum cp_code store_lock(struct cp_store *st, unsigned timeout_s,
                         void (*waiting)(void *ctx, const char *holder), void *ctx, size_t *swept,

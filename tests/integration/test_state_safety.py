@@ -220,6 +220,40 @@ class StateSafety(unittest.TestCase):
                          "versions/20260101T000000.000000000Z")
         self.assertTrue(os.path.exists(os.path.join(version, "privkey.pem")))
 
+    def test_leftovers_of_a_run_killed_after_a_clean_one_are_removed(self):
+        # A run that ended in good order leaves nothing for the next to sweep
+        # in the lineages; a run killed while holding the lock must still
+        # have its leftovers removed by the next one.
+        base = self.lineage()
+        with open(os.path.join(base, "renewal.conf"), "a") as out:
+            out.write("standalone = yes\nhttp-port = 9\n")  # settings renew can use
+        self.renew(expect=1)  # ends in good order (its CA does not answer)
+        mark = os.path.join(self.tmp, "in-hook")
+        # The lineage is due (no readable certificate): the pre-hook runs
+        # under the lock, and the run is killed there.
+        proc = subprocess.Popen([CERTPILOT, "renew", "--state-dir", self.state,
+                                 "--lock-timeout", "1",
+                                 "--pre-hook", "sh:echo $$ > %s.new; mv %s.new %s; exec sleep 30"
+                                 % (mark, mark, mark)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            for _ in range(600):
+                if os.path.exists(mark) or proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            self.assertTrue(os.path.exists(mark), "the pre-hook never ran")
+            # What the killed run was writing when it died.
+            gone = self.plant(os.path.join(base, "status.json.tmp-00ff00ff00ff00ff"))
+        finally:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            if os.path.exists(mark):  # the hook runs in a process group of its own
+                with open(mark) as f:
+                    os.kill(int(f.read()), 9)
+        self.renew(expect=1)
+        self.assertFalse(os.path.lexists(gone))
+
     def test_safe_lineage_passes_the_checks(self):
         self.lineage()
         proc = self.run_cp("list", "--json", "--state-dir", self.state, expect=0)

@@ -357,6 +357,40 @@ static void test_read_errors(void **state)
     assert_non_null(strstr(err.msg, strerror(EISDIR)));
 }
 
+/* Read relative to an open directory: the file is found under that
+ * directory, a symlink in its place is refused, and messages name the
+ * whole path given for them. */
+static void test_read_nofollow_at(void **state)
+{
+    struct fx *f = *state;
+    char p[256], link[256];
+    struct cp_err err = {0};
+    char *out = NULL;
+    size_t len = 0;
+
+    path_in(f, p, sizeof p, "data");
+    put(p, "hello", 0600);
+    int dfd = open(f->root, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    assert_int_equal(cp_file_read_nofollow_at(dfd, "data", p, 100, &out, &len, &err), CP_OK);
+    assert_int_equal(len, 5);
+    assert_string_equal(out, "hello");
+    free(out);
+
+    path_in(f, link, sizeof link, "link");
+    assert_int_equal(symlink("data", link), 0);
+    assert_int_equal(cp_file_read_nofollow_at(dfd, "link", link, 100, &out, &len, &err),
+                     CP_EUNSAFE);
+    assert_null(out);
+    assert_non_null(strstr(err.msg, link));
+
+    assert_int_equal(
+        cp_file_read_nofollow_at(dfd, "missing", "/the/whole/name", 100, &out, &len, &err), CP_EIO);
+    assert_non_null(strstr(err.msg, "/the/whole/name"));
+    assert_non_null(strstr(err.msg, strerror(ENOENT)));
+    close(dfd);
+}
+
 /* ------------------------------------------------------------- dir_ensure */
 
 static void test_dir_creates_nested(void **state)
@@ -518,6 +552,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_bigger_than_buffer_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_refuses_over_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_nofollow_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dir_creates_nested, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dir_tightens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dir_not_a_directory, setup, teardown),

@@ -2,7 +2,8 @@
  * the filesystem: listing and removing a lineage (never through a symbolic
  * link, nothing else touched, refusals before anything is removed), the
  * current version, pruning old versions, settings and status files that are
- * not followed through symbolic links, and the lock, on lineages stored with
+ * not followed through symbolic links, and the lock (and when it sweeps the
+ * lineages for a killed run's temp files), on lineages stored with
  * store_version_add() in a temporary state directory. */
 #define _XOPEN_SOURCE 700 /* nftw() */
 #include <stdarg.h>
@@ -11,11 +12,13 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -382,6 +385,52 @@ static void test_lock(void **st)
     store_close(other);
 }
 
+/* Set the modification time of `path` to `age` seconds ago. */
+static void age(const char *path, long age)
+{
+    struct timespec t[2] = {{.tv_sec = time(NULL) - age}, {.tv_sec = time(NULL) - age}};
+    assert_int_equal(utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+/* The lineages are swept for a killed run's temp files after a run that
+ * did not let the lock go in good order (its pid left in the lock file),
+ * and after one whose sweep left a young temp file there; not after a run
+ * that let it go in good order. */
+static void test_sweep_after_unclean_release(void **st)
+{
+    (void)st;
+    char old[400], young[400], lock[400];
+    size_t swept = 0;
+    struct cp_err err = {0};
+    store("swept", 0x3001);
+    path_of(old, sizeof old, "%s/certs/swept/status.json.tmp-00000000000000aa", state);
+    path_of(young, sizeof young, "%s/certs/swept/status.json.tmp-00000000000000bb", state);
+    path_of(lock, sizeof lock, "%s/renew.lock", state);
+
+    assert_int_equal(store_lock(S, 1, NULL, NULL, &swept, &err), CP_OK);
+    store_unlock(S); /* in good order */
+    write_file(old, "half\n");
+    age(old, 3600);
+    assert_int_equal(store_lock(S, 1, NULL, NULL, &swept, &err), CP_OK);
+    assert_int_equal(swept, 0);
+    assert_true(exists(old)); /* not a killed run's: not looked for */
+    store_unlock(S);
+
+    write_file(lock, "12345\n"); /* what a killed run leaves */
+    write_file(young, "half\n");
+    assert_int_equal(store_lock(S, 1, NULL, NULL, &swept, &err), CP_OK);
+    assert_int_equal(swept, 1);
+    assert_false(exists(old));
+    assert_true(exists(young)); /* it may belong to a run still going */
+    store_unlock(S);
+
+    age(young, 3600); /* the next run looks again */
+    assert_int_equal(store_lock(S, 1, NULL, NULL, &swept, &err), CP_OK);
+    assert_int_equal(swept, 1);
+    assert_false(exists(young));
+    store_unlock(S);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_settings_not_followed),
         cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_sweep_after_unclean_release),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
