@@ -23,7 +23,6 @@ reuse off): nothing validated for another test can be reused.
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +35,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, HERE)
 from cplab import Lab  # noqa: E402
-from etcd import EtcdCluster  # noqa: E402
+from etcd import cluster_for_class, write_store_key  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
 WAIT = 60  # seconds: a bound on waits for another process, never an assertion
@@ -100,23 +99,14 @@ class FleetHttpCase(unittest.TestCase):
         cls.lab.start()
         cls.pebble = cls.lab.pebble(env=cls.pebble_env, ari=True)
         cls.server = cls.pebble.ari_directory_url
-        cls.etcd_dir = tempfile.mkdtemp(prefix="cptest-etcd-")
-        cls.addClassCleanup(shutil.rmtree, cls.etcd_dir, ignore_errors=True)
-        cls.etcd = EtcdCluster(cls.etcd_dir, members=3)
-        cls.etcd.start()
-        cls.addClassCleanup(cls.etcd.stop)
+        cls.etcd = cluster_for_class(cls)
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="cptest-fleethttp-")
         self.addCleanup(self.tmp.cleanup)
         self.dir = self.tmp.name
         self.prefix = "fleethttp-%s-%d" % (self._testMethodName, os.getpid())
-        self.key = os.path.join(self.dir, "store.key")
-        key = subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True,
-                             text=True, check=True).stdout
-        with open(self.key, "w") as f:
-            f.write(key)
-        os.chmod(self.key, 0o600)
+        self.key = write_store_key(os.path.join(self.dir, "store.key"))
         self.procs = []
         self.addCleanup(self.stop_all)
 

@@ -14,7 +14,6 @@ tests/integration/test_fleet.py's.
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -26,7 +25,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, HERE)
 from cplab import Lab  # noqa: E402
-from etcd import EtcdCluster  # noqa: E402
+from etcd import EtcdCluster, cluster_for_class, write_store_key  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
 TOOL = os.path.abspath(os.environ.get("ETCDSTORE_TOOL",
@@ -66,11 +65,7 @@ class StoreEtcd(unittest.TestCase):
         cls.addClassCleanup(cls.lab.close)
         cls.lab.start()
         cls.pebble = cls.lab.pebble(env=cls.pebble_env)
-        cls.etcd_dir = tempfile.mkdtemp(prefix="cptest-etcd-")
-        cls.addClassCleanup(shutil.rmtree, cls.etcd_dir, ignore_errors=True)
-        cls.etcd = EtcdCluster(cls.etcd_dir, members=3)
-        cls.etcd.start()
-        cls.addClassCleanup(cls.etcd.stop)
+        cls.etcd = cluster_for_class(cls)
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="cptest-store-")
@@ -82,13 +77,7 @@ class StoreEtcd(unittest.TestCase):
         self.states = {n: os.path.join(self.dir, "node-" + n) for n in "AB"}
 
     def make_key(self, name, mode=0o600):
-        path = os.path.join(self.dir, name)
-        key = subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True,
-                             text=True, check=True).stdout
-        with open(path, "w") as f:
-            f.write(key)
-        os.chmod(path, mode)
-        return path
+        return write_store_key(os.path.join(self.dir, name), mode)
 
     def run_cp(self, node, *args, expect=0, key=None, store=None, ca=False):
         argv = [CERTPILOT] + list(args)

@@ -296,6 +296,30 @@ class EtcdCluster:
             "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature")
 
 
+def cluster_for_class(cls, members=3, **kw):
+    """Start a cluster for a unittest class: stopped and its data removed by
+    the class's cleanups."""
+    import shutil
+    import tempfile
+    data = tempfile.mkdtemp(prefix="cptest-etcd-")
+    cls.addClassCleanup(shutil.rmtree, data, ignore_errors=True)
+    cluster = EtcdCluster(data, members=members, **kw)
+    cluster.start()
+    cls.addClassCleanup(cluster.stop)
+    return cluster
+
+
+def write_store_key(path, mode=0o600):
+    """A fresh store sealing key (32 random bytes, base64), as an operator
+    makes it with `openssl rand -base64 32`; returns path."""
+    key = subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True,
+                         text=True, check=True).stdout
+    with open(path, "w") as f:
+        f.write(key)
+    os.chmod(path, mode)
+    return path
+
+
 if __name__ == "__main__":
     import sys
     import tempfile
