@@ -38,25 +38,6 @@ struct responder {
     size_t nseen;
 };
 
-/* The question's name in dotted form; false when it cannot be read. */
-static bool question_name(const unsigned char *q, size_t n, char *out, size_t size, size_t *qend)
-{
-    size_t p = CAA_DNS_HEADER_LEN, o = 0;
-    while (p < n && q[p] != 0) {
-        size_t len = q[p];
-        if (len > 63 || p + 1 + len > n || o + len + 2 > size)
-            return false;
-        if (o > 0)
-            out[o++] = '.';
-        memcpy(out + o, q + p + 1, len);
-        o += len;
-        p += 1 + len;
-    }
-    out[o] = '\0';
-    *qend = p + 5; /* the root label, type, class */
-    return *qend <= n;
-}
-
 static void *respond(void *arg)
 {
     struct responder *r = arg;
@@ -74,9 +55,12 @@ static void *respond(void *arg)
         socklen_t fromlen = sizeof from;
         ssize_t n = recvfrom(r->fd, q, sizeof q, 0, (struct sockaddr *)&from, &fromlen);
         char name[CAA_NAME_MAX + 1];
-        size_t qend;
-        if (n < CAA_DNS_HEADER_LEN || !question_name(q, (size_t)n, name, sizeof name, &qend))
+        const unsigned char *after;
+        if (n < CAA_DNS_HEADER_LEN + 5 ||
+            caa_dns_expand_name(q + CAA_DNS_HEADER_LEN, q, (int)n, name, &after) != 0 ||
+            after + 4 > q + n)
             continue;
+        size_t qend = (size_t)(after + 4 - q); /* the question: name, type, class */
         pthread_mutex_lock(&r->lock);
         r->queries++;
         bool drop = false;
