@@ -45,8 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, HERE)
-from cplab import Lab  # noqa: E402
-from etcd import cluster_for_class, write_store_key  # noqa: E402
+from etcd import fleet_lab_for_class, write_store_key  # noqa: E402
 from test_issue import serve_directory  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
@@ -135,12 +134,8 @@ class FleetCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.lab = Lab()
-        cls.addClassCleanup(cls.lab.close)
-        cls.lab.start()
-        cls.pebble = cls.lab.pebble(env=cls.pebble_env, ari=True)
+        fleet_lab_for_class(cls, cls.pebble_env)
         cls.server = cls.pebble.ari_directory_url
-        cls.etcd = cluster_for_class(cls)
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="cptest-fleet-")

@@ -24,8 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, HERE)
-from cplab import Lab  # noqa: E402
-from etcd import EtcdCluster, cluster_for_class, write_store_key  # noqa: E402
+from etcd import EtcdCluster, fleet_lab_for_class, write_store_key  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
 TOOL = os.path.abspath(os.environ.get("ETCDSTORE_TOOL",
@@ -61,11 +60,7 @@ class StoreEtcd(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.lab = Lab()
-        cls.addClassCleanup(cls.lab.close)
-        cls.lab.start()
-        cls.pebble = cls.lab.pebble(env=cls.pebble_env)
-        cls.etcd = cluster_for_class(cls)
+        fleet_lab_for_class(cls, cls.pebble_env, ari=False)
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="cptest-store-")

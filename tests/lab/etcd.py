@@ -309,6 +309,17 @@ def cluster_for_class(cls, members=3, **kw):
     return cluster
 
 
+def fleet_lab_for_class(cls, pebble_env, ari=True):
+    """For a unittest class: the lab, its Pebble (behind the ACME proxy when
+    ari) as cls.lab and cls.pebble, and an etcd cluster as cls.etcd; all
+    stopped by the class's cleanups."""
+    cls.lab = cplab.Lab()
+    cls.addClassCleanup(cls.lab.close)
+    cls.lab.start()
+    cls.pebble = cls.lab.pebble(env=pebble_env, ari=ari)
+    cls.etcd = cluster_for_class(cls)
+
+
 def write_store_key(path, mode=0o600):
     """A fresh store sealing key (32 random bytes, base64), as an operator
     makes it with `openssl rand -base64 32`; returns path."""
