@@ -1,5 +1,5 @@
 /* tests/unit/fixture.h - what several unit tests build the same way:
- * certificates to store, and temporary directories to remove. */
+ * certificates to store, temporary directories to remove, free ports. */
 #ifndef CP_TESTS_FIXTURE_H
 #define CP_TESTS_FIXTURE_H
 
@@ -7,6 +7,9 @@
  * `serial`, valid from `from` (Unix seconds; 0: now) for `seconds`; the
  * key's PEM in *key_pem (heap).  Fails the test on any error. */
 char *fixture_cert(long serial, long long from, long long seconds, char **key_pem);
+
+/* A TCP port free on 127.0.0.1 now (bound, read, released). */
+int fixture_free_port(void);
 
 /* rm -rf `path`, never through a symbolic link; 0 on success. */
 int fixture_remove_tree(const char *path);

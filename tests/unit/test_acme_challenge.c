@@ -35,6 +35,7 @@
 
 #include "acme/acme.h"
 #include "acme/solver_int.h" /* SOLVER_MAX_CONNS: the cap the flood tests go past */
+#include "tests/unit/fixture.h"
 
 #define TOKEN   "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 #define THUMB   "9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
@@ -54,20 +55,6 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-/* A port free on 127.0.0.1 right now. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-    socklen_t len = sizeof sin;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    close(fd);
-    return ntohs(sin.sin_port);
 }
 
 /* A TCP connection to 127.0.0.1:port with 5 s send/receive time-outs. */
@@ -493,7 +480,7 @@ static void test_port_check(void **state)
 {
     (void)state;
     struct cp_err err = {0};
-    int port = free_port();
+    int port = fixture_free_port();
     assert_int_equal(acme_port_check("127.0.0.1", port, &err), CP_OK);
 
     /* Held by someone else (no SO_REUSEADDR, listening). */
@@ -590,7 +577,7 @@ static int http_setup(void **state)
 {
     static struct http_fixture fx;
     struct cp_err err = {0};
-    fx.port = free_port();
+    fx.port = fixture_free_port();
     fx.s = NULL;
     if (acme_http01_server_start("127.0.0.1", fx.port, &fx.s, &err) != CP_OK) {
         fprintf(stderr, "http01 start: %s\n", err.msg);
@@ -803,7 +790,7 @@ static void test_http01_flood(void **state)
         skip();
     struct acme_solver_server *s = NULL;
     struct cp_err err = {0};
-    int port = free_port();
+    int port = fixture_free_port();
     assert_int_equal(acme_http01_server_start("127.0.0.1", port, &s, &err), CP_OK);
     assert_int_equal(acme_solver_server_add(s, TOKEN, KEYAUTH, &err), CP_OK);
 
@@ -861,7 +848,7 @@ static void test_http01_one_address(void **state)
     (void)state;
     struct cp_err err = {0};
     struct acme_solver_server *a = NULL, *b = NULL;
-    int port = free_port();
+    int port = fixture_free_port();
     assert_int_equal(acme_http01_server_start("127.0.0.1", port, &a, &err), CP_OK);
     assert_int_equal(acme_solver_server_add(a, TOKEN, KEYAUTH, &err), CP_OK);
 
@@ -940,7 +927,7 @@ static void test_http01_stop_with_idle_client(void **state)
     (void)state;
     struct acme_solver_server *s = NULL;
     struct cp_err err = {0};
-    int port = free_port();
+    int port = fixture_free_port();
     assert_int_equal(acme_http01_server_start("127.0.0.1", port, &s, &err), CP_OK);
     int idle = connect_local(port);
     int half = connect_local(port); /* a second one waits in the backlog */
@@ -960,7 +947,7 @@ static void test_http01_all_addresses(void **state)
     (void)state;
     struct acme_solver_server *s = NULL;
     struct cp_err err = {0};
-    int port = free_port();
+    int port = fixture_free_port();
     if (acme_http01_server_start(NULL, port, &s, &err) != CP_OK) {
         fprintf(stderr, "start on all addresses: %s\n", err.msg);
         fail();
@@ -1127,7 +1114,7 @@ static int tls_setup(void **state)
 {
     static struct tls_fixture fx;
     struct cp_err err = {0};
-    fx.port = free_port();
+    fx.port = fixture_free_port();
     fx.s = NULL;
     if (acme_tlsalpn01_server_start("127.0.0.1", fx.port, &fx.s, &err) != CP_OK) {
         fprintf(stderr, "tlsalpn01 start: %s\n", err.msg);
@@ -1262,7 +1249,7 @@ static void test_tlsalpn01_flood(void **state)
         skip();
     struct acme_solver_server *s = NULL;
     struct cp_err err = {0};
-    int port = free_port();
+    int port = fixture_free_port();
     assert_int_equal(acme_tlsalpn01_server_start("127.0.0.1", port, &s, &err), CP_OK);
     assert_int_equal(acme_solver_server_add(s, "www.example.test", KEYAUTH, &err), CP_OK);
 
@@ -1314,7 +1301,7 @@ static void test_tlsalpn01_stop_with_idle_client(void **state)
     (void)state;
     struct acme_solver_server *s = NULL;
     struct cp_err err = {0};
-    int port = free_port();
+    int port = fixture_free_port();
     assert_int_equal(acme_tlsalpn01_server_start("127.0.0.1", port, &s, &err), CP_OK);
     int idle = connect_local(port);
     sleep_ms(200);

@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "acme/acme.h"
+#include "tests/unit/fixture.h"
 
 /* ------------------------------------------------------------ addresses */
 
@@ -194,19 +195,6 @@ static void test_tlsalpn01_cert_ip(void **state)
     EVP_PKEY_free(pk);
 }
 
-/* A port free on 127.0.0.1 right now. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* A tls-alpn-01 handshake as a CA makes it: ALPN acme-tls/1 and `sni`.
  * Returns the peer's certificate (caller frees) or NULL when it failed. */
 static X509 *handshake(int port, const char *sni)
@@ -239,7 +227,7 @@ static void test_server_answers_reverse_sni(void **state)
     (void)state;
     struct acme_solver_server *s = NULL;
     struct cp_err err = {0};
-    int port = free_port();
+    int port = fixture_free_port();
     assert_int_equal(acme_tlsalpn01_server_start("127.0.0.1", port, &s, &err), CP_OK);
     assert_int_equal(acme_solver_server_add(s, "127.0.0.1", "tok.thumb", &err), CP_OK);
     assert_int_equal(acme_solver_server_add(s, "2001:db8::1", "tok.thumb", &err), CP_OK);

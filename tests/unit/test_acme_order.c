@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "acme/acme.h"
+#include "tests/unit/fixture.h"
 
 static void starts_short_and_doubles(void **state)
 {
@@ -75,25 +76,13 @@ static int fetch(int port, const char *token)
     return status;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void served_signal(void **state)
 {
     (void)state;
     static const char tok[] = "tok_A-1", other[] = "tok_B-2";
     static const char ka[] = "tok_A-1.thumbprintAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     static const char kb[] = "tok_B-2.thumbprintAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    int port = free_port();
+    int port = fixture_free_port();
     struct acme_solver_server *s = NULL;
     struct cp_err err = {0};
     assert_int_equal(acme_http01_server_start("127.0.0.1", port, &s, &err), CP_OK);

@@ -22,6 +22,7 @@
 
 #include "acme/acme.h"
 #include "acme/solver_int.h" /* SOLVER_MAX_LOOKUPS, acme_solver_lookups_pending */
+#include "tests/unit/fixture.h"
 
 #define TOKEN   "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 #define THUMB   "9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
@@ -115,19 +116,6 @@ static void wait_entered(unsigned n)
 
 /* ---------------------------------------------------------------- helpers */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-    socklen_t len = sizeof sin;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    close(fd);
-    return ntohs(sin.sin_port);
-}
-
 /* A connection that has sent GET (or HEAD) for `token`; 10 s receive
  * time-out so that a broken server fails the test instead of hanging it. */
 static int ask(int port, const char *method, const char *token)
@@ -199,7 +187,7 @@ static int start(void **state, unsigned timeout_ms)
     pthread_cond_init(&fk.cond, NULL);
     const struct acme_http01_lookup lk = {
         .find = fake_find, .served = fake_served, .ctx = &fk, .timeout_ms = timeout_ms};
-    f.port = free_port();
+    f.port = fixture_free_port();
     f.s = NULL;
     if (acme_http01_server_start_lookup("127.0.0.1", f.port, &lk, &f.s, &err) != CP_OK) {
         fprintf(stderr, "start: %s\n", err.msg);

@@ -152,19 +152,6 @@ static bool webroot_has(const char *token)
     return stat(path, &sb) == 0;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-    socklen_t len = sizeof sin;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    close(fd);
-    return ntohs(sin.sin_port);
-}
-
 /* GET /.well-known/acme-challenge/TOKEN from 127.0.0.1:port: the whole answer. */
 static void get(int port, const char *token, char *out, size_t cap)
 {
@@ -218,8 +205,8 @@ static void test_not_shared_publishes_nothing(void **state)
 
     /* And so does the responder of serve-challenges. */
     struct flow_responder *r = NULL;
-    assert_int_equal(flow_responder_start(S, "127.0.0.1", free_port(), NULL, NULL, &r, &err),
-                     CP_ESETUP);
+    assert_int_equal(
+        flow_responder_start(S, "127.0.0.1", fixture_free_port(), NULL, NULL, &r, &err), CP_ESETUP);
     assert_null(r);
 }
 
@@ -315,7 +302,7 @@ static void test_standalone_answers_the_fleet(void **state)
     struct cp_err err = {0};
     char resp[1024];
     make_shared();
-    int port = free_port();
+    int port = fixture_free_port();
     struct flow_solve_opts o = {.standalone = true,
                                 .http_addr = "127.0.0.1",
                                 .http_port = port,
@@ -358,7 +345,7 @@ static void test_responder(void **state)
     struct cp_err err = {0};
     char resp[1024];
     make_shared();
-    int port = free_port();
+    int port = fixture_free_port();
     struct flow_responder *r = NULL;
     assert_int_equal(flow_responder_start(S, "127.0.0.1", port, on_served, NULL, &r, &err), CP_OK);
     assert_int_equal(store_challenge_publish(S, OTHER, OTHERKA, 60, &err), CP_OK);
