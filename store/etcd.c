@@ -1068,18 +1068,22 @@ static enum cp_code etcd_lineage_sync(struct cp_store *st, const char *name, boo
     struct etcd_store *es = ES(st);
     char id[ID_MAX], have[ID_MAX], vkey[KEY_MAX];
     json_t *v = NULL;
-    enum cp_code rc = current_load(es, name, &v, id, sizeof id, vkey, sizeof vkey, err);
-    if (rc != CP_OK || v == NULL)
+    /* The id first: the version itself (a sealed key and a chain) is read
+     * only when this host does not have it yet, which is rare. */
+    enum cp_code rc = current_id(es, name, id, sizeof id, err);
+    if (rc != CP_OK || id[0] == '\0')
         return rc;
     deployed_id(es, name, have, sizeof have);
-    if (strcmp(have, id) == 0) {
-        json_decref(v);
+    if (strcmp(have, id) == 0)
         return CP_OK;
-    }
+    rc = current_load(es, name, &v, id, sizeof id, vkey, sizeof vkey, err);
+    if (rc != CP_OK || v == NULL)
+        return rc;
     const char *sealed = json_string_value(json_object_get(v, "privkey"));
     unsigned char *pem = NULL;
     size_t len = 0;
-    rc = seal_open(&es->key, vkey, sealed, strlen(sealed), &pem, &len, err);
+    rc = seal_open(&es->key, vkey, sealed, strlen(sealed), &pem, &len,
+                   err); /* checked by version_load */
     if (rc == CP_OK)
         rc = deploy(es, name, id, (const char *)pem, len,
                     json_string_value(json_object_get(v, "cert")),
@@ -1131,10 +1135,10 @@ static enum cp_code etcd_challenge_withdraw(struct cp_store *st, const char *tok
         rc = kv_get(es, key, &it, err);
     if (rc != CP_OK)
         return rc;
-    /* Its lease goes with it (revoking deletes the key too). */
+    /* Its lease goes with it: revoking deletes the key too. */
     if (it.value != NULL && it.lease != 0)
         rc = noted(es, etcd_lease_revoke(es->kv, it.lease, err));
-    if (rc == CP_OK && it.value != NULL)
+    else if (it.value != NULL)
         rc = kv_delete(es, key, false, NULL, err);
     etcd_kv_item_clear(&it);
     return rc;
