@@ -63,6 +63,7 @@ import ctypes
 import errno
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -147,6 +148,45 @@ def fqdn(name):
 _ports_given = set()
 
 
+def _ephemeral_range():
+    """The kernel's range for the local ports of outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _candidate_ports():
+    """Ports to try, in a random order, outside the ephemeral range.
+
+    A port the kernel hands out for bind(0) lies in the ephemeral range,
+    where any outgoing connection of any process (Pebble's validation
+    requests, etcd's peer links, curl) may take it as its local port
+    before the server picked for it is started: that made a lab's http-01
+    port "already in use" for minutes.  Ports below (or above) the range
+    are never given to outgoing connections; the random start keeps
+    parallel test processes apart.
+    """
+    low, high = _ephemeral_range()
+    spans = [(r0, r1) for r0, r1 in ((10000, low - 1), (high + 1, 65535)) if r1 - r0 >= 1000]
+    ports = [p for r0, r1 in spans for p in range(r0, r1 + 1)]
+    start = random.randrange(len(ports)) if ports else 0
+    return ports[start:] + ports[:start]
+
+
+def _bindable(host, port, udp):
+    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port(udp=True, every_address=False):
     """A port free on 127.0.0.1 for TCP and, if udp, for UDP too.
 
@@ -155,23 +195,26 @@ def free_port(udp=True, every_address=False):
     reaches nothing unless a test puts a server there), for servers that
     listen on several loopback addresses.  Never returns the same port
     twice in one test process, so that ports picked for different servers
-    cannot collide before they are bound.
+    cannot collide before they are bound.  The port is outside the
+    kernel's ephemeral range (see _candidate_ports), or, on a machine
+    whose range leaves no room, one the kernel picks.
     """
     host = "0.0.0.0" if every_address else "127.0.0.1"
+    for port in _candidate_ports():
+        if port in _ports_given or not _bindable(host, port, udp):
+            continue
+        if every_address and not _free_on_ipv6(port, udp):
+            continue
+        _ports_given.add(port)
+        return port
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp_sock:
             tcp_sock.bind((host, 0))
             port = tcp_sock.getsockname()[1]
-            if port in _ports_given:
-                continue
-            if udp:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp_sock:
-                    try:
-                        udp_sock.bind((host, port))
-                    except OSError:
-                        continue
-            if every_address and not _free_on_ipv6(port, udp):
-                continue
+        if port in _ports_given or (udp and not _bindable(host, port, True)):
+            continue
+        if every_address and not _free_on_ipv6(port, udp):
+            continue
         _ports_given.add(port)
         return port
 

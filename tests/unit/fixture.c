@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,15 +66,44 @@ int fixture_remove_tree(const char *path)
     return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int fixture_free_port(void)
+/* Whether TCP port `port` on 127.0.0.1 can be bound now (0: ask the
+ * kernel); the port bound in *out. */
+static int bind_loopback(int port, int *out)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    int ok = bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
     socklen_t len = sizeof sin;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    if (ok)
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
     close(fd);
-    return ntohs(sin.sin_port);
+    *out = ntohs(sin.sin_port);
+    return ok;
+}
+
+int fixture_free_port(void)
+{
+    /* Below the kernel's ephemeral range (Linux: from 32768), where no
+     * outgoing connection of another process can take the port before
+     * the test's server binds it; a random start keeps parallel test
+     * binaries apart. */
+    int low = 32768, high = 60999, port;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &low, &high) != 2)
+            low = 32768;
+        fclose(f);
+    }
+    if (low > 11000) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        unsigned seed = (unsigned)getpid() ^ (unsigned)ts.tv_nsec;
+        for (int tries = 0; tries < 200; tries++)
+            if (bind_loopback(10000 + (int)(rand_r(&seed) % (unsigned)(low - 10000)), &port))
+                return port;
+    }
+    assert_true(bind_loopback(0, &port));
+    return port;
 }

@@ -8,7 +8,8 @@
  * key's PEM in *key_pem (heap).  Fails the test on any error. */
 char *fixture_cert(long serial, long long from, long long seconds, char **key_pem);
 
-/* A TCP port free on 127.0.0.1 now (bound, read, released). */
+/* A TCP port free on 127.0.0.1 now (bound, read, released), outside the
+ * kernel's ephemeral range where it can. */
 int fixture_free_port(void);
 
 /* rm -rf `path`, never through a symbolic link; 0 on success. */
