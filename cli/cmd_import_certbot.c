@@ -59,10 +59,10 @@ static const struct option options[] = {
 
 /* What to do after an import so that certbot and certpilot do not both
  * renew, and so that servers use the imported files. */
-static void next_steps(const struct flow_import_report *r, struct cp_store *st,
+static void next_steps(const struct flow_import_report *r, const struct cli_common *c,
                        const char *config_dir, bool keep_live)
 {
-    const char *state_dir = store_where(st);
+    struct cp_store *st = c->store;
     char live[4400];
     struct cp_err err = {0};
     const char *name = NULL;
@@ -83,7 +83,13 @@ static void next_steps(const struct flow_import_report *r, struct cp_store *st,
                "     privkey.pem (certs/NAME/ in the state directory), or import again\n"
                "     with --keep-live-paths to keep certbot's live/ paths.\n",
                live);
-    printf("  3. Check that renewal works:  certpilot renew --dry-run --state-dir %s\n", state_dir);
+    /* The local state directory, also with a shared store (whose URL
+     * store_where() gives): renew needs both then. */
+    printf("  3. Check that renewal works:  certpilot renew --dry-run --state-dir %s\n",
+           c->state_dir);
+    if (store_shared(st))
+        printf("     with the same --store options as this import (--store %s ...)\n",
+               c->store_url);
 }
 
 int cmd_import_certbot(int argc, char **argv)
@@ -179,7 +185,7 @@ int cmd_import_certbot(int argc, char **argv)
     }
     status = cli_import_report(&report, "certbot", &c);
     if (!c.json && !c.quiet)
-        next_steps(&report, c.store, real, keep_live);
+        next_steps(&report, &c, real, keep_live);
 out:
     flow_import_report_clear(&report);
     cli_common_clear(&c);

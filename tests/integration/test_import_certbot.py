@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 from cplab import BASE_ENV, Lab, _accepts, _wait_until  # noqa: E402
+from etcd import EtcdCluster, write_store_key  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
 NAME = "web.example.test"
@@ -418,10 +419,28 @@ class ImportCertbot(unittest.TestCase):
                            self.state, "--config", self.config)
         self.assertIn("imported", proc.stdout)
         self.assertIn("systemctl disable --now certbot.timer", proc.stdout)
-        self.assertIn("renew --dry-run", proc.stdout)
+        self.assertIn("renew --dry-run --state-dir %s\n" % self.state, proc.stdout)
+        self.assertNotIn("--store", proc.stdout)
         quiet = self.run_cp("import", "certbot", "--config-dir", self.certbot_dir,
                             "--state-dir", self.state, "--config", self.config, "--quiet")
         self.assertEqual(quiet.stdout, "")
+
+    def test_next_steps_with_a_shared_store(self):
+        """Imported into etcd, the renew to try names the local state
+        directory (not the store's URL) and asks for the store options."""
+        with EtcdCluster(os.path.join(self.dir.name, "etcd"), members=1) as etcd:
+            url = etcd.url("/import")
+            key = write_store_key(os.path.join(self.dir.name, "store.key"))
+            proc = self.run_cp("import", "certbot", "--config-dir", self.certbot_dir,
+                               "--state-dir", self.state, "--config", self.config, "--store",
+                               url, "--store-key-file", key)
+            self.assertIn("renew --dry-run --state-dir %s\n" % self.state, proc.stdout)
+            self.assertIn("with the same --store options as this import (--store %s ...)" % url,
+                          proc.stdout)
+            listed = self.run_cp("list", "--json", "--state-dir", self.state, "--store", url,
+                                 "--store-key-file", key)
+            self.assertEqual([c["cert_name"] for c in json.loads(listed.stdout)["results"]],
+                             ["web"])
 
     def test_state_dir_of_the_defaults_file(self):
         with open(self.config, "a") as f:
