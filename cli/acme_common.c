@@ -109,6 +109,7 @@ enum cp_code cli_common_store_open(const struct cli_common *c, const char *state
         .cert_file = c->store_client_cert,
         .key_file = c->store_client_key,
         .user = c->store_user,
+        .key_optional = c->store_key_optional,
     };
     char *password = NULL;
     *out = NULL;

@@ -233,6 +233,7 @@ struct cli_common {
     /* A shared store (--store URL and its companions; NULL: not given). */
     const char *store_url, *store_key_file, *store_ca_file, *store_client_cert, *store_client_key,
         *store_user, *store_password_file, *store_lock_ttl;
+    bool store_key_optional; /* set by serve-challenges: --store-key-file may be left out */
 };
 
 /* The output options of every command: -v/--verbose, -q/--quiet, --json. */

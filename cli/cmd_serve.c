@@ -27,6 +27,8 @@ static void usage(FILE *f)
           "404.\n"
           "Run it on every host the names resolve to; `certpilot issue --http-shared` then\n"
           "orders from any of them without a web server or port of its own.\n"
+          "--store-key-file may be left out: key authorizations are not sealed, so a host\n"
+          "that only answers challenges need not hold the key to the private keys.\n"
           "\n"
           "  --http-port N        port to listen on (default: 80)\n"
           "  --http-address ADDR  the one numeric IPv4/IPv6 address to listen on (default:\n"
@@ -35,7 +37,8 @@ static void usage(FILE *f)
           "                       /etc/certpilot/config, if it exists)\n"
           "\n"
           "exit status: 0 stopped by a signal, 64 usage error, 69 the store is unreachable,\n"
-          "74 the port cannot be bound, 78 no shared store given.\n",
+          "74 the port cannot be bound, 78 no shared store given or a store key that is not\n"
+          "the store's.\n",
           f);
 }
 
@@ -125,6 +128,9 @@ int cmd_serve_challenges(int argc, char **argv)
     if (status != 0)
         goto out;
     cli_output_setup(&sv.common);
+    /* Key authorizations are not sealed: a host that only answers
+     * challenges need not hold the key that opens every private key. */
+    sv.common.store_key_optional = true;
     status = cli_common_finish(&sv.common);
     if (status != 0)
         goto out;

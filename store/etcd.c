@@ -1389,19 +1389,20 @@ enum cp_code store_etcd_open(const struct store_open_opts *o, struct cp_store **
     enum cp_code rc = failed ? cp_err_set(err, CP_ENOMEM, "out of memory") : CP_OK;
     if (rc == CP_OK)
         rc = parse_url(o->url, es, err);
-    if (rc == CP_OK && (o->seal_key_file == NULL || o->seal_key_file[0] == '\0'))
+    bool keyless = o->seal_key_file == NULL || o->seal_key_file[0] == '\0';
+    if (rc == CP_OK && keyless && !o->key_optional)
         rc = cp_err_set(err, CP_ESETUP,
                         "the etcd store %s needs the key that seals private keys: pass "
                         "--store-key-file FILE (made once with: openssl rand -base64 32 > FILE "
                         "&& chmod 0600 FILE, then copied to every host)",
                         o->url);
-    if (rc == CP_OK)
+    if (rc == CP_OK && !keyless)
         rc = seal_key_load(o->seal_key_file, &es->key, err);
     if (rc == CP_OK)
         rc = store_fs_open(o->local_dir, &es->local, err);
     if (rc == CP_OK)
         rc = kv_open(es, &es->kv, err);
-    if (rc == CP_OK)
+    if (rc == CP_OK && !keyless)
         rc = seal_check(es, o->seal_key_file, err);
     if (rc != CP_OK) {
         etcd_close(&es->base);

@@ -197,6 +197,10 @@ struct store_open_opts {
     const char *user, *password;      /* etcd authentication; NULL: none */
     unsigned lock_ttl_s;              /* etcd: lease of a lineage lock; 0: 30 */
     unsigned timeout_ms;              /* etcd: per request; 0: 5000 */
+    /* etcd: seal_key_file may be NULL (serve-challenges, which reads only
+     * http-01 key authorizations, never sealed): a private key then can be
+     * neither read nor stored.  A key file given is checked all the same. */
+    bool key_optional;
 };
 enum cp_code store_open(const struct store_open_opts *o, struct cp_store **out, struct cp_err *err);
 

@@ -108,9 +108,9 @@ class FleetHttpCase(unittest.TestCase):
     def state(self, node):
         return os.path.join(self.dir, "node-" + node)
 
-    def store_args(self, node):
-        return ["--store", self.etcd.url(self.prefix), "--store-key-file", self.key,
-                "--state-dir", self.state(node)]
+    def store_args(self, node, key=True):
+        keyfile = ["--store-key-file", self.key if key is True else key] if key else []
+        return ["--store", self.etcd.url(self.prefix), "--state-dir", self.state(node)] + keyfile
 
     def run_node(self, node, *args, expect=0):
         argv = [CERTPILOT] + list(args) + self.store_args(node)
@@ -123,10 +123,12 @@ class FleetHttpCase(unittest.TestCase):
                 " ".join(argv), proc.returncode, proc.stdout, proc.stderr))
         return proc
 
-    def start_responder(self, node):
-        """serve-challenges on Pebble's http-01 port; returns once it serves."""
+    def start_responder(self, node, key=False):
+        """serve-challenges on Pebble's http-01 port; returns once it serves.
+        Without the store key by default: a host that only answers
+        challenges needs none."""
         argv = [CERTPILOT, "serve-challenges", "--http-port", str(self.pebble.http_port),
-                "--http-address", "127.0.0.1"] + self.store_args(node)
+                "--http-address", "127.0.0.1"] + self.store_args(node, key)
         log = os.path.join(self.dir, "serve-%s.log" % node)
         with open(log, "w") as err:
             p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
@@ -245,6 +247,21 @@ class NoResponder(FleetHttpCase):
         self.assertIn("serve-challenges", proc.stderr)
         self.assertEqual(self.orders(), before)  # nothing sent to the CA
         self.assertEqual(self.challenge_keys(), [])  # the probe withdrawn
+
+    def test_responder_checks_a_key_it_is_given(self):
+        """serve-challenges needs no store key, but one given must be the
+        store's (as for every command); other commands still need one."""
+        self.run_node("a", "list")  # the first keyed open leaves seal-check
+        other = write_store_key(os.path.join(self.dir, "other.key"))
+        argv = [CERTPILOT, "serve-challenges", "--http-port", str(self.pebble.http_port),
+                "--http-address", "127.0.0.1"] + self.store_args("b", other)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 78, proc.stderr)
+        self.assertIn("is not the key the private keys", proc.stderr)
+        proc = subprocess.run([CERTPILOT, "list"] + self.store_args("b", key=False),
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 78, proc.stderr)
+        self.assertIn("--store-key-file", proc.stderr)
 
 
 if __name__ == "__main__":
