@@ -467,11 +467,27 @@ static enum cp_code authenticate(struct etcd_kv *kv, struct cp_err *err)
 {
     enum cp_code rc;
     struct etcd_reply r = {0};
+    /* Every copy of the password is wiped: the body is written straight
+     * into one buffer large enough for any escaping (json_dumps would grow
+     * its own and free the smaller ones as they are), and jansson's copy in
+     * the request is wiped before it is freed. */
     json_t *req = json_pack("{s:s, s:s}", "name", kv->user, "password", kv->password);
-    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req); /* jansson keeps its copy of the password until here */
-    if (body == NULL)
+    size_t cap = 6 * (strlen(kv->user) + strlen(kv->password)) + 64, n = 0;
+    char *body = req ? malloc(cap) : NULL;
+    if (body != NULL) {
+        n = json_dumpb(req, body, cap - 1, JSON_COMPACT);
+        body[n < cap ? n : 0] = '\0';
+    }
+    json_t *copy = req ? json_object_get(req, "password") : NULL;
+    if (json_is_string(copy)) /* the string's own buffer, about to be freed */
+        OPENSSL_cleanse((char *)json_string_value(copy), json_string_length(copy));
+    json_decref(req);
+    if (body == NULL || n == 0 || n >= cap) {
+        if (body != NULL)
+            OPENSSL_cleanse(body, cap);
+        free(body);
         return cp_err_set(err, CP_ENOMEM, "out of memory");
+    }
     rc = post_any(kv, "/v3/auth/authenticate", body, false, "authentication", &r, err);
     free_secret(body);
     if (rc != CP_OK)
