@@ -170,6 +170,10 @@ int cli_option_error(int ch, char **argv, const char *command, const char *opera
  * those that take a value: what the shell completions offer) and exits 0. */
 int cli_options_exact(int argc, char *const *argv, const char *shortopts,
                       const struct option *longopts, const char *command);
+/* Is -h or --help among the arguments (before any "--")?  Then the defaults
+ * file is not read: help is printed even when --config names a file that
+ * cannot be read. */
+bool cli_help_asked(int argc, char *const *argv);
 /* The index of the first long option that is not one of `longopts` spelled
  * in full (values of options that take one are skipped), or -1. */
 int cli_options_find_inexact(int argc, char *const *argv, const char *shortopts,

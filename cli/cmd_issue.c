@@ -1907,8 +1907,11 @@ static int gather_args(int argc, char **argv, struct cli_args *args, bool *exist
             resolver = true;
     }
     const char *const skip[] = {resolver ? "resolver" : NULL, NULL};
+    /* With --help, no defaults file: the usage is printed whatever it holds. */
     enum cp_code rc =
-        cli_conf_load(config ? config : CLI_DEFAULT_CONFIG, config == NULL, &conf, &err);
+        cli_help_asked(argc, argv)
+            ? CP_OK
+            : cli_conf_load(config ? config : CLI_DEFAULT_CONFIG, config == NULL, &conf, &err);
     /* Twice: without the lineage's settings to learn which lineage it is,
      * then with them. */
     for (int pass = 0; pass < 2 && rc == CP_OK && status == 0; pass++) {

@@ -787,12 +787,11 @@ int cmd_list(int argc, char **argv)
     json_t *all = json_array();
 
     cli_common_init(&r.common);
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            list_usage(stdout);
-            json_decref(all);
-            return 0;
-        }
+    if (cli_help_asked(argc, argv)) {
+        list_usage(stdout);
+        json_decref(all);
+        return 0;
+    }
     struct cp_err err = {0};
     int status = renew_args(&r, argc, argv, true);
     if (status == 0)

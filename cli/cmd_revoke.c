@@ -43,6 +43,8 @@ int cli_defaults_load(int argc, char **argv, struct cli_conf *conf, struct cli_c
     struct cp_err err = {0};
     struct cli_args checked = {0};
 
+    if (cli_help_asked(argc, argv))
+        return 0; /* the command prints its usage */
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--config=", 9) == 0)
             config = argv[i] + 9;

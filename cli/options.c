@@ -198,3 +198,11 @@ int cli_key_type_resolve(const char *type, const char *curve, const char *rsa_si
     *out = t;
     return 0;
 }
+
+bool cli_help_asked(int argc, char *const *argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}

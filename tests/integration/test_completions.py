@@ -82,6 +82,23 @@ class ListOptions(unittest.TestCase):
             self.assertEqual(os.listdir(scratch), [])
 
 
+    def test_help_whatever_the_defaults_file(self):
+        # --help prints the usage (exit 0) even when --config names a file
+        # that cannot be read: the defaults file is not read then.
+        missing = "/nonexistent/certpilot-config"
+        checked = 0
+        for words in COMMANDS:
+            if "--config=" not in list_options(words):
+                continue
+            for args in (["--help", "--config", missing], ["--config=" + missing, "-h"]):
+                proc = subprocess.run([CERTPILOT] + words + args, capture_output=True,
+                                      text=True, timeout=30)
+                self.assertEqual(proc.returncode, 0, (words, args, proc.stderr))
+                self.assertIn("usage:", proc.stdout, (words, args))
+            checked += 1
+        self.assertGreaterEqual(checked, 10)
+
+
 @unittest.skipIf(shutil.which("bash") is None, "bash is not installed")
 class Bash(unittest.TestCase):
     def test_commands_and_subcommands(self):
