@@ -155,8 +155,11 @@ int cmd_delete(int argc, char **argv)
                                           : CLI_EXIT_IO;
         goto out;
     }
-    /* With --json, stdout carries the one JSON object: the list goes to stderr. */
-    say_plan(d.common.json ? stderr : stdout, &d, &plan);
+    /* With --json, stdout carries the one JSON object: the list goes to
+     * stderr.  So it does with --quiet when a question is asked: what the
+     * answer deletes is always shown with the question. */
+    bool asking = !d.yes && isatty(STDIN_FILENO);
+    say_plan(d.common.json || (d.common.quiet && asking) ? stderr : stdout, &d, &plan);
     if (!d.yes) {
         if (!isatty(STDIN_FILENO)) {
             cli_error("not deleting %s without confirmation: standard input is not a terminal; "

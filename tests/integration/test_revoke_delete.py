@@ -431,11 +431,11 @@ class Delete(RevokeCase):
         proc = self.run_cp("delete", "--cert-name", "a.example.test", "--json", expect=64)
         self.assertFalse(json.loads(proc.stdout)["deleted"])
 
-    def confirm_on_pty(self, name, answer):
+    def confirm_on_pty(self, name, answer, *more):
         """delete NAME with a pty as stdin, answering `answer`; the process."""
         master, slave = pty.openpty()
         try:
-            argv = [CERTPILOT, "delete", "--cert-name", name, "--state-dir", self.state]
+            argv = [CERTPILOT, "delete", "--cert-name", name, "--state-dir", self.state] + list(more)
             os.write(master, answer.encode() + b"\n")
             proc = subprocess.run(argv, stdin=slave, capture_output=True, text=True, timeout=60)
             proc.argv = argv
@@ -454,6 +454,13 @@ class Delete(RevokeCase):
                 self.assertIn("Delete a.example.test? [y/N]", proc.stderr)
                 self.assertIn("Nothing was deleted", proc.stdout)
                 self.assertEqual(tree(self.lineage("a.example.test")), before)
+        # --quiet still shows what the question is about (on stderr).
+        proc = self.confirm_on_pty("a.example.test", "n", "--quiet")
+        self.assertEqual(proc.returncode, 1, self.describe(proc))
+        self.assertEqual(proc.stdout, "")
+        self.assertIn("The certificate lineage a.example.test", proc.stderr)
+        self.assertIn("cert.pem", proc.stderr)
+        self.assertEqual(tree(self.lineage("a.example.test")), before)
         proc = self.confirm_on_pty("a.example.test", "y")
         self.assertEqual(proc.returncode, 0, self.describe(proc))
         self.assertFalse(os.path.lexists(self.lineage("a.example.test")))
