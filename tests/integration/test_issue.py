@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -28,17 +29,27 @@ CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "buil
 CHALLTESTSRV_HOOK = os.path.join(ROOT, "hooks", "examples", "dns-challtestsrv.sh")
 
 
-def serve_directory(test, port, directory):
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def serve_directory(test, port, directory, bind="127.0.0.1"):
     """A static HTTP server of `directory` on 127.0.0.1:`port` (where Pebble
-    validates http-01) until `test` ends; returns once it accepts."""
+    validates http-01; or on `bind`) until `test` ends; returns once it
+    accepts."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory,
+        [sys.executable, "-m", "http.server", "--bind", bind, "--directory", directory,
          str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     test.addCleanup(lambda: (server.terminate(), server.wait(5)))
     deadline = time.monotonic() + 10
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
+            socket.create_connection((bind, port), 1).close()
             return
         except OSError:
             if time.monotonic() > deadline:
@@ -175,6 +186,44 @@ class Issue(PebbleCase):
                          str(self.pebble.http_port))
         self.assert_certificate(doc, ["web.example.test"])
         # The challenge file and the directories certpilot created are gone.
+        self.assertEqual(os.listdir(webroot), [])
+
+    def test_webroot_check_tries_ipv4_after_an_unreachable_ipv6_address(self):
+        # As a CA does: the name's AAAA (::1) is tried first; when nothing
+        # listens there, its A (127.0.0.1, the static server) next.
+        if not ipv6_loopback():
+            self.skipTest("no ::1 on this machine")
+        name = "dual.example.test"
+        body = json.dumps({"host": name + ".", "addresses": ["::1"]}).encode()
+        urllib.request.urlopen(self.pebble.challtestsrv_url + "/add-aaaa", body, 10).read()
+        self.addCleanup(lambda: urllib.request.urlopen(
+            self.pebble.challtestsrv_url + "/clear-aaaa",
+            json.dumps({"host": name + "."}).encode(), 10).read())
+        webroot = os.path.join(self.tmp.name, "www")
+        os.mkdir(webroot)
+        serve_directory(self, self.pebble.http_port, webroot)
+
+        def check():
+            proc = self.certpilot("issue", "--agree-tos", "--json", "--dry-run", "-d", name,
+                                  "--webroot", webroot, "--resolver", self.pebble.dns_server,
+                                  "--webroot-check-port", str(self.pebble.http_port),
+                                  expect=None)
+            return proc.returncode, json.loads(proc.stdout)
+
+        status, doc = check()
+        self.assertEqual(status, 0, doc)
+        (c,) = [c for c in doc["checks"] if c["check"].startswith("webroot check:")]
+        self.assertTrue(c["ok"], c)
+        self.assertIn("address 127.0.0.1,", c["check"])
+        # An IPv6 address that answers is the one judged: a server on ::1
+        # that does not serve the webroot fails the check there (exit 4).
+        elsewhere = os.path.join(self.tmp.name, "elsewhere")
+        os.mkdir(elsewhere)
+        serve_directory(self, self.pebble.http_port, elsewhere, bind="::1")
+        status, doc = check()
+        self.assertEqual(status, 4, doc)
+        (c,) = doc["webroot_check"]
+        self.assertEqual((c["address"], c["outcome"]), ("::1", "not_found"), c)
         self.assertEqual(os.listdir(webroot), [])
 
     def test_tls_alpn01(self):
