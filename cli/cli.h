@@ -413,8 +413,12 @@ struct cli_issue_info {
 void cli_issue_info(const struct cli_issue *is, struct cli_issue_info *out);
 /* Order, verify and store a certificate (no pre/post/deploy hooks), the
  * report written to `out`; `replaces` is the ARI id of the certificate it
- * replaces, or NULL.  0 or the exit status. */
+ * replaces, or NULL (a dry run only reports it).  0 or the exit status. */
 int cli_issue_obtain(struct cli_issue *is, FILE *out, const char *replaces);
+/* After cli_issue_obtain(): the ARI id a real run puts in newOrder's
+ * "replaces" (NULL: none given, or the CA offers no ARI).  Borrowed from
+ * the `replaces` given. */
+const char *cli_issue_would_replace(const struct cli_issue *is);
 /* After a stored certificate: the deploy hook (`override` when not NULL),
  * `hooks_dir`/deploy (NULL: none) and the dehydrated hook's deploy_cert; 0 or
  * CLI_EXIT_HOOK. */

@@ -268,12 +268,14 @@ struct issue {
     } settings[NAMES_MAX + 64];
     size_t nsettings;
     const char *const *origin; /* per argv index: "FILE:LINE" or NULL */
-    /* renew: the certificate this order replaces (ARI), engine output */
+    /* renew: the certificate this order replaces (ARI), engine output; a
+     * dry run only reports it (would_replace) */
     const char *replaces;
-    FILE *out;           /* what a run reports (stdout for issue) */
-    char not_after[32];  /* of the certificate obtained */
-    char live_dir[4400]; /* where it was stored */
-    const char *outcome; /* "issued", "caa_refused", "caa_dns_error", "failed", "dry_run" */
+    const char *would_replace; /* what a real run would put in newOrder, or NULL */
+    FILE *out;                 /* what a run reports (stdout for issue) */
+    char not_after[32];        /* of the certificate obtained */
+    char live_dir[4400];       /* where it was stored */
+    const char *outcome;       /* "issued", "caa_refused", "caa_dns_error", "failed", "dry_run" */
     /* --preferred-profile (2050) or --required-profile (2051), the last given */
     const char *profile, *profile_src;
     int profile_opt;                              /* 0: none */
@@ -458,6 +460,23 @@ static json_t *planned_methods(const struct issue *is)
     return o;
 }
 
+static json_t *json_string_or_null(const char *s)
+{
+    return s != NULL ? json_string(s) : json_null();
+}
+
+/* A dry renewal: the certificate a real one would say it replaces (ARI). */
+static void replaces_line(const struct issue *is)
+{
+    if (is->replaces == NULL)
+        return;
+    if (is->would_replace != NULL)
+        fprintf(is->out, "  a real run would name the certificate it replaces (ARI): %s\n",
+                is->would_replace);
+    else
+        fprintf(is->out, "  the CA offers no ARI: a real run names no certificate it replaces\n");
+}
+
 static int dry_run_report(struct issue *is)
 {
     json_t *checks = json_array(), *methods = planned_methods(is);
@@ -471,6 +490,7 @@ static int dry_run_report(struct issue *is)
             const char *m = json_string_value(json_object_get(methods, is->names[i]));
             fprintf(is->out, "  would order %s with %s\n", is->names[i], m ? m : "no usable type");
         }
+        replaces_line(is);
     }
     int status = dry_checks(is, checks);
     if (is->common.json) {
@@ -481,6 +501,8 @@ static int dry_run_report(struct issue *is)
                       cli_preflight_json(&is->run.r.pf), "methods", methods, "checks", checks);
         if (j != NULL && is->run.r.persist != NULL)
             json_object_set_new(j, "persist_check", cli_persist_json(is->run.r.persist));
+        if (j != NULL && is->replaces != NULL)
+            json_object_set_new(j, "replaces", json_string_or_null(is->would_replace));
         print_json(is, j);
     } else {
         json_decref(methods);
@@ -537,6 +559,8 @@ static void report(struct issue *is, const struct flow_issue_kept *kept,
         json_object_set_new(j, "reused", reused);
         json_object_set_new(j, "profile",
                             is->profile_used[0] ? json_string(is->profile_used) : json_null());
+        if (!save && is->replaces != NULL)
+            json_object_set_new(j, "replaces", json_string_or_null(is->would_replace));
         print_json(is, j);
     } else if (save) {
         if (is->run.r.pf.report != NULL && flow_preflight_outcome(&is->run.r.pf) == CAA_ALLOWED)
@@ -554,6 +578,7 @@ static void report(struct issue *is, const struct flow_issue_kept *kept,
         fputs("Dry run: the CA issued a certificate for ", is->out);
         cli_names_print(is->out, is->names, is->nnames);
         fprintf(is->out, " (expires %s); nothing was saved.\n", expiry);
+        replaces_line(is);
     }
 }
 
@@ -1363,7 +1388,10 @@ static int obtain(struct issue *is)
         .key_type = is->key_type,
         .reuse_key = is->reuse_key,
         .preferred_chain = is->preferred,
-        .replaces = is->replaces,
+        /* A dry run names no certificate it replaces: a CA accepts one
+         * replacement per certificate, and the real renewal must still be
+         * able to claim it.  It says which one a real run would name. */
+        .replaces = is->dry_run == DRY_NONE ? is->replaces : NULL,
         .keep_versions = is->keep_versions,
         .dry = is->dry_run == DRY_CHECK   ? FLOW_DRY_CHECK
                : is->dry_run == DRY_ORDER ? FLOW_DRY_ORDER
@@ -1404,6 +1432,8 @@ static int obtain(struct issue *is)
     struct flow_issue_result *r = &is->run.r;
     enum cp_code rc = flow_issue_run(is->common.store, &req, cli_flow_log(), r, &err);
     const struct acme_issue_result *res = &r->ordered.order;
+    const struct acme_directory *dir = r->client ? acme_client_directory(r->client) : NULL;
+    is->would_replace = dir != NULL && dir->renewal_info != NULL ? is->replaces : NULL;
     /* What the CA says it used, else what was asked (a CA that offers
      * profiles but does not echo the order's). */
     const char *used = res->profile ? res->profile : r->ordered.issued ? r->profile : NULL;
@@ -2103,6 +2133,11 @@ int cli_issue_obtain(struct cli_issue *ci, FILE *out, const char *replaces)
 int cli_issue_deploy(struct cli_issue *ci, const char *override, const char *hooks_dir)
 {
     return deploy_hooks((struct issue *)ci, override, hooks_dir);
+}
+
+const char *cli_issue_would_replace(const struct cli_issue *ci)
+{
+    return ((const struct issue *)ci)->would_replace;
 }
 
 const char *cli_issue_profile(const struct cli_issue *ci)

@@ -379,6 +379,10 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     struct cli_issue_info info = {0};
     struct flow_fleet_claim claim = {0};
     const char *outcome = "not_due", *not_after = NULL;
+    /* A dry run of a certificate with an ARI id: what a real one would
+     * put in newOrder's "replaces" (NULL: the CA offers no ARI). */
+    const char *would_replace = NULL;
+    bool replace_known = false;
     char *text = NULL, config_error[512] = "", reason[512] = "", judged[STORE_VERSION_ID_MAX] = "";
     size_t len = 0;
     int status = 0;
@@ -544,10 +548,12 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
         status = CLI_EXIT_SOFTWARE;
         goto out;
     }
-    /* A dry-run order does not name the certificate it would replace (ARI
-     * "replaces"): a CA accepts one replacement per certificate, and the
-     * real renewal must still be able to claim it. */
-    status = cli_issue_obtain(is, out, r->dry_run ? NULL : c.ari_id);
+    /* A dry run sends no "replaces" (cli_issue_obtain), but reports it. */
+    status = cli_issue_obtain(is, out, c.ari_id);
+    if (r->dry_run && c.ari_id != NULL) {
+        would_replace = cli_issue_would_replace(is);
+        replace_known = true;
+    }
     fclose(out);
     snprintf(reason, sizeof reason, "%s", cli_last_error());
     outcome = cli_issue_outcome(is, &not_after);
@@ -620,6 +626,9 @@ out:
                                                     : ""));
     if (unsafe)
         json_object_set_new(j, "unsafe", json_string(config_error));
+    if (replace_known)
+        json_object_set_new(j, "replaces",
+                            would_replace ? json_string(would_replace) : json_null());
     if (r->dry_run) /* what the dry run did, as decided for its CA */
         json_object_set_new(j, "dry_run",
                             info.dry_run  ? json_string(info.dry_run)

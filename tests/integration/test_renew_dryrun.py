@@ -152,12 +152,23 @@ class DryRunAri(RenewCase):
     def test_dry_run_order_does_not_claim_the_replacement(self):
         name = "dra.example.test"
         self.issue(name)
-        self.renew("--dry-run=order", "--force-renewal")
+        before = len(self.pebble.ari_new_orders())
+        # check: nothing ordered, and says what a real run would replace
+        proc = self.renew("--dry-run=check", "--force-renewal")
+        self.assertEqual(len(self.pebble.ari_new_orders()), before)
+        checked = self.results(proc.doc)[name]["replaces"]
+        self.assertRegex(checked, r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+        proc = self.renew("--dry-run=check", "--force-renewal", json_out=False)
+        self.assertIn("a real run would name the certificate it replaces (ARI): " + checked,
+                      proc.stderr + proc.stdout)
+        # order: the order carries no "replaces"; the report names it
+        proc = self.renew("--dry-run=order", "--force-renewal")
         dry = self.pebble.ari_new_orders()[-1]
         self.assertNotIn("replaces", dry)
+        self.assertEqual(self.results(proc.doc)[name]["replaces"], checked)
         self.renew("--force-renewal")
         real = self.pebble.ari_new_orders()[-1]
-        self.assertIn("replaces", real)
+        self.assertEqual(real.get("replaces"), checked)
 
 
 class WebrootCheck(RenewCase):
