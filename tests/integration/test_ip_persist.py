@@ -13,7 +13,6 @@ Every test has its own state directory, so its own account.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
-from cplab import Lab, responder  # noqa: E402
+from cplab import Lab, ipv6_loopback, responder  # noqa: E402
 sys.path.insert(0, HERE)
 from test_issue import serve_directory  # noqa: E402
 
@@ -31,15 +30,6 @@ CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "buil
 QUIET = {"PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
 CA_ID = "pebble.test"
 ISSUER = "letsencrypt.org"
-
-
-def ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def sans(live):

@@ -20,7 +20,6 @@ By hand: ACME_PROBE=build/tests/acme_probe /usr/bin/python3 tests/integration/te
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
-from cplab import Lab, Pebble, responder  # noqa: E402
+from cplab import Lab, Pebble, ipv6_loopback, responder  # noqa: E402
 
 ACME_PROBE = os.environ.get("ACME_PROBE", "build/tests/acme_probe")
 PROBE_ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
@@ -41,15 +40,6 @@ def probe(*args):
     if r.returncode != 0:
         raise AssertionError("acme_probe %s: exit %d\n%s" % (args[0], r.returncode, r.stderr))
     return json.loads(r.stdout)
-
-
-def ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 class Profiles(unittest.TestCase):

@@ -219,6 +219,16 @@ def free_port(udp=True, every_address=False):
         return port
 
 
+def ipv6_loopback():
+    """Can a socket be bound to ::1 here (for tests that skip without it)?"""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def _free_on_ipv6(port, udp):
     """False if something is bound to port on IPv6; True if free or no IPv6."""
     kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
