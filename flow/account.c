@@ -172,6 +172,38 @@ enum cp_code flow_account_check(const struct flow_account *a, unsigned flags, st
 
 /* ------------------------------------------------------ using the account */
 
+#define ACCOUNT_LOCK_WAIT_S 120 /* for another host's registration */
+
+static void account_waiting(void *ctx, const char *holder)
+{
+    flow_say(ctx, FLOW_NOTICE, "another host (%s) is registering the account; waiting for it",
+             holder);
+}
+
+/* Under the account lock: the account another host registered while this
+ * one waited, read again from the store, replaces `a` (*adopted).  A
+ * deactivated one (which this registration replaces) or one left halfway
+ * (a key without a URL, a rollover to settle) is not taken. */
+static enum cp_code adopt_registered(struct flow_account *a, bool *adopted, struct cp_err *err)
+{
+    struct flow_account now;
+    char server[sizeof a->server];
+    snprintf(server, sizeof server, "%s", a->server);
+    *adopted = false;
+    enum cp_code rc = flow_account_open(a->st, server, &now, err);
+    if (rc != CP_OK)
+        return rc;
+    if (now.key != NULL && now.pending == NULL && flow_account_url(&now) != NULL &&
+        flow_account_deactivated_at(&now) == NULL) {
+        flow_account_close(a);
+        *a = now;
+        a->adopted = *adopted = true;
+        return CP_OK;
+    }
+    flow_account_close(&now);
+    return CP_OK;
+}
+
 /* onlyReturnExisting with `key`: CP_OK with *known set (and *url when it is
  * known; accountDoesNotExist is "not known"), or any other failure. */
 static enum cp_code key_known(struct acme_client *client, const struct acme_key *key, char **url,
@@ -274,6 +306,7 @@ enum cp_code flow_account_use(struct flow_account *a, struct acme_client *client
     unsigned flags = req->flags;
     bool write = (flags & FLOW_ACCOUNT_NO_WRITE) == 0;
     struct acme_key *fresh = NULL;
+    struct store_lineage_lock *lock = NULL;
     char *url = NULL;
     enum cp_code rc = flow_account_check(a, flags, err);
 
@@ -296,9 +329,25 @@ enum cp_code flow_account_use(struct flow_account *a, struct acme_client *client
                               "account register --agree-tos --eab-kid ID --eab-hmac-key KEY' "
                               "(the key id and HMAC key come from the CA)",
                               a->server);
+        /* Hosts sharing the store register one account between them. */
+        if (write && store_shared(a->st)) {
+            bool adopted = false;
+            rc = store_account_lock(a->st, a->server, ACCOUNT_LOCK_WAIT_S, account_waiting,
+                                    (void *)log, &lock, err);
+            if (rc == CP_OK)
+                rc = adopt_registered(a, &adopted, err);
+            if (rc != CP_OK)
+                goto out;
+            if (adopted) {
+                flow_say(log, FLOW_NOTICE, "another host registered the account meanwhile: %s",
+                         flow_account_url(a));
+                acme_client_set_account(client, a->key, flow_account_url(a));
+                goto out;
+            }
+        }
         rc = acme_key_generate(req->key_type, &fresh, err);
         if (rc != CP_OK)
-            return rc;
+            goto out;
     }
     /* A key without a URL (or an explicit registration): newAccount gives the
      * URL of the existing account or creates one. */
@@ -343,6 +392,7 @@ enum cp_code flow_account_use(struct flow_account *a, struct acme_client *client
     if (rc == CP_OK)
         acme_client_set_account(client, a->key, url);
 out:
+    store_lineage_unlock(lock); /* the record is written: another host finds it */
     acme_key_free(fresh);
     free(url);
     return rc;
@@ -442,8 +492,12 @@ enum cp_code flow_account_register(struct flow_account *a, struct acme_client *c
     memset(res, 0, sizeof *res);
     res->outcome = existing ? FLOW_ACCOUNT_EXISTING : FLOW_ACCOUNT_REGISTERED;
     enum cp_code rc = flow_account_use(a, client, &use, log, prob, err);
-    if (rc != CP_OK || !existing)
+    if (rc != CP_OK || (!existing && !a->adopted))
         goto out;
+    /* Found, or registered by another host meanwhile: the contacts asked for
+     * are compared with the CA's all the same. */
+    if (a->adopted)
+        res->outcome = FLOW_ACCOUNT_EXISTING;
     /* Already registered: only the contacts can change, and only when they
      * differ from what the CA holds. */
     if (req->key_type_set)

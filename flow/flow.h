@@ -389,6 +389,7 @@ struct flow_account {
     json_t *rec;              /* the record ({} when there is none); unknown members kept */
     char where[4300];         /* for messages: where the store keeps it */
     char pending_where[4400]; /* ... and its pending key */
+    bool adopted; /* flow_account_use() took the account another host registered meanwhile */
 };
 /* Load what the store has for `server` (nothing is no error).  Close it
  * after, also on failure; closing twice is a no-op. */
@@ -428,7 +429,10 @@ struct flow_account_use_req {
  * the URL is looked up (onlyReturnExisting) when only the key is known; a
  * new key is made and registered when there is none and reg->agree_tos
  * (CP_ESETUP when there is none and no agreement, CP_EINVAL when the CA
- * needs External Account Binding and reg has none).  On CP_OK the client
+ * needs External Account Binding and reg has none).  On a store hosts
+ * share, a registration holds the store's account lock, and an account
+ * another host registered while this one waited is used instead (a->adopted).
+ * On CP_OK the client
  * signs with a->key and its URL; a->key is NULL only under
  * FLOW_ACCOUNT_LOOKUP_ONLY when there is no account.
  */

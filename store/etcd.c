@@ -10,6 +10,7 @@
  *   PREFIX/lineages/<name>/versions/<id>                        {privkey (sealed), cert, chain,
  *                                                                fullchain}
  *   PREFIX/locks/<name>                                         "HOST pid PID", on a lease
+ *   PREFIX/locks/.account-<hex>                                 the same, while registering
  *   PREFIX/challenges/http-01/<token>                           a key authorization, on a lease
  *   PREFIX/seal-check                                           a known text, sealed
  *

@@ -4,8 +4,11 @@
  */
 #include "store/store_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 /* Every name reaches a backend only once it is known to be a plain name. */
 #define NAME_CHECK(name, err)                                                                      \
@@ -248,12 +251,11 @@ enum cp_code store_open(const struct store_open_opts *o, struct cp_store **out, 
     return store_fs_open(url, out, err);
 }
 
-enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned timeout_s,
-                                void (*waiting)(void *ctx, const char *holder), void *ctx,
-                                struct store_lineage_lock **out, struct cp_err *err)
+/* A lock by any name (one that is not a lineage's too). */
+static enum cp_code lock_named(struct cp_store *st, const char *name, unsigned timeout_s,
+                               void (*waiting)(void *ctx, const char *holder), void *ctx,
+                               struct store_lineage_lock **out, struct cp_err *err)
 {
-    *out = NULL;
-    NAME_CHECK(name, err);
     if (st->ops->lineage_lock != NULL)
         return st->ops->lineage_lock(st, name, timeout_s, waiting, ctx, out, err);
     /* Not shared: the run lock already keeps runs apart. */
@@ -261,6 +263,33 @@ enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned 
         return cp_err_set(err, CP_ENOMEM, "out of memory locking \"%s\"", name);
     (*out)->st = st;
     return CP_OK;
+}
+
+enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned timeout_s,
+                                void (*waiting)(void *ctx, const char *holder), void *ctx,
+                                struct store_lineage_lock **out, struct cp_err *err)
+{
+    *out = NULL;
+    NAME_CHECK(name, err);
+    return lock_named(st, name, timeout_s, waiting, ctx, out, err);
+}
+
+enum cp_code store_account_lock(struct cp_store *st, const char *directory_url, unsigned timeout_s,
+                                void (*waiting)(void *ctx, const char *holder), void *ctx,
+                                struct store_lineage_lock **out, struct cp_err *err)
+{
+    /* ".account-" and half the SHA-256 of the URL: no lineage name starts
+     * with '.', so it is no lineage's lock. */
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    char name[64];
+    *out = NULL;
+    if (!EVP_Digest(directory_url, strlen(directory_url), md, &n, EVP_sha256(), NULL))
+        return cp_err_set(err, CP_EINTERNAL, "SHA-256 failed");
+    int used = snprintf(name, sizeof name, ".account-");
+    for (unsigned i = 0; i < 16; i++)
+        used += snprintf(name + used, sizeof name - (size_t)used, "%02x", md[i]);
+    return lock_named(st, name, timeout_s, waiting, ctx, out, err);
 }
 
 bool store_lineage_lock_held(const struct store_lineage_lock *l)

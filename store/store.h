@@ -231,6 +231,12 @@ enum cp_code store_lineage_lock(struct cp_store *st, const char *name, unsigned 
  * releases the locks its handle still holds. */
 bool store_lineage_lock_held(const struct store_lineage_lock *l);
 void store_lineage_unlock(struct store_lineage_lock *l); /* NULL: no-op */
+/* The same kind of lock for registering the account at the CA of
+ * `directory_url`, so that hosts sharing the store register one account
+ * between them (released with store_lineage_unlock). */
+enum cp_code store_account_lock(struct cp_store *st, const char *directory_url, unsigned timeout_s,
+                                void (*waiting)(void *ctx, const char *holder), void *ctx,
+                                struct store_lineage_lock **out, struct cp_err *err);
 
 /* store_current_version() (above), read before and after waiting for the
  * lineage lock, tells that another host renewed meanwhile. */

@@ -334,6 +334,31 @@ class ConcurrentRenewal(FleetCase):
                                  % (name.replace(".", r"\."), procs[holder].pid))
 
 
+class ConcurrentAccount(FleetCase):
+    def test_one_account_for_three_concurrent_registrations(self):
+        """`account register` on three nodes at once (a provisioning run on
+        every host): one account between them, and the key every node has is
+        the one the CA holds for its URL."""
+        procs = [self.start_node(i, "account", "register", "--agree-tos", "--json", "--server",
+                                 self.server, "--ca-bundle", self.pebble.ca_bundle)
+                 for i in range(3)]
+        docs = [self.finish(p) for p in procs]
+        self.assertEqual(len({d["url"] for d in docs}), 1, docs)
+        self.assertEqual(len({d["thumbprint"] for d in docs}), 1, docs)
+        self.assertEqual(sorted(d["outcome"] for d in docs),
+                         ["existing", "existing", "registered"], docs)
+        for i in range(3):
+            shown = json.loads(self.run_node(i, "account", "show", "--json", "--server",
+                                             self.server, "--ca-bundle",
+                                             self.pebble.ca_bundle).stdout)
+            self.assertEqual(shown["url"], docs[0]["url"])
+            self.assertEqual(shown["ca_key_thumbprint"], shown["thumbprint"], shown)
+        # The lock is gone with the registration.
+        locks = self.etcd.etcdctl("get", "--prefix", "--keys-only", "%s/locks/" % self.prefix,
+                                  check=True).stdout.split()
+        self.assertEqual(locks, [])
+
+
 class ConcurrentIssue(FleetCase):
     def test_one_order_for_two_issues_of_a_new_name(self):
         """`issue` of a name no host has yet, on two nodes at once: the node
