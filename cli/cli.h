@@ -415,10 +415,11 @@ void cli_issue_info(const struct cli_issue *is, struct cli_issue_info *out);
  * report written to `out`; `replaces` is the ARI id of the certificate it
  * replaces, or NULL (a dry run only reports it).  0 or the exit status. */
 int cli_issue_obtain(struct cli_issue *is, FILE *out, const char *replaces);
-/* After cli_issue_obtain(): the ARI id a real run puts in newOrder's
- * "replaces" (NULL: none given, or the CA offers no ARI).  Borrowed from
- * the `replaces` given. */
-const char *cli_issue_would_replace(const struct cli_issue *is);
+/* After cli_issue_obtain(): *id is the ARI id a real run puts in newOrder's
+ * "replaces" (NULL: none given, or the CA offers no ARI; borrowed from the
+ * `replaces` given).  False when the run stopped before reading the CA's
+ * directory, so that nobody knows. */
+bool cli_issue_would_replace(const struct cli_issue *is, const char **id);
 /* After a stored certificate: the deploy hook (`override` when not NULL),
  * `hooks_dir`/deploy (NULL: none) and the dehydrated hook's deploy_cert; 0 or
  * CLI_EXIT_HOOK. */

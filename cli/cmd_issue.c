@@ -272,6 +272,7 @@ struct issue {
      * dry run only reports it (would_replace) */
     const char *replaces;
     const char *would_replace; /* what a real run would put in newOrder, or NULL */
+    bool directory_read;       /* the CA's directory was read: would_replace is known */
     FILE *out;                 /* what a run reports (stdout for issue) */
     char not_after[32];        /* of the certificate obtained */
     char live_dir[4400];       /* where it was stored */
@@ -1433,6 +1434,7 @@ static int obtain(struct issue *is)
     enum cp_code rc = flow_issue_run(is->common.store, &req, cli_flow_log(), r, &err);
     const struct acme_issue_result *res = &r->ordered.order;
     const struct acme_directory *dir = r->client ? acme_client_directory(r->client) : NULL;
+    is->directory_read = dir != NULL;
     is->would_replace = dir != NULL && dir->renewal_info != NULL ? is->replaces : NULL;
     /* What the CA says it used, else what was asked (a CA that offers
      * profiles but does not echo the order's). */
@@ -2135,9 +2137,11 @@ int cli_issue_deploy(struct cli_issue *ci, const char *override, const char *hoo
     return deploy_hooks((struct issue *)ci, override, hooks_dir);
 }
 
-const char *cli_issue_would_replace(const struct cli_issue *ci)
+bool cli_issue_would_replace(const struct cli_issue *ci, const char **id)
 {
-    return ((const struct issue *)ci)->would_replace;
+    const struct issue *is = (const struct issue *)ci;
+    *id = is->would_replace;
+    return is->directory_read;
 }
 
 const char *cli_issue_profile(const struct cli_issue *ci)

@@ -550,10 +550,8 @@ static json_t *renew_one(struct renew *r, struct clients *cl, const char *name, 
     }
     /* A dry run sends no "replaces" (cli_issue_obtain), but reports it. */
     status = cli_issue_obtain(is, out, c.ari_id);
-    if (r->dry_run && c.ari_id != NULL) {
-        would_replace = cli_issue_would_replace(is);
-        replace_known = true;
-    }
+    if (r->dry_run && c.ari_id != NULL)
+        replace_known = cli_issue_would_replace(is, &would_replace);
     fclose(out);
     snprintf(reason, sizeof reason, "%s", cli_last_error());
     outcome = cli_issue_outcome(is, &not_after);

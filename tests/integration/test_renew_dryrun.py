@@ -122,6 +122,7 @@ class DryRun(RenewCase):
                 proc = self.renew(*args, "--force-renewal")
                 r = self.results(proc.doc)[name]
                 self.assertEqual((r["outcome"], r["dry_run"]), ("dry_run", "check"))
+                self.assertIsNone(r["replaces"])  # this Pebble offers no ARI
                 self.assert_nothing_ordered(proc)
                 self.assertEqual(state_tree(self.state), before)
 
@@ -294,6 +295,9 @@ class WebrootCheck(RenewCase):
         self.assertEqual((r["outcome"], r["exit_status"]), ("webroot_check_failed", 4))
         self.assertIn("nothing listens on port %d" % self.pebble.http_port, r["message"] +
                       proc.stderr)
+        # Stopped before the CA's directory was read: whether it offers ARI
+        # is not known, so nothing is said of "replaces".
+        self.assertNotIn("replaces", r)
         self.assert_nothing_ordered(proc)
         self.assertEqual(state_tree(self.state), before)
 
