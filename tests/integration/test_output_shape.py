@@ -16,6 +16,7 @@
 import json
 import os
 import pty
+import shutil
 import socket
 import subprocess
 import sys
@@ -272,6 +273,12 @@ class OutputShape(PebbleCase):
     def test_renew_shows_progress_on_a_terminal(self):
         self.run_cp("account", "register", "--agree-tos", *self.ca())
         self.run_cp("issue", "-d", "rtty.example.test", *self.standalone(), *self.ca())
+        # A new account, so that the renewal answers its challenge: Pebble now
+        # and then reuses the first one's valid authorization even with
+        # PEBBLE_AUTHZREUSE=0 (tests/lab/README.md), and "challenge ready"
+        # would not show.
+        shutil.rmtree(os.path.join(self.state, "accounts"))
+        self.run_cp("account", "register", "--agree-tos", *self.ca())
         status, _, err = run_pty([CERTPILOT, "renew", "--force-renewal", "--state-dir",
                                   self.state])
         self.assertEqual(status, 0, err)
