@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <openssl/x509.h>
 
 #include "acme/acme.h"
+#include "caa/dns_int.h"
 #include "tests/unit/fixture.h"
 
 char *fixture_cert(long serial, long long from, long long seconds, char **key_pem)
@@ -106,4 +108,21 @@ int fixture_free_port(void)
     }
     assert_true(bind_loopback(0, &port));
     return port;
+}
+
+size_t fixture_dns_question(int fd, unsigned char q[512], struct sockaddr_in *from, char *name,
+                            size_t *qend)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 20) <= 0)
+        return 0;
+    socklen_t fromlen = sizeof *from;
+    ssize_t n = recvfrom(fd, q, 512, 0, (struct sockaddr *)from, &fromlen);
+    const unsigned char *after;
+    if (n < CAA_DNS_HEADER_LEN + 5 ||
+        caa_dns_expand_name(q + CAA_DNS_HEADER_LEN, q, (int)n, name, &after) != 0 ||
+        after + 4 > q + n)
+        return 0;
+    *qend = (size_t)(after + 4 - q);
+    return (size_t)n;
 }

@@ -11,7 +11,6 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 
 #include "caa/caa.h"
 #include "caa/dns_int.h"
+#include "tests/unit/fixture.h"
 
 #define SEEN_MAX 1024
 
@@ -42,25 +42,17 @@ static void *respond(void *arg)
 {
     struct responder *r = arg;
     for (;;) {
-        struct pollfd p = {.fd = r->fd, .events = POLLIN};
         pthread_mutex_lock(&r->lock);
         bool stop = r->stop;
         pthread_mutex_unlock(&r->lock);
         if (stop)
             return NULL;
-        if (poll(&p, 1, 20) <= 0)
-            continue;
         unsigned char q[512];
         struct sockaddr_in from;
-        socklen_t fromlen = sizeof from;
-        ssize_t n = recvfrom(r->fd, q, sizeof q, 0, (struct sockaddr *)&from, &fromlen);
         char name[CAA_NAME_MAX + 1];
-        const unsigned char *after;
-        if (n < CAA_DNS_HEADER_LEN + 5 ||
-            caa_dns_expand_name(q + CAA_DNS_HEADER_LEN, q, (int)n, name, &after) != 0 ||
-            after + 4 > q + n)
+        size_t qend;
+        if (fixture_dns_question(r->fd, q, &from, name, &qend) == 0)
             continue;
-        size_t qend = (size_t)(after + 4 - q); /* the question: name, type, class */
         pthread_mutex_lock(&r->lock);
         r->queries++;
         bool drop = false;
@@ -81,7 +73,7 @@ static void *respond(void *arg)
         a[3] = 0x80;
         a[4] = 0, a[5] = 1;
         memset(a + 6, 0, 6);
-        sendto(r->fd, a, qend, 0, (struct sockaddr *)&from, fromlen);
+        sendto(r->fd, a, qend, 0, (struct sockaddr *)&from, sizeof from);
     }
 }
 

@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "caa/caa.h"
 #include "caa/dns_int.h"
+#include "tests/unit/fixture.h"
 
 /* ------------------------------------------------------ building answers */
 
@@ -433,26 +433,16 @@ static void *respond(void *arg)
 {
     struct responder *r = arg;
     for (;;) {
-        struct pollfd p = {.fd = r->fd, .events = POLLIN};
         pthread_mutex_lock(&r->lock);
         bool stop = r->stop;
         pthread_mutex_unlock(&r->lock);
         if (stop)
             return NULL;
-        if (poll(&p, 1, 20) <= 0)
-            continue;
         unsigned char q[512];
         struct sockaddr_in from;
-        socklen_t fromlen = sizeof from;
-        ssize_t n = recvfrom(r->fd, q, sizeof q, 0, (struct sockaddr *)&from, &fromlen);
-        if (n < CAA_DNS_HEADER_LEN + 5)
-            continue;
-        /* The question ends after its name, type and class. */
-        size_t qend = CAA_DNS_HEADER_LEN;
-        while (qend < (size_t)n && q[qend] != 0)
-            qend += q[qend] + 1u;
-        qend += 5;
-        if (qend > (size_t)n)
+        char name[CAA_NAME_MAX + 1];
+        size_t qend;
+        if (fixture_dns_question(r->fd, q, &from, name, &qend) == 0)
             continue;
 
         pthread_mutex_lock(&r->lock);
@@ -475,7 +465,7 @@ static void *respond(void *arg)
         bool drop = r->drop;
         pthread_mutex_unlock(&r->lock);
         if (!drop)
-            sendto(r->fd, m.b, m.len, 0, (struct sockaddr *)&from, fromlen);
+            sendto(r->fd, m.b, m.len, 0, (struct sockaddr *)&from, sizeof from);
     }
 }
 
@@ -638,25 +628,18 @@ static void *resolve_like(void *arg)
 {
     struct responder *r = arg;
     for (;;) {
-        struct pollfd p = {.fd = r->fd, .events = POLLIN};
         pthread_mutex_lock(&r->lock);
         bool stop = r->stop;
         pthread_mutex_unlock(&r->lock);
         if (stop)
             return NULL;
-        if (poll(&p, 1, 20) <= 0)
-            continue;
         unsigned char q[512];
         struct sockaddr_in from;
-        socklen_t fromlen = sizeof from;
-        ssize_t n = recvfrom(r->fd, q, sizeof q, 0, (struct sockaddr *)&from, &fromlen);
         char qname[CAA_NAME_MAX + 1];
-        const unsigned char *after;
-        if (n < CAA_DNS_HEADER_LEN + 5 ||
-            caa_dns_expand_name(q + CAA_DNS_HEADER_LEN, q, (int)n, qname, &after) != 0 ||
-            after + 4 > q + n)
+        size_t qend;
+        if (fixture_dns_question(r->fd, q, &from, qname, &qend) == 0)
             continue;
-        unsigned qtype = caa_dns_read16(after);
+        unsigned qtype = caa_dns_read16(q + qend - 4); /* then the class */
         bool rd = (q[2] & 0x01) != 0;
         struct msg m;
         m.len = 0;
@@ -670,7 +653,7 @@ static void *resolve_like(void *arg)
         put16(&m, 0);
         put16(&m, 0);
         put16(&m, 0);
-        for (const unsigned char *b = q + CAA_DNS_HEADER_LEN; b < after + 4; b++)
+        for (const unsigned char *b = q + CAA_DNS_HEADER_LEN; b < q + qend; b++)
             put8(&m, *b);
         if (rd && apex && qtype == CAA_DNS_TYPE_SOA) {
             soa(&m, CAA_DNS_ANSWER, NULL);
@@ -694,7 +677,7 @@ static void *resolve_like(void *arg)
         pthread_mutex_lock(&r->lock);
         r->queries++;
         pthread_mutex_unlock(&r->lock);
-        sendto(r->fd, m.b, m.len, 0, (struct sockaddr *)&from, fromlen);
+        sendto(r->fd, m.b, m.len, 0, (struct sockaddr *)&from, sizeof from);
     }
 }
 
