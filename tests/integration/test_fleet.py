@@ -37,7 +37,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -45,7 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, HERE)
-from etcd import fleet_lab_for_class, write_store_key  # noqa: E402
+from etcd import FleetLabCase  # noqa: E402
 from test_issue import serve_directory  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
@@ -125,24 +124,12 @@ def wait_for(what, ready, procs=(), timeout=WAIT):
         time.sleep(0.05)
 
 
-class FleetCase(unittest.TestCase):
-    """One lab, one Pebble (behind the proxy) and one etcd cluster per class;
-    per test a key prefix, a store key, three node state dirs and a webroot
-    served on Pebble's http port."""
-
-    pebble_env = {"PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
-
-    @classmethod
-    def setUpClass(cls):
-        fleet_lab_for_class(cls, cls.pebble_env)
-        cls.server = cls.pebble.ari_directory_url
+class FleetCase(FleetLabCase):
+    """FleetLabCase with three nodes (0, 1, 2) and a webroot served on
+    Pebble's http port."""
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="cptest-fleet-")
-        self.addCleanup(self.tmp.cleanup)
-        self.dir = self.tmp.name
-        self.prefix = "/fleet-%s-%d" % (self._testMethodName, os.getpid())
-        self.key = write_store_key(os.path.join(self.dir, "store.key"))
+        super().setUp()
         self.webroot = os.path.join(self.dir, "www")
         os.mkdir(self.webroot)
         serve_directory(self, self.pebble.http_port, self.webroot)
@@ -227,18 +214,6 @@ class FleetCase(unittest.TestCase):
         args += self.http01() if extra is None else list(extra)
         proc = self.run_node(i, *args, expect=expect)
         return json.loads(proc.stdout) if expect == 0 else proc
-
-    def fresh_account(self):
-        """The store's account replaced by a new one, which validated nothing:
-        for a renewal that must answer its challenge (Pebble hands an order
-        a valid authorization of the same account now and then even with
-        PEBBLE_AUTHZREUSE=0, tests/lab/README.md)."""
-        accounts = "%s/accounts/" % self.prefix
-        self.assertNotEqual(self.etcd.etcdctl("get", "--prefix", "--keys-only", accounts,
-                                              check=True).stdout.strip(), "")
-        self.etcd.etcdctl("del", "--prefix", accounts, check=True)
-        self.run_node(0, "account", "register", "--agree-tos", "--server", self.server,
-                      "--ca-bundle", self.pebble.ca_bundle)
 
     def orders(self):
         return len(self.pebble.ari_new_orders())
@@ -412,7 +387,7 @@ class KillTakeover(FleetCase):
         dns01 = ["--challenge", "dns-01", "--dns-hook", hook, "--dns-timeout", "0"]
         self.issue(0, name, extra=dns01)
         first = self.cert(0, name)
-        self.fresh_account()  # the renewal must reach deploy_challenge
+        self.fresh_account(0)  # the renewal must reach deploy_challenge
         self.run_node(1, "renew")  # node1 has the lineage deployed
         self.assertEqual(self.cert(1, name), first)
         node0_files = tree_hashes(self.state(0))
@@ -485,7 +460,7 @@ class LockLost(FleetCase):
         self.issue(0, name, extra=["--challenge", "dns-01", "--dns-hook", hook,
                                    "--dns-timeout", "0"])
         first = self.cert(0, name)
-        self.fresh_account()  # the renewal must reach deploy_challenge
+        self.fresh_account(0)  # the renewal must reach deploy_challenge
         node0_files = tree_hashes(self.state(0))
         current_key = "%s/lineages/%s/current" % (self.prefix, name)
         lock_key = "%s/locks/%s" % (self.prefix, name)

@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, HERE)
-from etcd import fleet_lab_for_class, write_store_key  # noqa: E402
+from etcd import FleetLabCase, write_store_key  # noqa: E402
 
 CERTPILOT = os.path.abspath(os.environ.get("CERTPILOT", os.path.join(ROOT, "build", "certpilot")))
 WAIT = 60  # seconds: a bound on waits for another process, never an assertion
@@ -85,23 +85,13 @@ class NotShared(unittest.TestCase):
         self.assertIn("--store etcd://", proc.stderr)
 
 
-class FleetHttpCase(unittest.TestCase):
-    """One lab, Pebble (behind the ACME proxy, which counts orders) and etcd
-    cluster per class; per test a key prefix, a store key and two nodes."""
+class FleetHttpCase(FleetLabCase):
+    """FleetLabCase with two nodes, "a" and "b"."""
 
-    pebble_env = {"PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
-
-    @classmethod
-    def setUpClass(cls):
-        fleet_lab_for_class(cls, cls.pebble_env)
-        cls.server = cls.pebble.ari_directory_url
+    label = "fleethttp"
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="cptest-fleethttp-")
-        self.addCleanup(self.tmp.cleanup)
-        self.dir = self.tmp.name
-        self.prefix = "fleethttp-%s-%d" % (self._testMethodName, os.getpid())
-        self.key = write_store_key(os.path.join(self.dir, "store.key"))
+        super().setUp()
         self.procs = []
         self.addCleanup(self.stop_all)
 
@@ -169,15 +159,9 @@ class FleetHttpCase(unittest.TestCase):
                              "--webroot-check-port", str(self.pebble.http_port), "-v",
                              expect=expect)
 
-    def fresh_account(self, node):
-        """The store's account replaced by a new one, which validated nothing."""
-        self.etcd.etcdctl("del", "--prefix", "/%s/accounts/" % self.prefix, check=True)
-        self.run_node(node, "account", "register", "--agree-tos", "--server", self.server,
-                      "--ca-bundle", self.pebble.ca_bundle)
-
     def challenge_keys(self):
         proc = self.etcd.etcdctl("get", "--prefix", "--keys-only",
-                                 "/%s/challenges/" % self.prefix, check=True)
+                                 "%s/challenges/" % self.prefix, check=True)
         return [k for k in proc.stdout.split() if k]
 
     def orders(self):
@@ -202,7 +186,7 @@ class SharedResponder(FleetHttpCase):
         self.assertEqual(self.challenge_keys(), [])
         # renewal.conf (in the shared store) keeps it for renew.
         conf = self.etcd.etcdctl("get", "--print-value-only",
-                                 "/%s/lineages/%s/settings" % (self.prefix, name),
+                                 "%s/lineages/%s/settings" % (self.prefix, name),
                                  check=True).stdout
         self.assertRegex(conf, r"(?m)^http-shared = yes$")
 

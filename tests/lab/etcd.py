@@ -59,7 +59,9 @@ Gotchas (etcd 3.4 as packaged in Debian 12):
 import os
 import ssl
 import subprocess
+import tempfile
 import time
+import unittest
 import urllib.request
 
 import cplab
@@ -318,6 +320,42 @@ def fleet_lab_for_class(cls, pebble_env, ari=True):
     cls.lab.start()
     cls.pebble = cls.lab.pebble(env=pebble_env, ari=ari)
     cls.etcd = cluster_for_class(cls)
+
+
+class FleetLabCase(unittest.TestCase):
+    """A base for tests of hosts sharing a store: one lab, one Pebble (behind
+    the ACME proxy, which counts orders) and one etcd cluster per class
+    (cls.server is the proxy's directory); per test a temp dir (self.dir),
+    a key prefix in etcd of its own (self.prefix, "/..."), hence an account
+    of its own, and a store key (self.key).  A subclass gives
+    run_node(node, *args)."""
+
+    pebble_env = {"PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+    label = "fleet"  # of the temp dirs and key prefixes
+
+    @classmethod
+    def setUpClass(cls):
+        fleet_lab_for_class(cls, cls.pebble_env)
+        cls.server = cls.pebble.ari_directory_url
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="cptest-%s-" % self.label)
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+        self.prefix = "/%s-%s-%d" % (self.label, self._testMethodName, os.getpid())
+        self.key = write_store_key(os.path.join(self.dir, "store.key"))
+
+    def fresh_account(self, node):
+        """The store's account replaced by a new one, which validated nothing:
+        for a step that must answer its challenge (Pebble hands an order a
+        valid authorization of the same account now and then even with
+        PEBBLE_AUTHZREUSE=0, tests/lab/README.md)."""
+        accounts = "%s/accounts/" % self.prefix
+        self.assertNotEqual(self.etcd.etcdctl("get", "--prefix", "--keys-only", accounts,
+                                              check=True).stdout.strip(), "")
+        self.etcd.etcdctl("del", "--prefix", accounts, check=True)
+        self.run_node(node, "account", "register", "--agree-tos", "--server", self.server,
+                      "--ca-bundle", self.pebble.ca_bundle)
 
 
 def write_store_key(path, mode=0o600):
